@@ -1,0 +1,47 @@
+//! The vocabulary every other berth crate speaks: content digests and chain IDs,
+//! image references with Docker's normalisation, media types, and the closed set
+//! of error kinds that callers test instead of messages.
+//!
+//! This crate knows nothing of disks, networks or the CLI.
+#![deny(missing_docs)]
+
+pub mod digest;
+pub mod errdefs;
+pub mod media;
+pub mod reference;
+
+pub use digest::{ChainId, Digest, Hasher, HashingReader, chain_ids};
+pub use errdefs::Kind;
+pub use reference::Reference;
+
+/// The image-spec types berth uses (manifest, index, config, descriptor), re-exported so
+/// that every crate names them through one path.
+pub use oci_spec::image as spec;
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A string that should be a digest is not one.
+    #[error("invalid digest {value:?}: {reason}")]
+    InvalidDigest {
+        /// The rejected text.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A string that should be an image reference is not one.
+    #[error("invalid reference format: {reason}: {value:?}")]
+    InvalidReference {
+        /// The rejected text.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+impl Error {
+    /// The class of this error.
+    pub fn kind(&self) -> Kind {
+        Kind::InvalidArgument
+    }
+}

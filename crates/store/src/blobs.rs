@@ -1,0 +1,268 @@
+//! The content store: immutable blobs under `blobs/sha256/<hex>`.
+//!
+//! A blob is written to `ingest/<unique>` while hashed, then fsynced and renamed
+//! to its final name, so nothing partial is ever visible under a digest. Each
+//! ingest file is `flock`ed by its writer; [`Blobs::cleanup`] removes those no
+//! live process holds (left by a kill).
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use berth_oci::{Digest, Hasher};
+
+use crate::Error;
+
+/// The blob store rooted at a directory.
+#[derive(Clone, Debug)]
+pub struct Blobs {
+    dir: PathBuf,
+    ingest: PathBuf,
+}
+
+static INGEST_SEQ: AtomicU64 = AtomicU64::new(0);
+
+impl Blobs {
+    /// Opens the store under `root` (creates `blobs/sha256` and `ingest`).
+    pub fn open(root: &Path) -> Result<Blobs, Error> {
+        let dir = root.join("blobs").join("sha256");
+        let ingest = root.join("ingest");
+        for d in [&dir, &ingest] {
+            fs::create_dir_all(d).map_err(Error::io(d))?;
+        }
+        Ok(Blobs { dir, ingest })
+    }
+
+    /// Where the blob lives (whether or not it exists).
+    pub fn path(&self, digest: &Digest) -> PathBuf {
+        self.dir.join(digest.hex())
+    }
+
+    /// Whether the blob is present.
+    pub fn contains(&self, digest: &Digest) -> bool {
+        self.path(digest).exists()
+    }
+
+    /// The blob's size in bytes.
+    pub fn size(&self, digest: &Digest) -> Result<u64, Error> {
+        let p = self.path(digest);
+        match fs::metadata(&p) {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::BlobNotFound(digest.clone())),
+            Err(e) => Err(Error::io(p)(e)),
+        }
+    }
+
+    /// Opens the blob for reading.
+    pub fn open_blob(&self, digest: &Digest) -> Result<File, Error> {
+        let p = self.path(digest);
+        File::open(&p).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::BlobNotFound(digest.clone()),
+            _ => Error::io(p)(e),
+        })
+    }
+
+    /// Reads a small blob (manifest, config) whole and checks its digest, so a blob
+    /// damaged on disk is reported, not trusted.
+    pub fn read(&self, digest: &Digest) -> Result<Vec<u8>, Error> {
+        let mut data = Vec::new();
+        self.open_blob(digest)?
+            .read_to_end(&mut data)
+            .map_err(Error::io(self.path(digest)))?;
+        let actual = Digest::of(&data);
+        if &actual != digest {
+            return Err(Error::DigestMismatch {
+                expected: digest.clone(),
+                actual,
+            });
+        }
+        Ok(data)
+    }
+
+    /// Stores `data` and returns its digest.
+    pub fn put(&self, data: &[u8]) -> Result<Digest, Error> {
+        let digest = Digest::of(data);
+        if self.contains(&digest) {
+            return Ok(digest);
+        }
+        let mut w = self.writer()?;
+        w.write_all(data).map_err(Error::io(&w.path))?;
+        w.commit(Some(&digest))
+    }
+
+    /// Opens a writer for a new blob.
+    pub fn writer(&self) -> Result<BlobWriter, Error> {
+        let seq = INGEST_SEQ.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path = self.ingest.join(format!("{}-{seq}-{nanos}", std::process::id()));
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(Error::io(&path))?;
+        file.lock().map_err(Error::io(&path))?;
+        Ok(BlobWriter {
+            file: Some(io::BufWriter::with_capacity(1 << 20, file)),
+            path,
+            hasher: Hasher::new(),
+            size: 0,
+            dir: self.dir.clone(),
+        })
+    }
+
+    /// Deletes a blob; a missing blob is not an error.
+    pub fn delete(&self, digest: &Digest) -> Result<(), Error> {
+        let p = self.path(digest);
+        match fs::remove_file(&p) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io(p)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every blob present.
+    pub fn list(&self) -> Result<Vec<Digest>, Error> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(Error::io(&self.dir))? {
+            let entry = entry.map_err(Error::io(&self.dir))?;
+            if let Some(d) = entry.file_name().to_str().and_then(|n| Digest::from_hex(n).ok()) {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes ingest files that no live writer holds: what a killed command left.
+    pub fn cleanup(&self) -> Result<usize, Error> {
+        let mut removed = 0;
+        for entry in fs::read_dir(&self.ingest).map_err(Error::io(&self.ingest))? {
+            let path = entry.map_err(Error::io(&self.ingest))?.path();
+            let Ok(f) = File::options().write(true).open(&path) else { continue };
+            if f.try_lock().is_ok() && fs::remove_file(&path).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// A blob being written. Hashes as it goes; [`BlobWriter::commit`] verifies and
+/// publishes it. Dropped without commit, it leaves nothing behind.
+pub struct BlobWriter {
+    file: Option<io::BufWriter<File>>,
+    path: PathBuf,
+    hasher: Hasher,
+    size: u64,
+    dir: PathBuf,
+}
+
+impl BlobWriter {
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Fsyncs, checks the digest (when one is expected) and renames the blob into
+    /// place. A blob already present under that digest is kept and this one dropped.
+    pub fn commit(mut self, expected: Option<&Digest>) -> Result<Digest, Error> {
+        let actual = std::mem::take(&mut self.hasher).finish();
+        if let Some(expected) = expected {
+            if expected != &actual {
+                return Err(Error::DigestMismatch {
+                    expected: expected.clone(),
+                    actual,
+                });
+            }
+        }
+        let file = self.file.take().ok_or_else(|| Error::Corrupt("blob writer used after commit".into()))?;
+        let file = file.into_inner().map_err(|e| Error::io(&self.path)(e.into_error()))?;
+        file.sync_all().map_err(Error::io(&self.path))?;
+        let target = self.dir.join(actual.hex());
+        fs::rename(&self.path, &target).map_err(Error::io(&target))?;
+        Ok(actual)
+    }
+
+    /// Like [`BlobWriter::commit`], and also checks the size.
+    pub fn commit_sized(self, expected: &Digest, size: u64) -> Result<Digest, Error> {
+        if self.size != size {
+            return Err(Error::SizeMismatch {
+                digest: expected.clone(),
+                expected: size,
+                actual: self.size,
+            });
+        }
+        self.commit(Some(expected))
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let file = self.file.as_mut().ok_or_else(|| io::Error::other("blob writer closed"))?;
+        let n = file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self.file.as_mut() {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_commit_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::open(dir.path()).unwrap();
+        let d = blobs.put(b"hello").unwrap();
+        assert_eq!(blobs.read(&d).unwrap(), b"hello");
+        assert_eq!(blobs.list().unwrap(), vec![d]);
+    }
+
+    #[test]
+    fn digest_mismatch_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::open(dir.path()).unwrap();
+        let mut w = blobs.writer().unwrap();
+        w.write_all(b"hello").unwrap();
+        let err = w.commit(Some(&Digest::of(b"other"))).unwrap_err();
+        assert_eq!(err.kind(), berth_oci::Kind::DataLoss);
+        assert!(blobs.list().unwrap().is_empty());
+        assert_eq!(fs::read_dir(dir.path().join("ingest")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn cleanup_spares_live_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::open(dir.path()).unwrap();
+        let live = blobs.writer().unwrap();
+        fs::write(dir.path().join("ingest/stale"), b"x").unwrap();
+        assert_eq!(blobs.cleanup().unwrap(), 1);
+        assert!(live.path.exists());
+    }
+
+    #[test]
+    fn damaged_blob_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::open(dir.path()).unwrap();
+        let d = blobs.put(b"hello").unwrap();
+        fs::write(blobs.path(&d), b"jello").unwrap();
+        assert_eq!(blobs.read(&d).unwrap_err().kind(), berth_oci::Kind::DataLoss);
+    }
+}

@@ -1,0 +1,394 @@
+//! The metadata database: which images exist, their names, and the layers and
+//! blobs each one holds on to.
+//!
+//! SQLite in WAL mode, so several berth processes use it at once; every change is
+//! one `BEGIN IMMEDIATE` transaction. The database only records references:
+//! whatever it names must exist before the row is written (blobs and snapshots are
+//! created first), and rows are deleted before what they name, so a kill at any
+//! instant leaves at worst unreferenced garbage that the next sweep removes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use berth_oci::{ChainId, Digest};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::Error;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS images (
+    id       TEXT PRIMARY KEY,
+    manifest TEXT NOT NULL,
+    created  INTEGER NOT NULL,
+    added    INTEGER NOT NULL,
+    size     INTEGER NOT NULL,
+    labels   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tags (
+    name  TEXT PRIMARY KEY,
+    image TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tags_image ON tags(image);
+CREATE TABLE IF NOT EXISTS repo_digests (
+    name  TEXT PRIMARY KEY,
+    image TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS repo_digests_image ON repo_digests(image);
+CREATE TABLE IF NOT EXISTS image_layers (
+    image TEXT NOT NULL,
+    idx   INTEGER NOT NULL,
+    chain TEXT NOT NULL,
+    PRIMARY KEY (image, idx)
+);
+CREATE INDEX IF NOT EXISTS image_layers_chain ON image_layers(chain);
+CREATE TABLE IF NOT EXISTS image_blobs (
+    image TEXT NOT NULL,
+    blob  TEXT NOT NULL,
+    PRIMARY KEY (image, blob)
+);
+CREATE TABLE IF NOT EXISTS layers (
+    chain   TEXT PRIMARY KEY,
+    diff_id TEXT NOT NULL,
+    size    INTEGER NOT NULL
+);
+";
+
+/// What the database keeps about an image.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageRecord {
+    /// Image ID: the config digest.
+    pub id: Digest,
+    /// The manifest's digest.
+    pub manifest: Digest,
+    /// Creation time from the config, seconds since the epoch (0 if unknown).
+    pub created: i64,
+    /// When the image came into this store, seconds since the epoch.
+    pub added: i64,
+    /// Sum of the uncompressed layer sizes, in bytes.
+    pub size: u64,
+    /// The config's labels, kept here so listing never reads configs.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// An image with its names.
+#[derive(Clone, Debug)]
+pub struct ImageEntry {
+    /// The image.
+    pub record: ImageRecord,
+    /// Fully qualified tags, e.g. `docker.io/library/busybox:latest`, sorted.
+    pub tags: Vec<String>,
+    /// Repo digests, e.g. `docker.io/library/busybox@sha256:…`, sorted.
+    pub digests: Vec<String>,
+}
+
+/// A layer snapshot's bookkeeping.
+#[derive(Clone, Debug)]
+pub struct LayerRecord {
+    /// Chain ID naming the snapshot.
+    pub chain: ChainId,
+    /// The layer's uncompressed digest.
+    pub diff_id: Digest,
+    /// Bytes of file content in the layer.
+    pub size: u64,
+}
+
+/// The database handle. Cheap to share between threads.
+pub struct Db {
+    conn: Mutex<Connection>,
+}
+
+fn digest_col(s: String) -> Result<Digest, Error> {
+    Digest::parse(&s).map_err(|_| Error::Corrupt(format!("not a digest: {s:?}")))
+}
+
+impl Db {
+    /// Opens (creating) the database at `path`.
+    pub fn open(path: &Path) -> Result<Db, Error> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(60))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Db { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent, so a
+        // poisoned mutex is still usable.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records an image with the layers (chain IDs, bottom first) and blobs it uses.
+    /// Replaces an earlier record of the same ID.
+    pub fn put_image(&self, rec: &ImageRecord, layers: &[ChainId], blobs: &[Digest]) -> Result<(), Error> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let labels = serde_json::to_string(&rec.labels).map_err(|e| Error::Corrupt(e.to_string()))?;
+        tx.execute(
+            "INSERT INTO images (id, manifest, created, added, size, labels) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(id) DO UPDATE SET manifest = excluded.manifest, size = excluded.size, labels = excluded.labels",
+            params![rec.id.to_string(), rec.manifest.to_string(), rec.created, rec.added, rec.size as i64, labels],
+        )?;
+        tx.execute("DELETE FROM image_layers WHERE image = ?1", [rec.id.to_string()])?;
+        tx.execute("DELETE FROM image_blobs WHERE image = ?1", [rec.id.to_string()])?;
+        for (i, chain) in layers.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO image_layers (image, idx, chain) VALUES (?1, ?2, ?3)",
+                params![rec.id.to_string(), i as i64, chain.to_string()],
+            )?;
+        }
+        for blob in blobs {
+            tx.execute(
+                "INSERT OR IGNORE INTO image_blobs (image, blob) VALUES (?1, ?2)",
+                params![rec.id.to_string(), blob.to_string()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records a layer snapshot's diff ID and size.
+    pub fn put_layer(&self, layer: &LayerRecord) -> Result<(), Error> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO layers (chain, diff_id, size) VALUES (?1, ?2, ?3)",
+            params![layer.chain.to_string(), layer.diff_id.to_string(), layer.size as i64],
+        )?;
+        Ok(())
+    }
+
+    /// The recorded layer of a chain ID.
+    pub fn layer(&self, chain: &ChainId) -> Result<Option<LayerRecord>, Error> {
+        let row = self
+            .conn()
+            .query_row(
+                "SELECT diff_id, size FROM layers WHERE chain = ?1",
+                [chain.to_string()],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .optional()?;
+        match row {
+            None => Ok(None),
+            Some((diff, size)) => Ok(Some(LayerRecord {
+                chain: chain.clone(),
+                diff_id: digest_col(diff)?,
+                size: size as u64,
+            })),
+        }
+    }
+
+    /// Forgets a layer's bookkeeping.
+    pub fn delete_layer(&self, chain: &ChainId) -> Result<(), Error> {
+        self.conn().execute("DELETE FROM layers WHERE chain = ?1", [chain.to_string()])?;
+        Ok(())
+    }
+
+    /// Points `name` at `image`; returns the image it pointed at before.
+    pub fn tag(&self, name: &str, image: &Digest) -> Result<Option<Digest>, Error> {
+        self.set_name("tags", name, image)
+    }
+
+    /// Records a repo digest (`repo@sha256:…`) for `image`.
+    pub fn add_repo_digest(&self, name: &str, image: &Digest) -> Result<Option<Digest>, Error> {
+        self.set_name("repo_digests", name, image)
+    }
+
+    fn set_name(&self, table: &str, name: &str, image: &Digest) -> Result<Option<Digest>, Error> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let before: Option<String> = tx
+            .query_row(&format!("SELECT image FROM {table} WHERE name = ?1"), [name], |r| r.get(0))
+            .optional()?;
+        tx.execute(
+            &format!("INSERT OR REPLACE INTO {table} (name, image) VALUES (?1, ?2)"),
+            params![name, image.to_string()],
+        )?;
+        tx.commit()?;
+        before.map(digest_col).transpose()
+    }
+
+    /// Removes a tag or repo digest; returns the image it named.
+    pub fn untag(&self, name: &str) -> Result<Option<Digest>, Error> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut found = None;
+        for table in ["tags", "repo_digests"] {
+            let img: Option<String> = tx
+                .query_row(&format!("SELECT image FROM {table} WHERE name = ?1"), [name], |r| r.get(0))
+                .optional()?;
+            if img.is_some() {
+                tx.execute(&format!("DELETE FROM {table} WHERE name = ?1"), [name])?;
+                found = img;
+            }
+        }
+        tx.commit()?;
+        found.map(digest_col).transpose()
+    }
+
+    /// The image a tag or repo digest names.
+    pub fn resolve_name(&self, name: &str) -> Result<Option<Digest>, Error> {
+        let conn = self.conn();
+        for table in ["tags", "repo_digests"] {
+            let img: Option<String> = conn
+                .query_row(&format!("SELECT image FROM {table} WHERE name = ?1"), [name], |r| r.get(0))
+                .optional()?;
+            if let Some(img) = img {
+                return digest_col(img).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Image IDs whose hex starts with `prefix`.
+    pub fn ids_with_prefix(&self, prefix: &str) -> Result<Vec<Digest>, Error> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT id FROM images WHERE id >= ?1 AND id < ?2")?;
+        let lo = format!("sha256:{prefix}");
+        let hi = format!("sha256:{prefix}\u{7f}");
+        let rows = stmt.query_map([lo, hi], |r| r.get::<_, String>(0))?;
+        rows.map(|r| digest_col(r?)).collect()
+    }
+
+    /// Every image with its names, newest first.
+    pub fn images(&self) -> Result<Vec<ImageEntry>, Error> {
+        self.query_images(None)
+    }
+
+    /// One image with its names.
+    pub fn image(&self, id: &Digest) -> Result<Option<ImageEntry>, Error> {
+        Ok(self.query_images(Some(id))?.pop())
+    }
+
+    fn query_images(&self, only: Option<&Digest>) -> Result<Vec<ImageEntry>, Error> {
+        let conn = self.conn();
+        let filter = if only.is_some() { "WHERE id = ?1" } else { "WHERE ?1 IS NULL OR 1" };
+        let only_s = only.map(|d| d.to_string());
+        let mut names: HashMap<String, (Vec<String>, Vec<String>)> = HashMap::new();
+        for (i, table) in ["tags", "repo_digests"].into_iter().enumerate() {
+            let where_ = if only.is_some() { "WHERE image = ?1" } else { "WHERE ?1 IS NULL OR 1" };
+            let mut stmt = conn.prepare(&format!("SELECT image, name FROM {table} {where_} ORDER BY name"))?;
+            let rows = stmt.query_map([&only_s], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            for row in rows {
+                let (img, name) = row?;
+                let e = names.entry(img).or_default();
+                if i == 0 { e.0.push(name) } else { e.1.push(name) }
+            }
+        }
+        let mut stmt = conn.prepare(&format!(
+            "SELECT id, manifest, created, added, size, labels FROM images {filter} ORDER BY created DESC, id"
+        ))?;
+        let rows = stmt.query_map([&only_s], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, manifest, created, added, size, labels) = row?;
+            let (tags, digests) = names.remove(&id).unwrap_or_default();
+            out.push(ImageEntry {
+                record: ImageRecord {
+                    id: digest_col(id)?,
+                    manifest: digest_col(manifest)?,
+                    created,
+                    added,
+                    size: size as u64,
+                    labels: serde_json::from_str(&labels).map_err(|e| Error::Corrupt(e.to_string()))?,
+                },
+                tags,
+                digests,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The chain IDs of an image's layers, bottom first.
+    pub fn image_layers(&self, id: &Digest) -> Result<Vec<ChainId>, Error> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT chain FROM image_layers WHERE image = ?1 ORDER BY idx")?;
+        let rows = stmt.query_map([id.to_string()], |r| r.get::<_, String>(0))?;
+        rows.map(|r| digest_col(r?)).collect()
+    }
+
+    /// Deletes an image and every name pointing at it.
+    pub fn delete_image(&self, id: &Digest) -> Result<(), Error> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for table in ["tags", "repo_digests", "image_layers", "image_blobs"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE image = ?1"), [id.to_string()])?;
+        }
+        tx.execute("DELETE FROM images WHERE id = ?1", [id.to_string()])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every chain ID some image uses.
+    pub fn referenced_chains(&self) -> Result<HashSet<ChainId>, Error> {
+        self.column_set("SELECT DISTINCT chain FROM image_layers")
+    }
+
+    /// Every blob some image uses.
+    pub fn referenced_blobs(&self) -> Result<HashSet<Digest>, Error> {
+        self.column_set("SELECT DISTINCT blob FROM image_blobs")
+    }
+
+    /// Images using the layer `chain`.
+    pub fn images_using(&self, chain: &ChainId) -> Result<Vec<Digest>, Error> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT DISTINCT image FROM image_layers WHERE chain = ?1")?;
+        let rows = stmt.query_map([chain.to_string()], |r| r.get::<_, String>(0))?;
+        rows.map(|r| digest_col(r?)).collect()
+    }
+
+    fn column_set(&self, sql: &str) -> Result<HashSet<Digest>, Error> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.map(|r| digest_col(r?)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(n: u8) -> ImageRecord {
+        ImageRecord {
+            id: Digest::of(&[n]),
+            manifest: Digest::of(&[n, n]),
+            created: n as i64,
+            added: 0,
+            size: 10,
+            labels: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn tags_move_and_images_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("berth.db")).unwrap();
+        let (a, b) = (rec(1), rec(2));
+        let chain = Digest::of(b"layer");
+        db.put_image(&a, &[chain.clone()], &[a.manifest.clone()]).unwrap();
+        db.put_image(&b, &[chain.clone()], &[]).unwrap();
+        assert_eq!(db.tag("x:1", &a.id).unwrap(), None);
+        assert_eq!(db.tag("x:1", &b.id).unwrap(), Some(a.id.clone()));
+        assert_eq!(db.resolve_name("x:1").unwrap(), Some(b.id.clone()));
+        let list = db.images().unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0].tags, vec!["x:1".to_string()]);
+        assert_eq!(db.ids_with_prefix(&a.id.hex()[..5]).unwrap(), vec![a.id.clone()]);
+        db.delete_image(&b.id).unwrap();
+        assert_eq!(db.resolve_name("x:1").unwrap(), None);
+        assert_eq!(db.referenced_chains().unwrap().len(), 1);
+        db.delete_image(&a.id).unwrap();
+        assert!(db.referenced_chains().unwrap().is_empty());
+        assert!(db.referenced_blobs().unwrap().is_empty());
+    }
+}
