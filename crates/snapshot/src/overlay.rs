@@ -1,0 +1,176 @@
+//! The overlay snapshotter: each snapshot is `<root>/<id>/fs` holding only its own
+//! changes (whiteouts as 0/0 devices), mounted as an overlayfs stack.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::metastore::{MetaStore, Row, disk_usage};
+use crate::{Error, Info, Kind, Layout, Mount, Snapshotter, Usage};
+
+/// Kernel overlayfs snapshots.
+pub struct Overlay {
+    meta: MetaStore,
+}
+
+impl Overlay {
+    /// Opens the snapshotter rooted at `root`.
+    pub fn open(root: &Path) -> Result<Overlay, Error> {
+        Ok(Overlay {
+            meta: MetaStore::open(root)?,
+        })
+    }
+
+    /// Whether overlayfs can be mounted with `root` as its upper filesystem:
+    /// tries a real mount in a scratch directory there.
+    pub fn supported(root: &Path) -> bool {
+        let Ok(()) = fs::create_dir_all(root) else { return false };
+        let Ok(dir) = tempfile_dir(root) else { return false };
+        let d = |n: &str| dir.join(n);
+        let ok = ["lower", "upper", "work", "merged"].iter().all(|n| fs::create_dir(d(n)).is_ok()) && {
+            let m = Mount {
+                kind: "overlay".into(),
+                source: "overlay".into(),
+                options: vec![
+                    format!("lowerdir={}", d("lower").display()),
+                    format!("upperdir={}", d("upper").display()),
+                    format!("workdir={}", d("work").display()),
+                ],
+            };
+            m.mount(&d("merged")).is_ok() && crate::mount::unmount(&d("merged")).is_ok()
+        };
+        let _ = fs::remove_dir_all(&dir);
+        ok
+    }
+
+    fn fs_dir(&self, id: i64) -> PathBuf {
+        self.meta.dir(id).join("fs")
+    }
+
+    fn mounts_of(&self, r: &Row) -> Result<Vec<Mount>, Error> {
+        let lowers: Vec<String> = self
+            .meta
+            .ancestors(r)?
+            .iter()
+            .map(|p| self.fs_dir(p.id).display().to_string())
+            .collect();
+        let upper = self.fs_dir(r.id);
+        if r.kind == Kind::View {
+            return Ok(match lowers.len() {
+                0 => vec![bind(upper, true)],
+                1 => vec![bind(PathBuf::from(&lowers[0]), true)],
+                _ => vec![Mount {
+                    kind: "overlay".into(),
+                    source: "overlay".into(),
+                    options: vec!["ro".into(), format!("lowerdir={}", lowers.join(":"))],
+                }],
+            });
+        }
+        if lowers.is_empty() {
+            return Ok(vec![bind(upper, false)]);
+        }
+        Ok(vec![Mount {
+            kind: "overlay".into(),
+            source: "overlay".into(),
+            options: vec![
+                format!("lowerdir={}", lowers.join(":")),
+                format!("upperdir={}", upper.display()),
+                format!("workdir={}", self.meta.dir(r.id).join("work").display()),
+            ],
+        }])
+    }
+}
+
+fn bind(source: PathBuf, ro: bool) -> Mount {
+    let mut options = vec!["rbind".to_string()];
+    options.push(if ro { "ro" } else { "rw" }.to_string());
+    Mount {
+        kind: "bind".into(),
+        source,
+        options,
+    }
+}
+
+fn tempfile_dir(root: &Path) -> std::io::Result<PathBuf> {
+    let dir = root.join(format!("tmp-probe-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir(&dir)?;
+    Ok(dir)
+}
+
+fn make_dirs(dir: &Path) -> Result<(), Error> {
+    for sub in ["fs", "work"] {
+        let p = dir.join(sub);
+        fs::create_dir(&p).map_err(Error::io(&p))?;
+    }
+    // The layer root's mode comes from the layer; a fresh one is like Docker's.
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir.join("fs"), fs::Permissions::from_mode(0o755)).map_err(Error::io(dir))
+}
+
+impl Snapshotter for Overlay {
+    fn name(&self) -> &'static str {
+        "overlay"
+    }
+
+    fn layout(&self) -> Layout {
+        Layout::Diff
+    }
+
+    fn stat(&self, key: &str) -> Result<Info, Error> {
+        let r = self.meta.get(key)?;
+        self.meta.info(&r)
+    }
+
+    fn usage(&self, key: &str) -> Result<Usage, Error> {
+        let r = self.meta.get(key)?;
+        disk_usage(&self.fs_dir(r.id))
+    }
+
+    fn mounts(&self, key: &str) -> Result<Vec<Mount>, Error> {
+        let r = self.meta.get(key)?;
+        if r.kind == Kind::Committed {
+            return Err(Error::FailedPrecondition {
+                key: key.to_string(),
+                reason: "a committed snapshot has no mounts; make a view of it",
+            });
+        }
+        self.mounts_of(&r)
+    }
+
+    fn prepare(&self, key: &str, parent: Option<&str>) -> Result<Vec<Mount>, Error> {
+        let r = self.meta.create(key, parent, Kind::Active, true, |dir, _| make_dirs(dir))?;
+        self.mounts_of(&r)
+    }
+
+    fn view(&self, key: &str, parent: Option<&str>) -> Result<Vec<Mount>, Error> {
+        let r = self.meta.create(key, parent, Kind::View, false, |dir, _| make_dirs(dir))?;
+        self.mounts_of(&r)
+    }
+
+    fn commit(&self, name: &str, key: &str) -> Result<(), Error> {
+        self.meta.commit(name, key)
+    }
+
+    fn remove(&self, key: &str) -> Result<(), Error> {
+        self.meta.remove(key)
+    }
+
+    fn walk(&self, visit: &mut dyn FnMut(&Info) -> Result<(), Error>) -> Result<(), Error> {
+        self.meta.walk(visit)
+    }
+
+    fn apply_dir(&self, key: &str) -> Result<PathBuf, Error> {
+        let r = self.meta.get(key)?;
+        if r.kind != Kind::Active {
+            return Err(Error::FailedPrecondition {
+                key: key.to_string(),
+                reason: "only an active snapshot can be written",
+            });
+        }
+        Ok(self.fs_dir(r.id))
+    }
+
+    fn cleanup(&self) -> Result<usize, Error> {
+        self.meta.cleanup()
+    }
+}
