@@ -1,1 +1,301 @@
-//! stub
+//! berth's engine: the one facade (`Engine::import`, `::load`, `::save`, …) that
+//! the CLI calls, and that a Docker Engine API server will call the same way.
+//!
+//! The engine owns policy — what to unpack, what to keep, when to sweep — and
+//! takes and returns plain types. Mechanism lives below: `berth_store` (blobs,
+//! metadata), `berth_snapshot` (layer trees), `berth_layer` (tar application).
+#![deny(missing_docs)]
+
+pub mod changes;
+mod df;
+mod gc;
+mod image;
+mod import;
+mod inspect;
+mod load;
+mod mount;
+mod progress;
+mod remove;
+mod save;
+mod time;
+mod unpack;
+
+pub use df::{DiskUsage, ImageUsage};
+pub use image::{Image, ImageFilter};
+pub use import::ImportOptions;
+pub use inspect::{HistoryRow, ImageInspect};
+pub use load::LoadOutcome;
+pub use progress::{NoProgress, Progress};
+pub use remove::RemoveEvent;
+pub use save::{ArchiveCompression, SaveOptions};
+pub use time::{human_duration, human_size, parse_time, rfc3339_now};
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use berth_oci::{Digest, Kind};
+use berth_snapshot::{Overlay, Snapshotter, Vfs};
+use berth_store::{Blobs, Db, GcLock};
+
+/// Errors of the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No image has this name or ID.
+    #[error("No such image: {0}")]
+    ImageNotFound(String),
+    /// An ID prefix names more than one image.
+    #[error("image ID prefix {0:?} is ambiguous")]
+    AmbiguousId(String),
+    /// A reference, digest or JSON document is malformed.
+    #[error(transparent)]
+    Oci(#[from] berth_oci::Error),
+    /// The image cannot be removed as asked.
+    #[error("conflict: unable to delete {id} ({reason})")]
+    Conflict {
+        /// The image's short ID.
+        id: String,
+        /// Why not.
+        reason: &'static str,
+    },
+    /// A `--change` instruction is not valid.
+    #[error("invalid --change {change:?}: {reason}")]
+    InvalidChange {
+        /// The instruction as given.
+        change: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A `--filter` is not valid.
+    #[error("invalid filter {filter:?}: {reason}")]
+    InvalidFilter {
+        /// The filter as given.
+        filter: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// An archive is not a docker-archive or OCI archive, or is inconsistent.
+    #[error("invalid archive: {0}")]
+    Archive(String),
+    /// A layer's content does not match the digest its image names.
+    #[error("layer {expected}: content has digest {actual} (corrupt or tampered layer)")]
+    LayerDigest {
+        /// The diff ID the image config names.
+        expected: Digest,
+        /// The digest of the content found.
+        actual: Digest,
+    },
+    /// Applying a layer failed.
+    #[error("layer {layer}: {source}")]
+    Layer {
+        /// The layer's diff ID or blob digest.
+        layer: Digest,
+        /// What went wrong.
+        #[source]
+        source: berth_layer::Error,
+    },
+    /// A tarball (import) could not be applied.
+    #[error(transparent)]
+    Tarball(#[from] berth_layer::Error),
+    /// The content store or metadata database failed.
+    #[error(transparent)]
+    Store(#[from] berth_store::Error),
+    /// The snapshotter failed.
+    #[error(transparent)]
+    Snapshot(#[from] berth_snapshot::Error),
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file involved.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A storage driver name that berth does not have, or that cannot work here.
+    #[error("storage driver {name:?}: {reason}")]
+    Driver {
+        /// The driver asked for.
+        name: String,
+        /// Why it cannot be used.
+        reason: &'static str,
+    },
+}
+
+impl Error {
+    /// The class of this error.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Error::ImageNotFound(_) => Kind::NotFound,
+            Error::AmbiguousId(_)
+            | Error::InvalidChange { .. }
+            | Error::InvalidFilter { .. }
+            | Error::Driver { .. } => Kind::InvalidArgument,
+            Error::Oci(e) => e.kind(),
+            Error::Conflict { .. } => Kind::Conflict,
+            Error::Archive(_) | Error::LayerDigest { .. } => Kind::DataLoss,
+            Error::Layer { source, .. } | Error::Tarball(source) => source.kind(),
+            Error::Store(e) => e.kind(),
+            Error::Snapshot(e) => e.kind(),
+            Error::Io { source, .. } => Kind::of_io(source),
+        }
+    }
+
+    pub(crate) fn io(path: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.to_string();
+        move |source| Error::Io { path, source }
+    }
+}
+
+/// Serialises a document berth writes (manifest, config, archive metadata).
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| Error::Archive(format!("cannot serialise: {e}")))
+}
+
+/// Result of engine operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Builds an [`Engine`].
+#[derive(Debug, Clone)]
+pub struct EngineBuilder {
+    root: PathBuf,
+    runroot: PathBuf,
+    driver: Option<String>,
+    max_layer_size: u64,
+}
+
+impl Default for EngineBuilder {
+    fn default() -> Self {
+        EngineBuilder {
+            root: PathBuf::from("/var/lib/berth"),
+            runroot: PathBuf::from("/run/berth"),
+            driver: None,
+            max_layer_size: 64 << 30,
+        }
+    }
+}
+
+impl EngineBuilder {
+    /// Where images live. Default: `/var/lib/berth`.
+    pub fn root(&mut self, root: impl Into<PathBuf>) -> &mut Self {
+        self.root = root.into();
+        self
+    }
+
+    /// Where runtime state (mount points) lives. Default: `/run/berth`.
+    pub fn runroot(&mut self, runroot: impl Into<PathBuf>) -> &mut Self {
+        self.runroot = runroot.into();
+        self
+    }
+
+    /// The storage driver, `overlay` or `vfs`. Default: the one this root used
+    /// before, else overlay where the kernel can mount it on the root, else vfs.
+    pub fn driver(&mut self, driver: Option<String>) -> &mut Self {
+        self.driver = driver;
+        self
+    }
+
+    /// Largest uncompressed layer accepted, in bytes. Default: 64 GiB.
+    pub fn max_layer_size(&mut self, bytes: u64) -> &mut Self {
+        self.max_layer_size = bytes;
+        self
+    }
+
+    /// Opens the store, creating it if needed.
+    pub fn build(&self) -> Result<Engine> {
+        std::fs::create_dir_all(&self.root).map_err(Error::io(self.root.display()))?;
+        let root = std::path::absolute(&self.root).map_err(Error::io(self.root.display()))?;
+        if let Some(d) = &self.driver {
+            if d != "overlay" && d != "vfs" {
+                return Err(Error::Driver {
+                    name: d.clone(),
+                    reason: "unknown driver; berth has overlay and vfs",
+                });
+            }
+        }
+        Ok(Engine {
+            blobs: Blobs::open(&root)?,
+            db: Db::open(&root.join("berth.db"))?,
+            gc: GcLock::open(&root.join("gc.lock"))?,
+            snapshotter: OnceLock::new(),
+            driver: self.driver.clone(),
+            runroot: std::path::absolute(&self.runroot)
+                .map_err(Error::io(self.runroot.display()))?,
+            max_layer_size: self.max_layer_size,
+            root,
+        })
+    }
+}
+
+/// The engine: one store root, one storage driver.
+pub struct Engine {
+    root: PathBuf,
+    runroot: PathBuf,
+    blobs: Blobs,
+    db: Db,
+    gc: GcLock,
+    driver: Option<String>,
+    snapshotter: OnceLock<Box<dyn Snapshotter>>,
+    max_layer_size: u64,
+}
+
+impl Engine {
+    /// A builder with the defaults.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// The store root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The snapshotter, opened on first use (listing images never needs it).
+    pub(crate) fn snapshotter(&self) -> Result<&dyn Snapshotter> {
+        if let Some(s) = self.snapshotter.get() {
+            return Ok(s.as_ref());
+        }
+        let snaps = self.root.join("snapshots");
+        std::fs::create_dir_all(&snaps).map_err(Error::io(snaps.display()))?;
+        let remembered = snaps.join("driver");
+        let name = match &self.driver {
+            Some(d) => d.clone(),
+            None => match std::fs::read_to_string(&remembered) {
+                Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
+                _ => {
+                    let d = if Overlay::supported(&snaps) {
+                        "overlay"
+                    } else {
+                        "vfs"
+                    };
+                    std::fs::write(&remembered, d).map_err(Error::io(remembered.display()))?;
+                    d.to_string()
+                }
+            },
+        };
+        let dir = snaps.join(&name);
+        let s: Box<dyn Snapshotter> = match name.as_str() {
+            "overlay" => {
+                if !dir.exists() && !Overlay::supported(&snaps) {
+                    return Err(Error::Driver {
+                        name,
+                        reason: "overlayfs cannot be mounted on this filesystem (try --storage-driver vfs)",
+                    });
+                }
+                Box::new(Overlay::open(&dir)?)
+            }
+            "vfs" => Box::new(Vfs::open(&dir)?),
+            _ => {
+                return Err(Error::Driver {
+                    name,
+                    reason: "unknown driver; berth has overlay and vfs",
+                });
+            }
+        };
+        Ok(self.snapshotter.get_or_init(|| s).as_ref())
+    }
+
+    /// The storage driver's name.
+    pub fn driver_name(&self) -> Result<&'static str> {
+        Ok(self.snapshotter()?.name())
+    }
+}

@@ -51,7 +51,9 @@ pub struct ApplyOptions {
 
 impl Default for ApplyOptions {
     fn default() -> Self {
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         ApplyOptions {
             whiteouts: WhiteoutMode::Overlay,
             max_size: 64 << 30,
@@ -81,7 +83,11 @@ const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
 /// returns its DiffID. The whole stream is read, so the digest covers trailing
 /// padding too. On error the target holds a partial layer that the caller must
 /// discard.
-pub fn apply_layer<R: Read>(input: R, target: &Path, opts: &ApplyOptions) -> Result<Applied, Error> {
+pub fn apply_layer<R: Read>(
+    input: R,
+    target: &Path,
+    opts: &ApplyOptions,
+) -> Result<Applied, Error> {
     let root = sys::open_root(target).map_err(|source| Error::Io {
         path: target.display().to_string(),
         source,
@@ -137,9 +143,22 @@ impl Meta {
         };
         let mut meta = Meta {
             mode: h.mode().map_err(|_| bad("invalid mode"))? & 0o7777,
-            uid: h.uid().ok().and_then(|u| u32::try_from(u).ok()).ok_or_else(|| bad("invalid uid"))?,
-            gid: h.gid().ok().and_then(|g| u32::try_from(g).ok()).ok_or_else(|| bad("invalid gid"))?,
-            mtime: (h.mtime().map(|t| t.min(i64::MAX as u64) as i64).unwrap_or(0), 0),
+            uid: h
+                .uid()
+                .ok()
+                .and_then(|u| u32::try_from(u).ok())
+                .ok_or_else(|| bad("invalid uid"))?,
+            gid: h
+                .gid()
+                .ok()
+                .and_then(|g| u32::try_from(g).ok())
+                .ok_or_else(|| bad("invalid gid"))?,
+            mtime: (
+                h.mtime()
+                    .map(|t| t.min(i64::MAX as u64) as i64)
+                    .unwrap_or(0),
+                0,
+            ),
             xattrs: Vec::new(),
         };
         if let Some(exts) = entry.pax_extensions().map_err(Error::Corrupt)? {
@@ -147,7 +166,11 @@ impl Meta {
                 let ext = ext.map_err(Error::Corrupt)?;
                 let Ok(key) = ext.key() else { continue };
                 let value = ext.value_bytes();
-                let num = || std::str::from_utf8(value).ok().and_then(|v| v.parse::<u32>().ok());
+                let num = || {
+                    std::str::from_utf8(value)
+                        .ok()
+                        .and_then(|v| v.parse::<u32>().ok())
+                };
                 match key {
                     "uid" => meta.uid = num().ok_or_else(|| bad("invalid PAX uid"))?,
                     "gid" => meta.gid = num().ok_or_else(|| bad("invalid PAX gid"))?,
@@ -288,7 +311,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn worker(rx: &Mutex<Receiver<Job>>, inflight: &(Mutex<usize>, Condvar), error: &Mutex<Option<Error>>) {
+fn worker(
+    rx: &Mutex<Receiver<Job>>,
+    inflight: &(Mutex<usize>, Condvar),
+    error: &Mutex<Option<Error>>,
+) {
     loop {
         let job = match lock(rx).recv() {
             Ok(job) => job,
@@ -296,7 +323,14 @@ fn worker(rx: &Mutex<Receiver<Job>>, inflight: &(Mutex<usize>, Condvar), error: 
         };
         let failed = lock(error).is_some();
         if !failed {
-            if let Err(e) = write_file(&job.dir, &job.name, &mut job.data.as_slice(), &job.meta, false, &job.entry) {
+            if let Err(e) = write_file(
+                &job.dir,
+                &job.name,
+                &mut job.data.as_slice(),
+                &job.meta,
+                false,
+                &job.entry,
+            ) {
                 lock(error).get_or_insert(e);
             }
         }
@@ -308,7 +342,14 @@ fn worker(rx: &Mutex<Receiver<Job>>, inflight: &(Mutex<usize>, Condvar), error: 
 
 /// Creates `name` in `dir` with the data of `src`, then its owner, mode, xattrs
 /// and times (owner before mode: chown clears setuid bits).
-fn write_file(dir: &OwnedFd, name: &[u8], src: &mut dyn Read, meta: &Meta, sparse: bool, entry: &str) -> Result<(), Error> {
+fn write_file(
+    dir: &OwnedFd,
+    name: &[u8],
+    src: &mut dyn Read,
+    meta: &Meta,
+    sparse: bool,
+    entry: &str,
+) -> Result<(), Error> {
     let werr = |source| Error::Write {
         entry: entry.to_string(),
         source,
@@ -425,7 +466,13 @@ impl State {
     }
 
     /// Removes whatever is at `name` in `dir` so that a new entry can take its place.
-    fn clear_path(&mut self, dir: &OwnedFd, name: &[u8], existing: &sys::Stat, entry: &str) -> Result<(), Error> {
+    fn clear_path(
+        &mut self,
+        dir: &OwnedFd,
+        name: &[u8],
+        existing: &sys::Stat,
+        entry: &str,
+    ) -> Result<(), Error> {
         if sys::is_dir(existing) {
             // Files in the pool may be landing inside it, and cached fds may point into it.
             self.barrier()?;
@@ -474,7 +521,9 @@ impl State {
             let dir = self.parent_dir(parent_comps, &name_str)?;
             if name == OPAQUE_MARKER {
                 match self.whiteouts {
-                    WhiteoutMode::Overlay => sys::fsetxattr(&*dir, OVERLAY_OPAQUE, b"y").map_err(werr)?,
+                    WhiteoutMode::Overlay => {
+                        sys::fsetxattr(&*dir, OVERLAY_OPAQUE, b"y").map_err(werr)?
+                    }
                     WhiteoutMode::Direct => {
                         let prefix = join(parent_comps);
                         let created = &self.created;
@@ -492,7 +541,11 @@ impl State {
                 }
                 return Ok(());
             }
-            if hidden.is_empty() || hidden == b"." || hidden == b".." || hidden.starts_with(WHITEOUT_PREFIX) {
+            if hidden.is_empty()
+                || hidden == b"."
+                || hidden == b".."
+                || hidden.starts_with(WHITEOUT_PREFIX)
+            {
                 return Err(Error::UnsafePath {
                     entry: name_str,
                     reason: "invalid whiteout",
@@ -519,7 +572,12 @@ impl State {
         match kind {
             EntryType::Directory => {
                 if existing.as_ref().is_some_and(|s| !sys::is_dir(s)) {
-                    self.clear_path(&dir, name, existing.as_ref().unwrap_or_else(|| unreachable!()), &name_str)?;
+                    self.clear_path(
+                        &dir,
+                        name,
+                        existing.as_ref().unwrap_or_else(|| unreachable!()),
+                        &name_str,
+                    )?;
                 }
                 if existing.as_ref().is_none_or(|s| !sys::is_dir(s)) {
                     sys::mkdir_at(&*dir, name, 0o700).map_err(werr)?;
@@ -542,7 +600,9 @@ impl State {
                 match &self.pool {
                     Some(pool) if size <= POOLED_FILE_MAX && !sparse => {
                         let mut data = Vec::with_capacity(size as usize);
-                        entry.read_to_end(&mut data).map_err(|e| read_error(e, self.max_size))?;
+                        entry
+                            .read_to_end(&mut data)
+                            .map_err(|e| read_error(e, self.max_size))?;
                         pool.submit(Job {
                             dir,
                             name: name.to_vec(),
@@ -589,7 +649,8 @@ impl State {
                 if let Some(st) = &existing {
                     self.clear_path(&dir, name, st, &name_str)?;
                 }
-                let tdir = sys::open_dir_in(&*self.root, &join(tparent)).map_err(|_| bad("target not found in the layer"))?;
+                let tdir = sys::open_dir_in(&*self.root, &join(tparent))
+                    .map_err(|_| bad("target not found in the layer"))?;
                 match sys::stat_at(&tdir, tname) {
                     Ok(Some(st)) if sys::is_dir(&st) => return Err(bad("target is a directory")),
                     Ok(Some(_)) => {}
@@ -650,7 +711,10 @@ mod tests {
 
     #[test]
     fn normalize_refuses_escapes() {
-        assert_eq!(normalize(b"./a//b/./c/").unwrap(), vec![&b"a"[..], b"b", b"c"]);
+        assert_eq!(
+            normalize(b"./a//b/./c/").unwrap(),
+            vec![&b"a"[..], b"b", b"c"]
+        );
         assert!(normalize(b"../x").is_err());
         assert!(normalize(b"a/../../x").is_err());
         assert!(normalize(b"/etc/passwd").is_err());

@@ -42,7 +42,9 @@ pub fn decompress<'a, R: Read + 'a>(input: R) -> Result<(Compression, Box<dyn Re
     let reader: Box<dyn Read + 'a> = match compression {
         Compression::None => Box::new(buffered),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(Error::Corrupt)?),
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(Error::Corrupt)?)
+        }
         Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(buffered)),
     };
     Ok((compression, Box::new(EofChecked(reader))))
@@ -55,7 +57,9 @@ struct EofChecked<R>(R);
 impl<R: Read> Read for EofChecked<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.read(buf).map_err(|e| match e.kind() {
-            io::ErrorKind::FileTooLarge | io::ErrorKind::UnexpectedEof | io::ErrorKind::Interrupted => e,
+            io::ErrorKind::FileTooLarge
+            | io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::Interrupted => e,
             _ => io::Error::new(io::ErrorKind::InvalidData, e),
         })
     }

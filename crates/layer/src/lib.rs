@@ -82,9 +82,9 @@ impl Error {
     /// The class of this error.
     pub fn kind(&self) -> Kind {
         match self {
-            Error::UnsafePath { .. } | Error::BadHardLink { .. } | Error::UnsupportedEntry { .. } => {
-                Kind::InvalidArgument
-            }
+            Error::UnsafePath { .. }
+            | Error::BadHardLink { .. }
+            | Error::UnsupportedEntry { .. } => Kind::InvalidArgument,
             Error::UnsupportedCompression(_) => Kind::NotImplemented,
             Error::TooLarge { .. } => Kind::ResourceExhausted,
             Error::Corrupt(_) => Kind::DataLoss,

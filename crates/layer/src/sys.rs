@@ -21,7 +21,11 @@ fn in_root() -> ResolveFlags {
 }
 
 pub fn open_root(path: &std::path::Path) -> io::Result<OwnedFd> {
-    Ok(rfs::open(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?)
+    Ok(rfs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
 }
 
 /// Opens directory `rel` (components joined by `/`; empty = the root) inside `root`.
@@ -76,11 +80,30 @@ pub fn symlink_at(target: &[u8], dir: &impl AsFd, name: &[u8]) -> io::Result<()>
 }
 
 pub fn link_at(old_dir: &impl AsFd, old: &[u8], dir: &impl AsFd, name: &[u8]) -> io::Result<()> {
-    Ok(rfs::linkat(old_dir, os(old), dir, os(name), AtFlags::empty())?)
+    Ok(rfs::linkat(
+        old_dir,
+        os(old),
+        dir,
+        os(name),
+        AtFlags::empty(),
+    )?)
 }
 
-pub fn mknod_at(dir: &impl AsFd, name: &[u8], kind: FileType, mode: u32, major: u32, minor: u32) -> io::Result<()> {
-    Ok(rfs::mknodat(dir, os(name), kind, Mode::from_raw_mode(mode), rfs::makedev(major, minor))?)
+pub fn mknod_at(
+    dir: &impl AsFd,
+    name: &[u8],
+    kind: FileType,
+    mode: u32,
+    major: u32,
+    minor: u32,
+) -> io::Result<()> {
+    Ok(rfs::mknodat(
+        dir,
+        os(name),
+        kind,
+        Mode::from_raw_mode(mode),
+        rfs::makedev(major, minor),
+    )?)
 }
 
 pub use rustix::fs::FileType as Kind;
@@ -135,7 +158,11 @@ pub fn chown_at(dir: &impl AsFd, name: &[u8], uid: u32, gid: u32) -> io::Result<
 }
 
 pub fn fchown(fd: &impl AsFd, uid: u32, gid: u32) -> io::Result<()> {
-    Ok(rfs::fchown(fd, Some(rfs::Uid::from_raw(uid)), Some(rfs::Gid::from_raw(gid)))?)
+    Ok(rfs::fchown(
+        fd,
+        Some(rfs::Uid::from_raw(uid)),
+        Some(rfs::Gid::from_raw(gid)),
+    )?)
 }
 
 pub fn fchmod(fd: &impl AsFd, mode: u32) -> io::Result<()> {
@@ -144,7 +171,12 @@ pub fn fchmod(fd: &impl AsFd, mode: u32) -> io::Result<()> {
 
 /// Sets a node's mode by name without following a symlink (devices, fifos).
 pub fn chmod_at(dir: &impl AsFd, name: &[u8], mode: u32) -> io::Result<()> {
-    Ok(rfs::chmodat(dir, os(name), Mode::from_raw_mode(mode), AtFlags::empty())?)
+    Ok(rfs::chmodat(
+        dir,
+        os(name),
+        Mode::from_raw_mode(mode),
+        AtFlags::empty(),
+    )?)
 }
 
 fn timestamps(mtime: (i64, u32)) -> Timestamps {
@@ -163,9 +195,19 @@ pub fn futimens(fd: &impl AsFd, mtime: (i64, u32)) -> io::Result<()> {
 }
 
 pub fn utimens_at(dir: &impl AsFd, name: &[u8], mtime: (i64, u32)) -> io::Result<()> {
-    Ok(rfs::utimensat(dir, os(name), &timestamps(mtime), AtFlags::SYMLINK_NOFOLLOW)?)
+    Ok(rfs::utimensat(
+        dir,
+        os(name),
+        &timestamps(mtime),
+        AtFlags::SYMLINK_NOFOLLOW,
+    )?)
 }
 
 pub fn fsetxattr(fd: &impl AsFd, name: &[u8], value: &[u8]) -> io::Result<()> {
-    Ok(rfs::fsetxattr(fd, os(name), value, rfs::XattrFlags::empty())?)
+    Ok(rfs::fsetxattr(
+        fd,
+        os(name),
+        value,
+        rfs::XattrFlags::empty(),
+    )?)
 }

@@ -25,7 +25,9 @@ impl Digest {
             value: value.to_string(),
             reason,
         };
-        let (algo, hex) = value.split_once(':').ok_or_else(|| bad("missing algorithm"))?;
+        let (algo, hex) = value
+            .split_once(':')
+            .ok_or_else(|| bad("missing algorithm"))?;
         if algo != "sha256" {
             return Err(bad("unsupported digest algorithm"));
         }
@@ -34,13 +36,19 @@ impl Digest {
 
     /// Builds a digest from its 64 hex characters.
     pub fn from_hex(hex: &str) -> Result<Digest, Error> {
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(Error::InvalidDigest {
                 value: hex.to_string(),
                 reason: "expected 64 lowercase hex characters",
             });
         }
-        Ok(Digest { hex: hex.to_string() })
+        Ok(Digest {
+            hex: hex.to_string(),
+        })
     }
 
     /// The digest of `data`.
@@ -155,7 +163,12 @@ mod tests {
 
     #[test]
     fn parse_refuses_bad_digests() {
-        for bad in ["sha256:abc", "md5:00", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"] {
+        for bad in [
+            "sha256:abc",
+            "md5:00",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+        ] {
             let err = Digest::parse(bad).unwrap_err();
             assert_eq!(err.kind(), crate::Kind::InvalidArgument, "{bad}");
         }

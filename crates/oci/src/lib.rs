@@ -7,16 +7,13 @@
 
 pub mod digest;
 pub mod errdefs;
+pub mod image;
 pub mod media;
 pub mod reference;
 
 pub use digest::{ChainId, Digest, Hasher, HashingReader, chain_ids};
 pub use errdefs::Kind;
 pub use reference::Reference;
-
-/// The image-spec types berth uses (manifest, index, config, descriptor), re-exported so
-/// that every crate names them through one path.
-pub use oci_spec::image as spec;
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +25,15 @@ pub enum Error {
         value: String,
         /// What is wrong with it.
         reason: &'static str,
+    },
+    /// A manifest, index or config is not valid JSON of its kind.
+    #[error("invalid {what}: {source}")]
+    Json {
+        /// What was parsed.
+        what: &'static str,
+        /// The parser's complaint.
+        #[source]
+        source: serde_json::Error,
     },
     /// A string that should be an image reference is not one.
     #[error("invalid reference format: {reason}: {value:?}")]
@@ -42,6 +48,9 @@ pub enum Error {
 impl Error {
     /// The class of this error.
     pub fn kind(&self) -> Kind {
-        Kind::InvalidArgument
+        match self {
+            Error::Json { .. } => Kind::DataLoss,
+            _ => Kind::InvalidArgument,
+        }
     }
 }

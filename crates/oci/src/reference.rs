@@ -33,7 +33,10 @@ impl Reference {
             return Err(bad("empty reference"));
         }
         let (rest, digest) = match value.split_once('@') {
-            Some((rest, d)) => (rest, Some(Digest::parse(d).map_err(|_| bad("invalid digest"))?)),
+            Some((rest, d)) => (
+                rest,
+                Some(Digest::parse(d).map_err(|_| bad("invalid digest"))?),
+            ),
             None => (value, None),
         };
         let last_slash = rest.rfind('/').map(|i| i + 1).unwrap_or(0);
@@ -51,7 +54,9 @@ impl Reference {
         }
         let (domain, path) = match name.split_once('/') {
             Some((first, remainder))
-                if first.contains(['.', ':']) || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase()) =>
+                if first.contains(['.', ':'])
+                    || first == "localhost"
+                    || first.chars().any(|c| c.is_ascii_uppercase()) =>
             {
                 (first.to_string(), remainder.to_string())
             }
@@ -60,7 +65,11 @@ impl Reference {
         if !valid_domain(&domain) {
             return Err(bad("invalid domain"));
         }
-        let domain = if domain == "index.docker.io" { DEFAULT_DOMAIN.to_string() } else { domain };
+        let domain = if domain == "index.docker.io" {
+            DEFAULT_DOMAIN.to_string()
+        } else {
+            domain
+        };
         if path.chars().any(|c| c.is_ascii_uppercase()) {
             return Err(bad("repository name must be lowercase"));
         }
@@ -140,7 +149,10 @@ impl Reference {
     /// The repository as Docker shows it: `busybox`, `haochen/testrepo`, `localhost:5000/x`.
     pub fn familiar_repository(&self) -> String {
         if self.domain == DEFAULT_DOMAIN {
-            self.path.strip_prefix(OFFICIAL_PREFIX).unwrap_or(&self.path).to_string()
+            self.path
+                .strip_prefix(OFFICIAL_PREFIX)
+                .unwrap_or(&self.path)
+                .to_string()
         } else {
             self.repository()
         }
@@ -232,7 +244,9 @@ fn valid_domain(domain: &str) -> bool {
             !label.is_empty()
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 
@@ -247,13 +261,25 @@ mod tests {
     #[test]
     fn normalises_like_docker() {
         assert_eq!(norm("ubuntu"), "docker.io/library/ubuntu:latest");
-        assert_eq!(norm("haochen/testrepo:1.0"), "docker.io/haochen/testrepo:1.0");
-        assert_eq!(norm("index.docker.io/busybox"), "docker.io/library/busybox:latest");
+        assert_eq!(
+            norm("haochen/testrepo:1.0"),
+            "docker.io/haochen/testrepo:1.0"
+        );
+        assert_eq!(
+            norm("index.docker.io/busybox"),
+            "docker.io/library/busybox:latest"
+        );
         assert_eq!(norm("localhost:5000/a/b:v1"), "localhost:5000/a/b:v1");
         assert_eq!(norm("localhost/x"), "localhost/x:latest");
-        assert_eq!(norm("quay.io/podman/stable"), "quay.io/podman/stable:latest");
+        assert_eq!(
+            norm("quay.io/podman/stable"),
+            "quay.io/podman/stable:latest"
+        );
         let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-        assert_eq!(norm(&format!("busybox@{d}")), format!("docker.io/library/busybox@{d}"));
+        assert_eq!(
+            norm(&format!("busybox@{d}")),
+            format!("docker.io/library/busybox@{d}")
+        );
     }
 
     #[test]

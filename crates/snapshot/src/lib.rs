@@ -158,6 +158,9 @@ pub trait Snapshotter: Send + Sync {
     fn remove(&self, key: &str) -> Result<(), Error>;
     /// Visits every snapshot.
     fn walk(&self, visit: &mut dyn FnMut(&Info) -> Result<(), Error>) -> Result<(), Error>;
+    /// The directory holding a snapshot's files, for display (Docker's
+    /// `GraphDriver.Data`) and for reading committed layers. Never write to it.
+    fn path(&self, key: &str) -> Result<PathBuf, Error>;
     /// The directory into which a layer is applied for the active snapshot `key`.
     fn apply_dir(&self, key: &str) -> Result<PathBuf, Error>;
     /// Removes directories that belong to no snapshot (left by a kill). Must not run

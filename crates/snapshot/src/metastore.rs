@@ -143,7 +143,8 @@ impl MetaStore {
         let parent_row = match parent {
             Some(p) => {
                 let r = self.get(p)?;
-                let ok = r.kind == Kind::Committed || (allow_active_parent && r.kind == Kind::Active);
+                let ok =
+                    r.kind == Kind::Committed || (allow_active_parent && r.kind == Kind::Active);
                 if !ok {
                     return Err(Error::FailedPrecondition {
                         key: p.to_string(),
@@ -163,19 +164,28 @@ impl MetaStore {
             TMP_SEQ.fetch_add(1, Ordering::Relaxed)
         ));
         fs::create_dir(&tmp).map_err(Error::io(&tmp))?;
-        let result = populate(&tmp, parent_row.as_ref()).and_then(|()| self.insert(key, parent_row.as_ref(), kind, &tmp));
+        let result = populate(&tmp, parent_row.as_ref())
+            .and_then(|()| self.insert(key, parent_row.as_ref(), kind, &tmp));
         if result.is_err() {
             let _ = fs::remove_dir_all(&tmp);
         }
         result
     }
 
-    fn insert(&self, key: &str, parent: Option<&Row>, kind: Kind, tmp: &Path) -> Result<Row, Error> {
+    fn insert(
+        &self,
+        key: &str,
+        parent: Option<&Row>,
+        kind: Kind,
+        tmp: &Path,
+    ) -> Result<Row, Error> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if let Some(p) = parent {
             let still: Option<i64> = tx
-                .query_row("SELECT id FROM snapshots WHERE id = ?1", [p.id], |r| r.get(0))
+                .query_row("SELECT id FROM snapshots WHERE id = ?1", [p.id], |r| {
+                    r.get(0)
+                })
                 .optional()?;
             if still.is_none() {
                 return Err(Error::NotFound(p.name.clone()));
@@ -187,7 +197,9 @@ impl MetaStore {
             params![key, parent.map(|p| p.id), kind_code(kind), created],
         );
         match inserted {
-            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
                 return Err(Error::AlreadyExists(key.to_string()));
             }
             other => other?,
@@ -227,7 +239,9 @@ impl MetaStore {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let taken: Option<i64> = tx
-            .query_row("SELECT id FROM snapshots WHERE name = ?1", [name], |r| r.get(0))
+            .query_row("SELECT id FROM snapshots WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
             .optional()?;
         if taken.is_some() {
             return Err(Error::AlreadyExists(name.to_string()));
@@ -245,7 +259,11 @@ impl MetaStore {
         {
             let mut conn = self.conn();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let children: i64 = tx.query_row("SELECT COUNT(*) FROM snapshots WHERE parent = ?1", [r.id], |x| x.get(0))?;
+            let children: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM snapshots WHERE parent = ?1",
+                [r.id],
+                |x| x.get(0),
+            )?;
             if children > 0 {
                 return Err(Error::FailedPrecondition {
                     key: key.to_string(),
@@ -269,7 +287,8 @@ impl MetaStore {
             let mut stmt = conn.prepare(&format!("{ROW_SQL} ORDER BY id"))?;
             stmt.query_map([], row)?.collect::<Result<_, _>>()?
         };
-        let names: std::collections::HashMap<i64, String> = rows.iter().map(|r| (r.id, r.name.clone())).collect();
+        let names: std::collections::HashMap<i64, String> =
+            rows.iter().map(|r| (r.id, r.name.clone())).collect();
         for r in &rows {
             visit(&Info {
                 name: r.name.clone(),
@@ -286,14 +305,16 @@ impl MetaStore {
         let ids: std::collections::HashSet<i64> = {
             let conn = self.conn();
             let mut stmt = conn.prepare("SELECT id FROM snapshots")?;
-            stmt.query_map([], |r| r.get::<_, i64>(0))?.collect::<Result<_, _>>()?
+            stmt.query_map([], |r| r.get::<_, i64>(0))?
+                .collect::<Result<_, _>>()?
         };
         let mut removed = 0;
         for entry in fs::read_dir(&self.root).map_err(Error::io(&self.root))? {
             let entry = entry.map_err(Error::io(&self.root))?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            let orphan = name.starts_with("tmp-") || name.parse::<i64>().is_ok_and(|id| !ids.contains(&id));
+            let orphan =
+                name.starts_with("tmp-") || name.parse::<i64>().is_ok_and(|id| !ids.contains(&id));
             if orphan && entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
                 fs::remove_dir_all(entry.path()).map_err(Error::io(entry.path()))?;
                 removed += 1;

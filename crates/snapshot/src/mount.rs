@@ -37,7 +37,8 @@ impl Mount {
         let ro = self.options.iter().any(|o| o == "ro");
         match self.kind.as_str() {
             "bind" => {
-                rustix::mount::mount_bind_recursive(&self.source, target).map_err(|e| merr(e.into()))?;
+                rustix::mount::mount_bind_recursive(&self.source, target)
+                    .map_err(|e| merr(e.into()))?;
                 if ro {
                     let flags = MountFlags::BIND | MountFlags::RDONLY;
                     if let Err(e) = rustix::mount::mount_remount(target, flags, "") {
@@ -48,14 +49,26 @@ impl Mount {
                 Ok(())
             }
             "overlay" => {
-                let data: Vec<&str> = self.options.iter().map(String::as_str).filter(|o| *o != "ro").collect();
-                let flags = if ro { MountFlags::RDONLY } else { MountFlags::empty() };
+                let data: Vec<&str> = self
+                    .options
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|o| *o != "ro")
+                    .collect();
+                let flags = if ro {
+                    MountFlags::RDONLY
+                } else {
+                    MountFlags::empty()
+                };
                 let data = data.join(",");
                 if data.len() <= MOUNT_DATA_MAX {
                     return mount_overlay(target, flags, &data, None).map_err(merr);
                 }
                 let base = common_dir(&self.options).ok_or_else(|| {
-                    merr(std::io::Error::new(std::io::ErrorKind::InvalidInput, "overlay options too long"))
+                    merr(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "overlay options too long",
+                    ))
                 })?;
                 let prefix = format!("{}/", base.display());
                 let short = data.replace(&prefix, "");
@@ -70,7 +83,9 @@ impl Mount {
                     s.spawn(|| {
                         // SAFETY: CLONE_FS unshares only this thread's cwd, root and umask;
                         // no file descriptor table is split.
-                        unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FS) }?;
+                        unsafe {
+                            rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FS)
+                        }?;
                         mount_overlay(&target, flags, &short, Some(&base))
                     })
                     .join()
@@ -86,12 +101,25 @@ impl Mount {
     }
 }
 
-fn mount_overlay(target: &Path, flags: MountFlags, data: &str, cwd: Option<&Path>) -> std::io::Result<()> {
+fn mount_overlay(
+    target: &Path,
+    flags: MountFlags,
+    data: &str,
+    cwd: Option<&Path>,
+) -> std::io::Result<()> {
     if let Some(dir) = cwd {
         rustix::process::chdir(dir)?;
     }
-    let data = CString::new(data).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in mount options"))?;
-    Ok(rustix::mount::mount("overlay", target, "overlay", flags, Some(data.as_c_str()))?)
+    let data = CString::new(data).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in mount options")
+    })?;
+    Ok(rustix::mount::mount(
+        "overlay",
+        target,
+        "overlay",
+        flags,
+        Some(data.as_c_str()),
+    )?)
 }
 
 /// The directory that holds every snapshot path named in overlay options.
@@ -105,7 +133,10 @@ fn common_dir(options: &[String]) -> Option<PathBuf> {
     let first = Path::new(paths.first()?);
     // Snapshot paths are <root>/<id>/fs: the root is two levels up.
     let base = first.parent()?.parent()?;
-    paths.iter().all(|p| Path::new(p).starts_with(base)).then(|| base.to_path_buf())
+    paths
+        .iter()
+        .all(|p| Path::new(p).starts_with(base))
+        .then(|| base.to_path_buf())
 }
 
 /// Mounts every description in order on `target`.
@@ -120,10 +151,11 @@ pub fn mount_all(mounts: &[Mount], target: &Path) -> Result<(), Error> {
 pub fn unmount(target: &Path) -> Result<(), Error> {
     match rustix::mount::unmount(target, UnmountFlags::empty()) {
         Ok(()) => Ok(()),
-        Err(rustix::io::Errno::BUSY) => rustix::mount::unmount(target, UnmountFlags::DETACH).map_err(|e| Error::Mount {
-            target: target.to_path_buf(),
-            source: e.into(),
-        }),
+        Err(rustix::io::Errno::BUSY) => rustix::mount::unmount(target, UnmountFlags::DETACH)
+            .map_err(|e| Error::Mount {
+                target: target.to_path_buf(),
+                source: e.into(),
+            }),
         Err(e) => Err(Error::Mount {
             target: target.to_path_buf(),
             source: e.into(),
@@ -134,7 +166,10 @@ pub fn unmount(target: &Path) -> Result<(), Error> {
 /// Whether `path` is a mount point (its device differs from its parent's).
 pub fn is_mount_point(path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    let (Ok(a), Some(Ok(b))) = (std::fs::metadata(path), path.parent().map(std::fs::metadata)) else {
+    let (Ok(a), Some(Ok(b))) = (
+        std::fs::metadata(path),
+        path.parent().map(std::fs::metadata),
+    ) else {
         return false;
     };
     a.dev() != b.dev() || a.ino() == b.ino()

@@ -23,21 +23,28 @@ impl Overlay {
     /// Whether overlayfs can be mounted with `root` as its upper filesystem:
     /// tries a real mount in a scratch directory there.
     pub fn supported(root: &Path) -> bool {
-        let Ok(()) = fs::create_dir_all(root) else { return false };
-        let Ok(dir) = tempfile_dir(root) else { return false };
-        let d = |n: &str| dir.join(n);
-        let ok = ["lower", "upper", "work", "merged"].iter().all(|n| fs::create_dir(d(n)).is_ok()) && {
-            let m = Mount {
-                kind: "overlay".into(),
-                source: "overlay".into(),
-                options: vec![
-                    format!("lowerdir={}", d("lower").display()),
-                    format!("upperdir={}", d("upper").display()),
-                    format!("workdir={}", d("work").display()),
-                ],
-            };
-            m.mount(&d("merged")).is_ok() && crate::mount::unmount(&d("merged")).is_ok()
+        let Ok(()) = fs::create_dir_all(root) else {
+            return false;
         };
+        let Ok(dir) = tempfile_dir(root) else {
+            return false;
+        };
+        let d = |n: &str| dir.join(n);
+        let ok = ["lower", "upper", "work", "merged"]
+            .iter()
+            .all(|n| fs::create_dir(d(n)).is_ok())
+            && {
+                let m = Mount {
+                    kind: "overlay".into(),
+                    source: "overlay".into(),
+                    options: vec![
+                        format!("lowerdir={}", d("lower").display()),
+                        format!("upperdir={}", d("upper").display()),
+                        format!("workdir={}", d("work").display()),
+                    ],
+                };
+                m.mount(&d("merged")).is_ok() && crate::mount::unmount(&d("merged")).is_ok()
+            };
         let _ = fs::remove_dir_all(&dir);
         ok
     }
@@ -138,12 +145,16 @@ impl Snapshotter for Overlay {
     }
 
     fn prepare(&self, key: &str, parent: Option<&str>) -> Result<Vec<Mount>, Error> {
-        let r = self.meta.create(key, parent, Kind::Active, true, |dir, _| make_dirs(dir))?;
+        let r = self
+            .meta
+            .create(key, parent, Kind::Active, true, |dir, _| make_dirs(dir))?;
         self.mounts_of(&r)
     }
 
     fn view(&self, key: &str, parent: Option<&str>) -> Result<Vec<Mount>, Error> {
-        let r = self.meta.create(key, parent, Kind::View, false, |dir, _| make_dirs(dir))?;
+        let r = self
+            .meta
+            .create(key, parent, Kind::View, false, |dir, _| make_dirs(dir))?;
         self.mounts_of(&r)
     }
 
@@ -157,6 +168,10 @@ impl Snapshotter for Overlay {
 
     fn walk(&self, visit: &mut dyn FnMut(&Info) -> Result<(), Error>) -> Result<(), Error> {
         self.meta.walk(visit)
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf, Error> {
+        Ok(self.fs_dir(self.meta.get(key)?.id))
     }
 
     fn apply_dir(&self, key: &str) -> Result<PathBuf, Error> {

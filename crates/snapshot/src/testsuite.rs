@@ -53,7 +53,11 @@ macro_rules! snapshotter_suite {
 }
 
 /// Runs one case on a fresh root; keeps the directory when it fails.
-pub fn run<S: Snapshotter, F: Fn(&Path) -> Result<S, Error>>(name: &str, case: fn(&S, &Path) -> Outcome, open: F) {
+pub fn run<S: Snapshotter, F: Fn(&Path) -> Result<S, Error>>(
+    name: &str,
+    case: fn(&S, &Path) -> Outcome,
+    open: F,
+) {
     let dir = tempfile::Builder::new()
         .prefix(&format!("berth-snap-{name}-"))
         .tempdir()
@@ -95,7 +99,12 @@ fn io<T>(r: std::io::Result<T>, what: &str) -> Result<T, String> {
 }
 
 /// Makes a committed snapshot `name` on `parent` holding `files`.
-fn layer<S: Snapshotter>(s: &S, name: &str, parent: Option<&str>, files: &[(&str, &str)]) -> Outcome {
+fn layer<S: Snapshotter>(
+    s: &S,
+    name: &str,
+    parent: Option<&str>,
+    files: &[(&str, &str)],
+) -> Outcome {
     let key = format!("extract-{name}");
     ok(s.prepare(&key, parent), "prepare")?;
     let dir = ok(s.apply_dir(&key), "apply_dir")?;
@@ -157,7 +166,9 @@ pub fn commit_before_parent_fails<S: Snapshotter>(s: &S, _: &Path) -> Outcome {
             ok(s.commit("pp", "p"), "commit parent")?;
             ok(s.commit("cc", "c"), "commit child")?;
             let info = ok(s.stat("cc"), "stat")?;
-            (info.parent.as_deref() == Some("pp")).then_some(()).ok_or(format!("parent is {:?}", info.parent))
+            (info.parent.as_deref() == Some("pp"))
+                .then_some(())
+                .ok_or(format!("parent is {:?}", info.parent))
         }
         Layout::Full => kind_is(s.prepare("c", Some("p")), ErrorKind::FailedPrecondition),
     }
@@ -184,7 +195,9 @@ pub fn remove_then_cleanup_leaves_no_directories<S: Snapshotter>(s: &S, work: &P
         .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
         .map(|e| e.file_name())
         .collect();
-    left.is_empty().then_some(()).ok_or(format!("left behind: {left:?}"))
+    left.is_empty()
+        .then_some(())
+        .ok_or(format!("left behind: {left:?}"))
 }
 
 /// Cleanup removes what a kill leaves and nothing else.
@@ -194,9 +207,13 @@ pub fn cleanup_removes_orphans_only<S: Snapshotter>(s: &S, work: &Path) -> Outco
     io(fs::create_dir_all(root.join("tmp-123-0/fs")), "mkdir")?;
     io(fs::create_dir_all(root.join("9999/fs")), "mkdir")?;
     let n = ok(s.cleanup(), "cleanup")?;
-    (n == 2).then_some(()).ok_or(format!("removed {n}, expected 2"))?;
+    (n == 2)
+        .then_some(())
+        .ok_or(format!("removed {n}, expected 2"))?;
     ok(s.stat("base"), "stat base")?;
-    (!root.join("9999").exists()).then_some(()).ok_or("orphan kept".to_string())
+    (!root.join("9999").exists())
+        .then_some(())
+        .ok_or("orphan kept".to_string())
 }
 
 /// Walk visits every snapshot with its parent and kind.
@@ -282,7 +299,12 @@ pub fn whiteout_in_child_hides_lower_file<S: Snapshotter>(s: &S, work: &Path) ->
     let mounts = ok(s.view("v", Some("l2")), "view")?;
     let target = work.join("m");
     let _m = mount_at(&mounts, &target)?;
-    if target.join("gone").symlink_metadata().map(|m| m.file_type().is_char_device()).unwrap_or(false) {
+    if target
+        .join("gone")
+        .symlink_metadata()
+        .map(|m| m.file_type().is_char_device())
+        .unwrap_or(false)
+    {
         return Err("whiteout device visible".into());
     }
     match fs::metadata(target.join("gone")) {
@@ -324,9 +346,15 @@ pub fn commit_keeps_owner_and_mode<S: Snapshotter>(s: &S, work: &Path) -> Outcom
     let dir = ok(s.apply_dir("k"), "apply_dir")?;
     let f = dir.join("suid");
     io(fs::write(&f, "x"), "write")?;
-    io(std::os::unix::fs::chown(&f, Some(1000), Some(1001)), "chown")?;
+    io(
+        std::os::unix::fs::chown(&f, Some(1000), Some(1001)),
+        "chown",
+    )?;
     use std::os::unix::fs::PermissionsExt;
-    io(fs::set_permissions(&f, fs::Permissions::from_mode(0o4755)), "chmod")?;
+    io(
+        fs::set_permissions(&f, fs::Permissions::from_mode(0o4755)),
+        "chmod",
+    )?;
     ok(s.commit("l1", "k"), "commit")?;
     layer(s, "l2", Some("l1"), &[])?;
     let mounts = ok(s.view("v", Some("l2")), "view")?;
@@ -334,7 +362,12 @@ pub fn commit_keeps_owner_and_mode<S: Snapshotter>(s: &S, work: &Path) -> Outcom
     let _m = mount_at(&mounts, &target)?;
     let m = io(fs::metadata(target.join("suid")), "stat")?;
     if m.uid() != 1000 || m.gid() != 1001 || m.mode() & 0o7777 != 0o4755 {
-        return Err(format!("uid {} gid {} mode {:o}", m.uid(), m.gid(), m.mode()));
+        return Err(format!(
+            "uid {} gid {} mode {:o}",
+            m.uid(),
+            m.gid(),
+            m.mode()
+        ));
     }
     Ok(())
 }

@@ -31,7 +31,8 @@ impl Vfs {
             None => {
                 fs::create_dir(&fs_dir).map_err(Error::io(&fs_dir))?;
                 use std::os::unix::fs::PermissionsExt;
-                fs::set_permissions(&fs_dir, fs::Permissions::from_mode(0o755)).map_err(Error::io(&fs_dir))
+                fs::set_permissions(&fs_dir, fs::Permissions::from_mode(0o755))
+                    .map_err(Error::io(&fs_dir))
             }
             // `cp -a` keeps owners, modes, times, xattrs, hard links, devices and holes:
             // everything a layer copy must keep, in one well-tested tool.
@@ -49,7 +50,9 @@ impl Vfs {
                 } else {
                     Err(Error::Io {
                         path: src,
-                        source: std::io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+                        source: std::io::Error::other(
+                            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                        ),
                     })
                 }
             }
@@ -98,7 +101,11 @@ impl Snapshotter for Vfs {
     }
 
     fn prepare(&self, key: &str, parent: Option<&str>) -> Result<Vec<Mount>, Error> {
-        let r = self.meta.create(key, parent, Kind::Active, false, |dir, p| self.populate(dir, p))?;
+        let r = self
+            .meta
+            .create(key, parent, Kind::Active, false, |dir, p| {
+                self.populate(dir, p)
+            })?;
         Ok(self.mounts_of(&r))
     }
 
@@ -129,6 +136,10 @@ impl Snapshotter for Vfs {
 
     fn walk(&self, visit: &mut dyn FnMut(&Info) -> Result<(), Error>) -> Result<(), Error> {
         self.meta.walk(visit)
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf, Error> {
+        Ok(self.fs_dir(self.meta.get(key)?.id))
     }
 
     fn apply_dir(&self, key: &str) -> Result<PathBuf, Error> {

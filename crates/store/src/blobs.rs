@@ -49,7 +49,9 @@ impl Blobs {
         let p = self.path(digest);
         match fs::metadata(&p) {
             Ok(m) => Ok(m.len()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::BlobNotFound(digest.clone())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(Error::BlobNotFound(digest.clone()))
+            }
             Err(e) => Err(Error::io(p)(e)),
         }
     }
@@ -98,7 +100,9 @@ impl Blobs {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        let path = self.ingest.join(format!("{}-{seq}-{nanos}", std::process::id()));
+        let path = self
+            .ingest
+            .join(format!("{}-{seq}-{nanos}", std::process::id()));
         let file = File::options()
             .write(true)
             .create_new(true)
@@ -128,7 +132,11 @@ impl Blobs {
         let mut out = Vec::new();
         for entry in fs::read_dir(&self.dir).map_err(Error::io(&self.dir))? {
             let entry = entry.map_err(Error::io(&self.dir))?;
-            if let Some(d) = entry.file_name().to_str().and_then(|n| Digest::from_hex(n).ok()) {
+            if let Some(d) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| Digest::from_hex(n).ok())
+            {
                 out.push(d);
             }
         }
@@ -140,7 +148,9 @@ impl Blobs {
         let mut removed = 0;
         for entry in fs::read_dir(&self.ingest).map_err(Error::io(&self.ingest))? {
             let path = entry.map_err(Error::io(&self.ingest))?.path();
-            let Ok(f) = File::options().write(true).open(&path) else { continue };
+            let Ok(f) = File::options().write(true).open(&path) else {
+                continue;
+            };
             if f.try_lock().is_ok() && fs::remove_file(&path).is_ok() {
                 removed += 1;
             }
@@ -177,8 +187,13 @@ impl BlobWriter {
                 });
             }
         }
-        let file = self.file.take().ok_or_else(|| Error::Corrupt("blob writer used after commit".into()))?;
-        let file = file.into_inner().map_err(|e| Error::io(&self.path)(e.into_error()))?;
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| Error::Corrupt("blob writer used after commit".into()))?;
+        let file = file
+            .into_inner()
+            .map_err(|e| Error::io(&self.path)(e.into_error()))?;
         file.sync_all().map_err(Error::io(&self.path))?;
         let target = self.dir.join(actual.hex());
         fs::rename(&self.path, &target).map_err(Error::io(&target))?;
@@ -200,7 +215,10 @@ impl BlobWriter {
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let file = self.file.as_mut().ok_or_else(|| io::Error::other("blob writer closed"))?;
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("blob writer closed"))?;
         let n = file.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
@@ -263,6 +281,9 @@ mod tests {
         let blobs = Blobs::open(dir.path()).unwrap();
         let d = blobs.put(b"hello").unwrap();
         fs::write(blobs.path(&d), b"jello").unwrap();
-        assert_eq!(blobs.read(&d).unwrap_err().kind(), berth_oci::Kind::DataLoss);
+        assert_eq!(
+            blobs.read(&d).unwrap_err().kind(),
+            berth_oci::Kind::DataLoss
+        );
     }
 }

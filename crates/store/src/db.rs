@@ -111,7 +111,9 @@ impl Db {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Db { conn: Mutex::new(conn) })
+        Ok(Db {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -122,17 +124,29 @@ impl Db {
 
     /// Records an image with the layers (chain IDs, bottom first) and blobs it uses.
     /// Replaces an earlier record of the same ID.
-    pub fn put_image(&self, rec: &ImageRecord, layers: &[ChainId], blobs: &[Digest]) -> Result<(), Error> {
+    pub fn put_image(
+        &self,
+        rec: &ImageRecord,
+        layers: &[ChainId],
+        blobs: &[Digest],
+    ) -> Result<(), Error> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let labels = serde_json::to_string(&rec.labels).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let labels =
+            serde_json::to_string(&rec.labels).map_err(|e| Error::Corrupt(e.to_string()))?;
         tx.execute(
             "INSERT INTO images (id, manifest, created, added, size, labels) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT(id) DO UPDATE SET manifest = excluded.manifest, size = excluded.size, labels = excluded.labels",
             params![rec.id.to_string(), rec.manifest.to_string(), rec.created, rec.added, rec.size as i64, labels],
         )?;
-        tx.execute("DELETE FROM image_layers WHERE image = ?1", [rec.id.to_string()])?;
-        tx.execute("DELETE FROM image_blobs WHERE image = ?1", [rec.id.to_string()])?;
+        tx.execute(
+            "DELETE FROM image_layers WHERE image = ?1",
+            [rec.id.to_string()],
+        )?;
+        tx.execute(
+            "DELETE FROM image_blobs WHERE image = ?1",
+            [rec.id.to_string()],
+        )?;
         for (i, chain) in layers.iter().enumerate() {
             tx.execute(
                 "INSERT INTO image_layers (image, idx, chain) VALUES (?1, ?2, ?3)",
@@ -153,7 +167,11 @@ impl Db {
     pub fn put_layer(&self, layer: &LayerRecord) -> Result<(), Error> {
         self.conn().execute(
             "INSERT OR REPLACE INTO layers (chain, diff_id, size) VALUES (?1, ?2, ?3)",
-            params![layer.chain.to_string(), layer.diff_id.to_string(), layer.size as i64],
+            params![
+                layer.chain.to_string(),
+                layer.diff_id.to_string(),
+                layer.size as i64
+            ],
         )?;
         Ok(())
     }
@@ -180,7 +198,8 @@ impl Db {
 
     /// Forgets a layer's bookkeeping.
     pub fn delete_layer(&self, chain: &ChainId) -> Result<(), Error> {
-        self.conn().execute("DELETE FROM layers WHERE chain = ?1", [chain.to_string()])?;
+        self.conn()
+            .execute("DELETE FROM layers WHERE chain = ?1", [chain.to_string()])?;
         Ok(())
     }
 
@@ -198,7 +217,11 @@ impl Db {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let before: Option<String> = tx
-            .query_row(&format!("SELECT image FROM {table} WHERE name = ?1"), [name], |r| r.get(0))
+            .query_row(
+                &format!("SELECT image FROM {table} WHERE name = ?1"),
+                [name],
+                |r| r.get(0),
+            )
             .optional()?;
         tx.execute(
             &format!("INSERT OR REPLACE INTO {table} (name, image) VALUES (?1, ?2)"),
@@ -215,7 +238,11 @@ impl Db {
         let mut found = None;
         for table in ["tags", "repo_digests"] {
             let img: Option<String> = tx
-                .query_row(&format!("SELECT image FROM {table} WHERE name = ?1"), [name], |r| r.get(0))
+                .query_row(
+                    &format!("SELECT image FROM {table} WHERE name = ?1"),
+                    [name],
+                    |r| r.get(0),
+                )
                 .optional()?;
             if img.is_some() {
                 tx.execute(&format!("DELETE FROM {table} WHERE name = ?1"), [name])?;
@@ -231,7 +258,11 @@ impl Db {
         let conn = self.conn();
         for table in ["tags", "repo_digests"] {
             let img: Option<String> = conn
-                .query_row(&format!("SELECT image FROM {table} WHERE name = ?1"), [name], |r| r.get(0))
+                .query_row(
+                    &format!("SELECT image FROM {table} WHERE name = ?1"),
+                    [name],
+                    |r| r.get(0),
+                )
                 .optional()?;
             if let Some(img) = img {
                 return digest_col(img).map(Some);
@@ -262,17 +293,33 @@ impl Db {
 
     fn query_images(&self, only: Option<&Digest>) -> Result<Vec<ImageEntry>, Error> {
         let conn = self.conn();
-        let filter = if only.is_some() { "WHERE id = ?1" } else { "WHERE ?1 IS NULL OR 1" };
+        let filter = if only.is_some() {
+            "WHERE id = ?1"
+        } else {
+            "WHERE ?1 IS NULL OR 1"
+        };
         let only_s = only.map(|d| d.to_string());
         let mut names: HashMap<String, (Vec<String>, Vec<String>)> = HashMap::new();
         for (i, table) in ["tags", "repo_digests"].into_iter().enumerate() {
-            let where_ = if only.is_some() { "WHERE image = ?1" } else { "WHERE ?1 IS NULL OR 1" };
-            let mut stmt = conn.prepare(&format!("SELECT image, name FROM {table} {where_} ORDER BY name"))?;
-            let rows = stmt.query_map([&only_s], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let where_ = if only.is_some() {
+                "WHERE image = ?1"
+            } else {
+                "WHERE ?1 IS NULL OR 1"
+            };
+            let mut stmt = conn.prepare(&format!(
+                "SELECT image, name FROM {table} {where_} ORDER BY name"
+            ))?;
+            let rows = stmt.query_map([&only_s], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
             for row in rows {
                 let (img, name) = row?;
                 let e = names.entry(img).or_default();
-                if i == 0 { e.0.push(name) } else { e.1.push(name) }
+                if i == 0 {
+                    e.0.push(name)
+                } else {
+                    e.1.push(name)
+                }
             }
         }
         let mut stmt = conn.prepare(&format!(
@@ -299,7 +346,8 @@ impl Db {
                     created,
                     added,
                     size: size as u64,
-                    labels: serde_json::from_str(&labels).map_err(|e| Error::Corrupt(e.to_string()))?,
+                    labels: serde_json::from_str(&labels)
+                        .map_err(|e| Error::Corrupt(e.to_string()))?,
                 },
                 tags,
                 digests,
@@ -311,7 +359,8 @@ impl Db {
     /// The chain IDs of an image's layers, bottom first.
     pub fn image_layers(&self, id: &Digest) -> Result<Vec<ChainId>, Error> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT chain FROM image_layers WHERE image = ?1 ORDER BY idx")?;
+        let mut stmt =
+            conn.prepare("SELECT chain FROM image_layers WHERE image = ?1 ORDER BY idx")?;
         let rows = stmt.query_map([id.to_string()], |r| r.get::<_, String>(0))?;
         rows.map(|r| digest_col(r?)).collect()
     }
@@ -321,7 +370,10 @@ impl Db {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for table in ["tags", "repo_digests", "image_layers", "image_blobs"] {
-            tx.execute(&format!("DELETE FROM {table} WHERE image = ?1"), [id.to_string()])?;
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE image = ?1"),
+                [id.to_string()],
+            )?;
         }
         tx.execute("DELETE FROM images WHERE id = ?1", [id.to_string()])?;
         tx.commit()?;
@@ -375,7 +427,8 @@ mod tests {
         let db = Db::open(&dir.path().join("berth.db")).unwrap();
         let (a, b) = (rec(1), rec(2));
         let chain = Digest::of(b"layer");
-        db.put_image(&a, &[chain.clone()], &[a.manifest.clone()]).unwrap();
+        db.put_image(&a, &[chain.clone()], &[a.manifest.clone()])
+            .unwrap();
         db.put_image(&b, &[chain.clone()], &[]).unwrap();
         assert_eq!(db.tag("x:1", &a.id).unwrap(), None);
         assert_eq!(db.tag("x:1", &b.id).unwrap(), Some(a.id.clone()));
@@ -383,7 +436,10 @@ mod tests {
         let list = db.images().unwrap();
         assert_eq!(list.len(), 2);
         assert_eq!(list[0].tags, vec!["x:1".to_string()]);
-        assert_eq!(db.ids_with_prefix(&a.id.hex()[..5]).unwrap(), vec![a.id.clone()]);
+        assert_eq!(
+            db.ids_with_prefix(&a.id.hex()[..5]).unwrap(),
+            vec![a.id.clone()]
+        );
         db.delete_image(&b.id).unwrap();
         assert_eq!(db.resolve_name("x:1").unwrap(), None);
         assert_eq!(db.referenced_chains().unwrap().len(), 1);

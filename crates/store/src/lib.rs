@@ -12,7 +12,7 @@ pub mod lock;
 
 pub use blobs::{BlobWriter, Blobs};
 pub use db::{Db, ImageRecord};
-pub use lock::{GcLock, GcGuard};
+pub use lock::{GcGuard, GcLock};
 
 use berth_oci::{Digest, Kind};
 use std::path::PathBuf;
@@ -63,12 +63,18 @@ impl Error {
     pub fn kind(&self) -> Kind {
         match self {
             Error::BlobNotFound(_) => Kind::NotFound,
-            Error::DigestMismatch { .. } | Error::SizeMismatch { .. } | Error::Corrupt(_) => Kind::DataLoss,
+            Error::DigestMismatch { .. } | Error::SizeMismatch { .. } | Error::Corrupt(_) => {
+                Kind::DataLoss
+            }
             Error::Io { source, .. } => Kind::of_io(source),
             Error::Db(e) => match e.sqlite_error_code() {
                 Some(rusqlite::ErrorCode::DiskFull) => Kind::ResourceExhausted,
-                Some(rusqlite::ErrorCode::PermissionDenied | rusqlite::ErrorCode::ReadOnly) => Kind::PermissionDenied,
-                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => Kind::Unavailable,
+                Some(rusqlite::ErrorCode::PermissionDenied | rusqlite::ErrorCode::ReadOnly) => {
+                    Kind::PermissionDenied
+                }
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                    Kind::Unavailable
+                }
                 _ => Kind::Internal,
             },
         }

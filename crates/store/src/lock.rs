@@ -39,6 +39,15 @@ impl GcLock {
         Ok(GcGuard { lock: self })
     }
 
+    /// Holds the lock exclusive if no one holds it now.
+    pub fn try_exclusive(&self) -> Result<Option<GcGuard<'_>>, Error> {
+        match self.file.try_lock() {
+            Ok(()) => Ok(Some(GcGuard { lock: self })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io("gc.lock")(e)),
+        }
+    }
+
     /// Holds the lock exclusive: for the sweep.
     pub fn exclusive(&self) -> Result<GcGuard<'_>, Error> {
         self.file.lock().map_err(Error::io("gc.lock"))?;

@@ -1,0 +1,64 @@
+//! One module per group of commands; each function parses nothing, calls the
+//! engine and prints.
+
+pub mod archive;
+pub mod images;
+pub mod system;
+
+use anyhow::Context;
+use berth_engine::Engine;
+
+use crate::cli::Cli;
+
+/// An error already printed (e.g. one of several `rmi` arguments failed): exit
+/// non-zero without printing again.
+#[derive(Debug)]
+pub struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("")
+    }
+}
+
+impl std::error::Error for Reported {}
+
+/// Opens the engine the global flags describe.
+pub fn open_engine(cli: &Cli) -> anyhow::Result<Engine> {
+    Engine::builder()
+        .root(&cli.root)
+        .runroot(&cli.runroot)
+        .driver(cli.storage_driver.clone())
+        .max_layer_size(cli.max_layer_size)
+        .build()
+        .with_context(|| format!("opening the store at {}", cli.root.display()))
+}
+
+/// One line for an error: its context and causes, without repeating a cause the
+/// message above it already quotes.
+pub fn describe(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+/// Prints an error of one argument among several, as Docker does, and remembers
+/// that the command must fail.
+pub fn report(err: anyhow::Error, failed: &mut bool) {
+    eprintln!("Error: {}", describe(&err));
+    *failed = true;
+}
+
+/// `Reported` if anything failed.
+pub fn finish(failed: bool) -> anyhow::Result<()> {
+    if failed { Err(Reported.into()) } else { Ok(()) }
+}

@@ -1,0 +1,115 @@
+//! The sweep: removes what no image uses — snapshots, blobs, and what a killed
+//! command left (ingest files, half-extracted snapshots, orphan directories).
+//!
+//! It runs with the GC lock held exclusive, so no load or import is between
+//! writing content and recording it.
+
+use std::collections::{HashMap, HashSet};
+
+use berth_oci::{ChainId, Digest};
+use berth_snapshot::Kind;
+
+use crate::unpack::EXTRACT_PREFIX;
+use crate::{Engine, Result};
+
+/// What a sweep removed.
+#[derive(Debug, Default)]
+pub(crate) struct Swept {
+    pub chains: Vec<ChainId>,
+    pub bytes: u64,
+}
+
+impl Engine {
+    /// Sweeps, waiting for the lock when `wait`, else skipping if it is busy.
+    pub(crate) fn sweep(&self, wait: bool) -> Result<Swept> {
+        let _guard = if wait {
+            self.gc.exclusive()?
+        } else {
+            match self.gc.try_exclusive()? {
+                Some(g) => g,
+                None => return Ok(Swept::default()),
+            }
+        };
+        self.blobs.cleanup()?;
+        let mut swept = Swept::default();
+        let snap = self.snapshotter()?;
+        let mut infos = Vec::new();
+        snap.walk(&mut |i| {
+            infos.push(i.clone());
+            Ok(())
+        })?;
+        // Extractions in flight hold the lock shared, so any left now are dead.
+        for i in infos
+            .iter()
+            .filter(|i| i.kind != Kind::Committed && i.name.starts_with(EXTRACT_PREFIX))
+        {
+            snap.remove(&i.name)?;
+        }
+        infos.retain(|i| !(i.kind != Kind::Committed && i.name.starts_with(EXTRACT_PREFIX)));
+
+        let mut keep: HashSet<String> = self
+            .db
+            .referenced_chains()?
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        let parents: HashMap<&str, Option<&str>> = infos
+            .iter()
+            .map(|i| (i.name.as_str(), i.parent.as_deref()))
+            .collect();
+        // Views and containers keep their whole ancestry.
+        for i in infos.iter().filter(|i| i.kind != Kind::Committed) {
+            let mut p = i.parent.as_deref();
+            while let Some(name) = p {
+                keep.insert(name.to_string());
+                p = parents.get(name).copied().flatten();
+            }
+        }
+        let mut children: HashMap<&str, usize> = HashMap::new();
+        for i in &infos {
+            if let Some(p) = &i.parent {
+                *children.entry(p.as_str()).or_default() += 1;
+            }
+        }
+        // Leaves first: removing one may free its parent.
+        let mut doomed: Vec<&berth_snapshot::Info> = infos
+            .iter()
+            .filter(|i| i.kind == Kind::Committed && !keep.contains(&i.name))
+            .collect();
+        while !doomed.is_empty() {
+            let (now, later): (Vec<_>, Vec<_>) = doomed
+                .into_iter()
+                .partition(|i| children.get(i.name.as_str()).copied().unwrap_or(0) == 0);
+            if now.is_empty() {
+                break;
+            }
+            for i in now {
+                let chain = Digest::parse(&i.name).ok();
+                if let Some(c) = &chain {
+                    swept.bytes += self.db.layer(c)?.map(|l| l.size).unwrap_or(0);
+                }
+                snap.remove(&i.name)?;
+                if let Some(c) = chain {
+                    self.db.delete_layer(&c)?;
+                    swept.chains.push(c);
+                }
+                if let Some(p) = &i.parent {
+                    if let Some(n) = children.get_mut(p.as_str()) {
+                        *n -= 1;
+                    }
+                }
+            }
+            doomed = later;
+        }
+        snap.cleanup()?;
+
+        let used = self.db.referenced_blobs()?;
+        for blob in self.blobs.list()? {
+            if !used.contains(&blob) {
+                swept.bytes += self.blobs.size(&blob).unwrap_or(0);
+                self.blobs.delete(&blob)?;
+            }
+        }
+        Ok(swept)
+    }
+}

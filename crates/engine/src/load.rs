@@ -1,0 +1,387 @@
+//! `berth load`: docker-archive and OCI archives, plain or compressed.
+//!
+//! The archive is read once, front to back, so it can come from a pipe: every
+//! blob is stored (and verified against its `blobs/sha256/<hex>` name) as it
+//! streams by; small metadata files are kept in memory. Then the manifests are
+//! read, each layer's diff ID checked while it is unpacked, and only when all is
+//! well are the images recorded and tagged.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+
+use berth_layer::{Compression, decompress};
+use berth_oci::image::{Descriptor, ImageConfig, Index, Manifest, Platform, from_json};
+use berth_oci::{Digest, Reference, media};
+use serde::Deserialize;
+
+use crate::import::descriptor;
+use crate::unpack::{Counting, LayerBlob};
+use crate::{Engine, Error, Progress, Result, to_json};
+
+/// Files up to this size that are not named as blobs are kept in memory.
+const SMALL_FILE_MAX: u64 = 16 << 20;
+
+/// What a load brought in.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOutcome {
+    /// Each image loaded, with the tags it was given.
+    pub images: Vec<(Digest, Vec<Reference>)>,
+}
+
+/// An entry of a docker-archive's `manifest.json`.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ArchiveManifest {
+    config: String,
+    #[serde(default)]
+    repo_tags: Option<Vec<String>>,
+    layers: Vec<String>,
+}
+
+/// The archive's files, as read.
+#[derive(Default)]
+struct ArchiveFiles {
+    blobs: HashMap<String, Digest>,
+    small: HashMap<String, Vec<u8>>,
+    links: HashMap<String, String>,
+}
+
+impl ArchiveFiles {
+    fn resolve<'a>(&'a self, mut path: &'a str) -> &'a str {
+        for _ in 0..16 {
+            match self.links.get(path) {
+                Some(t) => path = t,
+                None => break,
+            }
+        }
+        path
+    }
+
+    fn read(&self, engine: &Engine, path: &str) -> Result<Vec<u8>> {
+        let path = self.resolve(path);
+        if let Some(b) = self.small.get(path) {
+            return Ok(b.clone());
+        }
+        match self.blobs.get(path) {
+            Some(d) => Ok(engine.blobs.read(d)?),
+            None => Err(Error::Archive(format!("the archive has no file {path:?}"))),
+        }
+    }
+
+    /// The digest of a file, storing it as a blob if it was kept in memory.
+    fn blob(&self, engine: &Engine, path: &str) -> Result<Digest> {
+        let path = self.resolve(path);
+        if let Some(d) = self.blobs.get(path) {
+            return Ok(d.clone());
+        }
+        match self.small.get(path) {
+            Some(b) => Ok(engine.blobs.put(b)?),
+            None => Err(Error::Archive(format!("the archive has no file {path:?}"))),
+        }
+    }
+}
+
+fn clean_path(raw: &[u8]) -> String {
+    let s = String::from_utf8_lossy(raw);
+    s.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// `blobs/sha256/<hex>` → the digest.
+fn blob_path_digest(path: &str) -> Option<Digest> {
+    Digest::from_hex(path.strip_prefix("blobs/sha256/")?).ok()
+}
+
+/// Joins a symlink target to the directory of the link.
+fn link_target(path: &str, target: &str) -> String {
+    let mut parts: Vec<&str> = if target.starts_with('/') {
+        Vec::new()
+    } else {
+        path.split('/').collect::<Vec<_>>()[..path.split('/').count() - 1].to_vec()
+    };
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    parts.join("/")
+}
+
+impl Engine {
+    /// Loads every image of an archive. `input` may be compressed (gzip, zstd, xz).
+    pub fn load(&self, input: impl Read, progress: &dyn Progress) -> Result<LoadOutcome> {
+        self.sweep(false)?;
+        let _guard = self.gc.shared()?;
+        let counted = Counting::new(input, "archive", progress);
+        let (_, tar) = decompress(counted).map_err(|e| Error::Archive(e.to_string()))?;
+        let files = self.read_archive(tar, progress)?;
+        let images = if files.small.contains_key("manifest.json") {
+            self.docker_archive_images(&files)?
+        } else if files.small.contains_key("index.json") {
+            self.oci_archive_images(&files)?
+        } else {
+            return Err(Error::Archive(
+                "not a docker-archive or OCI archive: no manifest.json or index.json".into(),
+            ));
+        };
+        if images.is_empty() {
+            return Err(Error::Archive("the archive holds no image".into()));
+        }
+        let mut outcome = LoadOutcome::default();
+        for (manifest_digest, manifest, config, tags) in images {
+            if manifest.layers.len() != config.rootfs.diff_ids.len() {
+                return Err(Error::Archive(format!(
+                    "image {}: manifest has {} layers but config has {} diff IDs",
+                    manifest.config.digest.short(),
+                    manifest.layers.len(),
+                    config.rootfs.diff_ids.len()
+                )));
+            }
+            let layers: Vec<LayerBlob> = manifest
+                .layers
+                .iter()
+                .zip(&config.rootfs.diff_ids)
+                .map(|(l, d)| LayerBlob {
+                    blob: l.digest.clone(),
+                    diff_id: d.clone(),
+                })
+                .collect();
+            let chains = self.unpack(&layers, progress)?;
+            for (tag, before) in
+                self.record_image(&manifest_digest, &manifest, &config, &chains, &tags)?
+            {
+                progress.message(&format!(
+                    "The image {} already exists, renaming the old one with ID {before} to empty string",
+                    tag.familiar()
+                ));
+            }
+            outcome.images.push((manifest.config.digest.clone(), tags));
+        }
+        Ok(outcome)
+    }
+
+    fn read_archive(&self, tar: impl Read, progress: &dyn Progress) -> Result<ArchiveFiles> {
+        let corrupt = |e: io::Error| Error::Archive(format!("corrupt or truncated archive: {e}"));
+        let mut files = ArchiveFiles::default();
+        let mut archive = tar::Archive::new(tar);
+        for entry in archive.entries().map_err(corrupt)? {
+            let mut entry = entry.map_err(corrupt)?;
+            let path = clean_path(&entry.path_bytes());
+            let kind = entry.header().entry_type();
+            if kind.is_symlink() {
+                if let Some(t) = entry.link_name_bytes() {
+                    let target = link_target(&path, &String::from_utf8_lossy(&t));
+                    files.links.insert(path, target);
+                }
+                continue;
+            }
+            if !kind.is_file() {
+                continue;
+            }
+            let size = entry.size();
+            let named = blob_path_digest(&path);
+            if named.is_none() && size <= SMALL_FILE_MAX {
+                let mut data = Vec::with_capacity(size as usize);
+                entry.read_to_end(&mut data).map_err(corrupt)?;
+                files.small.insert(path, data);
+                continue;
+            }
+            if let Some(d) = &named {
+                if self.blobs.contains(d) {
+                    files.blobs.insert(path, d.clone());
+                    continue;
+                }
+            }
+            let id = named
+                .as_ref()
+                .map(|d| d.short().to_string())
+                .unwrap_or_else(|| path.clone());
+            progress.start(&id, "Reading", Some(size));
+            let mut w = self.blobs.writer()?;
+            io::copy(&mut Counting::new(&mut entry, &id, progress), &mut w).map_err(|e| match e
+                .kind()
+            {
+                io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData => corrupt(e),
+                _ => Error::io(&path)(e),
+            })?;
+            let digest = match &named {
+                Some(d) => w.commit_sized(d, size).map_err(|e| match e {
+                    berth_store::Error::DigestMismatch { actual, .. } => Error::Archive(format!(
+                        "{path} has digest {actual} (corrupt or tampered archive)"
+                    )),
+                    other => other.into(),
+                })?,
+                None => w.commit(None)?,
+            };
+            files.blobs.insert(path, digest);
+        }
+        Ok(files)
+    }
+
+    fn docker_archive_images(
+        &self,
+        files: &ArchiveFiles,
+    ) -> Result<Vec<(Digest, Manifest, ImageConfig, Vec<Reference>)>> {
+        let entries: Vec<ArchiveManifest> =
+            serde_json::from_slice(&files.small["manifest.json"])
+                .map_err(|e| Error::Archive(format!("manifest.json: {e}")))?;
+        // Docker 25+ also writes an OCI layout: reuse its manifests so that their
+        // digests survive a save/load round trip.
+        let mut oci_manifests: HashMap<Digest, (Digest, Manifest)> = HashMap::new();
+        if let Some(raw) = files.small.get("index.json") {
+            if let Ok(index) = from_json::<Index>("index.json", raw) {
+                for d in index
+                    .manifests
+                    .iter()
+                    .filter(|d| media::is_manifest(&d.media_type))
+                {
+                    let path = format!("blobs/sha256/{}", d.digest.hex());
+                    if let Ok(raw) = files.read(self, &path) {
+                        if let Ok(m) = from_json::<Manifest>("manifest", &raw) {
+                            oci_manifests.insert(m.config.digest.clone(), (d.digest.clone(), m));
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for entry in entries {
+            let config_raw = files.read(self, &entry.config)?;
+            let config_digest = self.blobs.put(&config_raw)?;
+            let config: ImageConfig = from_json("image config", &config_raw)?;
+            let mut layer_blobs = Vec::new();
+            for l in &entry.layers {
+                layer_blobs.push(files.blob(self, l)?);
+            }
+            let (manifest_digest, manifest) = match oci_manifests.get(&config_digest) {
+                Some((d, m)) if m.layers.iter().map(|l| &l.digest).eq(layer_blobs.iter()) => {
+                    files.blob(self, &format!("blobs/sha256/{}", d.hex()))?;
+                    (d.clone(), m.clone())
+                }
+                _ => {
+                    self.synthesize_manifest(&config_digest, config_raw.len() as u64, &layer_blobs)?
+                }
+            };
+            let mut tags = Vec::new();
+            for t in entry.repo_tags.unwrap_or_default() {
+                tags.push(Reference::parse(&t)?.with_default_tag());
+            }
+            out.push((manifest_digest, manifest, config, tags));
+        }
+        Ok(out)
+    }
+
+    /// An OCI manifest for layers that came without one (old docker-archives).
+    fn synthesize_manifest(
+        &self,
+        config: &Digest,
+        config_size: u64,
+        layers: &[Digest],
+    ) -> Result<(Digest, Manifest)> {
+        let mut descs = Vec::new();
+        for l in layers {
+            let mut head = [0u8; 8];
+            let n = self
+                .blobs
+                .open_blob(l)?
+                .read(&mut head)
+                .map_err(Error::io(l))?;
+            let media_type = match Compression::detect(&head[..n])? {
+                Compression::Gzip => media::OCI_LAYER_GZIP,
+                Compression::Zstd => media::OCI_LAYER_ZSTD,
+                _ => media::OCI_LAYER_TAR,
+            };
+            descs.push(descriptor(media_type, l.clone(), self.blobs.size(l)?));
+        }
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(media::OCI_MANIFEST.into()),
+            config: descriptor(media::OCI_CONFIG, config.clone(), config_size),
+            layers: descs,
+            annotations: Default::default(),
+            extra: Default::default(),
+        };
+        let raw = to_json(&manifest)?;
+        Ok((self.blobs.put(&raw)?, manifest))
+    }
+
+    fn oci_archive_images(
+        &self,
+        files: &ArchiveFiles,
+    ) -> Result<Vec<(Digest, Manifest, ImageConfig, Vec<Reference>)>> {
+        let index: Index = from_json("index.json", &files.small["index.json"])?;
+        let mut out: Vec<(Digest, Manifest, ImageConfig, Vec<Reference>)> = Vec::new();
+        for desc in &index.manifests {
+            let (digest, manifest) = self.pick_manifest(files, desc, 0)?;
+            let config_raw = files.read(
+                self,
+                &format!("blobs/sha256/{}", manifest.config.digest.hex()),
+            )?;
+            let config: ImageConfig = from_json("image config", &config_raw)?;
+            for l in &manifest.layers {
+                files.blob(self, &format!("blobs/sha256/{}", l.digest.hex()))?;
+            }
+            let tag = desc
+                .annotations
+                .get("io.containerd.image.name")
+                .or_else(|| desc.annotations.get("org.opencontainers.image.ref.name"))
+                .and_then(|n| Reference::parse(n).ok())
+                .filter(|r| r.tag().is_some() || r.digest().is_some());
+            match out.iter_mut().find(|(d, ..)| *d == digest) {
+                Some(existing) => existing.3.extend(tag),
+                None => out.push((digest, manifest, config, tag.into_iter().collect())),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Follows an index entry to the manifest for this host's platform.
+    fn pick_manifest(
+        &self,
+        files: &ArchiveFiles,
+        desc: &Descriptor,
+        depth: u32,
+    ) -> Result<(Digest, Manifest)> {
+        let raw = files.read(self, &format!("blobs/sha256/{}", desc.digest.hex()))?;
+        if Digest::of(&raw) != desc.digest {
+            return Err(Error::Archive(format!(
+                "blob {} does not match its digest",
+                desc.digest
+            )));
+        }
+        files.blob(self, &format!("blobs/sha256/{}", desc.digest.hex()))?;
+        if media::is_index(&desc.media_type) {
+            if depth > 4 {
+                return Err(Error::Archive("indexes nested too deep".into()));
+            }
+            let index: Index = from_json("index", &raw)?;
+            let host = Platform::host();
+            let pick = index
+                .manifests
+                .iter()
+                .find(|d| d.platform.as_ref().is_some_and(|p| p.matches(&host)))
+                .or_else(|| index.manifests.first())
+                .ok_or_else(|| Error::Archive("an index lists no manifest".into()))?;
+            return self.pick_manifest(files, pick, depth + 1);
+        }
+        Ok((desc.digest.clone(), from_json("manifest", &raw)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn symlinks_resolve_inside_the_archive() {
+        assert_eq!(
+            super::link_target("abc/layer.tar", "../def/layer.tar"),
+            "def/layer.tar"
+        );
+        assert_eq!(super::clean_path(b"./blobs//sha256/x"), "blobs/sha256/x");
+    }
+}

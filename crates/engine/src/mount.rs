@@ -1,0 +1,103 @@
+//! `berth image mount` / `umount`: an image's union view, read-only, at a path.
+//!
+//! The view is a snapshot keyed `mount-<image id>`, so the sweep keeps its layers
+//! and `rmi` refuses the image while it is mounted; the mount point lives under
+//! the runroot.
+
+use std::path::PathBuf;
+
+use berth_oci::Digest;
+use berth_snapshot::mount::{is_mount_point, mount_all, unmount};
+
+use crate::unpack::LayerBlob;
+use crate::{Engine, Error, Image, NoProgress, Result};
+
+pub(crate) fn mount_key(id: &Digest) -> String {
+    format!("mount-{}", id.hex())
+}
+
+impl Engine {
+    fn mount_point(&self, id: &Digest) -> PathBuf {
+        self.runroot.join("mounts").join(id.hex()).join("merged")
+    }
+
+    /// Makes sure an image's layers are unpacked (re-extracting from its blobs any
+    /// that are missing, e.g. after a change of storage driver).
+    pub(crate) fn ensure_unpacked(&self, img: &Image) -> Result<Vec<berth_oci::ChainId>> {
+        let (_, manifest) = self.manifest_of(img)?;
+        let (_, config) = self.config_of(img)?;
+        if manifest.layers.len() != config.rootfs.diff_ids.len() {
+            return Err(Error::Archive(format!(
+                "image {}: manifest has {} layers, config {} diff IDs",
+                img.id.short(),
+                manifest.layers.len(),
+                config.rootfs.diff_ids.len()
+            )));
+        }
+        let layers: Vec<LayerBlob> = manifest
+            .layers
+            .iter()
+            .zip(&config.rootfs.diff_ids)
+            .map(|(l, d)| LayerBlob {
+                blob: l.digest.clone(),
+                diff_id: d.clone(),
+            })
+            .collect();
+        let _guard = self.gc.shared()?;
+        self.unpack(&layers, &NoProgress)
+    }
+
+    /// Mounts the image's union view read-only and returns the path. Mounting a
+    /// mounted image returns the same path.
+    pub fn mount_image(&self, name: &str) -> Result<PathBuf> {
+        let img = self.resolve(name)?;
+        let chains = self.ensure_unpacked(&img)?;
+        let snap = self.snapshotter()?;
+        let key = mount_key(&img.id);
+        let target = self.mount_point(&img.id);
+        let mounts = match snap.stat(&key) {
+            Ok(_) => {
+                if is_mount_point(&target) {
+                    return Ok(target);
+                }
+                snap.mounts(&key)?
+            }
+            Err(_) => match chains.last() {
+                Some(top) => snap.view(&key, Some(&top.to_string()))?,
+                None => {
+                    return Err(Error::Archive(format!(
+                        "image {} has no layers to mount",
+                        img.id.short()
+                    )));
+                }
+            },
+        };
+        std::fs::create_dir_all(&target).map_err(Error::io(target.display()))?;
+        if let Err(e) = mount_all(&mounts, &target) {
+            let _ = snap.remove(&key);
+            return Err(e.into());
+        }
+        Ok(target)
+    }
+
+    /// Unmounts the image's union view. Returns false if it was not mounted.
+    pub fn unmount_image(&self, name: &str) -> Result<bool> {
+        let img = self.resolve(name)?;
+        let snap = self.snapshotter()?;
+        let key = mount_key(&img.id);
+        let target = self.mount_point(&img.id);
+        let mounted = is_mount_point(&target);
+        if mounted {
+            unmount(&target)?;
+        }
+        let _ = std::fs::remove_dir(&target);
+        if let Some(p) = target.parent() {
+            let _ = std::fs::remove_dir(p);
+        }
+        let had_view = snap.stat(&key).is_ok();
+        if had_view {
+            snap.remove(&key)?;
+        }
+        Ok(mounted || had_view)
+    }
+}

@@ -1,0 +1,255 @@
+//! Unpacking layer blobs into snapshots named by chain ID.
+//!
+//! With a Diff-layout snapshotter (overlay) every missing layer is prepared at
+//! once, filled in parallel, then committed bottom-up; with a Full-layout one
+//! (vfs) each layer needs its parent's files, so they go one at a time. Layers
+//! already present are shared, never unpacked again. A layer whose content does
+//! not hash to the diff ID the config names is refused and nothing of it kept.
+
+use std::io::{BufReader, Read};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use berth_layer::{ApplyOptions, WhiteoutMode, apply_layer, decompress};
+use berth_oci::{ChainId, Digest, Kind, chain_ids};
+use berth_snapshot::{Layout, Snapshotter};
+use berth_store::db::LayerRecord;
+
+use crate::{Engine, Error, Progress, Result};
+
+/// A layer to unpack: its blob in the content store and the diff ID it must have.
+#[derive(Debug, Clone)]
+pub(crate) struct LayerBlob {
+    pub blob: Digest,
+    pub diff_id: Digest,
+}
+
+/// Counts bytes read for the progress display.
+pub(crate) struct Counting<'a, R> {
+    inner: R,
+    id: &'a str,
+    progress: &'a dyn Progress,
+    pending: u64,
+}
+
+impl<'a, R> Counting<'a, R> {
+    pub(crate) fn new(inner: R, id: &'a str, progress: &'a dyn Progress) -> Self {
+        Counting {
+            inner,
+            id,
+            progress,
+            pending: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pending += n as u64;
+        if self.pending >= 1 << 20 || n == 0 {
+            self.progress.advance(self.id, self.pending);
+            self.pending = 0;
+        }
+        Ok(n)
+    }
+}
+
+static KEY_SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// Prefix of the keys of snapshots being extracted; the sweep removes any left.
+pub(crate) const EXTRACT_PREFIX: &str = "extract-";
+
+pub(crate) fn extract_key() -> String {
+    format!(
+        "{EXTRACT_PREFIX}{}-{}",
+        std::process::id(),
+        KEY_SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl Engine {
+    /// Makes sure every layer is unpacked; returns the chain IDs, bottom first.
+    /// The caller holds the GC lock shared.
+    pub(crate) fn unpack(
+        &self,
+        layers: &[LayerBlob],
+        progress: &dyn Progress,
+    ) -> Result<Vec<ChainId>> {
+        let diff_ids: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
+        let chains = chain_ids(&diff_ids);
+        // Another process may commit a layer we are also extracting; then we lose
+        // the race, drop ours and go again with theirs.
+        for _ in 0..3 {
+            match self.unpack_once(layers, &chains, progress) {
+                Err(Error::Snapshot(e)) if e.kind() == Kind::AlreadyExists => continue,
+                other => return other.map(|()| chains),
+            }
+        }
+        self.unpack_once(layers, &chains, progress).map(|()| chains)
+    }
+
+    fn unpack_once(
+        &self,
+        layers: &[LayerBlob],
+        chains: &[ChainId],
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        let snap = self.snapshotter()?;
+        let mut missing = Vec::new();
+        for (i, chain) in chains.iter().enumerate() {
+            let id = layers[i].blob.short().to_string();
+            match snap.stat(&chain.to_string()) {
+                Ok(info) if info.kind == berth_snapshot::Kind::Committed => {
+                    progress.done(&id, "Already exists")
+                }
+                _ => missing.push(i),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        match snap.layout() {
+            Layout::Diff => self.unpack_parallel(snap, layers, chains, &missing, progress),
+            Layout::Full => {
+                for &i in &missing {
+                    let key = extract_key();
+                    let parent = (i > 0).then(|| chains[i - 1].to_string());
+                    snap.prepare(&key, parent.as_deref())?;
+                    let done = self
+                        .fill(snap, &key, &layers[i], WhiteoutMode::Direct, progress)
+                        .and_then(|size| {
+                            self.commit_layer(snap, &key, &chains[i], &layers[i], size)
+                        });
+                    if let Err(e) = done {
+                        let _ = snap.remove(&key);
+                        return Err(e);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn unpack_parallel(
+        &self,
+        snap: &dyn Snapshotter,
+        layers: &[LayerBlob],
+        chains: &[ChainId],
+        missing: &[usize],
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        // Prepare bottom-up so each key's parent is the previous key or chain.
+        let mut keys: Vec<(usize, String)> = Vec::new();
+        let cleanup = |keys: &[(usize, String)]| {
+            for (_, k) in keys.iter().rev() {
+                let _ = snap.remove(k);
+            }
+        };
+        for &i in missing {
+            let key = extract_key();
+            let parent = match keys.last() {
+                Some((j, k)) if *j + 1 == i => Some(k.clone()),
+                _ => (i > 0).then(|| chains[i - 1].to_string()),
+            };
+            if let Err(e) = snap.prepare(&key, parent.as_deref()) {
+                cleanup(&keys);
+                return Err(e.into());
+            }
+            keys.push((i, key));
+        }
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<Option<Result<u64>>>> =
+            Mutex::new((0..keys.len()).map(|_| None).collect());
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(2, 4);
+        std::thread::scope(|s| {
+            for _ in 0..threads.min(keys.len()) {
+                s.spawn(|| {
+                    loop {
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((i, key)) = keys.get(n) else { break };
+                        let r = self.fill(snap, key, &layers[*i], WhiteoutMode::Overlay, progress);
+                        results.lock().unwrap_or_else(|e| e.into_inner())[n] = Some(r);
+                    }
+                });
+            }
+        });
+        let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut sizes = Vec::new();
+        for r in results {
+            match r {
+                Some(Ok(size)) => sizes.push(size),
+                Some(Err(e)) => {
+                    cleanup(&keys);
+                    return Err(e);
+                }
+                None => {
+                    cleanup(&keys);
+                    return Err(Error::Archive("layer extraction did not run".into()));
+                }
+            }
+        }
+        for (n, (i, key)) in keys.iter().enumerate() {
+            if let Err(e) = self.commit_layer(snap, key, &chains[*i], &layers[*i], sizes[n]) {
+                cleanup(&keys[n..]);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one layer blob into the active snapshot `key`; returns its content size.
+    fn fill(
+        &self,
+        snap: &dyn Snapshotter,
+        key: &str,
+        layer: &LayerBlob,
+        mode: WhiteoutMode,
+        progress: &dyn Progress,
+    ) -> Result<u64> {
+        let id = layer.blob.short().to_string();
+        let total = self.blobs.size(&layer.blob)?;
+        progress.start(&id, "Loading layer", Some(total));
+        let file = self.blobs.open_blob(&layer.blob)?;
+        let counted = Counting::new(BufReader::with_capacity(1 << 20, file), &id, progress);
+        let layer_err = |source| Error::Layer {
+            layer: layer.diff_id.clone(),
+            source,
+        };
+        let (_, tar) = decompress(counted).map_err(layer_err)?;
+        let dir = snap.apply_dir(key)?;
+        let mut opts = ApplyOptions::default();
+        opts.whiteouts = mode;
+        opts.max_size = self.max_layer_size;
+        let applied = apply_layer(tar, &dir, &opts).map_err(layer_err)?;
+        if applied.diff_id != layer.diff_id {
+            return Err(Error::LayerDigest {
+                expected: layer.diff_id.clone(),
+                actual: applied.diff_id,
+            });
+        }
+        progress.done(&id, "Loaded");
+        Ok(applied.content_size)
+    }
+
+    /// Commits an extracted layer under its chain ID and records its size.
+    pub(crate) fn commit_layer(
+        &self,
+        snap: &dyn Snapshotter,
+        key: &str,
+        chain: &ChainId,
+        layer: &LayerBlob,
+        size: u64,
+    ) -> Result<()> {
+        snap.commit(&chain.to_string(), key)?;
+        self.db.put_layer(&LayerRecord {
+            chain: chain.clone(),
+            diff_id: layer.diff_id.clone(),
+            size,
+        })?;
+        Ok(())
+    }
+}
