@@ -27,7 +27,9 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("Error: {}", commands::describe(&e));
+            if e.downcast_ref::<commands::Reported>().is_none() {
+                eprintln!("Error: {}", commands::describe(&e));
+            }
             ExitCode::from(EXIT_BERTH)
         }
     }

@@ -39,8 +39,10 @@ impl Engine {
             Ok(())
         })?;
         // Extractions in flight hold the lock shared, so any left now are dead.
+        // Walk order is creation order: children come after parents, so go backwards.
         for i in infos
             .iter()
+            .rev()
             .filter(|i| i.kind != Kind::Committed && i.name.starts_with(EXTRACT_PREFIX))
         {
             snap.remove(&i.name)?;

@@ -50,7 +50,7 @@ pub enum Error {
     #[error(transparent)]
     Oci(#[from] berth_oci::Error),
     /// The image cannot be removed as asked.
-    #[error("conflict: unable to delete {id} ({reason})")]
+    #[error("conflict: unable to delete {id} {reason}")]
     Conflict {
         /// The image's short ID.
         id: String,

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use berth_oci::Digest;
-use berth_snapshot::mount::{is_mount_point, mount_all, unmount};
+use berth_snapshot::mount::{is_mount_point, mount_all, unmount_if_mounted};
 
 use crate::unpack::LayerBlob;
 use crate::{Engine, Error, Image, NoProgress, Result};
@@ -86,10 +86,7 @@ impl Engine {
         let snap = self.snapshotter()?;
         let key = mount_key(&img.id);
         let target = self.mount_point(&img.id);
-        let mounted = is_mount_point(&target);
-        if mounted {
-            unmount(&target)?;
-        }
+        let mounted = unmount_if_mounted(&target)?;
         let _ = std::fs::remove_dir(&target);
         if let Some(p) = target.parent() {
             let _ = std::fs::remove_dir(p);

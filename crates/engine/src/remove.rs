@@ -2,8 +2,16 @@
 
 use berth_oci::{Digest, Reference};
 
+use berth_store::Removal;
+
 use crate::mount::mount_key;
-use crate::{Engine, Error, Image, ImageFilter, Result};
+use crate::{Engine, Error, ImageFilter, Result};
+
+fn familiar(name: &str) -> String {
+    Reference::parse(name)
+        .map(|r| r.familiar())
+        .unwrap_or_else(|_| name.to_string())
+}
 
 /// One line of `rmi` output.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,43 +38,36 @@ impl Engine {
             .ok()
             .map(|r| r.with_default_tag())
             .filter(|r| img.tags.contains(r) || img.digests.contains(r));
+        // The decision is the database's, in one transaction: a tag added since
+        // `resolve` keeps the image.
+        let removal = match &by_name {
+            Some(r) => self.db.remove_name(&r.to_string())?,
+            None => self.db.remove_image(&img.id, force)?,
+        };
         let mut events = Vec::new();
-        match by_name {
-            Some(r) => {
-                self.db.untag(&r.to_string())?;
-                events.push(RemoveEvent::Untagged(r.familiar()));
-                let others = img.tags.iter().filter(|t| **t != r).count();
-                if others > 0 {
-                    return Ok(events);
-                }
-                // Only repo digests are left: they go with the image, as in Docker.
-                for d in img.digests.iter().filter(|d| **d != r) {
-                    self.db.untag(&d.to_string())?;
-                    events.push(RemoveEvent::Untagged(d.familiar()));
+        match removal {
+            Removal::NotFound => return Err(Error::ImageNotFound(name.to_string())),
+            Removal::Refused { .. } => {
+                return Err(Error::Conflict {
+                    id: img.id.short().to_string(),
+                    reason: "(must be forced) - image is referenced in multiple repositories",
+                });
+            }
+            Removal::Untagged { .. } => {
+                if let Some(r) = by_name {
+                    events.push(RemoveEvent::Untagged(r.familiar()));
                 }
             }
-            None => {
-                if img.tags.len() > 1 && !force {
-                    return Err(Error::Conflict {
-                        id: img.id.short().to_string(),
-                        reason: "(must be forced) - image is referenced in multiple repositories",
-                    });
+            Removal::Deleted { image, names } => {
+                if let Some(r) = &by_name {
+                    events.push(RemoveEvent::Untagged(r.familiar()));
                 }
-                for t in img.tags.iter().chain(&img.digests) {
-                    self.db.untag(&t.to_string())?;
-                    events.push(RemoveEvent::Untagged(t.familiar()));
-                }
+                events.extend(names.iter().map(|n| RemoveEvent::Untagged(familiar(n))));
+                events.push(RemoveEvent::Deleted(image));
+                let swept = self.sweep(true)?;
+                events.extend(swept.chains.into_iter().map(RemoveEvent::Deleted));
             }
         }
-        events.extend(self.delete(&img)?);
-        Ok(events)
-    }
-
-    fn delete(&self, img: &Image) -> Result<Vec<RemoveEvent>> {
-        self.db.delete_image(&img.id)?;
-        let mut events = vec![RemoveEvent::Deleted(img.id.clone())];
-        let swept = self.sweep(true)?;
-        events.extend(swept.chains.into_iter().map(RemoveEvent::Deleted));
         Ok(events)
     }
 
@@ -83,13 +84,11 @@ impl Engine {
             if self.snapshotter()?.stat(&mount_key(&img.id)).is_ok() {
                 continue;
             }
-            for t in img.tags.iter().chain(&img.digests) {
-                self.db.untag(&t.to_string())?;
-                events.push(RemoveEvent::Untagged(t.familiar()));
+            if let Removal::Deleted { image, names } = self.db.remove_image(&img.id, true)? {
+                events.extend(names.iter().map(|n| RemoveEvent::Untagged(familiar(n))));
+                events.push(RemoveEvent::Deleted(image));
+                any = true;
             }
-            self.db.delete_image(&img.id)?;
-            events.push(RemoveEvent::Deleted(img.id.clone()));
-            any = true;
         }
         let swept = self.sweep(true)?;
         if any {

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use berth_layer::{ApplyOptions, WhiteoutMode, apply_layer, decompress};
-use berth_oci::{ChainId, Digest, Kind, chain_ids};
+use berth_oci::{ChainId, Digest, HashingReader, Kind, chain_ids};
 use berth_snapshot::{Layout, Snapshotter};
 use berth_store::db::LayerRecord;
 
@@ -101,7 +101,10 @@ impl Engine {
             let id = layers[i].blob.short().to_string();
             match snap.stat(&chain.to_string()) {
                 Ok(info) if info.kind == berth_snapshot::Kind::Committed => {
-                    progress.done(&id, "Already exists")
+                    // The files are there, but this image's blob must still be the
+                    // layer it claims to be: save and push hand the blob on.
+                    self.verify_blob(&layers[i], progress)?;
+                    progress.done(&id, "Already exists");
                 }
                 _ => missing.push(i),
             }
@@ -231,8 +234,47 @@ impl Engine {
                 actual: applied.diff_id,
             });
         }
+        self.db.put_blob_diff_id(&layer.blob, &layer.diff_id)?;
         progress.done(&id, "Loaded");
         Ok(applied.content_size)
+    }
+
+    /// Checks that a layer blob decompresses to its diff ID, reading it only if it
+    /// was never checked (an uncompressed blob is its own diff ID).
+    fn verify_blob(&self, layer: &LayerBlob, progress: &dyn Progress) -> Result<()> {
+        if layer.blob == layer.diff_id {
+            return Ok(());
+        }
+        match self.db.blob_diff_id(&layer.blob)? {
+            Some(d) if d == layer.diff_id => return Ok(()),
+            Some(d) => {
+                return Err(Error::LayerDigest {
+                    expected: layer.diff_id.clone(),
+                    actual: d,
+                });
+            }
+            None => {}
+        }
+        let id = layer.blob.short().to_string();
+        progress.start(&id, "Verifying", Some(self.blobs.size(&layer.blob)?));
+        let file = self.blobs.open_blob(&layer.blob)?;
+        let counted = Counting::new(BufReader::with_capacity(1 << 20, file), &id, progress);
+        let layer_err = |source| Error::Layer {
+            layer: layer.diff_id.clone(),
+            source,
+        };
+        let (_, tar) = decompress(counted).map_err(layer_err)?;
+        let (actual, _) = HashingReader::new(tar, self.max_layer_size)
+            .finish()
+            .map_err(|e| layer_err(berth_layer::Error::Corrupt(e)))?;
+        if actual != layer.diff_id {
+            return Err(Error::LayerDigest {
+                expected: layer.diff_id.clone(),
+                actual,
+            });
+        }
+        self.db.put_blob_diff_id(&layer.blob, &layer.diff_id)?;
+        Ok(())
     }
 
     /// Commits an extracted layer under its chain ID and records its size.

@@ -3,9 +3,9 @@
 //!
 //! berth applies layers with its own code rather than `tar::Archive::unpack`: the
 //! crate knows no whiteouts, and resolves symlinks on the host, where a layer's
-//! `lib -> /usr/lib` must resolve inside the rootfs. Every path here is resolved
-//! by the kernel with `openat2(RESOLVE_IN_ROOT)`, so nothing a layer contains can
-//! reach outside the target directory.
+//! `lib -> /usr/lib` means the rootfs's own `/usr/lib`. Every parent path here is
+//! resolved by the kernel with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`,
+//! so nothing a layer contains can reach outside the target directory.
 #![deny(missing_docs)]
 
 pub mod apply;

@@ -14,10 +14,18 @@ fn os(b: &[u8]) -> &OsStr {
     OsStr::from_bytes(b)
 }
 
-/// Resolution that treats the root fd as `/`: symlinks (absolute or relative) and
-/// `..` can never leave it. `/proc` magic links are refused outright.
-fn in_root() -> ResolveFlags {
-    ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS
+/// Resolution for a layer's parent directories: the kernel refuses any path that
+/// leaves the root or passes through a symlink. Tar writers emit real paths, so
+/// an entry under a symlink (`lnk -> /etc`, then `lnk/passwd`) is an attack, not
+/// an image: it fails with `ELOOP`/`EXDEV` instead of being followed.
+fn beneath() -> ResolveFlags {
+    ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS
+}
+
+/// Whether an error from [`open_dir_in`] means the path is not plainly beneath the
+/// root.
+pub fn is_escape(err: &io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(e) if e == rustix::io::Errno::LOOP.raw_os_error() || e == rustix::io::Errno::XDEV.raw_os_error())
 }
 
 pub fn open_root(path: &std::path::Path) -> io::Result<OwnedFd> {
@@ -36,7 +44,7 @@ pub fn open_dir_in(root: &impl AsFd, rel: &[u8]) -> io::Result<OwnedFd> {
         os(rel),
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
-        in_root(),
+        beneath(),
     )?)
 }
 

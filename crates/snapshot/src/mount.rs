@@ -163,14 +163,57 @@ pub fn unmount(target: &Path) -> Result<(), Error> {
     }
 }
 
-/// Whether `path` is a mount point (its device differs from its parent's).
+/// Whether `path` is a mount point, from `/proc/self/mountinfo`. (Comparing
+/// device numbers misses bind mounts within one filesystem.)
 pub fn is_mount_point(path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let (Ok(a), Some(Ok(b))) = (
-        std::fs::metadata(path),
-        path.parent().map(std::fs::metadata),
-    ) else {
+    let Ok(path) = std::fs::canonicalize(path) else {
         return false;
     };
-    a.dev() != b.dev() || a.ino() == b.ino()
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    info.lines().any(|line| {
+        line.split(' ')
+            .nth(4)
+            .is_some_and(|p| unescape(p) == path.as_os_str().as_encoded_bytes())
+    })
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape(field: &str) -> Vec<u8> {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Unmounts `target` if it is mounted; returns whether it was.
+pub fn unmount_if_mounted(target: &Path) -> Result<bool, Error> {
+    match rustix::mount::unmount(target, UnmountFlags::empty()) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => Ok(false),
+        Err(rustix::io::Errno::BUSY) => {
+            rustix::mount::unmount(target, UnmountFlags::DETACH).map_err(|e| Error::Mount {
+                target: target.to_path_buf(),
+                source: e.into(),
+            })?;
+            Ok(true)
+        }
+        Err(e) => Err(Error::Mount {
+            target: target.to_path_buf(),
+            source: e.into(),
+        }),
+    }
 }

@@ -48,6 +48,10 @@ CREATE TABLE IF NOT EXISTS image_blobs (
     blob  TEXT NOT NULL,
     PRIMARY KEY (image, blob)
 );
+CREATE TABLE IF NOT EXISTS blob_diff_ids (
+    blob    TEXT PRIMARY KEY,
+    diff_id TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS layers (
     chain   TEXT PRIMARY KEY,
     diff_id TEXT NOT NULL,
@@ -203,6 +207,28 @@ impl Db {
         Ok(())
     }
 
+    /// Records that the layer blob `blob` was read and found to hold `diff_id`.
+    pub fn put_blob_diff_id(&self, blob: &Digest, diff_id: &Digest) -> Result<(), Error> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO blob_diff_ids (blob, diff_id) VALUES (?1, ?2)",
+            params![blob.to_string(), diff_id.to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// The diff ID a layer blob was found to hold, if it was ever checked.
+    pub fn blob_diff_id(&self, blob: &Digest) -> Result<Option<Digest>, Error> {
+        let d: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT diff_id FROM blob_diff_ids WHERE blob = ?1",
+                [blob.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        d.map(digest_col).transpose()
+    }
+
     /// Points `name` at `image`; returns the image it pointed at before.
     pub fn tag(&self, name: &str, image: &Digest) -> Result<Option<Digest>, Error> {
         self.set_name("tags", name, image)
@@ -216,6 +242,18 @@ impl Db {
     fn set_name(&self, table: &str, name: &str, image: &Digest) -> Result<Option<Digest>, Error> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // The image may have been deleted since the caller resolved it (a
+        // concurrent rmi): never leave a name pointing at nothing.
+        let exists: Option<i64> = tx
+            .query_row(
+                "SELECT 1 FROM images WHERE id = ?1",
+                [image.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if exists.is_none() {
+            return Err(Error::ImageNotFound(image.clone()));
+        }
         let before: Option<String> = tx
             .query_row(
                 &format!("SELECT image FROM {table} WHERE name = ?1"),
@@ -229,28 +267,6 @@ impl Db {
         )?;
         tx.commit()?;
         before.map(digest_col).transpose()
-    }
-
-    /// Removes a tag or repo digest; returns the image it named.
-    pub fn untag(&self, name: &str) -> Result<Option<Digest>, Error> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut found = None;
-        for table in ["tags", "repo_digests"] {
-            let img: Option<String> = tx
-                .query_row(
-                    &format!("SELECT image FROM {table} WHERE name = ?1"),
-                    [name],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if img.is_some() {
-                tx.execute(&format!("DELETE FROM {table} WHERE name = ?1"), [name])?;
-                found = img;
-            }
-        }
-        tx.commit()?;
-        found.map(digest_col).transpose()
     }
 
     /// The image a tag or repo digest names.
@@ -365,19 +381,76 @@ impl Db {
         rows.map(|r| digest_col(r?)).collect()
     }
 
-    /// Deletes an image and every name pointing at it.
-    pub fn delete_image(&self, id: &Digest) -> Result<(), Error> {
+    /// `rmi NAME`, decided in one transaction so that a concurrent `tag` is seen:
+    /// removes the name, and deletes the image (repo digests included) when no
+    /// tag is left on it.
+    pub fn remove_name(&self, name: &str) -> Result<Removal, Error> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for table in ["tags", "repo_digests", "image_layers", "image_blobs"] {
-            tx.execute(
-                &format!("DELETE FROM {table} WHERE image = ?1"),
-                [id.to_string()],
-            )?;
+        let mut image = None;
+        for table in ["tags", "repo_digests"] {
+            let img: Option<String> = tx
+                .query_row(
+                    &format!("SELECT image FROM {table} WHERE name = ?1"),
+                    [name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(img) = img {
+                tx.execute(&format!("DELETE FROM {table} WHERE name = ?1"), [name])?;
+                image = Some(img);
+            }
         }
-        tx.execute("DELETE FROM images WHERE id = ?1", [id.to_string()])?;
+        let Some(image) = image else {
+            return Ok(Removal::NotFound);
+        };
+        let id = digest_col(image)?;
+        let tags_left: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM tags WHERE image = ?1",
+            [id.to_string()],
+            |r| r.get(0),
+        )?;
+        let removal = if tags_left > 0 {
+            Removal::Untagged { image: id }
+        } else {
+            let names = delete_image_rows(&tx, &id)?;
+            Removal::Deleted { image: id, names }
+        };
         tx.commit()?;
-        Ok(())
+        Ok(removal)
+    }
+
+    /// `rmi ID`: deletes the image and its names, unless more than one tag names
+    /// it and `force` is off.
+    pub fn remove_image(&self, id: &Digest, force: bool) -> Result<Removal, Error> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists: Option<i64> = tx
+            .query_row(
+                "SELECT 1 FROM images WHERE id = ?1",
+                [id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if exists.is_none() {
+            return Ok(Removal::NotFound);
+        }
+        let tags: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM tags WHERE image = ?1",
+            [id.to_string()],
+            |r| r.get(0),
+        )?;
+        if tags > 1 && !force {
+            return Ok(Removal::Refused {
+                tags: tags as usize,
+            });
+        }
+        let names = delete_image_rows(&tx, id)?;
+        tx.commit()?;
+        Ok(Removal::Deleted {
+            image: id.clone(),
+            names,
+        })
     }
 
     /// Every chain ID some image uses.
@@ -406,6 +479,52 @@ impl Db {
     }
 }
 
+/// What [`Db::remove_name`] or [`Db::remove_image`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// Nothing had that name or ID.
+    NotFound,
+    /// The name went; other tags keep the image.
+    Untagged {
+        /// The image.
+        image: Digest,
+    },
+    /// The image was deleted together with these names (tags, then repo digests).
+    Deleted {
+        /// The image.
+        image: Digest,
+        /// Names removed with it.
+        names: Vec<String>,
+    },
+    /// More than one tag names the image and removal was not forced.
+    Refused {
+        /// How many tags.
+        tags: usize,
+    },
+}
+
+/// Deletes an image's rows; returns the names that pointed at it.
+fn delete_image_rows(tx: &rusqlite::Transaction<'_>, id: &Digest) -> Result<Vec<String>, Error> {
+    let mut names = Vec::new();
+    for table in ["tags", "repo_digests"] {
+        let mut stmt = tx.prepare(&format!(
+            "SELECT name FROM {table} WHERE image = ?1 ORDER BY name"
+        ))?;
+        let rows = stmt.query_map([id.to_string()], |r| r.get::<_, String>(0))?;
+        for r in rows {
+            names.push(r?);
+        }
+    }
+    for table in ["tags", "repo_digests", "image_layers", "image_blobs"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE image = ?1"),
+            [id.to_string()],
+        )?;
+    }
+    tx.execute("DELETE FROM images WHERE id = ?1", [id.to_string()])?;
+    Ok(names)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,6 +549,10 @@ mod tests {
         db.put_image(&a, &[chain.clone()], &[a.manifest.clone()])
             .unwrap();
         db.put_image(&b, &[chain.clone()], &[]).unwrap();
+        assert_eq!(
+            db.tag("y:1", &Digest::of(b"gone")).unwrap_err().kind(),
+            berth_oci::Kind::NotFound
+        );
         assert_eq!(db.tag("x:1", &a.id).unwrap(), None);
         assert_eq!(db.tag("x:1", &b.id).unwrap(), Some(a.id.clone()));
         assert_eq!(db.resolve_name("x:1").unwrap(), Some(b.id.clone()));
@@ -440,10 +563,31 @@ mod tests {
             db.ids_with_prefix(&a.id.hex()[..5]).unwrap(),
             vec![a.id.clone()]
         );
-        db.delete_image(&b.id).unwrap();
+        assert_eq!(
+            db.remove_image(&b.id, false).unwrap(),
+            Removal::Deleted {
+                image: b.id.clone(),
+                names: vec!["x:1".into()]
+            }
+        );
         assert_eq!(db.resolve_name("x:1").unwrap(), None);
         assert_eq!(db.referenced_chains().unwrap().len(), 1);
-        db.delete_image(&a.id).unwrap();
+        db.tag("a:1", &a.id).unwrap();
+        db.tag("a:2", &a.id).unwrap();
+        assert_eq!(
+            db.remove_image(&a.id, false).unwrap(),
+            Removal::Refused { tags: 2 }
+        );
+        assert_eq!(
+            db.remove_name("a:1").unwrap(),
+            Removal::Untagged {
+                image: a.id.clone()
+            }
+        );
+        assert!(matches!(
+            db.remove_name("a:2").unwrap(),
+            Removal::Deleted { .. }
+        ));
         assert!(db.referenced_chains().unwrap().is_empty());
         assert!(db.referenced_blobs().unwrap().is_empty());
     }

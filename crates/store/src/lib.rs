@@ -11,7 +11,7 @@ pub mod db;
 pub mod lock;
 
 pub use blobs::{BlobWriter, Blobs};
-pub use db::{Db, ImageRecord};
+pub use db::{Db, ImageRecord, Removal};
 pub use lock::{GcGuard, GcLock};
 
 use berth_oci::{Digest, Kind};
@@ -23,6 +23,9 @@ pub enum Error {
     /// A blob is not in the store.
     #[error("blob {0} not found")]
     BlobNotFound(Digest),
+    /// No image has this ID.
+    #[error("image {0} not found")]
+    ImageNotFound(Digest),
     /// Written content does not match the digest it was expected to have.
     #[error("digest mismatch: expected {expected}, got {actual}")]
     DigestMismatch {
@@ -62,7 +65,7 @@ impl Error {
     /// The class of this error.
     pub fn kind(&self) -> Kind {
         match self {
-            Error::BlobNotFound(_) => Kind::NotFound,
+            Error::BlobNotFound(_) | Error::ImageNotFound(_) => Kind::NotFound,
             Error::DigestMismatch { .. } | Error::SizeMismatch { .. } | Error::Corrupt(_) => {
                 Kind::DataLoss
             }

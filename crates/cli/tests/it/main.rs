@@ -1,0 +1,233 @@
+//! berth's integration tests: the real binary on temporary roots, real overlayfs
+//! mounts, real peers (podman, skopeo). One test binary, so it links once.
+//!
+//! Tests that need root, overlayfs or a peer skip when it is missing, except
+//! under `CI=true`, where they fail.
+
+mod archive;
+mod concurrency;
+mod fixtures;
+mod hostile;
+mod images;
+mod interop;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Whether the prerequisite `what` holds; panics under CI when it does not.
+pub fn require(ok: bool, what: &str) -> bool {
+    if ok {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{what} is required under CI=true");
+    }
+    eprintln!("skipped: {what} is missing");
+    false
+}
+
+/// Root is needed to mount, chown and make devices.
+pub fn require_root() -> bool {
+    require(rustix::process::geteuid().is_root(), "root")
+}
+
+/// A command on PATH.
+pub fn require_tool(tool: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    require(found, tool)
+}
+
+/// The result of one berth run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// A berth with its own root, runroot and scratch directory.
+pub struct Berth {
+    pub dir: tempfile::TempDir,
+    pub driver: &'static str,
+}
+
+impl Berth {
+    pub fn new() -> Berth {
+        Berth::with_driver("overlay")
+    }
+
+    pub fn with_driver(driver: &'static str) -> Berth {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-it-")
+            .tempdir()
+            .expect("temp dir");
+        Berth { dir, driver }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    pub fn runroot(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes a scratch file and returns its path.
+    pub fn file(&self, name: &str, data: &[u8]) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, data).expect("write scratch file");
+        p
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        c.arg("--root")
+            .arg(self.root())
+            .arg("--runroot")
+            .arg(self.runroot())
+            .arg("--storage-driver")
+            .arg(self.driver)
+            .args(args)
+            .env_remove("BERTH_ROOT")
+            .env_remove("BERTH_MAX_LAYER_SIZE");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.cmd(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run berth")
+            .into()
+    }
+
+    pub fn run_stdin(&self, args: &[&str], input: &[u8]) -> Run {
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn berth");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().expect("wait berth");
+        let _ = writer.join();
+        out.into()
+    }
+
+    /// Runs and expects success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let r = self.run(args);
+        assert_eq!(
+            r.code, 0,
+            "berth {args:?} failed:\n{}{}",
+            r.stdout, r.stderr
+        );
+        r.stdout
+    }
+
+    /// Runs and expects berth's own failure: exit 125 and one line on stderr.
+    pub fn fail(&self, args: &[&str]) -> String {
+        let r = self.run(args);
+        assert_failed(&r, args);
+        r.stderr
+    }
+
+    /// Image IDs in the store.
+    pub fn ids(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .ok(&["images", "-q", "--no-trunc"])
+            .lines()
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Loads an archive given as bytes; returns stdout.
+    pub fn load(&self, archive: &[u8]) -> String {
+        let p = self.file("load.tar", archive);
+        self.ok(&["load", "-i", p.to_str().expect("utf-8 path")])
+    }
+
+    /// Snapshot directories of the driver (numeric names).
+    pub fn snapshot_dirs(&self) -> usize {
+        let dir = self.root().join("snapshots").join(self.driver);
+        std::fs::read_dir(&dir)
+            .map(|it| {
+                it.filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_dir())
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Berth {
+    fn drop(&mut self) {
+        // Never leave a mount behind a test, even a failed one.
+        if let Ok(mounts) = std::fs::read_dir(self.runroot().join("mounts")) {
+            for m in mounts.flatten() {
+                let _ = rustix::mount::unmount(
+                    &m.path().join("merged"),
+                    rustix::mount::UnmountFlags::DETACH,
+                );
+            }
+        }
+    }
+}
+
+pub fn assert_failed(r: &Run, what: impl std::fmt::Debug) {
+    assert_eq!(
+        r.code, 125,
+        "{what:?} should fail with 125:\n{}{}",
+        r.stdout, r.stderr
+    );
+    assert_eq!(
+        r.stderr.lines().count(),
+        1,
+        "{what:?}: one line on stderr, got:\n{}",
+        r.stderr
+    );
+    assert!(r.stderr.starts_with("Error: "), "{what:?}: {}", r.stderr);
+}
+
+/// Lists a directory tree as sorted relative paths.
+pub fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(dir).unwrap_or(&p).display().to_string());
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
