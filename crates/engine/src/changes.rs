@@ -28,10 +28,10 @@ fn apply_one(config: &mut RunConfig, change: &str) -> Result<()> {
         return Err(bad("missing arguments"));
     }
     match instr.to_ascii_uppercase().as_str() {
-        "CMD" => config.cmd = Some(command(rest).map_err(|r| bad(r))?),
-        "ENTRYPOINT" => config.entrypoint = Some(command(rest).map_err(|r| bad(r))?),
+        "CMD" => config.cmd = Some(command(rest).map_err(&bad)?),
+        "ENTRYPOINT" => config.entrypoint = Some(command(rest).map_err(&bad)?),
         "ENV" => {
-            let pairs = key_values(rest, true).map_err(|r| bad(r))?;
+            let pairs = key_values(rest, true).map_err(&bad)?;
             let env = config.env.get_or_insert_with(Vec::new);
             for (k, v) in pairs {
                 env.retain(|e| e.split_once('=').map(|(ek, _)| ek) != Some(k.as_str()));
@@ -39,7 +39,7 @@ fn apply_one(config: &mut RunConfig, change: &str) -> Result<()> {
             }
         }
         "LABEL" => {
-            let pairs = key_values(rest, false).map_err(|r| bad(r))?;
+            let pairs = key_values(rest, false).map_err(&bad)?;
             config
                 .labels
                 .get_or_insert_with(Default::default)
@@ -58,7 +58,7 @@ fn apply_one(config: &mut RunConfig, change: &str) -> Result<()> {
         }
         "VOLUME" => {
             let vols = if rest.starts_with('[') {
-                json_array(rest).map_err(|r| bad(r))?
+                json_array(rest).map_err(&bad)?
             } else {
                 rest.split_whitespace().map(str::to_string).collect()
             };
@@ -92,11 +92,10 @@ fn apply_one(config: &mut RunConfig, change: &str) -> Result<()> {
 
 /// JSON (exec) form, else shell form run by `/bin/sh -c`.
 fn command(rest: &str) -> Result<Vec<String>, &'static str> {
-    if rest.starts_with('[') {
-        if let Ok(v) = json_array(rest) {
+    if rest.starts_with('[')
+        && let Ok(v) = json_array(rest) {
             return Ok(v);
         }
-    }
     Ok(vec!["/bin/sh".into(), "-c".into(), rest.into()])
 }
 

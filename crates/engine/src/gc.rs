@@ -95,11 +95,10 @@ impl Engine {
                     self.db.delete_layer(&c)?;
                     swept.chains.push(c);
                 }
-                if let Some(p) = &i.parent {
-                    if let Some(n) = children.get_mut(p.as_str()) {
+                if let Some(p) = &i.parent
+                    && let Some(n) = children.get_mut(p.as_str()) {
                         *n -= 1;
                     }
-                }
             }
             doomed = later;
         }

@@ -124,21 +124,18 @@ impl Engine {
         let mut out = Vec::new();
         for entry in self.db.images()? {
             let img = Image::from_entry(entry);
-            if let Some(d) = filter.dangling {
-                if d != img.tags.is_empty() {
+            if let Some(d) = filter.dangling
+                && d != img.tags.is_empty() {
                     continue;
                 }
-            }
-            if let Some(b) = &before {
-                if img.created >= b.created || img.id == b.id {
+            if let Some(b) = &before
+                && (img.created >= b.created || img.id == b.id) {
                     continue;
                 }
-            }
-            if let Some(s) = &since {
-                if img.created <= s.created || img.id == s.id {
+            if let Some(s) = &since
+                && (img.created <= s.created || img.id == s.id) {
                     continue;
                 }
-            }
             if !filter.labels.iter().all(|l| match l.split_once('=') {
                 Some((k, v)) => img.labels.get(k).is_some_and(|x| x == v),
                 None => img.labels.contains_key(l),
@@ -186,11 +183,10 @@ impl Engine {
                 && s.bytes()
                     .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         };
-        if let Some(hex) = name.strip_prefix("sha256:") {
-            if hex_prefix(hex) {
+        if let Some(hex) = name.strip_prefix("sha256:")
+            && hex_prefix(hex) {
                 return self.by_prefix(name, hex);
             }
-        }
         let reference = Reference::parse(name);
         if let Ok(r) = &reference {
             let r = r.clone().with_default_tag();
@@ -284,11 +280,10 @@ impl Engine {
         self.db.put_image(&rec, chains, &blobs)?;
         let mut replaced = Vec::new();
         for t in tags {
-            if let Some(before) = self.db.tag(&t.to_string(), &id)? {
-                if before != id {
+            if let Some(before) = self.db.tag(&t.to_string(), &id)?
+                && before != id {
                     replaced.push((t.clone(), before));
                 }
-            }
         }
         Ok(replaced)
     }

@@ -38,6 +38,14 @@ struct ArchiveManifest {
     layers: Vec<String>,
 }
 
+/// One image found in an archive, before its layers are unpacked.
+struct ArchivedImage {
+    manifest_digest: Digest,
+    manifest: Manifest,
+    config: ImageConfig,
+    tags: Vec<Reference>,
+}
+
 /// The archive's files, as read.
 #[derive(Default)]
 struct ArchiveFiles {
@@ -134,7 +142,13 @@ impl Engine {
             return Err(Error::Archive("the archive holds no image".into()));
         }
         let mut outcome = LoadOutcome::default();
-        for (manifest_digest, manifest, config, tags) in images {
+        for ArchivedImage {
+            manifest_digest,
+            manifest,
+            config,
+            tags,
+        } in images
+        {
             if manifest.layers.len() != config.rootfs.diff_ids.len() {
                 return Err(Error::Archive(format!(
                     "image {}: manifest has {} layers but config has {} diff IDs",
@@ -192,12 +206,11 @@ impl Engine {
                 files.small.insert(path, data);
                 continue;
             }
-            if let Some(d) = &named {
-                if self.blobs.contains(d) {
+            if let Some(d) = &named
+                && self.blobs.contains(d) {
                     files.blobs.insert(path, d.clone());
                     continue;
                 }
-            }
             let id = named
                 .as_ref()
                 .map(|d| d.short().to_string())
@@ -227,29 +240,27 @@ impl Engine {
     fn docker_archive_images(
         &self,
         files: &ArchiveFiles,
-    ) -> Result<Vec<(Digest, Manifest, ImageConfig, Vec<Reference>)>> {
+    ) -> Result<Vec<ArchivedImage>> {
         let entries: Vec<ArchiveManifest> =
             serde_json::from_slice(&files.small["manifest.json"])
                 .map_err(|e| Error::Archive(format!("manifest.json: {e}")))?;
         // Docker 25+ also writes an OCI layout: reuse its manifests so that their
         // digests survive a save/load round trip.
         let mut oci_manifests: HashMap<Digest, (Digest, Manifest)> = HashMap::new();
-        if let Some(raw) = files.small.get("index.json") {
-            if let Ok(index) = from_json::<Index>("index.json", raw) {
+        if let Some(raw) = files.small.get("index.json")
+            && let Ok(index) = from_json::<Index>("index.json", raw) {
                 for d in index
                     .manifests
                     .iter()
                     .filter(|d| media::is_manifest(&d.media_type))
                 {
                     let path = format!("blobs/sha256/{}", d.digest.hex());
-                    if let Ok(raw) = files.read(self, &path) {
-                        if let Ok(m) = from_json::<Manifest>("manifest", &raw) {
+                    if let Ok(raw) = files.read(self, &path)
+                        && let Ok(m) = from_json::<Manifest>("manifest", &raw) {
                             oci_manifests.insert(m.config.digest.clone(), (d.digest.clone(), m));
                         }
-                    }
                 }
             }
-        }
         let mut out = Vec::new();
         for entry in entries {
             let config_raw = files.read(self, &entry.config)?;
@@ -272,7 +283,12 @@ impl Engine {
             for t in entry.repo_tags.unwrap_or_default() {
                 tags.push(Reference::parse(&t)?.with_default_tag());
             }
-            out.push((manifest_digest, manifest, config, tags));
+            out.push(ArchivedImage {
+                manifest_digest,
+                manifest,
+                config,
+                tags,
+            });
         }
         Ok(out)
     }
@@ -314,9 +330,9 @@ impl Engine {
     fn oci_archive_images(
         &self,
         files: &ArchiveFiles,
-    ) -> Result<Vec<(Digest, Manifest, ImageConfig, Vec<Reference>)>> {
+    ) -> Result<Vec<ArchivedImage>> {
         let index: Index = from_json("index.json", &files.small["index.json"])?;
-        let mut out: Vec<(Digest, Manifest, ImageConfig, Vec<Reference>)> = Vec::new();
+        let mut out: Vec<ArchivedImage> = Vec::new();
         for desc in &index.manifests {
             let (digest, manifest) = self.pick_manifest(files, desc, 0)?;
             let config_raw = files.read(
@@ -333,9 +349,14 @@ impl Engine {
                 .or_else(|| desc.annotations.get("org.opencontainers.image.ref.name"))
                 .and_then(|n| Reference::parse(n).ok())
                 .filter(|r| r.tag().is_some() || r.digest().is_some());
-            match out.iter_mut().find(|(d, ..)| *d == digest) {
-                Some(existing) => existing.3.extend(tag),
-                None => out.push((digest, manifest, config, tag.into_iter().collect())),
+            match out.iter_mut().find(|i| i.manifest_digest == digest) {
+                Some(existing) => existing.tags.extend(tag),
+                None => out.push(ArchivedImage {
+                    manifest_digest: digest,
+                    manifest,
+                    config,
+                    tags: tag.into_iter().collect(),
+                }),
             }
         }
         Ok(out)

@@ -267,12 +267,11 @@ impl Pool {
     fn submit(&self, job: Job) -> Result<(), Error> {
         self.check()?;
         *lock(&self.inflight.0) += 1;
-        if let Some(tx) = &self.tx {
-            if tx.send(job).is_err() {
+        if let Some(tx) = &self.tx
+            && tx.send(job).is_err() {
                 *lock(&self.inflight.0) -= 1;
                 return self.check();
             }
-        }
         Ok(())
     }
 
@@ -323,8 +322,8 @@ fn worker(
             Err(_) => return,
         };
         let failed = lock(error).is_some();
-        if !failed {
-            if let Err(e) = write_file(
+        if !failed
+            && let Err(e) = write_file(
                 &job.dir,
                 &job.name,
                 &mut job.data.as_slice(),
@@ -334,7 +333,6 @@ fn worker(
             ) {
                 lock(error).get_or_insert(e);
             }
-        }
         let (count, cond) = inflight;
         *lock(count) -= 1;
         cond.notify_all();
@@ -432,11 +430,10 @@ impl State {
     /// Opens (creating with mode 0755 as needed) the directory `comps` in the root.
     fn parent_dir(&mut self, comps: &[&[u8]], entry: &str) -> Result<Arc<OwnedFd>, Error> {
         let key = join(comps);
-        if let Some((k, fd)) = &self.parent_cache {
-            if *k == key {
+        if let Some((k, fd)) = &self.parent_cache
+            && *k == key {
                 return Ok(fd.clone());
             }
-        }
         let werr = |source: io::Error| {
             if sys::is_escape(&source) {
                 Error::UnsafePath {

@@ -149,41 +149,6 @@ pub fn chain_ids(diff_ids: &[Digest]) -> Vec<ChainId> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn digest_of_empty_input() {
-        assert_eq!(
-            Digest::of(b"").to_string(),
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-    }
-
-    #[test]
-    fn parse_refuses_bad_digests() {
-        for bad in [
-            "sha256:abc",
-            "md5:00",
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-            "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
-        ] {
-            let err = Digest::parse(bad).unwrap_err();
-            assert_eq!(err.kind(), crate::Kind::InvalidArgument, "{bad}");
-        }
-    }
-
-    #[test]
-    fn chain_id_follows_the_image_spec() {
-        let a = Digest::of(b"a");
-        let b = Digest::of(b"b");
-        let ids = chain_ids(&[a.clone(), b.clone()]);
-        assert_eq!(ids[0], a);
-        assert_eq!(ids[1], Digest::of(format!("{a} {b}").as_bytes()));
-    }
-}
-
 /// A reader that hashes and counts what passes through it, and refuses to pass
 /// more than a limit (the guard against decompression bombs).
 pub struct HashingReader<R> {
@@ -230,5 +195,40 @@ impl<R: std::io::Read> std::io::Read for HashingReader<R> {
         }
         self.hasher.update(&buf[..n]);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_of_empty_input() {
+        assert_eq!(
+            Digest::of(b"").to_string(),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn parse_refuses_bad_digests() {
+        for bad in [
+            "sha256:abc",
+            "md5:00",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+        ] {
+            let err = Digest::parse(bad).unwrap_err();
+            assert_eq!(err.kind(), crate::Kind::InvalidArgument, "{bad}");
+        }
+    }
+
+    #[test]
+    fn chain_id_follows_the_image_spec() {
+        let a = Digest::of(b"a");
+        let b = Digest::of(b"b");
+        let ids = chain_ids(&[a.clone(), b.clone()]);
+        assert_eq!(ids[0], a);
+        assert_eq!(ids[1], Digest::of(format!("{a} {b}").as_bytes()));
     }
 }

@@ -44,11 +44,10 @@ impl Reference {
             Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
             None => (rest, None),
         };
-        if let Some(tag) = tag {
-            if !valid_tag(tag) {
+        if let Some(tag) = tag
+            && !valid_tag(tag) {
                 return Err(bad("invalid tag"));
             }
-        }
         if name.len() > NAME_MAX {
             return Err(bad("repository name must not be more than 255 characters"));
         }
@@ -231,11 +230,10 @@ fn valid_domain(domain: &str) -> bool {
         Some((h, p)) if !h.ends_with(']') || domain.starts_with('[') => (h, Some(p)),
         _ => (domain, None),
     };
-    if let Some(p) = port {
-        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+    if let Some(p) = port
+        && (p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
             return false;
         }
-    }
     if host.starts_with('[') {
         return host.ends_with(']');
     }

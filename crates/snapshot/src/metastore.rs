@@ -228,14 +228,13 @@ impl MetaStore {
                 reason: "only an active snapshot can be committed",
             });
         }
-        if let Some(p) = r.parent {
-            if self.by_id(p)?.kind != Kind::Committed {
+        if let Some(p) = r.parent
+            && self.by_id(p)?.kind != Kind::Committed {
                 return Err(Error::FailedPrecondition {
                     key: key.to_string(),
                     reason: "parent is not committed",
                 });
             }
-        }
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let taken: Option<i64> = tx

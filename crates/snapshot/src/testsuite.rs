@@ -284,7 +284,7 @@ pub fn whiteout_in_child_hides_lower_file<S: Snapshotter>(s: &S, work: &Path) ->
             io(
                 rustix::fs::mknodat(
                     rustix::fs::CWD,
-                    &dir.join("gone"),
+                    dir.join("gone"),
                     rustix::fs::FileType::CharacterDevice,
                     rustix::fs::Mode::empty(),
                     dev,

@@ -179,14 +179,13 @@ impl BlobWriter {
     /// place. A blob already present under that digest is kept and this one dropped.
     pub fn commit(mut self, expected: Option<&Digest>) -> Result<Digest, Error> {
         let actual = std::mem::take(&mut self.hasher).finish();
-        if let Some(expected) = expected {
-            if expected != &actual {
+        if let Some(expected) = expected
+            && expected != &actual {
                 return Err(Error::DigestMismatch {
                     expected: expected.clone(),
                     actual,
                 });
             }
-        }
         let file = self
             .file
             .take()

@@ -253,7 +253,7 @@ pub fn history(engine: &Engine, a: HistoryArgs) -> Result<()> {
     let values: Vec<Value> = rows
         .iter()
         .map(|r| {
-            let created_by = r.created_by.replace('\t', " ").replace('\n', " ");
+            let created_by = r.created_by.replace(['\t', '\n'], " ");
             json!({
                 "ID": id(r),
                 "CreatedSince": match (r.created, a.human) {

@@ -26,11 +26,7 @@ pub fn umount(engine: &Engine, a: MountArgs) -> Result<()> {
 }
 
 fn percent(part: u64, whole: u64) -> String {
-    if whole == 0 {
-        "0%".into()
-    } else {
-        format!("{}%", part * 100 / whole)
-    }
+    format!("{}%", (part * 100).checked_div(whole).unwrap_or(0))
 }
 
 /// `berth system df`.

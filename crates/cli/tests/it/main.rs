@@ -63,6 +63,12 @@ pub struct Berth {
     pub driver: &'static str,
 }
 
+impl Default for Berth {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Berth {
     pub fn new() -> Berth {
         Berth::with_driver("overlay")
@@ -189,7 +195,7 @@ impl Drop for Berth {
         if let Ok(mounts) = std::fs::read_dir(self.runroot().join("mounts")) {
             for m in mounts.flatten() {
                 let _ = rustix::mount::unmount(
-                    &m.path().join("merged"),
+                    m.path().join("merged"),
                     rustix::mount::UnmountFlags::DETACH,
                 );
             }

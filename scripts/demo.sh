@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The seed story, as far as it is built: make a tiny base image from Debian's
+# busybox-static, import it, tag it, inspect it, read its history, stack a
+# second image on the same base (kept once on disk), look at the union view,
+# then save -> rmi -> load.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh >/dev/null
+cargo build --quiet
+berth_bin="$PWD/target/debug/berth"
+work=$(mktemp -d /tmp/berth-demo.XXXXXX)
+export BERTH_ROOT="$work/root" BERTH_RUNROOT="$work/run"
+berth() { echo "+ berth $*" >&2; "$berth_bin" "$@"; }
+cd "$work"
+
+echo "== a base image from busybox-static"
+mkdir -p rootfs/bin rootfs/etc rootfs/tmp
+cp /bin/busybox rootfs/bin/busybox
+for applet in sh ls cat echo uname; do ln -s busybox "rootfs/bin/$applet"; done
+echo 'root:x:0:0:root:/root:/bin/sh' > rootfs/etc/passwd
+tar -C rootfs -czf busybox.tar.gz .
+berth import -c 'CMD ["sh"]' -m "busybox base" busybox.tar.gz busybox:1.36
+berth tag busybox:1.36 busybox:latest
+berth images
+berth inspect -f '{{.Id}} {{json .Config.Cmd}} {{json .RootFS.Layers}}' busybox
+berth history busybox
+
+echo "== a second image on the same base: one more layer, base shared"
+# A docker-archive written by hand: the busybox layer plus a layer that adds
+# /etc/motd and deletes /bin/cat (an OCI whiteout).
+base_tar=$(tar -C rootfs -cf - . | tee base.tar | sha256sum | cut -d' ' -f1)
+mkdir -p top/etc top/bin && echo "hello from the top layer" > top/etc/motd && : > top/bin/.wh.cat
+top_tar=$(tar -C top -cf - . | tee top.tar | sha256sum | cut -d' ' -f1)
+mkdir -p arch/"$base_tar" arch/"$top_tar"
+mv base.tar arch/"$base_tar"/layer.tar && mv top.tar arch/"$top_tar"/layer.tar
+printf '{"architecture":"amd64","os":"linux","created":"2024-06-01T00:00:00Z","config":{"Cmd":["cat","/etc/motd"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s","sha256:%s"]},"history":[{"created":"2024-06-01T00:00:00Z","created_by":"import busybox"},{"created":"2024-06-01T00:00:00Z","created_by":"/bin/sh -c echo hello > /etc/motd && rm /bin/cat"}]}' "$base_tar" "$top_tar" > arch/config.json
+printf '[{"Config":"config.json","RepoTags":["greeter:1"],"Layers":["%s/layer.tar","%s/layer.tar"]}]' "$base_tar" "$top_tar" > arch/manifest.json
+tar -C arch -cf greeter.tar .
+berth load -i greeter.tar
+berth images
+berth system df -v
+
+echo "== the union view: both layers overlaid, read-only"
+view=$(berth image mount greeter:1)
+echo "mounted at $view"; grep " $view " /proc/self/mounts || true
+ls "$view/bin"; cat "$view/etc/motd"
+test ! -e "$view/bin/cat" && echo "/bin/cat is hidden by the top layer's whiteout"
+berth image umount greeter:1
+
+echo "== save -> rmi -> load: same image IDs"
+before=$("$berth_bin" images -q --no-trunc | sort -u)
+berth save -o all.tar busybox:1.36 busybox:latest greeter:1
+berth rmi busybox:1.36 busybox:latest greeter:1
+berth images
+berth load -i all.tar
+after=$("$berth_bin" images -q --no-trunc | sort -u)
+[ "$before" = "$after" ] && echo "image IDs identical after the round trip"
+berth images
+echo "demo store left in $work"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what berth's build, tests and demo need on Debian 12, as root.
+# Idempotent: safe to run again.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+packages=(
+  busybox-static   # the tests' and demo's base image
+  podman skopeo    # interop peers: archives written and read by others
+  docker-registry  # the reference registry (registry tests)
+  umoci runc       # OCI peers
+  libseccomp-dev pkg-config
+  zstd xz-utils openssl ca-certificates
+  python3 hyperfine  # benchmarks
+)
+apt-get update
+apt-get install -y --no-install-recommends "${packages[@]}"
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install cargo-nextest --locked
+fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
