@@ -9,8 +9,8 @@ packages=(
   docker-registry  # the reference registry (registry tests)
   umoci runc       # OCI peers
   libseccomp-dev pkg-config
-  zstd xz-utils openssl ca-certificates
-  python3 hyperfine  # benchmarks
+  zstd xz-utils openssl ca-certificates e2fsprogs
+  python3 hyperfine bc  # benchmarks
 )
 apt-get update
 apt-get install -y --no-install-recommends "${packages[@]}"

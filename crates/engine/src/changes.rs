@@ -93,9 +93,10 @@ fn apply_one(config: &mut RunConfig, change: &str) -> Result<()> {
 /// JSON (exec) form, else shell form run by `/bin/sh -c`.
 fn command(rest: &str) -> Result<Vec<String>, &'static str> {
     if rest.starts_with('[')
-        && let Ok(v) = json_array(rest) {
-            return Ok(v);
-        }
+        && let Ok(v) = json_array(rest)
+    {
+        return Ok(v);
+    }
     Ok(vec!["/bin/sh".into(), "-c".into(), rest.into()])
 }
 

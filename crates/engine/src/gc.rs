@@ -96,9 +96,10 @@ impl Engine {
                     swept.chains.push(c);
                 }
                 if let Some(p) = &i.parent
-                    && let Some(n) = children.get_mut(p.as_str()) {
-                        *n -= 1;
-                    }
+                    && let Some(n) = children.get_mut(p.as_str())
+                {
+                    *n -= 1;
+                }
             }
             doomed = later;
         }

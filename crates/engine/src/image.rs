@@ -125,17 +125,20 @@ impl Engine {
         for entry in self.db.images()? {
             let img = Image::from_entry(entry);
             if let Some(d) = filter.dangling
-                && d != img.tags.is_empty() {
-                    continue;
-                }
+                && d != img.tags.is_empty()
+            {
+                continue;
+            }
             if let Some(b) = &before
-                && (img.created >= b.created || img.id == b.id) {
-                    continue;
-                }
+                && (img.created >= b.created || img.id == b.id)
+            {
+                continue;
+            }
             if let Some(s) = &since
-                && (img.created <= s.created || img.id == s.id) {
-                    continue;
-                }
+                && (img.created <= s.created || img.id == s.id)
+            {
+                continue;
+            }
             if !filter.labels.iter().all(|l| match l.split_once('=') {
                 Some((k, v)) => img.labels.get(k).is_some_and(|x| x == v),
                 None => img.labels.contains_key(l),
@@ -184,9 +187,10 @@ impl Engine {
                     .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         };
         if let Some(hex) = name.strip_prefix("sha256:")
-            && hex_prefix(hex) {
-                return self.by_prefix(name, hex);
-            }
+            && hex_prefix(hex)
+        {
+            return self.by_prefix(name, hex);
+        }
         let reference = Reference::parse(name);
         if let Ok(r) = &reference {
             let r = r.clone().with_default_tag();
@@ -281,9 +285,10 @@ impl Engine {
         let mut replaced = Vec::new();
         for t in tags {
             if let Some(before) = self.db.tag(&t.to_string(), &id)?
-                && before != id {
-                    replaced.push((t.clone(), before));
-                }
+                && before != id
+            {
+                replaced.push((t.clone(), before));
+            }
         }
         Ok(replaced)
     }

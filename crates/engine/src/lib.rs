@@ -205,12 +205,14 @@ impl EngineBuilder {
         std::fs::create_dir_all(&self.root).map_err(Error::io(self.root.display()))?;
         let root = std::path::absolute(&self.root).map_err(Error::io(self.root.display()))?;
         if let Some(d) = &self.driver
-            && d != "overlay" && d != "vfs" {
-                return Err(Error::Driver {
-                    name: d.clone(),
-                    reason: "unknown driver; berth has overlay and vfs",
-                });
-            }
+            && d != "overlay"
+            && d != "vfs"
+        {
+            return Err(Error::Driver {
+                name: d.clone(),
+                reason: "unknown driver; berth has overlay and vfs",
+            });
+        }
         Ok(Engine {
             blobs: Blobs::open(&root)?,
             db: Db::open(&root.join("berth.db"))?,

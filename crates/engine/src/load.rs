@@ -7,11 +7,14 @@
 //! well are the images recorded and tagged.
 
 use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::sync::mpsc;
 
 use berth_layer::{Compression, decompress};
 use berth_oci::image::{Descriptor, ImageConfig, Index, Manifest, Platform, from_json};
 use berth_oci::{Digest, Reference, media};
+use berth_store::PendingBlob;
 use serde::Deserialize;
 
 use crate::import::descriptor;
@@ -52,6 +55,8 @@ struct ArchiveFiles {
     blobs: HashMap<String, Digest>,
     small: HashMap<String, Vec<u8>>,
     links: HashMap<String, String>,
+    /// Blobs written by this load and maybe not yet committed: where to read them.
+    pending: HashMap<Digest, PathBuf>,
 }
 
 impl ArchiveFiles {
@@ -128,7 +133,22 @@ impl Engine {
         let _guard = self.gc.shared()?;
         let counted = Counting::new(input, "archive", progress);
         let (_, tar) = decompress(counted).map_err(|e| Error::Archive(e.to_string()))?;
-        let files = self.read_archive(tar, progress)?;
+        let started = std::time::Instant::now();
+        let (commits, committed) = mpsc::channel::<PendingBlob>();
+        let committer = std::thread::spawn(move || -> Result<(), berth_store::Error> {
+            let mut failed = None;
+            for blob in committed {
+                if failed.is_none()
+                    && let Err(e) = blob.commit()
+                {
+                    failed = Some(e);
+                }
+            }
+            failed.map_or(Ok(()), Err)
+        });
+        let files = self.read_archive(tar, progress, &commits)?;
+        drop(commits);
+        tracing::info!(elapsed = ?started.elapsed(), blobs = files.blobs.len(), "archive read");
         let images = if files.small.contains_key("manifest.json") {
             self.docker_archive_images(&files)?
         } else if files.small.contains_key("index.json") {
@@ -142,6 +162,7 @@ impl Engine {
             return Err(Error::Archive("the archive holds no image".into()));
         }
         let mut outcome = LoadOutcome::default();
+        let mut unpacked = Vec::new();
         for ArchivedImage {
             manifest_digest,
             manifest,
@@ -164,9 +185,19 @@ impl Engine {
                 .map(|(l, d)| LayerBlob {
                     blob: l.digest.clone(),
                     diff_id: d.clone(),
+                    pending: files.pending.get(&l.digest).cloned(),
                 })
                 .collect();
             let chains = self.unpack(&layers, progress)?;
+            tracing::info!(elapsed = ?started.elapsed(), image = %manifest.config.digest, "layers unpacked");
+            unpacked.push((manifest_digest, manifest, config, tags, chains));
+        }
+        // Images are recorded only once every blob they name is durable.
+        committer
+            .join()
+            .map_err(|_| Error::Archive("the blob committer panicked".into()))??;
+        tracing::info!(elapsed = ?started.elapsed(), "blobs committed");
+        for (manifest_digest, manifest, config, tags, chains) in unpacked {
             for (tag, before) in
                 self.record_image(&manifest_digest, &manifest, &config, &chains, &tags)?
             {
@@ -180,7 +211,12 @@ impl Engine {
         Ok(outcome)
     }
 
-    fn read_archive(&self, tar: impl Read, progress: &dyn Progress) -> Result<ArchiveFiles> {
+    fn read_archive(
+        &self,
+        tar: impl Read,
+        progress: &dyn Progress,
+        commits: &mpsc::Sender<PendingBlob>,
+    ) -> Result<ArchiveFiles> {
         let corrupt = |e: io::Error| Error::Archive(format!("corrupt or truncated archive: {e}"));
         let mut files = ArchiveFiles::default();
         let mut archive = tar::Archive::new(tar);
@@ -200,47 +236,60 @@ impl Engine {
             }
             let size = entry.size();
             let named = blob_path_digest(&path);
-            if named.is_none() && size <= SMALL_FILE_MAX {
-                let mut data = Vec::with_capacity(size as usize);
-                entry.read_to_end(&mut data).map_err(corrupt)?;
-                files.small.insert(path, data);
+            if let Some(d) = &named
+                && self.blobs.contains(d)
+            {
+                files.blobs.insert(path, d.clone());
                 continue;
             }
-            if let Some(d) = &named
-                && self.blobs.contains(d) {
-                    files.blobs.insert(path, d.clone());
-                    continue;
-                }
             let id = named
                 .as_ref()
                 .map(|d| d.short().to_string())
                 .unwrap_or_else(|| path.clone());
-            progress.start(&id, "Reading", Some(size));
             let mut w = self.blobs.writer()?;
-            io::copy(&mut Counting::new(&mut entry, &id, progress), &mut w).map_err(|e| match e
-                .kind()
-            {
+            let read_err = |e: io::Error| match e.kind() {
                 io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData => corrupt(e),
                 _ => Error::io(&path)(e),
-            })?;
-            let digest = match &named {
-                Some(d) => w.commit_sized(d, size).map_err(|e| match e {
+            };
+            if size <= SMALL_FILE_MAX {
+                // Small files are kept in memory too: manifests and configs are read
+                // back before their blobs are committed.
+                let mut data = Vec::with_capacity(size as usize);
+                entry.read_to_end(&mut data).map_err(corrupt)?;
+                if named.is_none() {
+                    files.small.insert(path, data);
+                    continue;
+                }
+                w.write_all(&data).map_err(Error::io(&path))?;
+                files.small.insert(path.clone(), data);
+            } else {
+                progress.start(&id, "Reading", Some(size));
+                io::copy(&mut Counting::new(&mut entry, &id, progress), &mut w)
+                    .map_err(read_err)?;
+            }
+            let pending = match &named {
+                Some(d) => w.finish_sized(d, size).map_err(|e| match e {
                     berth_store::Error::DigestMismatch { actual, .. } => Error::Archive(format!(
                         "{path} has digest {actual} (corrupt or tampered archive)"
                     )),
                     other => other.into(),
                 })?,
-                None => w.commit(None)?,
+                None => w.finish(None)?,
             };
+            let digest = pending.digest().clone();
+            files
+                .pending
+                .insert(digest.clone(), pending.path().to_path_buf());
             files.blobs.insert(path, digest);
+            // The committer fsyncs and renames while the archive streams on; if it
+            // has stopped on an error, dropping the blob removes it and the error
+            // comes out when the committer is joined.
+            let _ = commits.send(pending);
         }
         Ok(files)
     }
 
-    fn docker_archive_images(
-        &self,
-        files: &ArchiveFiles,
-    ) -> Result<Vec<ArchivedImage>> {
+    fn docker_archive_images(&self, files: &ArchiveFiles) -> Result<Vec<ArchivedImage>> {
         let entries: Vec<ArchiveManifest> =
             serde_json::from_slice(&files.small["manifest.json"])
                 .map_err(|e| Error::Archive(format!("manifest.json: {e}")))?;
@@ -248,19 +297,21 @@ impl Engine {
         // digests survive a save/load round trip.
         let mut oci_manifests: HashMap<Digest, (Digest, Manifest)> = HashMap::new();
         if let Some(raw) = files.small.get("index.json")
-            && let Ok(index) = from_json::<Index>("index.json", raw) {
-                for d in index
-                    .manifests
-                    .iter()
-                    .filter(|d| media::is_manifest(&d.media_type))
+            && let Ok(index) = from_json::<Index>("index.json", raw)
+        {
+            for d in index
+                .manifests
+                .iter()
+                .filter(|d| media::is_manifest(&d.media_type))
+            {
+                let path = format!("blobs/sha256/{}", d.digest.hex());
+                if let Ok(raw) = files.read(self, &path)
+                    && let Ok(m) = from_json::<Manifest>("manifest", &raw)
                 {
-                    let path = format!("blobs/sha256/{}", d.digest.hex());
-                    if let Ok(raw) = files.read(self, &path)
-                        && let Ok(m) = from_json::<Manifest>("manifest", &raw) {
-                            oci_manifests.insert(m.config.digest.clone(), (d.digest.clone(), m));
-                        }
+                    oci_manifests.insert(m.config.digest.clone(), (d.digest.clone(), m));
                 }
             }
+        }
         let mut out = Vec::new();
         for entry in entries {
             let config_raw = files.read(self, &entry.config)?;
@@ -275,9 +326,12 @@ impl Engine {
                     files.blob(self, &format!("blobs/sha256/{}", d.hex()))?;
                     (d.clone(), m.clone())
                 }
-                _ => {
-                    self.synthesize_manifest(&config_digest, config_raw.len() as u64, &layer_blobs)?
-                }
+                _ => self.synthesize_manifest(
+                    files,
+                    &config_digest,
+                    config_raw.len() as u64,
+                    &layer_blobs,
+                )?,
             };
             let mut tags = Vec::new();
             for t in entry.repo_tags.unwrap_or_default() {
@@ -296,6 +350,7 @@ impl Engine {
     /// An OCI manifest for layers that came without one (old docker-archives).
     fn synthesize_manifest(
         &self,
+        files: &ArchiveFiles,
         config: &Digest,
         config_size: u64,
         layers: &[Digest],
@@ -303,11 +358,12 @@ impl Engine {
         let mut descs = Vec::new();
         for l in layers {
             let mut head = [0u8; 8];
-            let n = self
-                .blobs
-                .open_blob(l)?
-                .read(&mut head)
-                .map_err(Error::io(l))?;
+            let n = match files.pending.get(l) {
+                Some(p) => self.blobs.open_pending(p, l)?,
+                None => self.blobs.open_blob(l)?,
+            }
+            .read(&mut head)
+            .map_err(Error::io(l))?;
             let media_type = match Compression::detect(&head[..n])? {
                 Compression::Gzip => media::OCI_LAYER_GZIP,
                 Compression::Zstd => media::OCI_LAYER_ZSTD,
@@ -327,10 +383,7 @@ impl Engine {
         Ok((self.blobs.put(&raw)?, manifest))
     }
 
-    fn oci_archive_images(
-        &self,
-        files: &ArchiveFiles,
-    ) -> Result<Vec<ArchivedImage>> {
+    fn oci_archive_images(&self, files: &ArchiveFiles) -> Result<Vec<ArchivedImage>> {
         let index: Index = from_json("index.json", &files.small["index.json"])?;
         let mut out: Vec<ArchivedImage> = Vec::new();
         for desc in &index.manifests {

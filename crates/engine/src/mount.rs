@@ -41,6 +41,7 @@ impl Engine {
             .map(|(l, d)| LayerBlob {
                 blob: l.digest.clone(),
                 diff_id: d.clone(),
+                pending: None,
             })
             .collect();
         let _guard = self.gc.shared()?;

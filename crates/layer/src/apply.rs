@@ -46,7 +46,12 @@ pub struct ApplyOptions {
     pub whiteouts: WhiteoutMode,
     /// Largest uncompressed layer accepted, in bytes. Default: 64 GiB.
     pub max_size: u64,
-    /// Threads that write small files. Default: twice the CPUs, at most 8.
+    /// The stream's digest, when it is known to be right (the blob it comes from
+    /// was verified under that digest): it is then not hashed again. Default: none.
+    pub known_diff_id: Option<Digest>,
+    /// Threads that write small files. Default: 2 (1 on one CPU). Measured on ext4
+    /// with 30,000 files of 1–4 KiB: inline 1.64 s, 1–2 workers 1.05–1.18 s,
+    /// 4–8 workers 1.13–1.42 s, as creations in one directory contend on its lock.
     pub workers: usize,
 }
 
@@ -58,7 +63,8 @@ impl Default for ApplyOptions {
         ApplyOptions {
             whiteouts: WhiteoutMode::Overlay,
             max_size: 64 << 30,
-            workers: (cpus * 2).min(8),
+            known_diff_id: None,
+            workers: cpus.min(2),
         }
     }
 }
@@ -93,7 +99,10 @@ pub fn apply_layer<R: Read>(
         path: target.display().to_string(),
         source,
     })?;
-    let mut reader = HashingReader::new(input, opts.max_size);
+    let mut reader = match &opts.known_diff_id {
+        Some(d) => HashingReader::known(input, opts.max_size, d.clone()),
+        None => HashingReader::new(input, opts.max_size),
+    };
     let mut state = State::new(root, opts);
     let outcome = run(&mut reader, &mut state);
     let finished = state.finish();
@@ -143,17 +152,11 @@ impl Meta {
             reason,
         };
         let mut meta = Meta {
-            mode: h.mode().map_err(|_| bad("invalid mode"))? & 0o7777,
-            uid: h
-                .uid()
-                .ok()
-                .and_then(|u| u32::try_from(u).ok())
-                .ok_or_else(|| bad("invalid uid"))?,
-            gid: h
-                .gid()
-                .ok()
-                .and_then(|g| u32::try_from(g).ok())
-                .ok_or_else(|| bad("invalid gid"))?,
+            mode: numeric(h.mode().map(u64::from), &h.as_old().mode)
+                .ok_or_else(|| bad("invalid mode"))?
+                & 0o7777,
+            uid: numeric(h.uid(), &h.as_old().uid).ok_or_else(|| bad("invalid uid"))?,
+            gid: numeric(h.gid(), &h.as_old().gid).ok_or_else(|| bad("invalid gid"))?,
             mtime: (
                 h.mtime()
                     .map(|t| t.min(i64::MAX as u64) as i64)
@@ -193,6 +196,16 @@ impl Meta {
             }
         }
         Ok(meta)
+    }
+}
+
+/// A numeric header field as u32; an empty field (all NUL or blank) is 0, as
+/// Go's archive/tar (Docker) reads it.
+fn numeric(parsed: std::io::Result<u64>, raw: &[u8]) -> Option<u32> {
+    match parsed {
+        Ok(v) => u32::try_from(v).ok(),
+        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Some(0),
+        Err(_) => None,
     }
 }
 
@@ -268,10 +281,11 @@ impl Pool {
         self.check()?;
         *lock(&self.inflight.0) += 1;
         if let Some(tx) = &self.tx
-            && tx.send(job).is_err() {
-                *lock(&self.inflight.0) -= 1;
-                return self.check();
-            }
+            && tx.send(job).is_err()
+        {
+            *lock(&self.inflight.0) -= 1;
+            return self.check();
+        }
         Ok(())
     }
 
@@ -323,28 +337,41 @@ fn worker(
         };
         let failed = lock(error).is_some();
         if !failed
-            && let Err(e) = write_file(
-                &job.dir,
-                &job.name,
-                &mut job.data.as_slice(),
-                &job.meta,
-                false,
-                &job.entry,
-            ) {
-                lock(error).get_or_insert(e);
-            }
+            && let Err(e) = write_small_file(&job.dir, &job.name, &job.data, &job.meta, &job.entry)
+        {
+            lock(error).get_or_insert(e);
+        }
         let (count, cond) = inflight;
         *lock(count) -= 1;
         cond.notify_all();
     }
 }
 
-/// Creates `name` in `dir` with the data of `src`, then its owner, mode, xattrs
-/// and times (owner before mode: chown clears setuid bits).
-fn write_file(
+/// Creates `name` in `dir` holding `data`, then sets its metadata.
+fn write_small_file(
+    dir: &OwnedFd,
+    name: &[u8],
+    data: &[u8],
+    meta: &Meta,
+    entry: &str,
+) -> Result<(), Error> {
+    let werr = |source| Error::Write {
+        entry: entry.to_string(),
+        source,
+    };
+    let mut file = sys::create_file_at(dir, name).map_err(werr)?;
+    file.write_all(data).map_err(werr)?;
+    set_fd_meta(&file, meta).map_err(werr)
+}
+
+/// Creates `name` in `dir` with the data streamed from `src` through `buf` (one
+/// buffer for the whole layer: zeroing a fresh one per file showed up in
+/// profiles), then sets its metadata. Zero blocks of a sparse file become holes.
+fn stream_file(
     dir: &OwnedFd,
     name: &[u8],
     src: &mut dyn Read,
+    buf: &mut [u8],
     meta: &Meta,
     sparse: bool,
     entry: &str,
@@ -354,15 +381,13 @@ fn write_file(
         source,
     };
     let mut file = sys::create_file_at(dir, name).map_err(werr)?;
-    let mut buf = vec![0u8; 256 << 10];
     let mut len = 0u64;
     let mut holes = false;
     loop {
-        let n = match src.read(&mut buf) {
+        let n = match src.read(buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::FileTooLarge => return Err(Error::Corrupt(e)),
             Err(e) => return Err(Error::Corrupt(e)),
         };
         len += n as u64;
@@ -376,6 +401,7 @@ fn write_file(
     if holes {
         file.set_len(len).map_err(werr)?;
     }
+    // Owner before mode: chown clears setuid bits.
     set_fd_meta(&file, meta).map_err(werr)
 }
 
@@ -395,6 +421,8 @@ struct State {
     pool: Option<Pool>,
     /// Paths queued to the pool and not yet known to be written.
     pending: HashSet<Vec<u8>>,
+    /// The copy buffer for files streamed by this thread.
+    buf: Vec<u8>,
     /// The last parent directory used, by path: entries come grouped by directory.
     parent_cache: Option<(Vec<u8>, Arc<OwnedFd>)>,
     /// Directories whose mtime is set at the end, after their children.
@@ -412,6 +440,7 @@ impl State {
             max_size: opts.max_size,
             pool: (opts.workers > 0).then(|| Pool::new(opts.workers)),
             pending: HashSet::new(),
+            buf: vec![0u8; 256 << 10],
             parent_cache: None,
             dir_times: Vec::new(),
             created: HashSet::new(),
@@ -431,9 +460,10 @@ impl State {
     fn parent_dir(&mut self, comps: &[&[u8]], entry: &str) -> Result<Arc<OwnedFd>, Error> {
         let key = join(comps);
         if let Some((k, fd)) = &self.parent_cache
-            && *k == key {
-                return Ok(fd.clone());
-            }
+            && *k == key
+        {
+            return Ok(fd.clone());
+        }
         let werr = |source: io::Error| {
             if sys::is_escape(&source) {
                 Error::UnsafePath {
@@ -622,7 +652,15 @@ impl State {
                         })?;
                         self.pending.insert(path);
                     }
-                    _ => match write_file(&dir, name, &mut entry, &meta, sparse, &name_str) {
+                    _ => match stream_file(
+                        &dir,
+                        name,
+                        &mut entry,
+                        &mut self.buf,
+                        &meta,
+                        sparse,
+                        &name_str,
+                    ) {
                         Err(Error::Corrupt(e)) => return Err(read_error(e, self.max_size)),
                         other => other?,
                     },

@@ -45,9 +45,10 @@ impl Reference {
             None => (rest, None),
         };
         if let Some(tag) = tag
-            && !valid_tag(tag) {
-                return Err(bad("invalid tag"));
-            }
+            && !valid_tag(tag)
+        {
+            return Err(bad("invalid tag"));
+        }
         if name.len() > NAME_MAX {
             return Err(bad("repository name must not be more than 255 characters"));
         }
@@ -231,9 +232,10 @@ fn valid_domain(domain: &str) -> bool {
         _ => (domain, None),
     };
     if let Some(p) = port
-        && (p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
-            return false;
-        }
+        && (p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return false;
+    }
     if host.starts_with('[') {
         return host.ends_with(']');
     }

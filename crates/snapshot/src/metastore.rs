@@ -229,12 +229,13 @@ impl MetaStore {
             });
         }
         if let Some(p) = r.parent
-            && self.by_id(p)?.kind != Kind::Committed {
-                return Err(Error::FailedPrecondition {
-                    key: key.to_string(),
-                    reason: "parent is not committed",
-                });
-            }
+            && self.by_id(p)?.kind != Kind::Committed
+        {
+            return Err(Error::FailedPrecondition {
+                key: key.to_string(),
+                reason: "parent is not committed",
+            });
+        }
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let taken: Option<i64> = tx

@@ -65,6 +65,16 @@ impl Blobs {
         })
     }
 
+    /// Opens a blob that may still be pending at `pending` (see [`PendingBlob`]):
+    /// the ingest file while it is there, the committed blob once it was renamed.
+    pub fn open_pending(&self, pending: &Path, digest: &Digest) -> Result<File, Error> {
+        match File::open(pending) {
+            Ok(f) => Ok(f),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => self.open_blob(digest),
+            Err(e) => Err(Error::io(pending)(e)),
+        }
+    }
+
     /// Reads a small blob (manifest, config) whole and checks its digest, so a blob
     /// damaged on disk is reported, not trusted.
     pub fn read(&self, digest: &Digest) -> Result<Vec<u8>, Error> {
@@ -175,32 +185,40 @@ impl BlobWriter {
         self.size
     }
 
-    /// Fsyncs, checks the digest (when one is expected) and renames the blob into
-    /// place. A blob already present under that digest is kept and this one dropped.
-    pub fn commit(mut self, expected: Option<&Digest>) -> Result<Digest, Error> {
+    /// Checks the digest (when one is expected) and returns the blob, complete
+    /// but neither durable nor visible under its digest: [`PendingBlob::commit`]
+    /// does both. Reading it meanwhile is fine ([`Blobs::open_pending`]).
+    pub fn finish(mut self, expected: Option<&Digest>) -> Result<PendingBlob, Error> {
         let actual = std::mem::take(&mut self.hasher).finish();
         if let Some(expected) = expected
-            && expected != &actual {
-                return Err(Error::DigestMismatch {
-                    expected: expected.clone(),
-                    actual,
-                });
-            }
+            && expected != &actual
+        {
+            return Err(Error::DigestMismatch {
+                expected: expected.clone(),
+                actual,
+            });
+        }
         let file = self
             .file
             .take()
             .ok_or_else(|| Error::Corrupt("blob writer used after commit".into()))?;
-        let file = file
-            .into_inner()
-            .map_err(|e| Error::io(&self.path)(e.into_error()))?;
-        file.sync_all().map_err(Error::io(&self.path))?;
-        let target = self.dir.join(actual.hex());
-        fs::rename(&self.path, &target).map_err(Error::io(&target))?;
-        Ok(actual)
+        let file = match file.into_inner() {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = fs::remove_file(&self.path);
+                return Err(Error::io(&self.path)(e.into_error()));
+            }
+        };
+        Ok(PendingBlob {
+            file: Some(file),
+            path: std::mem::take(&mut self.path),
+            digest: actual,
+            dir: self.dir.clone(),
+        })
     }
 
-    /// Like [`BlobWriter::commit`], and also checks the size.
-    pub fn commit_sized(self, expected: &Digest, size: u64) -> Result<Digest, Error> {
+    /// Like [`BlobWriter::finish`], and also checks the size.
+    pub fn finish_sized(self, expected: &Digest, size: u64) -> Result<PendingBlob, Error> {
         if self.size != size {
             return Err(Error::SizeMismatch {
                 digest: expected.clone(),
@@ -208,7 +226,51 @@ impl BlobWriter {
                 actual: self.size,
             });
         }
-        self.commit(Some(expected))
+        self.finish(Some(expected))
+    }
+
+    /// Finishes and commits: the blob is durable and visible when this returns.
+    pub fn commit(self, expected: Option<&Digest>) -> Result<Digest, Error> {
+        self.finish(expected)?.commit()
+    }
+}
+
+/// A complete, verified blob still under its ingest name (and still locked, so
+/// no cleanup takes it). Dropped without commit, it leaves nothing behind.
+pub struct PendingBlob {
+    file: Option<File>,
+    path: PathBuf,
+    digest: Digest,
+    dir: PathBuf,
+}
+
+impl PendingBlob {
+    /// The blob's digest.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// Where the blob can be read until it is committed.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Fsyncs the blob and renames it to its digest: temp → fsync → rename.
+    pub fn commit(mut self) -> Result<Digest, Error> {
+        if let Some(file) = self.file.take() {
+            file.sync_all().map_err(Error::io(&self.path))?;
+        }
+        let target = self.dir.join(self.digest.hex());
+        fs::rename(&self.path, &target).map_err(Error::io(&target))?;
+        Ok(self.digest.clone())
+    }
+}
+
+impl Drop for PendingBlob {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            let _ = fs::remove_file(&self.path);
+        }
     }
 }
 

@@ -546,8 +546,12 @@ mod tests {
         let db = Db::open(&dir.path().join("berth.db")).unwrap();
         let (a, b) = (rec(1), rec(2));
         let chain = Digest::of(b"layer");
-        db.put_image(&a, std::slice::from_ref(&chain), std::slice::from_ref(&a.manifest))
-            .unwrap();
+        db.put_image(
+            &a,
+            std::slice::from_ref(&chain),
+            std::slice::from_ref(&a.manifest),
+        )
+        .unwrap();
         db.put_image(&b, std::slice::from_ref(&chain), &[]).unwrap();
         assert_eq!(
             db.tag("y:1", &Digest::of(b"gone")).unwrap_err().kind(),

@@ -10,7 +10,7 @@ pub mod blobs;
 pub mod db;
 pub mod lock;
 
-pub use blobs::{BlobWriter, Blobs};
+pub use blobs::{BlobWriter, Blobs, PendingBlob};
 pub use db::{Db, ImageRecord, Removal};
 pub use lock::{GcGuard, GcLock};
 

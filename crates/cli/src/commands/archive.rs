@@ -74,10 +74,9 @@ impl AtomicFile {
     }
 
     fn commit(mut self) -> Result<()> {
-        if let Some(f) = self.file.take() {
-            f.sync_all()
-                .with_context(|| format!("writing {}", self.target.display()))?;
-        }
+        // No fsync, as cp and docker save: the rename already guarantees that a
+        // killed save leaves no partial archive under the name asked for.
+        self.file.take();
         std::fs::rename(&self.tmp, &self.target)
             .with_context(|| format!("writing {}", self.target.display()))
     }
