@@ -75,9 +75,22 @@ impl ArchiveFiles {
         if let Some(b) = self.small.get(path) {
             return Ok(b.clone());
         }
-        match self.blobs.get(path) {
-            Some(d) => Ok(engine.blobs.read(d)?),
-            None => Err(Error::Archive(format!("the archive has no file {path:?}"))),
+        match (
+            self.blobs.get(path),
+            self.blobs.get(path).and_then(|d| self.pending.get(d)),
+        ) {
+            // Verified when written; it may not be committed yet.
+            (Some(d), Some(pending)) => {
+                let mut data = Vec::new();
+                engine
+                    .blobs
+                    .open_pending(pending, d)?
+                    .read_to_end(&mut data)
+                    .map_err(Error::io(path))?;
+                Ok(data)
+            }
+            (Some(d), None) => Ok(engine.blobs.read(d)?),
+            (None, _) => Err(Error::Archive(format!("the archive has no file {path:?}"))),
         }
     }
 
@@ -357,19 +370,20 @@ impl Engine {
     ) -> Result<(Digest, Manifest)> {
         let mut descs = Vec::new();
         for l in layers {
-            let mut head = [0u8; 8];
-            let n = match files.pending.get(l) {
+            // The blob may still be pending: size and sniff it through one handle.
+            let mut file = match files.pending.get(l) {
                 Some(p) => self.blobs.open_pending(p, l)?,
                 None => self.blobs.open_blob(l)?,
-            }
-            .read(&mut head)
-            .map_err(Error::io(l))?;
+            };
+            let size = file.metadata().map_err(Error::io(l))?.len();
+            let mut head = [0u8; 8];
+            let n = file.read(&mut head).map_err(Error::io(l))?;
             let media_type = match Compression::detect(&head[..n])? {
                 Compression::Gzip => media::OCI_LAYER_GZIP,
                 Compression::Zstd => media::OCI_LAYER_ZSTD,
                 _ => media::OCI_LAYER_TAR,
             };
-            descs.push(descriptor(media_type, l.clone(), self.blobs.size(l)?));
+            descs.push(descriptor(media_type, l.clone(), size));
         }
         let manifest = Manifest {
             schema_version: 2,

@@ -100,8 +100,7 @@ fn overlay_mode_writes_whiteout_devices_and_opaque_xattr() {
     let wh = fs::symlink_metadata(dir.path().join("gone")).unwrap();
     assert!(wh.file_type().is_char_device() && wh.rdev() == 0);
     let mut buf = [0u8; 8];
-    let n =
-        rustix::fs::getxattr(&dir.path().join("d"), "trusted.overlay.opaque", &mut buf).unwrap();
+    let n = rustix::fs::getxattr(dir.path().join("d"), "trusted.overlay.opaque", &mut buf).unwrap();
     assert_eq!(&buf[..n], b"y");
 }
 

@@ -263,3 +263,36 @@ fn loading_twice_reuses_everything() {
     assert_eq!(b.snapshot_dirs(), dirs);
     assert_eq!(b.ids().len(), 2);
 }
+
+#[test]
+fn large_layers_load_while_their_blobs_commit() {
+    if !require_root() {
+        return;
+    }
+    // Blobs are fsynced in the background while the load goes on; with layers
+    // this large the commits are still running when the manifest is built.
+    let b = Berth::new();
+    let mut big = Vec::with_capacity(48 << 20);
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    while big.len() < 48 << 20 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        big.extend_from_slice(&x.to_le_bytes());
+    }
+    let layers = vec![
+        Tar::new().file("big1", &big).bytes(),
+        Tar::new().file("big2", &big[..32 << 20]).bytes(),
+        Tar::new().file("small", b"s").bytes(),
+    ];
+    let img = ArchiveImage::new(&["big:1"], layers);
+    assert_eq!(b.load(&docker_archive(&[img])), "Loaded image: big:1\n");
+    let view = b.ok(&["image", "mount", "big:1"]);
+    assert_eq!(
+        std::fs::read(std::path::Path::new(view.trim()).join("big1")).unwrap(),
+        big
+    );
+    b.ok(&["image", "umount", "big:1"]);
+    let ingest = std::fs::read_dir(b.root().join("ingest")).unwrap().count();
+    assert_eq!(ingest, 0, "every pending blob was committed");
+}
