@@ -33,7 +33,6 @@ trap cleanup EXIT
 truncate -s 40G "$work/fs.img"
 mkfs.ext4 -q -F "$work/fs.img"
 mount -o loop "$work/fs.img" "$work/runs"
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 cat "$work/image.tar" "$work"/layers/*.tar > /dev/null   # warm the page cache for both sides
 
 # Lower bound: hash then untar each layer, one after the other. The two sides
@@ -58,10 +57,18 @@ for r in $(seq "$runs"); do
   loads+=("$(echo "$t1 - $t0" | bc)")
 done
 
-lb=$(printf '%s\n' "${lower[@]}" | median)
-ld=$(printf '%s\n' "${loads[@]}" | median)
-printf 'load:   berth %.2fs  lower bound (sha256 + tar -x, sequential) %.2fs  ratio %.2f  [runs: berth %s | lower %s]\n' \
-  "$ld" "$lb" "$(echo "$ld / $lb" | bc -l)" "${loads[*]}" "${lower[*]}"
+# Each pair ran back to back on the same filesystem state: report the median
+# of the pairs' ratios, and every pair.
+report() { # name, berth times, lower-bound times, lower-bound label
+  python3 - "$@" <<'PY'
+import statistics, sys
+name, ours, base, label = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4]
+ratios = [float(a) / float(b) for a, b in zip(ours, base)]
+pairs = "  ".join(f"{float(a):.2f}/{float(b):.2f}={r:.2f}" for a, b, r in zip(ours, base, ratios))
+print(f"{name}: median ratio {statistics.median(ratios):.2f} (berth / {label})  pairs: {pairs}")
+PY
+}
+report "load" "${loads[*]}" "${lower[*]}" "sha256 + tar -x of each layer, sequential"
 
 # save vs a plain copy of the layer blobs.
 blobs=$(python3 - "$root" <<'PY'
@@ -84,10 +91,7 @@ for r in $(seq "$runs"); do
   t0=$(now); "$berth" --root "$root" --runroot "$work/runs/run" save -q -o "$work/runs/saved-$r.tar" bench:1; t1=$(now)
   saves+=("$(echo "$t1 - $t0" | bc)")
 done
-sv=$(printf '%s\n' "${saves[@]}" | median)
-cp_=$(printf '%s\n' "${copies[@]}" | median)
-printf 'save:   berth %.2fs  cp of the layer blobs %.2fs  ratio %.2f  [runs: berth %s | cp %s]\n' \
-  "$sv" "$cp_" "$(echo "$sv / $cp_" | bc -l)" "${saves[*]}" "${copies[*]}"
+report "save" "${saves[*]}" "${copies[*]}" "cp of the layer blobs"
 
 # 1,000 images: list and inspect.
 "$berth" --root "$work/runs/many-root" --runroot "$work/runs/run" load -q -i "$work/many.tar" > /dev/null
