@@ -18,7 +18,7 @@ use berth_store::PendingBlob;
 use serde::Deserialize;
 
 use crate::import::descriptor;
-use crate::unpack::{Counting, LayerBlob};
+use crate::unpack::{Counting, image_layers};
 use crate::{Engine, Error, Progress, Result, to_json};
 
 /// Files up to this size that are not named as blobs are kept in memory.
@@ -183,24 +183,7 @@ impl Engine {
             tags,
         } in images
         {
-            if manifest.layers.len() != config.rootfs.diff_ids.len() {
-                return Err(Error::Archive(format!(
-                    "image {}: manifest has {} layers but config has {} diff IDs",
-                    manifest.config.digest.short(),
-                    manifest.layers.len(),
-                    config.rootfs.diff_ids.len()
-                )));
-            }
-            let layers: Vec<LayerBlob> = manifest
-                .layers
-                .iter()
-                .zip(&config.rootfs.diff_ids)
-                .map(|(l, d)| LayerBlob {
-                    blob: l.digest.clone(),
-                    diff_id: d.clone(),
-                    pending: files.pending.get(&l.digest).cloned(),
-                })
-                .collect();
+            let layers = image_layers(&manifest, &config, |d| files.pending.get(d).cloned())?;
             let chains = self.unpack(&layers, progress)?;
             tracing::info!(elapsed = ?started.elapsed(), image = %manifest.config.digest, "layers unpacked");
             unpacked.push((manifest_digest, manifest, config, tags, chains));

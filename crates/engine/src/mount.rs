@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use berth_oci::Digest;
 use berth_snapshot::mount::{is_mount_point, mount_all, unmount_if_mounted};
 
-use crate::unpack::LayerBlob;
+use crate::unpack::image_layers;
 use crate::{Engine, Error, Image, NoProgress, Result};
 
 pub(crate) fn mount_key(id: &Digest) -> String {
@@ -26,24 +26,7 @@ impl Engine {
     pub(crate) fn ensure_unpacked(&self, img: &Image) -> Result<Vec<berth_oci::ChainId>> {
         let (_, manifest) = self.manifest_of(img)?;
         let (_, config) = self.config_of(img)?;
-        if manifest.layers.len() != config.rootfs.diff_ids.len() {
-            return Err(Error::Archive(format!(
-                "image {}: manifest has {} layers, config {} diff IDs",
-                img.id.short(),
-                manifest.layers.len(),
-                config.rootfs.diff_ids.len()
-            )));
-        }
-        let layers: Vec<LayerBlob> = manifest
-            .layers
-            .iter()
-            .zip(&config.rootfs.diff_ids)
-            .map(|(l, d)| LayerBlob {
-                blob: l.digest.clone(),
-                diff_id: d.clone(),
-                pending: None,
-            })
-            .collect();
+        let layers = image_layers(&manifest, &config, |_| None)?;
         let _guard = self.gc.shared()?;
         self.unpack(&layers, &NoProgress)
     }

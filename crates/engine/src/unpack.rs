@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use berth_layer::{ApplyOptions, WhiteoutMode, apply_layer, decompress};
+use berth_oci::image::{ImageConfig, Manifest};
 use berth_oci::{ChainId, Digest, HashingReader, Kind, chain_ids};
 use berth_snapshot::{Layout, Snapshotter};
 use berth_store::db::LayerRecord;
@@ -26,6 +27,33 @@ pub(crate) struct LayerBlob {
     /// Where the blob is while its commit may still be under way (a load in
     /// progress); None for blobs long in the store.
     pub pending: Option<PathBuf>,
+}
+
+/// The layers of an image: each manifest layer paired with its config diff ID.
+/// `pending` says where a blob still being committed can be read.
+pub(crate) fn image_layers(
+    manifest: &Manifest,
+    config: &ImageConfig,
+    pending: impl Fn(&Digest) -> Option<PathBuf>,
+) -> Result<Vec<LayerBlob>> {
+    if manifest.layers.len() != config.rootfs.diff_ids.len() {
+        return Err(Error::Archive(format!(
+            "image {}: manifest has {} layers but config has {} diff IDs",
+            manifest.config.digest.short(),
+            manifest.layers.len(),
+            config.rootfs.diff_ids.len()
+        )));
+    }
+    Ok(manifest
+        .layers
+        .iter()
+        .zip(&config.rootfs.diff_ids)
+        .map(|(l, d)| LayerBlob {
+            blob: l.digest.clone(),
+            diff_id: d.clone(),
+            pending: pending(&l.digest),
+        })
+        .collect())
 }
 
 impl Engine {

@@ -91,6 +91,35 @@ impl MetaStore {
         self.root.join(id.to_string())
     }
 
+    /// The directory holding a snapshot's files.
+    pub fn fs_dir(&self, id: i64) -> PathBuf {
+        self.dir(id).join("fs")
+    }
+
+    /// An active snapshot, the only kind a layer may be written into.
+    pub fn writable(&self, key: &str) -> Result<Row, Error> {
+        let r = self.get(key)?;
+        if r.kind != Kind::Active {
+            return Err(Error::FailedPrecondition {
+                key: key.to_string(),
+                reason: "only an active snapshot can be written",
+            });
+        }
+        Ok(r)
+    }
+
+    /// An active snapshot or a view: committed ones have no mounts.
+    pub fn mountable(&self, key: &str) -> Result<Row, Error> {
+        let r = self.get(key)?;
+        if r.kind == Kind::Committed {
+            return Err(Error::FailedPrecondition {
+                key: key.to_string(),
+                reason: "a committed snapshot has no mounts; make a view of it",
+            });
+        }
+        Ok(r)
+    }
+
     pub fn get(&self, name: &str) -> Result<Row, Error> {
         self.conn()
             .query_row(&format!("{ROW_SQL} WHERE name = ?1"), [name], row)

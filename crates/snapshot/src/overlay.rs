@@ -49,18 +49,14 @@ impl Overlay {
         ok
     }
 
-    fn fs_dir(&self, id: i64) -> PathBuf {
-        self.meta.dir(id).join("fs")
-    }
-
     fn mounts_of(&self, r: &Row) -> Result<Vec<Mount>, Error> {
         let lowers: Vec<String> = self
             .meta
             .ancestors(r)?
             .iter()
-            .map(|p| self.fs_dir(p.id).display().to_string())
+            .map(|p| self.meta.fs_dir(p.id).display().to_string())
             .collect();
-        let upper = self.fs_dir(r.id);
+        let upper = self.meta.fs_dir(r.id);
         if r.kind == Kind::View {
             return Ok(match lowers.len() {
                 0 => vec![bind(upper, true)],
@@ -130,17 +126,11 @@ impl Snapshotter for Overlay {
 
     fn usage(&self, key: &str) -> Result<Usage, Error> {
         let r = self.meta.get(key)?;
-        disk_usage(&self.fs_dir(r.id))
+        disk_usage(&self.meta.fs_dir(r.id))
     }
 
     fn mounts(&self, key: &str) -> Result<Vec<Mount>, Error> {
-        let r = self.meta.get(key)?;
-        if r.kind == Kind::Committed {
-            return Err(Error::FailedPrecondition {
-                key: key.to_string(),
-                reason: "a committed snapshot has no mounts; make a view of it",
-            });
-        }
+        let r = self.meta.mountable(key)?;
         self.mounts_of(&r)
     }
 
@@ -171,18 +161,11 @@ impl Snapshotter for Overlay {
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, Error> {
-        Ok(self.fs_dir(self.meta.get(key)?.id))
+        Ok(self.meta.fs_dir(self.meta.get(key)?.id))
     }
 
     fn apply_dir(&self, key: &str) -> Result<PathBuf, Error> {
-        let r = self.meta.get(key)?;
-        if r.kind != Kind::Active {
-            return Err(Error::FailedPrecondition {
-                key: key.to_string(),
-                reason: "only an active snapshot can be written",
-            });
-        }
-        Ok(self.fs_dir(r.id))
+        Ok(self.meta.fs_dir(self.meta.writable(key)?.id))
     }
 
     fn cleanup(&self) -> Result<usize, Error> {

@@ -243,6 +243,12 @@ pub fn view_sees_parent_files<S: Snapshotter>(s: &S, work: &Path) -> Outcome {
     layer(s, "l1", None, &[("a", "1"), ("d/x", "x")])?;
     layer(s, "l2", Some("l1"), &[("b", "2"), ("d/y", "y")])?;
     let mounts = ok(s.view("v", Some("l2")), "view")?;
+    let again = ok(s.mounts("v"), "mounts")?;
+    if again != mounts {
+        return Err(format!(
+            "mounts() of a view {again:?} differ from view()'s {mounts:?}"
+        ));
+    }
     let target = work.join("m");
     let _m = mount_at(&mounts, &target)?;
     for (p, want) in [("a", "1"), ("b", "2"), ("d/x", "x"), ("d/y", "y")] {

@@ -21,10 +21,6 @@ impl Vfs {
         })
     }
 
-    fn fs_dir(&self, id: i64) -> PathBuf {
-        self.meta.dir(id).join("fs")
-    }
-
     fn populate(&self, dir: &Path, parent: Option<&Row>) -> Result<(), Error> {
         let fs_dir = dir.join("fs");
         match parent {
@@ -37,7 +33,7 @@ impl Vfs {
             // `cp -a` keeps owners, modes, times, xattrs, hard links, devices and holes:
             // everything a layer copy must keep, in one well-tested tool.
             Some(p) => {
-                let src = self.fs_dir(p.id);
+                let src = self.meta.fs_dir(p.id);
                 let out = Command::new("cp")
                     .arg("-a")
                     .arg("--")
@@ -59,12 +55,18 @@ impl Vfs {
         }
     }
 
+    /// An active snapshot is its own directory, read-write; a view shares its
+    /// parent's directory, read-only.
     fn mounts_of(&self, r: &Row) -> Vec<Mount> {
-        let ro = r.kind == Kind::View;
+        let (id, mode) = match (r.kind, r.parent) {
+            (Kind::View, Some(parent)) => (parent, "ro"),
+            (Kind::View, None) => (r.id, "ro"),
+            _ => (r.id, "rw"),
+        };
         vec![Mount {
             kind: "bind".into(),
-            source: self.fs_dir(r.id),
-            options: vec!["rbind".into(), if ro { "ro" } else { "rw" }.into()],
+            source: self.meta.fs_dir(id),
+            options: vec!["rbind".into(), mode.into()],
         }]
     }
 }
@@ -86,17 +88,11 @@ impl Snapshotter for Vfs {
     fn usage(&self, key: &str) -> Result<Usage, Error> {
         // A vfs snapshot holds its parents' files too; that is its real disk use.
         let r = self.meta.get(key)?;
-        disk_usage(&self.fs_dir(r.id))
+        disk_usage(&self.meta.fs_dir(r.id))
     }
 
     fn mounts(&self, key: &str) -> Result<Vec<Mount>, Error> {
-        let r = self.meta.get(key)?;
-        if r.kind == Kind::Committed {
-            return Err(Error::FailedPrecondition {
-                key: key.to_string(),
-                reason: "a committed snapshot has no mounts; make a view of it",
-            });
-        }
+        let r = self.meta.mountable(key)?;
         Ok(self.mounts_of(&r))
     }
 
@@ -115,15 +111,11 @@ impl Snapshotter for Vfs {
             key: key.to_string(),
             reason: "a vfs view needs a parent",
         })?;
-        let p = self.meta.get(parent_name)?;
-        self.meta.create(key, parent, Kind::View, false, |dir, _| {
+        self.meta.get(parent_name)?;
+        let r = self.meta.create(key, parent, Kind::View, false, |dir, _| {
             fs::create_dir(dir.join("fs")).map_err(Error::io(dir))
         })?;
-        Ok(vec![Mount {
-            kind: "bind".into(),
-            source: self.fs_dir(p.id),
-            options: vec!["rbind".into(), "ro".into()],
-        }])
+        Ok(self.mounts_of(&r))
     }
 
     fn commit(&self, name: &str, key: &str) -> Result<(), Error> {
@@ -139,18 +131,11 @@ impl Snapshotter for Vfs {
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, Error> {
-        Ok(self.fs_dir(self.meta.get(key)?.id))
+        Ok(self.meta.fs_dir(self.meta.get(key)?.id))
     }
 
     fn apply_dir(&self, key: &str) -> Result<PathBuf, Error> {
-        let r = self.meta.get(key)?;
-        if r.kind != Kind::Active {
-            return Err(Error::FailedPrecondition {
-                key: key.to_string(),
-                reason: "only an active snapshot can be written",
-            });
-        }
-        Ok(self.fs_dir(r.id))
+        Ok(self.meta.fs_dir(self.meta.writable(key)?.id))
     }
 
     fn cleanup(&self) -> Result<usize, Error> {

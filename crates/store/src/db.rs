@@ -254,13 +254,7 @@ impl Db {
         if exists.is_none() {
             return Err(Error::ImageNotFound(image.clone()));
         }
-        let before: Option<String> = tx
-            .query_row(
-                &format!("SELECT image FROM {table} WHERE name = ?1"),
-                [name],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let before = image_named(&tx, table, name)?;
         tx.execute(
             &format!("INSERT OR REPLACE INTO {table} (name, image) VALUES (?1, ?2)"),
             params![name, image.to_string()],
@@ -273,13 +267,7 @@ impl Db {
     pub fn resolve_name(&self, name: &str) -> Result<Option<Digest>, Error> {
         let conn = self.conn();
         for table in ["tags", "repo_digests"] {
-            let img: Option<String> = conn
-                .query_row(
-                    &format!("SELECT image FROM {table} WHERE name = ?1"),
-                    [name],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let img = image_named(&conn, table, name)?;
             if let Some(img) = img {
                 return digest_col(img).map(Some);
             }
@@ -389,13 +377,7 @@ impl Db {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut image = None;
         for table in ["tags", "repo_digests"] {
-            let img: Option<String> = tx
-                .query_row(
-                    &format!("SELECT image FROM {table} WHERE name = ?1"),
-                    [name],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let img = image_named(&tx, table, name)?;
             if let Some(img) = img {
                 tx.execute(&format!("DELETE FROM {table} WHERE name = ?1"), [name])?;
                 image = Some(img);
@@ -501,6 +483,17 @@ pub enum Removal {
         /// How many tags.
         tags: usize,
     },
+}
+
+/// The image that `name` names in `table` (`tags` or `repo_digests`).
+fn image_named(conn: &Connection, table: &str, name: &str) -> Result<Option<String>, Error> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT image FROM {table} WHERE name = ?1"),
+            [name],
+            |r| r.get(0),
+        )
+        .optional()?)
 }
 
 /// Deletes an image's rows; returns the names that pointed at it.
