@@ -144,6 +144,18 @@ impl Engine {
         Ok(config_digest)
     }
 
+    /// `berth import URL`: fetches the tarball over http(s) and imports it,
+    /// streaming (nothing is staged on disk but the blob itself).
+    pub fn import_url(
+        &self,
+        url: &str,
+        opts: &ImportOptions,
+        progress: &dyn Progress,
+    ) -> Result<Digest> {
+        let (body, _) = berth_distribution::fetch(url)?;
+        self.import(body, opts, progress)
+    }
+
     /// Streams the tarball once: decompressed, stored as a blob and applied to the
     /// snapshot at the same time. Returns the diff ID and content size.
     fn import_layer(

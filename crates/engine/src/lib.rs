@@ -20,6 +20,7 @@ mod save;
 mod time;
 mod unpack;
 
+pub use berth_distribution::is_url;
 pub use df::{DiskUsage, ImageUsage};
 pub use image::{Image, ImageFilter};
 pub use import::ImportOptions;
@@ -96,6 +97,9 @@ pub enum Error {
     /// A tarball (import) could not be applied.
     #[error(transparent)]
     Tarball(#[from] berth_layer::Error),
+    /// Fetching over HTTP failed.
+    #[error(transparent)]
+    Fetch(#[from] berth_distribution::Error),
     /// The content store or metadata database failed.
     #[error(transparent)]
     Store(#[from] berth_store::Error),
@@ -135,6 +139,7 @@ impl Error {
             Error::Archive(_) | Error::LayerDigest { .. } => Kind::DataLoss,
             Error::Layer { source, .. } | Error::Tarball(source) => source.kind(),
             Error::Store(e) => e.kind(),
+            Error::Fetch(e) => e.kind(),
             Error::Snapshot(e) => e.kind(),
             Error::Io { source, .. } => Kind::of_io(source),
         }

@@ -20,11 +20,8 @@ pub fn import(engine: &Engine, a: ImportArgs) -> Result<()> {
     let progress = Reporter::new(a.quiet);
     let id = if a.source == "-" {
         engine.import(std::io::stdin().lock(), &opts, &progress)
-    } else if a.source.starts_with("http://") || a.source.starts_with("https://") {
-        bail!(
-            "importing from a URL is not supported yet: download {} and import the file",
-            a.source
-        );
+    } else if berth_engine::is_url(&a.source) {
+        engine.import_url(&a.source, &opts, &progress)
     } else {
         let f = File::open(&a.source).with_context(|| format!("opening {}", a.source))?;
         engine.import(BufReader::with_capacity(1 << 20, f), &opts, &progress)

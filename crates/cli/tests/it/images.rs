@@ -375,3 +375,48 @@ fn system_df_counts_shared_layers_once() {
     let x_line = v.lines().find(|l| l.starts_with("x ")).unwrap();
     assert!(x_line.contains("100kB") && x_line.contains("1B"), "{v}");
 }
+
+#[test]
+fn import_from_a_url() {
+    if !require_root() || !crate::require_tool("python3") {
+        return;
+    }
+    let b = Berth::new();
+    let served = b.path("www");
+    std::fs::create_dir(&served).unwrap();
+    std::fs::write(served.join("rootfs.tar.gz"), gzip(&busybox_layer())).unwrap();
+    // A real HTTP server on loopback: python's, on a port the kernel picks.
+    let mut server = std::process::Command::new("python3")
+        .args(["-c", "import http.server,socketserver,sys,os\nos.chdir(sys.argv[1])\ns=socketserver.TCPServer(('127.0.0.1',0),http.server.SimpleHTTPRequestHandler)\nprint(s.server_address[1],flush=True)\ns.serve_forever()"])
+        .arg(&served)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut port,
+    )
+    .unwrap();
+    let url = format!("http://127.0.0.1:{}/rootfs.tar.gz", port.trim());
+    let r = b.run(&["import", "-q", &url, "fromurl:1"]);
+    let missing = b.run(&[
+        "import",
+        "-q",
+        &format!("http://127.0.0.1:{}/nope.tar", port.trim()),
+    ]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let comment = b.ok(&["inspect", "-f", "{{.Comment}}", "fromurl:1"]);
+    assert_eq!(comment.trim(), format!("Imported from {url}"));
+    crate::assert_failed(&missing, "missing URL");
+    assert!(
+        missing.stderr.contains("server answered 404"),
+        "{}",
+        missing.stderr
+    );
+    let err = b.fail(&["import", "ftp://example.invalid/x.tar"]);
+    assert!(err.contains("opening ftp://"), "{err}");
+}
