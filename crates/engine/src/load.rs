@@ -115,6 +115,17 @@ fn clean_path(raw: &[u8]) -> String {
         .join("/")
 }
 
+/// A short label for an archive file in progress output: the 12 first
+/// characters of a hex directory name (`<id>/layer.tar`), else the path.
+fn progress_id(path: &str) -> String {
+    match path.split('/').next() {
+        Some(first) if first.len() >= 12 && first.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            first[..12].to_string()
+        }
+        _ => path.chars().take(40).collect(),
+    }
+}
+
 /// `blobs/sha256/<hex>` → the digest.
 fn blob_path_digest(path: &str) -> Option<Digest> {
     Digest::from_hex(path.strip_prefix("blobs/sha256/")?).ok()
@@ -241,7 +252,7 @@ impl Engine {
             let id = named
                 .as_ref()
                 .map(|d| d.short().to_string())
-                .unwrap_or_else(|| path.clone());
+                .unwrap_or_else(|| progress_id(&path));
             let mut w = self.blobs.writer()?;
             let read_err = |e: io::Error| match e.kind() {
                 io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData => corrupt(e),
@@ -262,6 +273,7 @@ impl Engine {
                 progress.start(&id, "Reading", Some(size));
                 io::copy(&mut Counting::new(&mut entry, &id, progress), &mut w)
                     .map_err(read_err)?;
+                progress.done(&id, "Read");
             }
             let pending = match &named {
                 Some(d) => w.finish_sized(d, size).map_err(|e| match e {
@@ -454,5 +466,10 @@ mod tests {
             "def/layer.tar"
         );
         assert_eq!(super::clean_path(b"./blobs//sha256/x"), "blobs/sha256/x");
+        assert_eq!(
+            super::progress_id("0123456789abcdef/layer.tar"),
+            "0123456789ab"
+        );
+        assert_eq!(super::progress_id("short.tar"), "short.tar");
     }
 }
