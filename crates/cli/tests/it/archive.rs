@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use berth_oci::Digest;
 use serde_json::Value;
 
-use crate::fixtures::{ArchiveImage, Tar, docker_archive};
+use crate::fixtures::{ArchiveImage, Entry, Tar, docker_archive};
 use crate::{Berth, require_root, tree};
 
 fn layered() -> Vec<ArchiveImage> {
@@ -20,6 +20,15 @@ fn layered() -> Vec<ArchiveImage> {
         .hardlink("usr/lib/libc.so.6", "usr/lib/libc.so")
         .dir("var/")
         .file("var/old", b"old")
+        .raw(Entry {
+            mode: 0o600,
+            ..Entry::new("var/fifo", b'6')
+        })
+        .raw(Entry {
+            mode: 0o666,
+            dev: (1, 3),
+            ..Entry::new("var/null", b'3')
+        })
         .bytes();
     let mid = Tar::new()
         .file("var/.wh.old", b"")
@@ -142,10 +151,16 @@ fn round_trip(driver: &'static str) {
             "usr/lib/libc.so",
             "usr/lib/libc.so.6",
             "var",
-            "var/new"
+            "var/fifo",
+            "var/new",
+            "var/null"
         ]
     );
-    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let fifo = std::fs::symlink_metadata(root.join("var/fifo")).unwrap();
+    assert!(fifo.file_type().is_fifo() && fifo.mode() & 0o777 == 0o600);
+    let null = std::fs::symlink_metadata(root.join("var/null")).unwrap();
+    assert!(null.file_type().is_char_device() && null.rdev() == rustix::fs::makedev(1, 3));
     let suid = std::fs::metadata(root.join("bin/suid")).unwrap();
     assert_eq!(suid.mode() & 0o7777, 0o4755);
     let owned = std::fs::metadata(root.join("home-file")).unwrap();

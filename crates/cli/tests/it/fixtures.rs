@@ -23,6 +23,8 @@ pub struct Entry<'a> {
     pub mode: u32,
     pub uid: u64,
     pub gid: u64,
+    /// Device major and minor, for character and block devices.
+    pub dev: (u32, u32),
 }
 
 impl<'a> Entry<'a> {
@@ -35,6 +37,7 @@ impl<'a> Entry<'a> {
             mode: if kind == b'5' { 0o755 } else { 0o644 },
             uid: 0,
             gid: 0,
+            dev: (0, 0),
         }
     }
 }
@@ -62,6 +65,10 @@ impl Tar {
         h.set_gid(e.gid);
         h.set_mtime(1_700_000_000);
         h.set_entry_type(tar::EntryType::new(e.kind));
+        if matches!(e.kind, b'3' | b'4') {
+            h.set_device_major(e.dev.0).unwrap();
+            h.set_device_minor(e.dev.1).unwrap();
+        }
         h.set_cksum();
         self.buf.extend_from_slice(h.as_bytes());
         self.buf.extend_from_slice(e.data);

@@ -77,7 +77,22 @@ fn import_from_stdin_in_every_compression() {
     }
     let b = Berth::new();
     let layer = Tar::new().dir("etc/").file("etc/hello", b"hi\n").bytes();
+    let xz = {
+        let mut child = std::process::Command::new("xz")
+            .args(["-c", "-1"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("xz from Debian's xz-utils");
+        let mut stdin = child.stdin.take().unwrap();
+        let input = layer.clone();
+        let feeder = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input));
+        let out = child.wait_with_output().unwrap();
+        feeder.join().unwrap().unwrap();
+        out.stdout
+    };
     for (name, data) in [
+        ("xz", xz),
         ("plain", layer.clone()),
         ("gz", gzip(&layer)),
         ("zst", zstd(&layer)),
