@@ -10,7 +10,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -63,11 +62,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
 impl MetaStore {
     pub fn open(root: &Path) -> Result<MetaStore, Error> {
         fs::create_dir_all(root).map_err(Error::io(root))?;
-        let conn = Connection::open(root.join("metadata.db"))?;
-        conn.busy_timeout(Duration::from_secs(60))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(
+        let conn = berth_store::open_sqlite(
+            &root.join("metadata.db"),
             "CREATE TABLE IF NOT EXISTS snapshots (
                 id      INTEGER PRIMARY KEY AUTOINCREMENT,
                 name    TEXT NOT NULL UNIQUE,

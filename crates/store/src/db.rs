@@ -59,6 +59,39 @@ CREATE TABLE IF NOT EXISTS layers (
 );
 ";
 
+/// Opens (creating) an SQLite database in WAL mode, as every berth process
+/// shares it, and applies `schema`. Two processes creating the same database at
+/// once can get "database is locked" straight away (switching a new file to WAL
+/// needs an exclusive lock, and SQLite may answer BUSY there without waiting),
+/// so the setup is retried for up to ten seconds.
+pub fn open_sqlite(path: &Path, schema: &str) -> rusqlite::Result<Connection> {
+    let mut attempt = 0;
+    loop {
+        let opened = Connection::open(path).and_then(|conn| {
+            conn.busy_timeout(Duration::from_secs(60))?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.execute_batch(schema)?;
+            Ok(conn)
+        });
+        match opened {
+            Err(e)
+                if attempt < 200
+                    && matches!(
+                        e.sqlite_error_code(),
+                        Some(
+                            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                        )
+                    ) =>
+            {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// What the database keeps about an image.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImageRecord {
@@ -110,11 +143,7 @@ fn digest_col(s: String) -> Result<Digest, Error> {
 impl Db {
     /// Opens (creating) the database at `path`.
     pub fn open(path: &Path) -> Result<Db, Error> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(60))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(SCHEMA)?;
+        let conn = open_sqlite(path, SCHEMA)?;
         Ok(Db {
             conn: Mutex::new(conn),
         })

@@ -11,7 +11,7 @@ pub mod db;
 pub mod lock;
 
 pub use blobs::{BlobWriter, Blobs, PendingBlob};
-pub use db::{Db, ImageRecord, Removal};
+pub use db::{Db, ImageRecord, Removal, open_sqlite};
 pub use lock::{GcGuard, GcLock};
 
 use berth_oci::{Digest, Kind};

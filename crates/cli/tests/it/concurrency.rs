@@ -190,3 +190,40 @@ fn sigkill_at_any_instant_leaves_a_usable_store() {
         assert_eq!(blobs, 0, "round {round}: blobs left");
     }
 }
+
+#[test]
+fn processes_creating_one_store_at_once_all_succeed() {
+    if !require_root() {
+        return;
+    }
+    // Switching a new database to WAL needs an exclusive lock: two loads
+    // starting on a fresh root used to fail with "database is locked".
+    let scratch = Berth::new();
+    let archive = scratch.file(
+        "tiny.tar",
+        &docker_archive(&[ArchiveImage::new(
+            &["t:1"],
+            vec![Tar::new().file("f", b"x").bytes()],
+        )]),
+    );
+    for round in 0..10 {
+        let b = Berth::new();
+        let children: Vec<_> = (0..6)
+            .map(|_| {
+                b.cmd(&["load", "-q", "-i", archive.to_str().unwrap()])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for c in children {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
