@@ -19,6 +19,28 @@ fn many_files(tag: &str, n: usize) -> Vec<u8> {
     t.bytes()
 }
 
+/// Starts every command at once, then expects each to succeed.
+fn all_succeed_at_once(b: &Berth, commands: &[Vec<&str>], round: usize) {
+    let children: Vec<_> = commands
+        .iter()
+        .map(|args| {
+            b.cmd(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "round {round}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 #[test]
 fn concurrent_loads_sharing_layers_both_succeed() {
     if !require_root() {
@@ -41,23 +63,11 @@ fn concurrent_loads_sharing_layers_both_succeed() {
         )]),
     );
     for round in 0..3 {
-        let children: Vec<_> = [&one, &two]
+        let loads: Vec<Vec<&str>> = [&one, &two]
             .iter()
-            .map(|p| {
-                b.cmd(&["load", "-q", "-i", p.to_str().unwrap()])
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
+            .map(|p| vec!["load", "-q", "-i", p.to_str().unwrap()])
             .collect();
-        for c in children {
-            let out = c.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "round {round}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        all_succeed_at_once(&b, &loads, round);
         assert_eq!(b.ids().len(), 2);
         // The base is shared, whichever load won the race to unpack it.
         assert_eq!(b.snapshot_dirs(), 3, "round {round}");
@@ -208,22 +218,7 @@ fn processes_creating_one_store_at_once_all_succeed() {
     );
     for round in 0..10 {
         let b = Berth::new();
-        let children: Vec<_> = (0..6)
-            .map(|_| {
-                b.cmd(&["load", "-q", "-i", archive.to_str().unwrap()])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        for c in children {
-            let out = c.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "round {round}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        let loads = vec![vec!["load", "-q", "-i", archive.to_str().unwrap()]; 6];
+        all_succeed_at_once(&b, &loads, round);
     }
 }
