@@ -255,15 +255,11 @@ impl Engine {
         progress: &dyn Progress,
     ) -> Result<u64> {
         let id = layer.blob.short().to_string();
-        let file = self.open_layer(layer)?;
-        let total = file.metadata().map_err(Error::io(&layer.blob))?.len();
-        progress.start(&id, "Loading layer", Some(total));
-        let counted = Counting::new(BufReader::with_capacity(1 << 20, file), &id, progress);
+        let tar = self.layer_stream(layer, &id, "Loading layer", progress)?;
         let layer_err = |source| Error::Layer {
             layer: layer.diff_id.clone(),
             source,
         };
-        let (_, tar) = decompress(counted).map_err(layer_err)?;
         let dir = snap.apply_dir(key)?;
         let mut opts = ApplyOptions::default();
         opts.whiteouts = mode;
@@ -276,15 +272,41 @@ impl Engine {
         let started = std::time::Instant::now();
         let applied = apply_layer(tar, &dir, &opts).map_err(layer_err)?;
         tracing::info!(layer = %layer.diff_id, elapsed = ?started.elapsed(), bytes = applied.tar_size, "layer applied");
-        if applied.diff_id != layer.diff_id {
+        self.accept_diff_id(layer, applied.diff_id)?;
+        progress.done(&id, "Loaded");
+        Ok(applied.content_size)
+    }
+
+    /// A layer blob's uncompressed stream, with its progress reported as `what`.
+    fn layer_stream<'a>(
+        &self,
+        layer: &LayerBlob,
+        id: &'a str,
+        what: &str,
+        progress: &'a dyn Progress,
+    ) -> Result<Box<dyn Read + 'a>> {
+        let file = self.open_layer(layer)?;
+        let total = file.metadata().map_err(Error::io(&layer.blob))?.len();
+        progress.start(id, what, Some(total));
+        let counted = Counting::new(BufReader::with_capacity(1 << 20, file), id, progress);
+        let (_, tar) = decompress(counted).map_err(|source| Error::Layer {
+            layer: layer.diff_id.clone(),
+            source,
+        })?;
+        Ok(tar)
+    }
+
+    /// Refuses a layer whose content hashed to `actual` instead of its diff ID;
+    /// otherwise remembers that its blob holds that diff ID.
+    fn accept_diff_id(&self, layer: &LayerBlob, actual: Digest) -> Result<()> {
+        if actual != layer.diff_id {
             return Err(Error::LayerDigest {
                 expected: layer.diff_id.clone(),
-                actual: applied.diff_id,
+                actual,
             });
         }
         self.db.put_blob_diff_id(&layer.blob, &layer.diff_id)?;
-        progress.done(&id, "Loaded");
-        Ok(applied.content_size)
+        Ok(())
     }
 
     /// Checks that a layer blob decompresses to its diff ID, reading it only if it
@@ -304,25 +326,14 @@ impl Engine {
             None => {}
         }
         let id = layer.blob.short().to_string();
-        let file = self.open_layer(layer)?;
-        let total = file.metadata().map_err(Error::io(&layer.blob))?.len();
-        progress.start(&id, "Verifying", Some(total));
-        let counted = Counting::new(BufReader::with_capacity(1 << 20, file), &id, progress);
-        let layer_err = |source| Error::Layer {
-            layer: layer.diff_id.clone(),
-            source,
-        };
-        let (_, tar) = decompress(counted).map_err(layer_err)?;
+        let tar = self.layer_stream(layer, &id, "Verifying", progress)?;
         let (actual, _) = HashingReader::new(tar, self.max_layer_size)
             .finish()
-            .map_err(|e| layer_err(berth_layer::Error::Corrupt(e)))?;
-        if actual != layer.diff_id {
-            return Err(Error::LayerDigest {
-                expected: layer.diff_id.clone(),
-                actual,
-            });
-        }
-        self.db.put_blob_diff_id(&layer.blob, &layer.diff_id)?;
+            .map_err(|e| Error::Layer {
+                layer: layer.diff_id.clone(),
+                source: berth_layer::Error::Corrupt(e),
+            })?;
+        self.accept_diff_id(layer, actual)?;
         Ok(())
     }
 

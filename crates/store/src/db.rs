@@ -273,14 +273,7 @@ impl Db {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // The image may have been deleted since the caller resolved it (a
         // concurrent rmi): never leave a name pointing at nothing.
-        let exists: Option<i64> = tx
-            .query_row(
-                "SELECT 1 FROM images WHERE id = ?1",
-                [image.to_string()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if exists.is_none() {
+        if !image_exists(&tx, image)? {
             return Err(Error::ImageNotFound(image.clone()));
         }
         let before = image_named(&tx, table, name)?;
@@ -436,14 +429,7 @@ impl Db {
     pub fn remove_image(&self, id: &Digest, force: bool) -> Result<Removal, Error> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let exists: Option<i64> = tx
-            .query_row(
-                "SELECT 1 FROM images WHERE id = ?1",
-                [id.to_string()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if exists.is_none() {
+        if !image_exists(&tx, id)? {
             return Ok(Removal::NotFound);
         }
         let tags: i64 = tx.query_row(
@@ -512,6 +498,18 @@ pub enum Removal {
         /// How many tags.
         tags: usize,
     },
+}
+
+/// Whether an image row exists.
+fn image_exists(conn: &Connection, id: &Digest) -> Result<bool, Error> {
+    let found: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM images WHERE id = ?1",
+            [id.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(found.is_some())
 }
 
 /// The image that `name` names in `table` (`tags` or `repo_digests`).
