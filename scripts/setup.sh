@@ -7,6 +7,7 @@ packages=(
   busybox-static   # the tests' and demo's base image
   podman skopeo    # interop peers: archives written and read by others
   docker-registry  # the reference registry (registry tests)
+  apache2-utils curl  # htpasswd files and raw HTTP in the registry tests
   umoci runc       # OCI peers
   libseccomp-dev pkg-config
   zstd xz-utils openssl ca-certificates e2fsprogs

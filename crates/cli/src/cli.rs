@@ -41,6 +41,20 @@ pub struct Cli {
     /// Largest uncompressed layer accepted, in bytes (a guard against decompression bombs).
     #[arg(long, global = true, env = "BERTH_MAX_LAYER_SIZE", default_value_t = 64 << 30, hide_short_help = true, value_name = "BYTES")]
     pub max_layer_size: u64,
+    /// Registry settings (insecure-registries, registry-mirrors, max-concurrent-downloads, certs-dir), in daemon.json's words.
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_REGISTRIES_CONFIG",
+        default_value = "/etc/berth/registries.json",
+        value_name = "FILE",
+        hide_short_help = true
+    )]
+    pub registries_config: PathBuf,
+    /// Require HTTPS and verify certificates when talking to registries (loopback
+    /// and insecure-registries excepted); `--tls-verify=false` allows plain HTTP and unverified TLS everywhere.
+    #[arg(long, global = true, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub tls_verify: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -67,6 +81,16 @@ pub enum Command {
     Save(SaveArgs),
     /// Load images from a tar archive or stdin.
     Load(LoadArgs),
+    /// Download an image from a registry.
+    Pull(PullArgs),
+    /// Upload an image to a registry.
+    Push(PushArgs),
+    /// Log in to a registry (Docker Hub by default).
+    Login(LoginArgs),
+    /// Log out from a registry.
+    Logout(LogoutArgs),
+    /// Search a registry for images (Docker Hub by default).
+    Search(SearchArgs),
     /// Manage berth.
     #[command(subcommand)]
     System(SystemCommand),
@@ -99,6 +123,10 @@ pub enum ImageCommand {
     Load(LoadArgs),
     /// Import a rootfs tarball as a one-layer image.
     Import(ImportArgs),
+    /// Download an image from a registry.
+    Pull(PullArgs),
+    /// Upload an image to a registry.
+    Push(PushArgs),
     /// Mount an image's union view (all layers overlaid, read-only) and print its path.
     Mount(MountArgs),
     /// Unmount an image's union view.
@@ -261,6 +289,86 @@ pub struct DfArgs {
     /// Show detailed information on space usage.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Format output: table, json, or a Go template.
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The image: NAME[:TAG|@DIGEST] (Docker Hub unless NAME starts with a registry host).
+    #[arg(value_name = "NAME[:TAG|@DIGEST]")]
+    pub name: String,
+    /// Download every tagged image of the repository.
+    #[arg(short, long)]
+    pub all_tags: bool,
+    /// Print only the image's name.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// The platform to pick from a multi-platform image: os/arch[/variant].
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The image: NAME[:TAG] (the registry is NAME's first component, Docker Hub otherwise).
+    #[arg(value_name = "NAME[:TAG]")]
+    pub name: String,
+    /// Push every local tag of the repository.
+    #[arg(short, long)]
+    pub all_tags: bool,
+    /// Print only the pushed digest.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// How to compress uncompressed layers.
+    #[arg(long, value_enum, default_value_t = PushCompressionArg::Gzip)]
+    pub compression: PushCompressionArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PushCompressionArg {
+    Gzip,
+    Zstd,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The registry (Docker Hub by default).
+    #[arg(value_name = "SERVER")]
+    pub server: Option<String>,
+    /// User name.
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Password (prefer --password-stdin: this one shows in the process list).
+    #[arg(short, long)]
+    pub password: Option<String>,
+    /// Read the password from stdin.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The registry (Docker Hub by default).
+    #[arg(value_name = "SERVER")]
+    pub server: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// What to look for; `HOST[:PORT]/TERM` searches that registry.
+    #[arg(value_name = "TERM")]
+    pub term: String,
+    /// Most results to show.
+    #[arg(long, default_value_t = 25)]
+    pub limit: usize,
+    /// Filter output: is-official=true|false, is-automated=true|false, stars=N.
+    #[arg(short, long = "filter", value_name = "FILTER")]
+    pub filters: Vec<String>,
+    /// Don't truncate output.
+    #[arg(long)]
+    pub no_trunc: bool,
     /// Format output: table, json, or a Go template.
     #[arg(long)]
     pub format: Option<String>,

@@ -41,7 +41,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let engine = commands::open_engine(&cli)?;
-    use commands::{archive, images, system};
+    use commands::{archive, images, registry, system};
     match cli.command {
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => archive::import(&engine, a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::list(&engine, a),
@@ -56,6 +56,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => archive::save(&engine, a),
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => archive::load(&engine, a),
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => registry::pull(&engine, a),
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => registry::push(&engine, a),
+        Command::Login(a) => registry::login(&engine, a),
+        Command::Logout(a) => registry::logout(&engine, a),
+        Command::Search(a) => registry::search(&engine, a),
         Command::Image(ImageCommand::Mount(a)) => system::mount(&engine, a),
         Command::Image(ImageCommand::Umount(a)) => system::umount(&engine, a),
         Command::System(SystemCommand::Df(a)) => system::df(&engine, a),

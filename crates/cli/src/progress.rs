@@ -7,12 +7,15 @@ use std::sync::Mutex;
 use berth_engine::Progress;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// Draws progress on stderr.
+/// Draws progress on stderr (or stdout, where docker prints it: pull, push).
 pub enum Reporter {
     /// Nothing at all (`-q`).
     Quiet,
     /// One line per finished item.
-    Lines,
+    Lines {
+        /// Whether the lines go to stdout.
+        stdout: bool,
+    },
     /// One bar per item.
     Bars {
         /// All bars.
@@ -33,7 +36,21 @@ impl Reporter {
                 bars: Mutex::new(HashMap::new()),
             }
         } else {
-            Reporter::Lines
+            Reporter::Lines { stdout: false }
+        }
+    }
+
+    /// The right reporter for stdout, where docker prints pull and push progress.
+    pub fn on_stdout(quiet: bool) -> Reporter {
+        if quiet {
+            Reporter::Quiet
+        } else if std::io::stdout().is_terminal() {
+            Reporter::Bars {
+                multi: MultiProgress::with_draw_target(ProgressDrawTarget::stdout()),
+                bars: Mutex::new(HashMap::new()),
+            }
+        } else {
+            Reporter::Lines { stdout: true }
         }
     }
 
@@ -80,7 +97,7 @@ impl Progress for Reporter {
     fn done(&self, id: &str, status: &str) {
         match self {
             Reporter::Quiet => {}
-            Reporter::Lines => eprintln!("{id}: {status}"),
+            Reporter::Lines { stdout } => line(*stdout, &format!("{id}: {status}")),
             Reporter::Bars { multi, .. } => match self.bar(id) {
                 Some(b) => {
                     b.set_style(
@@ -99,10 +116,18 @@ impl Progress for Reporter {
     fn message(&self, line: &str) {
         match self {
             Reporter::Quiet => {}
-            Reporter::Lines => eprintln!("{line}"),
+            Reporter::Lines { stdout } => self::line(*stdout, line),
             Reporter::Bars { multi, .. } => {
                 let _ = multi.println(line);
             }
         }
+    }
+}
+
+fn line(stdout: bool, text: &str) {
+    if stdout {
+        crate::format::print_out(&format!("{text}\n"));
+    } else {
+        eprintln!("{text}");
     }
 }

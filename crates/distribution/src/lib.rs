@@ -1,13 +1,22 @@
-//! berth's client side of HTTP: today, fetching a tarball for `berth import
-//! URL`; next, the registry client (pull, push, login, search).
+//! berth's client side of HTTP: the registry client (pull, push, login,
+//! search: [`Registry`]), credentials ([`DockerConfig`]) and fetching a tarball
+//! for `berth import URL`.
 //!
 //! It knows nothing of the store or the CLI.
 #![deny(missing_docs)]
 
+pub mod auth;
+pub mod client;
+pub mod config;
+
 use std::io::Read;
 use std::time::Duration;
 
-use berth_oci::Kind;
+use berth_oci::{Digest, Kind};
+
+pub use auth::Credentials;
+pub use client::{ClientOptions, FetchedManifest, Mounted, Registry, SearchResult};
+pub use config::{DockerConfig, RegistryConfig, server_key};
 
 /// Errors of fetching.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +46,57 @@ pub enum Error {
         /// The HTTP status.
         status: reqwest::StatusCode,
     },
+    /// The registry answered with an error of the distribution spec.
+    #[error("{}: {message}", code.to_ascii_lowercase().replace('_', " "))]
+    Registry {
+        /// The HTTP status.
+        status: reqwest::StatusCode,
+        /// The spec's code, e.g. `MANIFEST_UNKNOWN`.
+        code: String,
+        /// The registry's message.
+        message: String,
+    },
+    /// The registry wants credentials it did not get or refused.
+    #[error("unauthorized: {message} — run 'berth login {host}'")]
+    Unauthorized {
+        /// The registry.
+        host: String,
+        /// What it said.
+        message: String,
+    },
+    /// TLS failed with the registry.
+    #[error("TLS with {host} failed: {reason}")]
+    Tls {
+        /// The registry.
+        host: String,
+        /// Why.
+        reason: String,
+    },
+    /// The registry could not be reached.
+    #[error("registry {host} is unreachable: {reason}")]
+    Unreachable {
+        /// The registry.
+        host: String,
+        /// Why.
+        reason: String,
+    },
+    /// Content did not hash to the digest it was asked for by.
+    #[error("digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch {
+        /// The digest asked for.
+        expected: Digest,
+        /// What the content hashed to.
+        actual: Digest,
+    },
+    /// The registry answered something the protocol does not allow.
+    #[error("{0}")]
+    Protocol(String),
+    /// Credentials could not be read or stored.
+    #[error("credentials: {0}")]
+    Credentials(String),
+    /// A configuration file or certificate is wrong.
+    #[error("{0}")]
+    Config(String),
 }
 
 impl Error {
@@ -44,7 +104,20 @@ impl Error {
     pub fn kind(&self) -> Kind {
         match self {
             Error::InvalidUrl { .. } => Kind::InvalidArgument,
-            Error::Transport { .. } => Kind::Unavailable,
+            Error::Transport { .. } | Error::Unreachable { .. } | Error::Tls { .. } => {
+                Kind::Unavailable
+            }
+            Error::Registry { status, code, .. } => match code.as_str() {
+                "MANIFEST_UNKNOWN" | "BLOB_UNKNOWN" | "NAME_UNKNOWN" => Kind::NotFound,
+                "UNAUTHORIZED" => Kind::Unauthenticated,
+                "DENIED" => Kind::PermissionDenied,
+                "UNSUPPORTED" => Kind::NotImplemented,
+                _ if status.is_server_error() => Kind::Unavailable,
+                _ => Kind::InvalidArgument,
+            },
+            Error::Unauthorized { .. } => Kind::Unauthenticated,
+            Error::DigestMismatch { .. } | Error::Protocol(_) => Kind::DataLoss,
+            Error::Credentials(_) | Error::Config(_) => Kind::InvalidArgument,
             Error::Status { status, .. } => match status.as_u16() {
                 401 => Kind::Unauthenticated,
                 403 => Kind::PermissionDenied,

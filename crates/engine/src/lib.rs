@@ -14,19 +14,27 @@ mod import;
 mod inspect;
 mod load;
 mod mount;
+mod parallel;
 mod progress;
+mod pull;
+mod push;
+mod registry;
 mod remove;
 mod save;
 mod time;
 mod unpack;
 
 pub use berth_distribution::is_url;
+pub use berth_distribution::{Credentials, RegistryConfig, SearchResult, server_key};
 pub use df::{DiskUsage, ImageUsage};
 pub use image::{Image, ImageFilter};
 pub use import::ImportOptions;
 pub use inspect::{HistoryRow, ImageInspect};
 pub use load::LoadOutcome;
 pub use progress::{NoProgress, Progress};
+pub use pull::{PullOptions, Pulled, platform_string};
+pub use push::{PushCompression, PushOptions, Pushed};
+pub use registry::{RegistrySettings, login_domain};
 pub use remove::RemoveEvent;
 pub use save::{ArchiveCompression, SaveOptions};
 pub use time::{human_duration, human_size, parse_time, rfc3339_now};
@@ -106,6 +114,29 @@ pub enum Error {
     /// The snapshotter failed.
     #[error(transparent)]
     Snapshot(#[from] berth_snapshot::Error),
+    /// A blob from a registry is not what its digest says.
+    #[error(
+        "blob {blob}: downloaded {size} of {expected_size} bytes with digest {actual} (corrupt or tampered content); nothing of it was kept"
+    )]
+    BlobDigest {
+        /// The digest asked for.
+        blob: Digest,
+        /// What arrived hashed to this.
+        actual: Digest,
+        /// Bytes that arrived.
+        size: u64,
+        /// Bytes the manifest promised.
+        expected_size: u64,
+    },
+    /// Something asked for does not exist (in a registry).
+    #[error("{0}")]
+    NotFound(String),
+    /// An argument is not valid.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// Something berth does not support.
+    #[error("{0}")]
+    Unsupported(String),
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {
@@ -136,7 +167,12 @@ impl Error {
             | Error::Driver { .. } => Kind::InvalidArgument,
             Error::Oci(e) => e.kind(),
             Error::Conflict { .. } => Kind::Conflict,
-            Error::Archive(_) | Error::LayerDigest { .. } => Kind::DataLoss,
+            Error::Archive(_) | Error::LayerDigest { .. } | Error::BlobDigest { .. } => {
+                Kind::DataLoss
+            }
+            Error::NotFound(_) => Kind::NotFound,
+            Error::InvalidArgument(_) => Kind::InvalidArgument,
+            Error::Unsupported(_) => Kind::NotImplemented,
             Error::Layer { source, .. } | Error::Tarball(source) => source.kind(),
             Error::Store(e) => e.kind(),
             Error::Fetch(e) => e.kind(),
@@ -166,6 +202,7 @@ pub struct EngineBuilder {
     runroot: PathBuf,
     driver: Option<String>,
     max_layer_size: u64,
+    registries: RegistrySettings,
 }
 
 impl Default for EngineBuilder {
@@ -175,6 +212,7 @@ impl Default for EngineBuilder {
             runroot: PathBuf::from("/run/berth"),
             driver: None,
             max_layer_size: 64 << 30,
+            registries: RegistrySettings::default(),
         }
     }
 }
@@ -205,6 +243,12 @@ impl EngineBuilder {
         self
     }
 
+    /// How registries are reached (config, TLS, credentials file).
+    pub fn registries(&mut self, settings: RegistrySettings) -> &mut Self {
+        self.registries = settings;
+        self
+    }
+
     /// Opens the store, creating it if needed.
     pub fn build(&self) -> Result<Engine> {
         std::fs::create_dir_all(&self.root).map_err(Error::io(self.root.display()))?;
@@ -227,6 +271,7 @@ impl EngineBuilder {
             runroot: std::path::absolute(&self.runroot)
                 .map_err(Error::io(self.runroot.display()))?,
             max_layer_size: self.max_layer_size,
+            registries: self.registries.clone(),
             root,
         })
     }
@@ -242,6 +287,7 @@ pub struct Engine {
     driver: Option<String>,
     snapshotter: OnceLock<Box<dyn Snapshotter>>,
     max_layer_size: u64,
+    registries: RegistrySettings,
 }
 
 impl Engine {

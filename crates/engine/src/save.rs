@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Write};
 
+use berth_layer::{Compression, Compressor};
 use berth_oci::image::{Descriptor, Index};
 use berth_oci::{Digest, Reference, media};
 use serde::Serialize;
@@ -123,26 +124,18 @@ impl Engine {
                 None => images.push((img, tag.into_iter().collect())),
             }
         }
-        match opts.compression {
-            ArchiveCompression::None => self.write_archive(&images, out, progress),
-            ArchiveCompression::Gzip => {
-                let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
-                self.write_archive(&images, &mut gz, progress)?;
-                gz.finish().map_err(Error::io("archive"))?;
-                Ok(())
+        let compression = match opts.compression {
+            ArchiveCompression::None => {
+                // Plain archives take the copy_file_range path in write_archive.
+                return self.write_archive(&images, out, progress);
             }
-            ArchiveCompression::Zstd => {
-                let mut z =
-                    zstd::stream::write::Encoder::new(out, 3).map_err(Error::io("archive"))?;
-                let threads = std::thread::available_parallelism()
-                    .map(|n| n.get() as u32)
-                    .unwrap_or(1);
-                let _ = z.multithread(threads);
-                self.write_archive(&images, &mut z, progress)?;
-                z.finish().map_err(Error::io("archive"))?;
-                Ok(())
-            }
-        }
+            ArchiveCompression::Gzip => Compression::Gzip,
+            ArchiveCompression::Zstd => Compression::Zstd,
+        };
+        let mut c = Compressor::new(out, compression).map_err(Error::io("archive"))?;
+        self.write_archive(&images, &mut c, progress)?;
+        c.finish().map_err(Error::io("archive"))?;
+        Ok(())
     }
 
     fn write_archive<W: Write>(

@@ -8,10 +8,9 @@
 
 use std::io::{BufReader, Read};
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use berth_layer::{ApplyOptions, WhiteoutMode, apply_layer, decompress};
+use berth_layer::{Applied, ApplyOptions, WhiteoutMode, apply_layer, decompress};
 use berth_oci::image::{ImageConfig, Manifest};
 use berth_oci::{ChainId, Digest, HashingReader, Kind, chain_ids};
 use berth_snapshot::{Layout, Snapshotter};
@@ -54,6 +53,44 @@ pub(crate) fn image_layers(
             pending: pending(&l.digest),
         })
         .collect())
+}
+
+/// Where the layers an unpack extracts come from: the content store, or a
+/// registry (which streams each blob into the store as it is extracted).
+pub(crate) trait LayerSource: Sync {
+    /// Layers extracted at once; None: as many as the CPUs can keep busy.
+    fn workers(&self, _engine: &Engine) -> Option<usize> {
+        None
+    }
+
+    /// Calls `apply` with the layer's uncompressed tar stream; when it returns,
+    /// the layer's blob must be in the store and verified.
+    fn apply_from(
+        &self,
+        engine: &Engine,
+        layer: &LayerBlob,
+        progress: &dyn Progress,
+        apply: &mut dyn FnMut(Box<dyn Read + '_>) -> Result<Applied>,
+    ) -> Result<Applied>;
+}
+
+/// Layers whose blobs are in the store already (load, mount).
+pub(crate) struct StoredLayers;
+
+impl LayerSource for StoredLayers {
+    fn apply_from(
+        &self,
+        engine: &Engine,
+        layer: &LayerBlob,
+        progress: &dyn Progress,
+        apply: &mut dyn FnMut(Box<dyn Read + '_>) -> Result<Applied>,
+    ) -> Result<Applied> {
+        let id = layer.blob.short().to_string();
+        let tar = engine.layer_stream(layer, &id, "Loading layer", progress)?;
+        let applied = apply(tar)?;
+        progress.done(&id, "Loaded");
+        Ok(applied)
+    }
 }
 
 impl Engine {
@@ -117,23 +154,35 @@ impl Engine {
         layers: &[LayerBlob],
         progress: &dyn Progress,
     ) -> Result<Vec<ChainId>> {
+        self.unpack_from(layers, &StoredLayers, progress)
+    }
+
+    /// Like [`Engine::unpack`], with the layers' streams from `source`.
+    pub(crate) fn unpack_from(
+        &self,
+        layers: &[LayerBlob],
+        source: &dyn LayerSource,
+        progress: &dyn Progress,
+    ) -> Result<Vec<ChainId>> {
         let diff_ids: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
         let chains = chain_ids(&diff_ids);
         // Another process may commit a layer we are also extracting; then we lose
         // the race, drop ours and go again with theirs.
         for _ in 0..3 {
-            match self.unpack_once(layers, &chains, progress) {
+            match self.unpack_once(layers, &chains, source, progress) {
                 Err(Error::Snapshot(e)) if e.kind() == Kind::AlreadyExists => continue,
                 other => return other.map(|()| chains),
             }
         }
-        self.unpack_once(layers, &chains, progress).map(|()| chains)
+        self.unpack_once(layers, &chains, source, progress)
+            .map(|()| chains)
     }
 
     fn unpack_once(
         &self,
         layers: &[LayerBlob],
         chains: &[ChainId],
+        source: &dyn LayerSource,
         progress: &dyn Progress,
     ) -> Result<()> {
         let snap = self.snapshotter()?;
@@ -154,14 +203,21 @@ impl Engine {
             return Ok(());
         }
         match snap.layout() {
-            Layout::Diff => self.unpack_parallel(snap, layers, chains, &missing, progress),
+            Layout::Diff => self.unpack_parallel(snap, layers, chains, &missing, source, progress),
             Layout::Full => {
                 for &i in &missing {
                     let key = extract_key();
                     let parent = (i > 0).then(|| chains[i - 1].to_string());
                     snap.prepare(&key, parent.as_deref())?;
                     let done = self
-                        .fill(snap, &key, &layers[i], WhiteoutMode::Direct, progress)
+                        .fill(
+                            snap,
+                            &key,
+                            &layers[i],
+                            WhiteoutMode::Direct,
+                            source,
+                            progress,
+                        )
                         .and_then(|size| {
                             self.commit_layer(snap, &key, &chains[i], &layers[i], size)
                         });
@@ -181,6 +237,7 @@ impl Engine {
         layers: &[LayerBlob],
         chains: &[ChainId],
         missing: &[usize],
+        source: &dyn LayerSource,
         progress: &dyn Progress,
     ) -> Result<()> {
         // Prepare bottom-up so each key's parent is the previous key or chain.
@@ -202,40 +259,25 @@ impl Engine {
             }
             keys.push((i, key));
         }
-        let next = AtomicUsize::new(0);
-        let results: Mutex<Vec<Option<Result<u64>>>> =
-            Mutex::new((0..keys.len()).map(|_| None).collect());
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-            .clamp(2, 4);
-        std::thread::scope(|s| {
-            for _ in 0..threads.min(keys.len()) {
-                s.spawn(|| {
-                    loop {
-                        let n = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((i, key)) = keys.get(n) else { break };
-                        let r = self.fill(snap, key, &layers[*i], WhiteoutMode::Overlay, progress);
-                        results.lock().unwrap_or_else(|e| e.into_inner())[n] = Some(r);
-                    }
-                });
+        let threads = source
+            .workers(self)
+            .unwrap_or_else(crate::parallel::cpu_workers);
+        let sizes = match crate::parallel::map(&keys, threads, |(i, key)| {
+            self.fill(
+                snap,
+                key,
+                &layers[*i],
+                WhiteoutMode::Overlay,
+                source,
+                progress,
+            )
+        }) {
+            Ok(sizes) => sizes,
+            Err(e) => {
+                cleanup(&keys);
+                return Err(e);
             }
-        });
-        let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-        let mut sizes = Vec::new();
-        for r in results {
-            match r {
-                Some(Ok(size)) => sizes.push(size),
-                Some(Err(e)) => {
-                    cleanup(&keys);
-                    return Err(e);
-                }
-                None => {
-                    cleanup(&keys);
-                    return Err(Error::Archive("layer extraction did not run".into()));
-                }
-            }
-        }
+        };
         for (n, (i, key)) in keys.iter().enumerate() {
             if let Err(e) = self.commit_layer(snap, key, &chains[*i], &layers[*i], sizes[n]) {
                 cleanup(&keys[n..]);
@@ -252,10 +294,9 @@ impl Engine {
         key: &str,
         layer: &LayerBlob,
         mode: WhiteoutMode,
+        source: &dyn LayerSource,
         progress: &dyn Progress,
     ) -> Result<u64> {
-        let id = layer.blob.short().to_string();
-        let tar = self.layer_stream(layer, &id, "Loading layer", progress)?;
         let layer_err = |source| Error::Layer {
             layer: layer.diff_id.clone(),
             source,
@@ -270,15 +311,17 @@ impl Engine {
             opts.known_diff_id = Some(layer.diff_id.clone());
         }
         let started = std::time::Instant::now();
-        let applied = apply_layer(tar, &dir, &opts).map_err(layer_err)?;
+        let applied = source.apply_from(self, layer, progress, &mut |tar| {
+            let applied = apply_layer(tar, &dir, &opts).map_err(layer_err)?;
+            self.accept_diff_id(layer, applied.diff_id.clone())?;
+            Ok(applied)
+        })?;
         tracing::info!(layer = %layer.diff_id, elapsed = ?started.elapsed(), bytes = applied.tar_size, "layer applied");
-        self.accept_diff_id(layer, applied.diff_id)?;
-        progress.done(&id, "Loaded");
         Ok(applied.content_size)
     }
 
     /// A layer blob's uncompressed stream, with its progress reported as `what`.
-    fn layer_stream<'a>(
+    pub(crate) fn layer_stream<'a>(
         &self,
         layer: &LayerBlob,
         id: &'a str,
@@ -298,7 +341,7 @@ impl Engine {
 
     /// Refuses a layer whose content hashed to `actual` instead of its diff ID;
     /// otherwise remembers that its blob holds that diff ID.
-    fn accept_diff_id(&self, layer: &LayerBlob, actual: Digest) -> Result<()> {
+    pub(crate) fn accept_diff_id(&self, layer: &LayerBlob, actual: Digest) -> Result<()> {
         if actual != layer.diff_id {
             return Err(Error::LayerDigest {
                 expected: layer.diff_id.clone(),

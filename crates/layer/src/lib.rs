@@ -13,7 +13,7 @@ pub mod compression;
 mod sys;
 
 pub use apply::{Applied, ApplyOptions, WhiteoutMode, apply_layer};
-pub use compression::{Compression, decompress};
+pub use compression::{Compression, Compressor, decompress};
 
 use berth_oci::Kind;
 

@@ -23,6 +23,19 @@ pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.ta
 /// Docker uncompressed layer (as `docker save` writes them).
 pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
 
+/// Docker foreign layer (fetched from the URLs its descriptor lists).
+pub const DOCKER_FOREIGN_LAYER_GZIP: &str =
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+/// OCI non-distributable layer, uncompressed.
+pub const OCI_NONDISTRIBUTABLE_LAYER_TAR: &str =
+    "application/vnd.oci.image.layer.nondistributable.v1.tar";
+/// OCI non-distributable layer, gzip.
+pub const OCI_NONDISTRIBUTABLE_LAYER_GZIP: &str =
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip";
+/// OCI non-distributable layer, zstd.
+pub const OCI_NONDISTRIBUTABLE_LAYER_ZSTD: &str =
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd";
+
 /// Whether a media type names an image manifest (OCI or Docker).
 pub fn is_manifest(media_type: &str) -> bool {
     media_type == OCI_MANIFEST || media_type == DOCKER_MANIFEST

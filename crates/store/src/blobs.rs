@@ -153,11 +153,71 @@ impl Blobs {
         Ok(out)
     }
 
+    /// Opens the resumable download of `digest`: `ingest/dl-<hex>`, locked, with
+    /// whatever an interrupted download left in it. Waits while another process
+    /// downloads the same blob, so a shared layer is fetched once; None when the
+    /// blob is in the store (now, or once that other download finished).
+    pub fn resume(&self, digest: &Digest) -> Result<Option<PartialBlob>, Error> {
+        use std::os::unix::fs::MetadataExt;
+        let path = self
+            .ingest
+            .join(format!("{PARTIAL_PREFIX}{}", digest.hex()));
+        loop {
+            if self.contains(digest) {
+                return Ok(None);
+            }
+            let file = File::options()
+                .read(true)
+                .append(true)
+                .create(true)
+                .open(&path)
+                .map_err(Error::io(&path))?;
+            file.lock().map_err(Error::io(&path))?;
+            // While we waited, the holder may have published the file (renamed it
+            // away) and a third process made a new one: the lock is only worth
+            // something on the file that is at the path now.
+            let held = file.metadata().map_err(Error::io(&path))?;
+            match fs::metadata(&path) {
+                Ok(m) if m.dev() == held.dev() && m.ino() == held.ino() => {}
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(&path)(e)),
+            }
+            if self.contains(digest) {
+                // A leftover of a download that was published meanwhile.
+                let _ = fs::remove_file(&path);
+                return Ok(None);
+            }
+            return Ok(Some(PartialBlob {
+                file: Some(file),
+                path,
+                len: held.len(),
+                digest: digest.clone(),
+                dir: self.dir.clone(),
+            }));
+        }
+    }
+
     /// Removes ingest files that no live writer holds: what a killed command left.
+    /// Interrupted downloads stay for a day, for the next pull to resume.
     pub fn cleanup(&self) -> Result<usize, Error> {
         let mut removed = 0;
         for entry in fs::read_dir(&self.ingest).map_err(Error::io(&self.ingest))? {
-            let path = entry.map_err(Error::io(&self.ingest))?.path();
+            let entry = entry.map_err(Error::io(&self.ingest))?;
+            let path = entry.path();
+            if entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(PARTIAL_PREFIX))
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age < PARTIAL_KEEP)
+            {
+                continue;
+            }
             let Ok(f) = File::options().write(true).open(&path) else {
                 continue;
             };
@@ -166,6 +226,93 @@ impl Blobs {
             }
         }
         Ok(removed)
+    }
+}
+
+const PARTIAL_PREFIX: &str = "dl-";
+const PARTIAL_KEEP: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// A download in progress, kept across interruptions (see [`Blobs::resume`]).
+/// Bytes are appended as they arrive; [`PartialBlob::commit`] checks the whole
+/// and publishes it. Dropped, it stays on disk for the next try.
+pub struct PartialBlob {
+    file: Option<File>,
+    path: PathBuf,
+    len: u64,
+    digest: Digest,
+    dir: PathBuf,
+}
+
+impl PartialBlob {
+    /// Bytes already downloaded.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing is downloaded yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Reads already-downloaded bytes at `offset` (to hash them again on resume).
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let file = self
+            .file
+            .as_ref()
+            .ok_or_else(|| io::Error::other("partial blob closed"))?;
+        let max = (self.len.saturating_sub(offset)).min(buf.len() as u64) as usize;
+        file.read_at(&mut buf[..max], offset)
+    }
+
+    /// Appends downloaded bytes.
+    pub fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("partial blob closed"))?;
+        file.write_all(data)?;
+        self.len += data.len() as u64;
+        Ok(())
+    }
+
+    /// Throws away what was downloaded (the server restarted from byte 0).
+    pub fn truncate(&mut self) -> io::Result<()> {
+        if let Some(f) = &self.file {
+            f.set_len(0)?;
+        }
+        self.len = 0;
+        Ok(())
+    }
+
+    /// Publishes the blob once its bytes hashed to `actual` (checked against the
+    /// digest it was opened for): fsync, rename. On a mismatch the partial file is
+    /// removed, so the next try starts afresh.
+    pub fn commit(mut self, actual: &Digest) -> Result<(), Error> {
+        if actual != &self.digest {
+            self.discard();
+            return Err(Error::DigestMismatch {
+                expected: self.digest.clone(),
+                actual: actual.clone(),
+            });
+        }
+        // The file stays open, so locked, until it is renamed: a process waiting
+        // for the lock must find it gone from the path, not half published.
+        let file = self.file.take();
+        if let Some(f) = &file {
+            f.sync_all().map_err(Error::io(&self.path))?;
+        }
+        let target = self.dir.join(self.digest.hex());
+        let renamed = fs::rename(&self.path, &target).map_err(Error::io(&target));
+        drop(file);
+        renamed
+    }
+
+    /// Removes the partial file.
+    pub fn discard(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -324,6 +471,33 @@ mod tests {
         assert_eq!(err.kind(), berth_oci::Kind::DataLoss);
         assert!(blobs.list().unwrap().is_empty());
         assert_eq!(fs::read_dir(dir.path().join("ingest")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn partial_blobs_resume_and_check_the_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::open(dir.path()).unwrap();
+        let d = Digest::of(b"hello world");
+        let mut p = blobs.resume(&d).unwrap().unwrap();
+        p.append(b"hello").unwrap();
+        drop(p);
+        // An interrupted download survives the sweep and picks up where it was.
+        blobs.cleanup().unwrap();
+        let mut p = blobs.resume(&d).unwrap().unwrap();
+        assert_eq!(p.len(), 5);
+        let mut buf = [0u8; 16];
+        assert_eq!(p.read_at(&mut buf, 1).unwrap(), 4);
+        assert_eq!(&buf[..4], b"ello");
+        p.append(b" world").unwrap();
+        p.commit(&d).unwrap();
+        assert_eq!(blobs.read(&d).unwrap(), b"hello world");
+        assert!(blobs.resume(&d).unwrap().is_none());
+        // A wrong whole removes the partial file.
+        let e = Digest::of(b"x");
+        let mut p = blobs.resume(&e).unwrap().unwrap();
+        p.append(b"y").unwrap();
+        assert!(p.commit(&Digest::of(b"y")).is_err());
+        assert_eq!(blobs.resume(&e).unwrap().unwrap().len(), 0);
     }
 
     #[test]

@@ -258,6 +258,35 @@ impl Db {
         d.map(digest_col).transpose()
     }
 
+    /// Every blob found to hold `diff_id` (its compressed and uncompressed forms).
+    pub fn blobs_with_diff_id(&self, diff_id: &Digest) -> Result<Vec<Digest>, Error> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT blob FROM blob_diff_ids WHERE diff_id = ?1")?;
+        let rows = stmt.query_map([diff_id.to_string()], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(digest_col(row?)?);
+        }
+        Ok(out)
+    }
+
+    /// Adds blobs an image keeps alive (what a push compressed and sent).
+    pub fn add_image_blobs(&self, image: &Digest, blobs: &[Digest]) -> Result<(), Error> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if !image_exists(&tx, image)? {
+            return Err(Error::ImageNotFound(image.clone()));
+        }
+        for blob in blobs {
+            tx.execute(
+                "INSERT OR IGNORE INTO image_blobs (image, blob) VALUES (?1, ?2)",
+                params![image.to_string(), blob.to_string()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Points `name` at `image`; returns the image it pointed at before.
     pub fn tag(&self, name: &str, image: &Digest) -> Result<Option<Digest>, Error> {
         self.set_name("tags", name, image)

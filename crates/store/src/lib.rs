@@ -10,7 +10,7 @@ pub mod blobs;
 pub mod db;
 pub mod lock;
 
-pub use blobs::{BlobWriter, Blobs, PendingBlob};
+pub use blobs::{BlobWriter, Blobs, PartialBlob, PendingBlob};
 pub use db::{Db, ImageRecord, Removal, open_sqlite};
 pub use lock::{GcGuard, GcLock};
 

@@ -3,10 +3,11 @@
 
 pub mod archive;
 pub mod images;
+pub mod registry;
 pub mod system;
 
 use anyhow::Context;
-use berth_engine::Engine;
+use berth_engine::{Engine, RegistryConfig, RegistrySettings};
 
 use crate::cli::Cli;
 
@@ -25,11 +26,17 @@ impl std::error::Error for Reported {}
 
 /// Opens the engine the global flags describe.
 pub fn open_engine(cli: &Cli) -> anyhow::Result<Engine> {
+    let config = RegistryConfig::load(&cli.registries_config)?;
     Engine::builder()
         .root(&cli.root)
         .runroot(&cli.runroot)
         .driver(cli.storage_driver.clone())
         .max_layer_size(cli.max_layer_size)
+        .registries(RegistrySettings {
+            config,
+            tls_verify: cli.tls_verify,
+            ..Default::default()
+        })
         .build()
         .with_context(|| format!("opening the store at {}", cli.root.display()))
 }

@@ -10,6 +10,7 @@ mod fixtures;
 mod hostile;
 mod images;
 mod interop;
+mod registry;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -111,7 +112,10 @@ impl Berth {
             .arg(self.driver)
             .args(args)
             .env_remove("BERTH_ROOT")
-            .env_remove("BERTH_MAX_LAYER_SIZE");
+            .env_remove("BERTH_MAX_LAYER_SIZE")
+            // Credentials and registry settings of this test only.
+            .env("DOCKER_CONFIG", self.path("docker-config"))
+            .env("BERTH_REGISTRIES_CONFIG", self.path("registries.json"));
         c
     }
 

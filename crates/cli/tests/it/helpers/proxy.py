@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""A logging, throttling HTTP proxy in front of a test registry.
+
+Usage: proxy.py UPSTREAM_HOST:PORT PORT_FILE LOG_FILE BYTES_PER_SECOND
+
+Every request is logged as `METHOD PATH RANGE`; blob bodies are sent at the
+given rate (0: full speed), so a test can interrupt a pull mid-layer and see
+whether the next one asks for the rest with a Range header.
+"""
+import http.client
+import http.server
+import sys
+import threading
+import time
+
+upstream_host, upstream_port = sys.argv[1].rsplit(":", 1)
+port_file, log_file, rate = sys.argv[2], sys.argv[3], int(sys.argv[4])
+lock = threading.Lock()
+log = open(log_file, "a", buffering=1)
+HOP = {"connection", "keep-alive", "transfer-encoding", "host", "proxy-connection"}
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def proxy(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+        with lock:
+            log.write(f"{self.command} {self.path} {self.headers.get('Range', '-')}\n")
+        conn = http.client.HTTPConnection(upstream_host, int(upstream_port), timeout=60)
+        conn.request(self.command, self.path, body, headers)
+        resp = conn.getresponse()
+        data = resp.read() if self.command != "HEAD" else b""
+        self.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() not in HOP and k.lower() != "content-length":
+                self.send_header(k, v)
+        if self.command == "HEAD":
+            self.send_header("Content-Length", resp.getheader("Content-Length", "0"))
+        else:
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        slow = rate > 0 and self.command == "GET" and "/blobs/" in self.path
+        step = 64 << 10
+        try:
+            for i in range(0, len(data), step):
+                self.wfile.write(data[i:i + step])
+                if slow:
+                    self.wfile.flush()
+                    time.sleep(step / rate)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        conn.close()
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = proxy
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+with open(port_file + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+import os
+os.rename(port_file + ".tmp", port_file)
+server.serve_forever()

@@ -1,0 +1,913 @@
+//! Pull, push, login, search against real servers on loopback: Debian's
+//! `docker-registry` (the reference registry) anonymous, with htpasswd, with a
+//! token server, behind TLS; skopeo as the independent peer.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::fixtures::{ArchiveImage, Tar, busybox_layer, docker_archive};
+use crate::{Berth, require_root, require_tool};
+
+const HELPERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/helpers");
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A free TCP port on `ip` (bound, then released for the server to take).
+fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn wait_for_port(addr: &str, child: &mut Child, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "server for {addr} exited with {status}: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on {addr}");
+}
+
+/// A helper process killed when the test ends.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Debian's docker-registry on a free port, storing under a temp dir.
+pub struct TestRegistry {
+    /// `host:port`.
+    pub addr: String,
+    dir: tempfile::TempDir,
+    _process: Process,
+}
+
+impl TestRegistry {
+    /// Starts a registry on `ip`; `extra` is YAML added to its config (auth, TLS).
+    pub fn start_on(ip: &str, extra: &str) -> TestRegistry {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-registry-")
+            .tempdir()
+            .expect("temp dir");
+        let addr = format!("{ip}:{}", free_port(ip));
+        let config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{extra}",
+            dir.path().join("data").display()
+        );
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).expect("registry config");
+        let log = dir.path().join("log");
+        let mut child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(std::fs::File::create(&log).expect("log"))
+            .stderr(std::fs::File::create(dir.path().join("err")).expect("log"))
+            .spawn()
+            .expect("start docker-registry");
+        wait_for_port(&addr, &mut child, &dir.path().join("err"));
+        TestRegistry {
+            addr,
+            dir,
+            _process: Process(child),
+        }
+    }
+
+    pub fn start(extra: &str) -> TestRegistry {
+        TestRegistry::start_on("127.0.0.1", extra)
+    }
+
+    /// Where the registry keeps a blob's bytes.
+    pub fn blob_file(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.dir
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// A Python helper server from tests/it/helpers; returns it and its port.
+fn start_helper(script: &str, args: &[&str], port_file: &Path) -> (Process, u16) {
+    let mut child = Command::new("python3")
+        .arg(Path::new(HELPERS).join(script))
+        .args(args)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start helper");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(p) = std::fs::read_to_string(port_file)
+            && let Ok(port) = p.trim().parse()
+        {
+            return (Process(child), port);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{script} exited with {status}");
+        }
+        assert!(Instant::now() < deadline, "{script} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn skopeo_inspect(args: &[&str]) -> Value {
+    let out = run(Command::new("skopeo").arg("inspect").args(args));
+    serde_json::from_str(&out).expect("skopeo json")
+}
+
+fn have_registry_tools() -> bool {
+    require_root() && require_tool("docker-registry") && require_tool("skopeo")
+}
+
+/// An image in berth made from busybox, tagged `name`.
+fn import_busybox(b: &Berth, name: &str) -> String {
+    let rootfs = b.file("rootfs.tar", &busybox_layer());
+    b.ok(&[
+        "import",
+        "-c",
+        "CMD [\"sh\"]",
+        rootfs.to_str().expect("utf-8"),
+        name,
+    ])
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn push_then_pull_keeps_every_digest() {
+    if !have_registry_tools() {
+        return;
+    }
+    let reg = TestRegistry::start("");
+    let a = Berth::new();
+    let name = format!("{}/test/busybox:1", reg.addr);
+    let id = import_busybox(&a, &name);
+    let pushed = a.run(&["push", &name]);
+    assert_eq!(pushed.code, 0, "{}{}", pushed.stdout, pushed.stderr);
+    assert!(
+        pushed.stdout.contains(": Pushed"),
+        "{}{}",
+        pushed.stdout,
+        pushed.stderr
+    );
+    let digest = pushed
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("1: digest: "))
+        .and_then(|l| l.split(' ').next())
+        .expect("digest line")
+        .to_string();
+    // The peer reads what berth pushed, under the same digest.
+    let seen = skopeo_inspect(&["--tls-verify=false", &format!("docker://{name}")]);
+    assert_eq!(seen["Digest"], digest.as_str());
+    let config = skopeo_inspect(&[
+        "--tls-verify=false",
+        "--config",
+        &format!("docker://{name}"),
+    ]);
+    assert_eq!(config["config"]["Cmd"][0], "sh");
+    // Pushing again sends nothing.
+    let again = a.run(&["push", &name]);
+    assert!(
+        again.stdout.contains("Layer already exists"),
+        "{}{}",
+        again.stdout,
+        again.stderr
+    );
+    assert!(
+        again.stdout.contains(&digest),
+        "{}{}",
+        again.stdout,
+        again.stderr
+    );
+
+    let b = Berth::new();
+    let pulled = b.run(&["pull", &name]);
+    assert_eq!(pulled.code, 0, "{}{}", pulled.stdout, pulled.stderr);
+    assert!(
+        pulled.stdout.ends_with(&format!("\n{name}\n")),
+        "{}",
+        pulled.stdout
+    );
+    assert!(
+        pulled.stdout.starts_with("1: Pulling from test/busybox\n"),
+        "{}",
+        pulled.stdout
+    );
+    assert!(
+        pulled.stdout.contains("Pull complete"),
+        "{}{}",
+        pulled.stdout,
+        pulled.stderr
+    );
+    assert!(
+        pulled.stdout.contains(&format!("Digest: {digest}")),
+        "{}{}",
+        pulled.stdout,
+        pulled.stderr
+    );
+    assert!(
+        pulled.stdout.contains("Status: Downloaded newer image"),
+        "{}{}",
+        pulled.stdout,
+        pulled.stderr
+    );
+    assert_eq!(b.ok(&["inspect", "-f", "{{.Id}}", &name]).trim(), id);
+    assert_eq!(
+        b.ok(&["inspect", "-f", "{{json .RepoDigests}}", &name])
+            .trim(),
+        format!("[\"{}/test/busybox@{digest}\"]", reg.addr)
+    );
+    let mount = b.ok(&["image", "mount", &name]);
+    assert!(Path::new(mount.trim()).join("bin/busybox").is_file());
+    b.ok(&["image", "umount", &name]);
+    // Up to date: nothing downloaded.
+    let second = b.run(&["pull", &name]);
+    assert!(
+        second.stdout.contains("Already exists"),
+        "{}{}",
+        second.stdout,
+        second.stderr
+    );
+    assert!(
+        second.stdout.contains("Status: Image is up to date"),
+        "{}{}",
+        second.stdout,
+        second.stderr
+    );
+    // A pulled image goes back byte for byte, and to another repository by mount.
+    let other = format!("{}/other/busybox:1", reg.addr);
+    b.ok(&["tag", &name, &other]);
+    let mounted = b.run(&["push", &other]);
+    assert!(
+        mounted.stdout.contains("Mounted from test/busybox"),
+        "{}{}",
+        mounted.stdout,
+        mounted.stderr
+    );
+    assert!(
+        mounted.stdout.contains(&digest),
+        "{}{}",
+        mounted.stdout,
+        mounted.stderr
+    );
+    // Pull by digest.
+    let c = Berth::new();
+    let by_digest = format!("{}/test/busybox@{digest}", reg.addr);
+    assert_eq!(c.ok(&["pull", "-q", &by_digest]), format!("{by_digest}\n"));
+    assert_eq!(c.ok(&["inspect", "-f", "{{.Id}}", &by_digest]).trim(), id);
+    // Search falls back to the catalog, which this registry has.
+    let found = c.ok(&["search", &format!("{}/busy", reg.addr)]);
+    assert!(found.starts_with("NAME"), "{found}");
+    assert!(
+        found.contains(&format!("{}/other/busybox", reg.addr)),
+        "{found}"
+    );
+    assert!(
+        found.contains(&format!("{}/test/busybox", reg.addr)),
+        "{found}"
+    );
+    // --all-tags pulls every tag.
+    a.ok(&["tag", &name, &format!("{}/test/busybox:2", reg.addr)]);
+    a.ok(&[
+        "push",
+        "-q",
+        "--all-tags",
+        &format!("{}/test/busybox", reg.addr),
+    ]);
+    let all = Berth::new();
+    let out = all.ok(&["pull", "-q", "-a", &format!("{}/test/busybox", reg.addr)]);
+    assert_eq!(
+        out,
+        format!("{0}/test/busybox:1\n{0}/test/busybox:2\n", reg.addr)
+    );
+}
+
+#[test]
+fn what_skopeo_pushes_berth_pulls_and_platforms_resolve() {
+    if !have_registry_tools() || !require_tool("curl") {
+        return;
+    }
+    let reg = TestRegistry::start("");
+    let a = Berth::new();
+    import_busybox(&a, "local/bb:1");
+    let archive = a.path("bb.tar");
+    a.ok(&["save", "-o", archive.to_str().expect("utf-8"), "local/bb:1"]);
+    for (format, repo) in [("v2s2", "peer/docker"), ("oci", "peer/oci")] {
+        let target = format!("{}/{repo}:1", reg.addr);
+        run(Command::new("skopeo").args([
+            "copy",
+            "--dest-tls-verify=false",
+            "--format",
+            format,
+            &format!("oci-archive:{}", archive.display()),
+            &format!("docker://{target}"),
+        ]));
+        let raw = run(Command::new("skopeo").args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{target}"),
+        ]));
+        let manifest: Value = serde_json::from_str(&raw).expect("manifest");
+        let config = manifest["config"]["digest"]
+            .as_str()
+            .expect("config")
+            .to_string();
+        let b = Berth::new();
+        b.ok(&["pull", &target]);
+        assert_eq!(
+            b.ok(&["inspect", "-f", "{{.Id}}", &target]).trim(),
+            config,
+            "{format}"
+        );
+        // Pushed back elsewhere, it keeps the manifest skopeo wrote, byte for byte.
+        let back = format!("{}/{repo}-back:1", reg.addr);
+        b.ok(&["tag", &target, &back]);
+        b.ok(&["push", &back]);
+        let raw_back = run(Command::new("skopeo").args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{back}"),
+        ]));
+        assert_eq!(raw_back, raw, "{format}");
+    }
+
+    // A multi-platform index: this host's entry is picked, --platform picks another.
+    let docker = format!("{}/peer/docker:1", reg.addr);
+    let amd = run(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{docker}"),
+    ]));
+    let amd_digest = format!("sha256:{}", sha256_hex(amd.as_bytes()));
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+             "digest": amd_digest, "size": amd.len(),
+             "platform": {"architecture": "s390x", "os": "linux"}},
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+             "digest": amd_digest, "size": amd.len(),
+             "platform": {"architecture": host_arch(), "os": "linux"}},
+        ]
+    })
+    .to_string();
+    run(Command::new("curl").args([
+        "-sf",
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/vnd.oci.image.index.v1+json",
+        "--data-binary",
+        &index,
+        &format!("http://{}/v2/peer/docker/manifests/multi", reg.addr),
+    ]));
+    let b = Berth::new();
+    let multi = format!("{}/peer/docker:multi", reg.addr);
+    b.ok(&["pull", &multi]);
+    let index_digest = format!("sha256:{}", sha256_hex(index.as_bytes()));
+    assert!(
+        b.ok(&["inspect", "-f", "{{json .RepoDigests}}", &multi])
+            .contains(&index_digest),
+        "the repo digest is the index's, as docker records it"
+    );
+    let wrong = b.fail(&["pull", "--platform", "linux/riscv64", &multi]);
+    assert!(
+        wrong.contains("no matching manifest for linux/riscv64"),
+        "{wrong}"
+    );
+    assert!(wrong.contains("linux/s390x"), "{wrong}");
+    b.ok(&["pull", "--platform", "linux/s390x", &multi]);
+}
+
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sha256sum");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), data).expect("write");
+    let out = child.wait_with_output().expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split(' ')
+        .next()
+        .expect("hash")
+        .to_string()
+}
+
+#[test]
+fn a_corrupt_blob_is_refused_and_nothing_is_kept() {
+    if !have_registry_tools() {
+        return;
+    }
+    let reg = TestRegistry::start("");
+    let a = Berth::new();
+    let name = format!("{}/test/corrupt:1", reg.addr);
+    import_busybox(&a, &name);
+    a.ok(&["push", &name]);
+    let manifest = skopeo_inspect(&["--tls-verify=false", &format!("docker://{name}")]);
+    let layer = manifest["Layers"][0].as_str().expect("layer").to_string();
+    // Same length, other bytes: only the digest can tell.
+    let file = reg.blob_file(&layer);
+    let mut data = std::fs::read(&file).expect("blob");
+    let mid = data.len() / 2;
+    data[mid] ^= 0xff;
+    std::fs::write(&file, &data).expect("corrupt blob");
+
+    let b = Berth::new();
+    let err = b.fail(&["pull", &name]);
+    assert!(err.contains(&layer), "{err}");
+    assert!(
+        err.contains("corrupt or tampered") || err.contains("digest"),
+        "{err}"
+    );
+    assert!(b.ids().is_empty());
+    assert!(!b.root().join("blobs/sha256").join(&layer[7..]).exists());
+    let leftovers: Vec<_> = std::fs::read_dir(b.root().join("ingest"))
+        .expect("ingest")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // The store works on: the next command is fine.
+    import_busybox(&b, "local/ok:1");
+    assert_eq!(b.ids().len(), 1);
+}
+
+/// A two-layer image (busybox, then `size` random bytes) loaded into `b` as
+/// `name` and pushed; `b`'s `base.tar` holds the busybox layer.
+fn push_big_image(b: &Berth, name: &str, size: usize) {
+    let mut data = vec![0u8; size];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for chunk in data.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        for (i, byte) in chunk.iter_mut().enumerate() {
+            *byte = (x >> (i * 8)) as u8;
+        }
+    }
+    b.file("base.tar", &busybox_layer());
+    let image = ArchiveImage::new(
+        &[name],
+        vec![busybox_layer(), Tar::new().file("big.bin", &data).bytes()],
+    );
+    b.load(&docker_archive(&[image]));
+    b.ok(&["push", "-q", name]);
+}
+
+#[test]
+fn an_interrupted_pull_resumes_with_a_range_request() {
+    if !have_registry_tools() {
+        return;
+    }
+    let reg = TestRegistry::start("");
+    let port_file = reg.path("proxy.port");
+    let log = reg.path("proxy.log");
+    // 8 MiB at 4 MiB/s: two seconds, time enough to be killed halfway.
+    let (_proxy, port) = start_helper(
+        "proxy.py",
+        &[
+            &reg.addr,
+            port_file.to_str().expect("utf-8"),
+            log.to_str().expect("utf-8"),
+            &(4 << 20).to_string(),
+        ],
+        &port_file,
+    );
+    let a = Berth::new();
+    let name = format!("{}/test/big:1", reg.addr);
+    push_big_image(&a, &name, 8 << 20);
+    let via = format!("127.0.0.1:{port}/test/big:1");
+
+    let b = Berth::new();
+    let mut child = b
+        .cmd(&["pull", "-q", &via])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pull");
+    let ingest = b.root().join("ingest");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let partial = loop {
+        let biggest = std::fs::read_dir(&ingest)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("dl-"))
+            .filter_map(|e| e.metadata().ok().map(|m| m.len()))
+            .max()
+            .unwrap_or(0);
+        if biggest > 1 << 20 {
+            break biggest;
+        }
+        assert!(Instant::now() < deadline, "the download never got going");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().expect("kill pull");
+    let _ = child.wait();
+    assert!(partial < 9 << 20);
+
+    b.ok(&["pull", "-q", &via]);
+    let ranges: Vec<u64> = std::fs::read_to_string(&log)
+        .expect("proxy log")
+        .lines()
+        .filter(|l| l.starts_with("GET ") && l.contains("/blobs/"))
+        .filter_map(|l| {
+            l.split(' ')
+                .nth(2)?
+                .strip_prefix("bytes=")?
+                .strip_suffix('-')?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(
+        ranges.iter().any(|&r| r >= 1 << 20),
+        "no resuming Range request: {ranges:?}"
+    );
+    assert_eq!(b.ids().len(), 1);
+    let mount = b.ok(&["image", "mount", &via]);
+    assert_eq!(
+        std::fs::metadata(Path::new(mount.trim()).join("big.bin"))
+            .expect("big.bin")
+            .len(),
+        8 << 20
+    );
+    b.ok(&["image", "umount", &via]);
+}
+
+#[test]
+fn concurrent_pulls_fetch_a_shared_layer_once() {
+    if !have_registry_tools() {
+        return;
+    }
+    let reg = TestRegistry::start("");
+    let port_file = reg.path("proxy.port");
+    let log = reg.path("proxy.log");
+    let (_proxy, port) = start_helper(
+        "proxy.py",
+        &[
+            &reg.addr,
+            port_file.to_str().expect("utf-8"),
+            log.to_str().expect("utf-8"),
+            &(8 << 20).to_string(),
+        ],
+        &port_file,
+    );
+    let a = Berth::new();
+    push_big_image(&a, &format!("{}/test/one:1", reg.addr), 4 << 20);
+    // The same layers under a second repository and config: a different image.
+    a.ok(&[
+        "import",
+        "-c",
+        "CMD [\"true\"]",
+        a.path("base.tar").to_str().expect("utf-8"),
+        &format!("{}/test/two:1", reg.addr),
+    ]);
+    a.ok(&["push", "-q", &format!("{}/test/two:1", reg.addr)]);
+
+    let b = Berth::new();
+    let one = format!("127.0.0.1:{port}/test/one:1");
+    let two = format!("127.0.0.1:{port}/test/two:1");
+    let children: Vec<_> = [&one, &one, &two]
+        .iter()
+        .map(|n| {
+            b.cmd(&["pull", "-q", n])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("pull")
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().expect("pull");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(b.ids().len(), 2);
+    let log = std::fs::read_to_string(&log).expect("proxy log");
+    let mut gets: std::collections::HashMap<&str, usize> = Default::default();
+    for l in log
+        .lines()
+        .filter(|l| l.starts_with("GET ") && l.contains("/blobs/sha256:"))
+    {
+        let digest = l
+            .split("/blobs/")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .unwrap_or("");
+        *gets.entry(digest).or_default() += 1;
+    }
+    // Configs are small and fetched per image; every layer blob exactly once.
+    let big: Vec<_> = gets.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        big.iter().all(|(d, _)| {
+            let f = reg.blob_file(d);
+            std::fs::metadata(f)
+                .map(|m| m.len() < 4096)
+                .unwrap_or(false)
+        }),
+        "layers fetched more than once: {gets:?}"
+    );
+}
+
+#[test]
+fn htpasswd_login_push_pull_logout() {
+    if !have_registry_tools() || !require_tool("htpasswd") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let htpasswd = dir.path().join("htpasswd");
+    run(Command::new("htpasswd").args([
+        "-Bbc",
+        htpasswd.to_str().expect("utf-8"),
+        "haochen",
+        "s3cret",
+    ]));
+    let reg = TestRegistry::start(&format!(
+        "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+        htpasswd.display()
+    ));
+    let b = Berth::new();
+    let name = format!("{}/haochen/testrepo:1", reg.addr);
+    import_busybox(&b, &name);
+    let denied = b.fail(&["push", &name]);
+    assert!(denied.contains("unauthorized"), "{denied}");
+    assert!(
+        denied.contains(&format!("berth login {}", reg.addr)),
+        "{denied}"
+    );
+    let wrong = b.run_stdin(
+        &["login", "-u", "haochen", "--password-stdin", &reg.addr],
+        b"nope\n",
+    );
+    assert_eq!(wrong.code, 125, "{}", wrong.stderr);
+    assert!(!b.path("docker-config/config.json").exists());
+    let ok = b.run_stdin(
+        &["login", "-u", "haochen", "--password-stdin", &reg.addr],
+        b"s3cret\n",
+    );
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert_eq!(ok.stdout, "Login Succeeded\n");
+    let config: Value = serde_json::from_str(
+        &std::fs::read_to_string(b.path("docker-config/config.json")).expect("config.json"),
+    )
+    .expect("json");
+    assert_eq!(
+        config["auths"][&reg.addr]["auth"], "aGFvY2hlbjpzM2NyZXQ=",
+        "docker's format: base64 of user:password"
+    );
+    b.ok(&["push", &name]);
+    b.ok(&["rmi", &name]);
+    b.ok(&["pull", &name]);
+    // skopeo reads the same credentials file.
+    run(Command::new("skopeo").args([
+        "inspect",
+        "--tls-verify=false",
+        "--authfile",
+        b.path("docker-config/config.json").to_str().expect("utf-8"),
+        &format!("docker://{name}"),
+    ]));
+    assert_eq!(
+        b.ok(&["logout", &reg.addr]),
+        format!("Removing login credentials for {}\n", reg.addr)
+    );
+    let denied = b.fail(&["pull", &name]);
+    assert!(denied.contains("unauthorized"), "{denied}");
+}
+
+#[test]
+fn token_auth_runs_the_bearer_flow() {
+    if !have_registry_tools() || !require_tool("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = dir.path().join("token.key");
+    let cert = dir.path().join("token.crt");
+    run(Command::new("openssl").args([
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=berth-test-token",
+        "-keyout",
+        key.to_str().expect("utf-8"),
+        "-out",
+        cert.to_str().expect("utf-8"),
+    ]));
+    let port_file = dir.path().join("token.port");
+    let log = dir.path().join("token.log");
+    let (_server, port) = start_helper(
+        "token_server.py",
+        &[
+            port_file.to_str().expect("utf-8"),
+            key.to_str().expect("utf-8"),
+            cert.to_str().expect("utf-8"),
+            "haochen",
+            "s3cret",
+            "berth-test-issuer",
+            log.to_str().expect("utf-8"),
+        ],
+        &port_file,
+    );
+    let reg = TestRegistry::start(&format!(
+        "auth:\n  token:\n    realm: http://127.0.0.1:{port}/token\n    service: berth-test\n    issuer: berth-test-issuer\n    rootcertbundle: {}\n",
+        cert.display()
+    ));
+    let b = Berth::new();
+    let name = format!("{}/haochen/testrepo:1", reg.addr);
+    import_busybox(&b, &name);
+    let denied = b.fail(&["push", &name]);
+    assert!(denied.contains("unauthorized"), "{denied}");
+    let ok = b.run_stdin(
+        &["login", "-u", "haochen", "--password-stdin", &reg.addr],
+        b"s3cret\n",
+    );
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    b.ok(&["push", &name]);
+    let c = Berth::new();
+    let anonymous = c.fail(&["pull", &name]);
+    assert!(anonymous.contains("unauthorized"), "{anonymous}");
+    std::fs::create_dir_all(c.path("docker-config")).expect("dir");
+    std::fs::copy(
+        b.path("docker-config/config.json"),
+        c.path("docker-config/config.json"),
+    )
+    .expect("copy credentials");
+    c.ok(&["pull", &name]);
+    let tokens = std::fs::read_to_string(&log).expect("token log");
+    assert!(
+        tokens.contains("token for haochen: ['repository:haochen/testrepo:pull,push'"),
+        "{tokens}"
+    );
+    assert!(
+        tokens.contains("token for haochen: ['repository:haochen/testrepo:pull']"),
+        "{tokens}"
+    );
+}
+
+/// The first address of this machine that is not loopback (TLS must be
+/// verified there: loopback registries are trusted without, as in docker).
+fn outside_ip() -> Option<String> {
+    let out = Command::new("hostname").arg("-I").output().ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .find(|a| {
+            a.parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| !ip.is_loopback())
+        })
+        .map(str::to_string)
+}
+
+#[test]
+fn tls_with_a_test_ca() {
+    if !have_registry_tools() || !require_tool("openssl") {
+        return;
+    }
+    let ip = outside_ip();
+    if !crate::require(ip.is_some(), "a non-loopback IPv4 address") {
+        return;
+    }
+    let ip = ip.expect("checked");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let p = |n: &str| dir.path().join(n).to_str().expect("utf-8").to_string();
+    run(Command::new("openssl").args([
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=berth-test-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &p("ca.crt"),
+    ]));
+    run(Command::new("openssl").args([
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=registry",
+        "-keyout",
+        &p("srv.key"),
+        "-out",
+        &p("srv.csr"),
+    ]));
+    std::fs::write(
+        p("ext"),
+        format!("subjectAltName=IP:{ip}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"),
+    )
+    .expect("ext");
+    run(Command::new("openssl").args([
+        "x509",
+        "-req",
+        "-in",
+        &p("srv.csr"),
+        "-CA",
+        &p("ca.crt"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &p("ext"),
+        "-out",
+        &p("srv.crt"),
+    ]));
+    let reg = TestRegistry::start_on(
+        &ip,
+        &format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            p("srv.crt"),
+            p("srv.key")
+        ),
+    );
+    let b = Berth::new();
+    let name = format!("{}/test/tls:1", reg.addr);
+    import_busybox(&b, &name);
+    let refused = b.fail(&["push", &name]);
+    assert!(
+        refused.contains("TLS") && refused.contains(&reg.addr),
+        "{refused}"
+    );
+    // --tls-verify=false lets it through; so does the CA in berth's certs dir.
+    b.ok(&["--tls-verify=false", "push", &name]);
+    let certs = b.path("certs.d");
+    std::fs::create_dir_all(certs.join(&reg.addr)).expect("certs dir");
+    std::fs::copy(p("ca.crt"), certs.join(&reg.addr).join("ca.crt")).expect("ca");
+    std::fs::write(
+        b.path("registries.json"),
+        serde_json::json!({"certs-dir": certs}).to_string(),
+    )
+    .expect("registries.json");
+    b.ok(&["rmi", &name]);
+    b.ok(&["pull", &name]);
+    // An insecure-registries entry allows it too.
+    let c = Berth::new();
+    std::fs::write(
+        c.path("registries.json"),
+        serde_json::json!({"insecure-registries": [format!("{ip}/32")]}).to_string(),
+    )
+    .expect("registries.json");
+    c.ok(&["pull", &name]);
+}

@@ -1,0 +1,541 @@
+//! `berth pull`: manifests resolved to this platform, then every missing layer
+//! downloaded, hashed, decompressed and unpacked in one pass, several at once.
+//!
+//! Each layer streams into `ingest/dl-<hex>` (see `Blobs::resume`) while it is
+//! extracted, so an interrupted pull resumes with a Range request, and two pulls
+//! of a shared layer fetch it once. The image is recorded only after every blob
+//! and diff ID checked out.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+
+use berth_distribution::{FetchedManifest, Registry};
+use berth_layer::{Applied, decompress};
+use berth_oci::image::{Descriptor, ImageConfig, Index, Manifest, Platform, from_json};
+use berth_oci::{Digest, Hasher, HashingReader, Reference, media};
+use berth_store::PartialBlob;
+
+use crate::unpack::{Counting, LayerBlob, LayerSource, StoredLayers, image_layers};
+use crate::{Engine, Error, Progress, Result};
+
+/// Settings of [`Engine::pull`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct PullOptions {
+    /// `--platform`: the platform to pick from an index (default: this host's).
+    pub platform: Option<Platform>,
+    /// `--all-tags`: every tag of the repository.
+    pub all_tags: bool,
+}
+
+/// One image a pull brought in (or found up to date).
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    /// The reference pulled, normalised (`docker.io/library/busybox:latest`).
+    pub reference: Reference,
+    /// The image ID.
+    pub id: Digest,
+    /// The digest the registry knows it by (the index's for a multi-platform image).
+    pub digest: Digest,
+    /// False when the image was already here under that name.
+    pub downloaded: bool,
+}
+
+/// Layer media types berth can pull.
+fn supported_layer(media_type: &str) -> bool {
+    matches!(
+        media_type,
+        media::OCI_LAYER_TAR
+            | media::OCI_LAYER_GZIP
+            | media::OCI_LAYER_ZSTD
+            | media::DOCKER_LAYER_GZIP
+            | media::DOCKER_LAYER_TAR
+            | media::DOCKER_FOREIGN_LAYER_GZIP
+            | media::OCI_NONDISTRIBUTABLE_LAYER_TAR
+            | media::OCI_NONDISTRIBUTABLE_LAYER_GZIP
+            | media::OCI_NONDISTRIBUTABLE_LAYER_ZSTD
+    )
+}
+
+impl Engine {
+    /// Pulls an image (or, with `all_tags`, every tag of a repository).
+    pub fn pull(
+        &self,
+        name: &str,
+        opts: &PullOptions,
+        progress: &dyn Progress,
+    ) -> Result<Vec<Pulled>> {
+        let reference = Reference::parse(name)?;
+        let endpoints = self.pull_endpoints(reference.domain())?;
+        self.sweep(false)?;
+        let _guard = self.gc.shared()?;
+        if opts.all_tags {
+            if reference.tag().is_some() || reference.digest().is_some() {
+                return Err(Error::InvalidArgument(
+                    "tag can't be used with --all-tags/-a".into(),
+                ));
+            }
+            let registry = endpoints.last().ok_or_else(|| {
+                Error::InvalidArgument(format!("no registry for {}", reference.domain()))
+            })?;
+            let mut tags = registry.tags(reference.path())?;
+            tags.sort();
+            let mut out = Vec::new();
+            for tag in tags {
+                let r = reference.with_tag(&tag)?;
+                out.push(self.pull_one(&endpoints, &r, opts, progress)?);
+            }
+            return Ok(out);
+        }
+        let reference = if reference.digest().is_none() && reference.tag().is_none() {
+            progress.message("Using default tag: latest");
+            reference.with_default_tag()
+        } else {
+            reference
+        };
+        Ok(vec![self.pull_one(&endpoints, &reference, opts, progress)?])
+    }
+
+    fn pull_one(
+        &self,
+        endpoints: &[Registry],
+        reference: &Reference,
+        opts: &PullOptions,
+        progress: &dyn Progress,
+    ) -> Result<Pulled> {
+        let repo = reference.path();
+        let wanted = reference
+            .digest()
+            .map(|d| d.to_string())
+            .or_else(|| reference.tag().map(str::to_string))
+            .unwrap_or_else(|| "latest".into());
+        progress.message(&format!("{wanted}: Pulling from {repo}"));
+        // The first endpoint that has the manifest serves the whole image (a
+        // mirror may lag behind or be down).
+        let mut found = None;
+        let mut last_err = None;
+        for registry in endpoints {
+            match registry.manifest(repo, &wanted) {
+                Ok(m) => {
+                    found = Some((registry, m));
+                    break;
+                }
+                Err(e) => last_err = Some(e),
+            }
+        }
+        let (registry, top) = match (found, last_err) {
+            (Some(f), _) => f,
+            (None, Some(e)) => return Err(manifest_error(reference, e)),
+            (None, None) => {
+                return Err(Error::InvalidArgument(format!(
+                    "no registry for {}",
+                    reference.domain()
+                )));
+            }
+        };
+        if let Some(d) = reference.digest()
+            && &top.digest != d
+        {
+            return Err(Error::Archive(format!(
+                "manifest for {reference} has digest {} (the registry served other content)",
+                top.digest
+            )));
+        }
+        let platform = opts.platform.clone().unwrap_or_else(Platform::host);
+        let manifest_raw = self.resolve_platform(registry, reference, &top, &platform)?;
+        let manifest: Manifest = from_json("manifest", &manifest_raw.bytes)?;
+        for l in &manifest.layers {
+            if !supported_layer(&l.media_type) {
+                return Err(Error::Unsupported(format!(
+                    "{reference}: layer media type {:?} is not supported",
+                    l.media_type
+                )));
+            }
+        }
+        let config_raw = match self.blobs.read(&manifest.config.digest) {
+            Ok(raw) => raw,
+            Err(_) => {
+                let raw = registry.small_blob(repo, &manifest.config.digest)?;
+                self.blobs.put(&raw)?;
+                raw
+            }
+        };
+        let config: ImageConfig = from_json("image config", &config_raw)?;
+        let id = manifest.config.digest.clone();
+        let tag = reference.tag().map(|_| reference.clone());
+        let up_to_date = match &tag {
+            Some(t) => self.db.resolve_name(&t.to_string())?.as_ref() == Some(&id),
+            None => self.db.image(&id)?.is_some(),
+        };
+
+        let layers = image_layers(&manifest, &config, |_| None)?;
+        let source = RemoteLayers {
+            registry,
+            repo,
+            layers: manifest
+                .layers
+                .iter()
+                .map(|l| (l.digest.clone(), l.clone()))
+                .collect(),
+        };
+        // A layer unpacked from another image whose blob differs (a load of the
+        // uncompressed tar, say) still needs this image's blob, for save and push.
+        let snap = self.snapshotter()?;
+        let chains =
+            berth_oci::chain_ids(&layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>());
+        for (layer, chain) in layers.iter().zip(&chains) {
+            if !self.blobs.contains(&layer.blob)
+                && snap
+                    .stat(&chain.to_string())
+                    .is_ok_and(|i| i.kind == berth_snapshot::Kind::Committed)
+            {
+                source.apply_from(self, layer, progress, &mut |tar| {
+                    let (diff_id, tar_size) = HashingReader::new(tar, self.max_layer_size)
+                        .finish()
+                        .map_err(Error::io(&layer.blob))?;
+                    self.accept_diff_id(layer, diff_id.clone())?;
+                    Ok(Applied {
+                        diff_id,
+                        tar_size,
+                        content_size: 0,
+                    })
+                })?;
+            }
+        }
+        let chains = self.unpack_from(&layers, &source, progress)?;
+
+        let manifest_digest = self.blobs.put(&manifest_raw.bytes)?;
+        let tags: Vec<Reference> = tag.into_iter().collect();
+        self.record_image(&manifest_digest, &manifest, &config, &chains, &tags)?;
+        let repo_digest =
+            Reference::parse(&reference.repository())?.with_digest(top.digest.clone());
+        self.db.add_repo_digest(&repo_digest.to_string(), &id)?;
+        progress.message(&format!("Digest: {}", top.digest));
+        progress.message(&format!(
+            "Status: {} for {}",
+            if up_to_date {
+                "Image is up to date"
+            } else {
+                "Downloaded newer image"
+            },
+            reference.familiar()
+        ));
+        Ok(Pulled {
+            reference: reference.clone(),
+            id,
+            digest: top.digest,
+            downloaded: !up_to_date,
+        })
+    }
+
+    /// Follows an index (or manifest list) to the manifest for `platform`.
+    fn resolve_platform(
+        &self,
+        registry: &Registry,
+        reference: &Reference,
+        top: &FetchedManifest,
+        platform: &Platform,
+    ) -> Result<FetchedManifest> {
+        let mut current = top.clone();
+        for _ in 0..4 {
+            let media_type = effective_media_type(&current);
+            if media::is_manifest(&media_type) {
+                return Ok(current);
+            }
+            if !media::is_index(&media_type) {
+                return Err(Error::Unsupported(format!(
+                    "{reference}: manifest media type {media_type:?} is not supported"
+                )));
+            }
+            let index: Index = from_json("index", &current.bytes)?;
+            let pick = index.manifests.iter().find(|d: &&Descriptor| {
+                media::is_manifest(&d.media_type)
+                    && d.platform.as_ref().is_some_and(|p| p.matches(platform))
+            });
+            let Some(pick) = pick else {
+                let offered: Vec<String> = index
+                    .manifests
+                    .iter()
+                    .filter_map(|d| d.platform.as_ref())
+                    .map(platform_string)
+                    .collect();
+                return Err(Error::NotFound(format!(
+                    "no matching manifest for {} in the manifest list entries (offered: {})",
+                    platform_string(platform),
+                    if offered.is_empty() {
+                        "none".to_string()
+                    } else {
+                        offered.join(", ")
+                    }
+                )));
+            };
+            let next = registry
+                .manifest(reference.path(), &pick.digest.to_string())
+                .map_err(|e| manifest_error(reference, e))?;
+            if next.digest != pick.digest {
+                return Err(Error::Archive(format!(
+                    "manifest {} of {reference} has digest {} (the registry served other content)",
+                    pick.digest, next.digest
+                )));
+            }
+            current = next;
+        }
+        Err(Error::Archive(format!(
+            "{reference}: indexes nested too deep"
+        )))
+    }
+}
+
+/// The media type of a fetched manifest: the document's own `mediaType` when
+/// the server sent a generic Content-Type.
+fn effective_media_type(m: &FetchedManifest) -> String {
+    if media::is_manifest(&m.media_type) || media::is_index(&m.media_type) {
+        return m.media_type.clone();
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Probe {
+        #[serde(default)]
+        media_type: Option<String>,
+        #[serde(default)]
+        manifests: Option<serde_json::Value>,
+        #[serde(default)]
+        config: Option<serde_json::Value>,
+    }
+    match serde_json::from_slice::<Probe>(&m.bytes) {
+        Ok(Probe {
+            media_type: Some(t),
+            ..
+        }) => t,
+        Ok(Probe {
+            manifests: Some(_), ..
+        }) => media::OCI_INDEX.to_string(),
+        Ok(Probe {
+            config: Some(_), ..
+        }) => media::OCI_MANIFEST.to_string(),
+        _ => m.media_type.clone(),
+    }
+}
+
+/// `os/arch[/variant]`.
+pub fn platform_string(p: &Platform) -> String {
+    match &p.variant {
+        Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+        None => format!("{}/{}", p.os, p.architecture),
+    }
+}
+
+/// A registry error about a manifest, in docker's words where it has them.
+fn manifest_error(reference: &Reference, e: berth_distribution::Error) -> Error {
+    use berth_distribution::Error as D;
+    match &e {
+        D::Registry { code, .. } if code == "MANIFEST_UNKNOWN" || code == "NAME_UNKNOWN" => {
+            Error::NotFound(format!(
+                "manifest for {} not found: {e}",
+                reference.familiar()
+            ))
+        }
+        D::Status { status, .. } if status.as_u16() == 404 => Error::NotFound(format!(
+            "manifest for {} not found: manifest unknown",
+            reference.familiar()
+        )),
+        _ => e.into(),
+    }
+}
+
+/// Layers that come from a registry (each is kept in the store as it streams by).
+struct RemoteLayers<'a> {
+    registry: &'a Registry,
+    repo: &'a str,
+    layers: HashMap<Digest, Descriptor>,
+}
+
+impl LayerSource for RemoteLayers<'_> {
+    fn workers(&self, engine: &Engine) -> Option<usize> {
+        Some(engine.max_concurrent_downloads())
+    }
+
+    fn apply_from(
+        &self,
+        engine: &Engine,
+        layer: &LayerBlob,
+        progress: &dyn Progress,
+        apply: &mut dyn FnMut(Box<dyn Read + '_>) -> Result<Applied>,
+    ) -> Result<Applied> {
+        let Some(partial) = engine.blobs.resume(&layer.blob)? else {
+            // In the store already (maybe fetched meanwhile by another pull).
+            return StoredLayers.apply_from(engine, layer, progress, apply);
+        };
+        let desc = self.layers.get(&layer.blob).ok_or_else(|| {
+            Error::Archive(format!("layer {} is not in the manifest", layer.blob))
+        })?;
+        let id = layer.blob.short().to_string();
+        let mut download = Download {
+            registry: self.registry,
+            repo: self.repo,
+            desc,
+            hasher: Hasher::new(),
+            pos: 0,
+            partial,
+            body: None,
+            failure: None,
+            tries: 0,
+        };
+        progress.start(&id, "Downloading", Some(desc.size));
+        let applied = {
+            let counted = Counting::new(&mut download, &id, progress);
+            decompress(counted)
+                .map_err(|source| Error::Layer {
+                    layer: layer.blob.clone(),
+                    source,
+                })
+                .and_then(|(_, tar)| apply(tar))
+        };
+        let applied = match applied {
+            Ok(a) => a,
+            Err(e) => {
+                // A download cut short stays for the next pull to resume; anything
+                // else (bad content) is thrown away. Bad content shows best as the
+                // digest it really has.
+                if let Some(f) = download.failure.take() {
+                    return Err(f.into());
+                }
+                return Err(match download.finish() {
+                    Err(digest_err @ Error::BlobDigest { .. }) => digest_err,
+                    _ => e,
+                });
+            }
+        };
+        download.finish()?;
+        progress.done(&id, "Pull complete");
+        Ok(applied)
+    }
+}
+
+/// A blob streaming from the registry into its partial file: bytes already on
+/// disk (an earlier, interrupted pull) are read back first, then the rest comes
+/// with a Range request. A dropped connection is picked up where it broke.
+struct Download<'a> {
+    registry: &'a Registry,
+    repo: &'a str,
+    desc: &'a Descriptor,
+    hasher: Hasher,
+    pos: u64,
+    partial: PartialBlob,
+    body: Option<Box<dyn Read + Send>>,
+    /// The registry error behind an I/O error handed to the decompressor.
+    failure: Option<berth_distribution::Error>,
+    tries: u32,
+}
+
+const DOWNLOAD_TRIES: u32 = 5;
+
+impl Download<'_> {
+    fn open(&mut self) -> io::Result<Box<dyn Read + Send>> {
+        if !self.desc.urls.is_empty() {
+            // A foreign layer: from its own URLs, from the start.
+            self.partial.truncate()?;
+            self.pos = 0;
+            self.hasher = Hasher::new();
+            let mut last = None;
+            for url in &self.desc.urls {
+                match berth_distribution::fetch(url) {
+                    Ok((body, _)) => return Ok(body),
+                    Err(e) => last = Some(e),
+                }
+            }
+            let e = last.unwrap_or_else(|| {
+                berth_distribution::Error::Protocol("a foreign layer without URLs".into())
+            });
+            let msg = e.to_string();
+            self.failure = Some(e);
+            return Err(io::Error::other(msg));
+        }
+        match self.registry.blob(self.repo, &self.desc.digest, self.pos) {
+            Ok((resp, honoured)) => {
+                let mut body: Box<dyn Read + Send> = Box::new(resp);
+                if self.pos > 0 && !honoured {
+                    // The server sent it all again: skip what we have.
+                    io::copy(&mut (&mut body).take(self.pos), &mut io::sink())?;
+                }
+                Ok(body)
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                self.failure = Some(e);
+                Err(io::Error::other(msg))
+            }
+        }
+    }
+
+    /// Reads to the end, checks size and digest, and publishes the blob.
+    fn finish(mut self) -> Result<()> {
+        let drained = io::copy(&mut self, &mut io::sink());
+        if let Some(f) = self.failure.take() {
+            return Err(f.into());
+        }
+        drained.map_err(Error::io(&self.desc.digest))?;
+        let actual = std::mem::take(&mut self.hasher).finish();
+        if self.pos != self.desc.size || actual != self.desc.digest {
+            self.partial.discard();
+            return Err(Error::BlobDigest {
+                blob: self.desc.digest.clone(),
+                actual,
+                size: self.pos,
+                expected_size: self.desc.size,
+            });
+        }
+        self.partial.commit(&actual)?;
+        Ok(())
+    }
+}
+
+impl Read for Download<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos < self.partial.len() {
+            let n = self.partial.read_at(buf, self.pos)?;
+            self.hasher.update(&buf[..n]);
+            self.pos += n as u64;
+            return Ok(n);
+        }
+        if self.pos >= self.desc.size || buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let body = match &mut self.body {
+                Some(b) => b,
+                None => {
+                    let b = self.open()?;
+                    self.body.insert(b)
+                }
+            };
+            let max = buf.len().min((self.desc.size - self.pos) as usize);
+            match body.read(&mut buf[..max]) {
+                Ok(n) if n > 0 => {
+                    self.partial.append(&buf[..n])?;
+                    self.hasher.update(&buf[..n]);
+                    self.pos += n as u64;
+                    return Ok(n);
+                }
+                result => {
+                    self.body = None;
+                    self.tries += 1;
+                    if self.tries >= DOWNLOAD_TRIES {
+                        return Err(match result {
+                            Err(e) => e,
+                            Ok(_) => io::Error::new(
+                                io::ErrorKind::UnexpectedEof,
+                                format!(
+                                    "blob {}: the connection closed after {} of {} bytes",
+                                    self.desc.digest, self.pos, self.desc.size
+                                ),
+                            ),
+                        });
+                    }
+                    tracing::debug!(blob = %self.desc.digest, pos = self.pos, "download broke; resuming");
+                    std::thread::sleep(std::time::Duration::from_millis(200 << self.tries));
+                }
+            }
+        }
+    }
+}
