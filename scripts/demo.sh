@@ -2,7 +2,7 @@
 # The seed story, as far as it is built: make a tiny base image from Debian's
 # busybox-static, import it, tag it, inspect it, read its history, stack a
 # second image on the same base (kept once on disk), look at the union view,
-# then save -> rmi -> load.
+# then save -> rmi -> load, then push to a registry -> rmi -> pull back.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
@@ -56,4 +56,22 @@ berth load -i all.tar
 after=$("$berth_bin" images -q --no-trunc | sort -u)
 [ "$before" = "$after" ] && echo "image IDs identical after the round trip"
 berth images
+
+echo "== a registry: push -> rmi -> pull, same digests (Debian's docker-registry on loopback)"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+printf 'version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 127.0.0.1:%s}\n' \
+  "$work/registry" "$port" > registry.yml
+docker-registry serve registry.yml >/dev/null 2>&1 &
+registry_pid=$!
+trap 'kill $registry_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+repo=127.0.0.1:$port/haochen/greeter
+berth tag greeter:1 "$repo:1"
+berth push "$repo:1"
+berth search "127.0.0.1:$port/greeter"
+id=$("$berth_bin" inspect -f '{{.Id}}' "$repo:1")
+berth rmi "$repo:1" greeter:1
+berth pull "$repo:1"
+[ "$("$berth_bin" inspect -f '{{.Id}}' "$repo:1")" = "$id" ] && echo "pulled back with the same image ID"
+berth pull "$repo:1"
 echo "demo store left in $work"

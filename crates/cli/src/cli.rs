@@ -55,6 +55,12 @@ pub struct Cli {
     /// and insecure-registries excepted); `--tls-verify=false` allows plain HTTP and unverified TLS everywhere.
     #[arg(long, global = true, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
     pub tls_verify: bool,
+    /// Layers a pull downloads at once [default: registries config, else 3].
+    #[arg(long, global = true, value_name = "N", hide_short_help = true)]
+    pub max_concurrent_downloads: Option<usize>,
+    /// Blobs a push uploads at once [default: registries config, else 5].
+    #[arg(long, global = true, value_name = "N", hide_short_help = true)]
+    pub max_concurrent_uploads: Option<usize>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -184,11 +184,13 @@ impl Engine {
         let chains =
             berth_oci::chain_ids(&layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>());
         for (layer, chain) in layers.iter().zip(&chains) {
-            if !self.blobs.contains(&layer.blob)
-                && snap
-                    .stat(&chain.to_string())
-                    .is_ok_and(|i| i.kind == berth_snapshot::Kind::Committed)
-            {
+            let unpacked = snap
+                .stat(&chain.to_string())
+                .is_ok_and(|i| i.kind == berth_snapshot::Kind::Committed);
+            if !unpacked {
+                progress.message(&format!("{}: Pulling fs layer", layer.blob.short()));
+            }
+            if !self.blobs.contains(&layer.blob) && unpacked {
                 source.apply_from(self, layer, progress, &mut |tar| {
                     let (diff_id, tar_size) = HashingReader::new(tar, self.max_layer_size)
                         .finish()

@@ -26,7 +26,13 @@ impl std::error::Error for Reported {}
 
 /// Opens the engine the global flags describe.
 pub fn open_engine(cli: &Cli) -> anyhow::Result<Engine> {
-    let config = RegistryConfig::load(&cli.registries_config)?;
+    let mut config = RegistryConfig::load(&cli.registries_config)?;
+    if cli.max_concurrent_downloads.is_some() {
+        config.max_concurrent_downloads = cli.max_concurrent_downloads;
+    }
+    if cli.max_concurrent_uploads.is_some() {
+        config.max_concurrent_uploads = cli.max_concurrent_uploads;
+    }
     Engine::builder()
         .root(&cli.root)
         .runroot(&cli.runroot)

@@ -911,3 +911,163 @@ fn tls_with_a_test_ca() {
     .expect("registries.json");
     c.ok(&["pull", &name]);
 }
+
+#[test]
+fn a_flaky_registry_is_retried_and_a_cut_download_resumed() {
+    if !have_registry_tools() {
+        return;
+    }
+    let reg = TestRegistry::start("");
+    let a = Berth::new();
+    push_big_image(&a, &format!("{}/test/flaky:1", reg.addr), 4 << 20);
+    let port_file = reg.path("proxy.port");
+    let log = reg.path("proxy.log");
+    let (_proxy, port) = start_helper(
+        "proxy.py",
+        &[
+            &reg.addr,
+            port_file.to_str().expect("utf-8"),
+            log.to_str().expect("utf-8"),
+            "0",
+            "flaky",
+        ],
+        &port_file,
+    );
+    let b = Berth::new();
+    let via = format!("127.0.0.1:{port}/test/flaky:1");
+    b.ok(&["pull", "-q", &via]);
+    assert_eq!(b.ids().len(), 1);
+    let log = std::fs::read_to_string(&log).expect("proxy log");
+    // Every path was answered 503 first, so everything was asked twice or more.
+    let manifest_gets = log
+        .lines()
+        .filter(|l| l.starts_with("GET /v2/test/flaky/manifests/1 "))
+        .count();
+    assert!(manifest_gets >= 2, "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("GET ") && l.contains("/blobs/") && l.contains("bytes=")),
+        "the cut blob was not resumed with a Range request:\n{log}"
+    );
+}
+
+#[test]
+fn docker_hub_names_go_to_a_configured_mirror() {
+    if !have_registry_tools() {
+        return;
+    }
+    let reg = TestRegistry::start("");
+    let a = Berth::new();
+    let id = import_busybox(&a, &format!("{}/library/busybox:latest", reg.addr));
+    a.ok(&[
+        "push",
+        "-q",
+        &format!("{}/library/busybox:latest", reg.addr),
+    ]);
+    let b = Berth::new();
+    std::fs::write(
+        b.path("registries.json"),
+        serde_json::json!({"registry-mirrors": [format!("http://{}", reg.addr)]}).to_string(),
+    )
+    .expect("registries.json");
+    let out = b.ok(&["pull", "busybox"]);
+    assert!(
+        out.starts_with("Using default tag: latest\nlatest: Pulling from library/busybox\n"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("\ndocker.io/library/busybox:latest\n"),
+        "{out}"
+    );
+    assert_eq!(b.ok(&["inspect", "-f", "{{.Id}}", "busybox"]).trim(), id);
+    let listed = b.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(listed, "busybox:latest\n");
+}
+
+#[test]
+fn credential_helpers_hold_the_secret() {
+    if !have_registry_tools() || !require_tool("htpasswd") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let htpasswd = dir.path().join("htpasswd");
+    run(Command::new("htpasswd").args([
+        "-Bbc",
+        htpasswd.to_str().expect("utf-8"),
+        "haochen",
+        "s3cret",
+    ]));
+    let reg = TestRegistry::start(&format!(
+        "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+        htpasswd.display()
+    ));
+    // A credential helper that keeps one secret in a file next to itself.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let helper = bin.join("docker-credential-berthtest");
+    std::fs::write(
+        &helper,
+        "#!/bin/sh\nstore=\"$(dirname \"$0\")/store.json\"\ncase \"$1\" in\n  store) cat > \"$store\" ;;\n  get) read server; if [ -f \"$store\" ]; then cat \"$store\"; else echo 'credentials not found in native keychain'; exit 1; fi ;;\n  erase) rm -f \"$store\" ;;\nesac\n",
+    )
+    .expect("helper");
+    run(Command::new("chmod").arg("755").arg(&helper));
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let b = Berth::new();
+    std::fs::create_dir_all(b.path("docker-config")).expect("dir");
+    std::fs::write(
+        b.path("docker-config/config.json"),
+        r#"{"credsStore":"berthtest"}"#,
+    )
+    .expect("config.json");
+    let name = format!("{}/haochen/helped:1", reg.addr);
+    import_busybox(&b, &name);
+    let login = b
+        .cmd(&["login", "-u", "haochen", "--password-stdin", &reg.addr])
+        .env("PATH", &path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            std::io::Write::write_all(&mut c.stdin.take().expect("stdin"), b"s3cret\n")?;
+            c.wait_with_output()
+        })
+        .expect("login");
+    assert!(
+        login.status.success(),
+        "{}",
+        String::from_utf8_lossy(&login.stderr)
+    );
+    let stored: Value = serde_json::from_str(
+        &std::fs::read_to_string(bin.join("store.json")).expect("helper store"),
+    )
+    .expect("json");
+    assert_eq!(stored["Username"], "haochen");
+    assert_eq!(stored["Secret"], "s3cret");
+    let config = std::fs::read_to_string(b.path("docker-config/config.json")).expect("config");
+    assert!(
+        !config.contains("s3cret") && !config.contains("aGFvY2hlbjpzM2NyZXQ="),
+        "{config}"
+    );
+    let push = b
+        .cmd(&["push", "-q", &name])
+        .env("PATH", &path)
+        .output()
+        .expect("push");
+    assert!(
+        push.status.success(),
+        "{}",
+        String::from_utf8_lossy(&push.stderr)
+    );
+    let logout = b
+        .cmd(&["logout", &reg.addr])
+        .env("PATH", &path)
+        .output()
+        .expect("logout");
+    assert!(logout.status.success());
+    assert!(!bin.join("store.json").exists());
+}

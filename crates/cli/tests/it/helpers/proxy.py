@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """A logging, throttling HTTP proxy in front of a test registry.
 
-Usage: proxy.py UPSTREAM_HOST:PORT PORT_FILE LOG_FILE BYTES_PER_SECOND
+Usage: proxy.py UPSTREAM_HOST:PORT PORT_FILE LOG_FILE BYTES_PER_SECOND [FLAKY]
 
 Every request is logged as `METHOD PATH RANGE`; blob bodies are sent at the
 given rate (0: full speed), so a test can interrupt a pull mid-layer and see
-whether the next one asks for the rest with a Range header.
+whether the next one asks for the rest with a Range header. With FLAKY, the
+first request for each path gets a 503 and the first blob body is cut off
+halfway, so a client must retry and resume to succeed.
 """
 import http.client
 import http.server
@@ -15,6 +17,9 @@ import time
 
 upstream_host, upstream_port = sys.argv[1].rsplit(":", 1)
 port_file, log_file, rate = sys.argv[2], sys.argv[3], int(sys.argv[4])
+flaky = len(sys.argv) > 5 and sys.argv[5] == "flaky"
+seen = set()
+cut = set()
 lock = threading.Lock()
 log = open(log_file, "a", buffering=1)
 HOP = {"connection", "keep-alive", "transfer-encoding", "host", "proxy-connection"}
@@ -32,6 +37,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
         with lock:
             log.write(f"{self.command} {self.path} {self.headers.get('Range', '-')}\n")
+            first = (self.command, self.path) not in seen
+            seen.add((self.command, self.path))
+        if flaky and first:
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         conn = http.client.HTTPConnection(upstream_host, int(upstream_port), timeout=60)
         conn.request(self.command, self.path, body, headers)
         resp = conn.getresponse()
@@ -46,6 +58,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         slow = rate > 0 and self.command == "GET" and "/blobs/" in self.path
+        if flaky and self.command == "GET" and "/blobs/" in self.path and len(data) > 1 << 20:
+            with lock:
+                cutting = self.path not in cut
+                cut.add(self.path)
+            if cutting:
+                # Promise it all, send half, hang up.
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                conn.close()
+                return
         step = 64 << 10
         try:
             for i in range(0, len(data), step):
