@@ -15,7 +15,7 @@ use berth_oci::image::{Descriptor, ImageConfig, Index, Manifest, Platform, from_
 use berth_oci::{Digest, Hasher, HashingReader, Reference, media};
 use berth_store::PartialBlob;
 
-use crate::unpack::{Counting, LayerBlob, LayerSource, StoredLayers, image_layers};
+use crate::unpack::{Counting, LayerBlob, LayerSource, image_layers};
 use crate::{Engine, Error, Progress, Result};
 
 /// Settings of [`Engine::pull`].
@@ -183,15 +183,21 @@ impl Engine {
         let snap = self.snapshotter()?;
         let chains =
             berth_oci::chain_ids(&layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>());
-        for (layer, chain) in layers.iter().zip(&chains) {
-            let unpacked = snap
-                .stat(&chain.to_string())
-                .is_ok_and(|i| i.kind == berth_snapshot::Kind::Committed);
+        let unpacked: Vec<bool> = chains
+            .iter()
+            .map(|c| {
+                snap.stat(&c.to_string())
+                    .is_ok_and(|i| i.kind == berth_snapshot::Kind::Committed)
+            })
+            .collect();
+        for (layer, unpacked) in layers.iter().zip(&unpacked) {
             if !unpacked {
                 progress.message(&format!("{}: Pulling fs layer", layer.blob.short()));
             }
-            if !self.blobs.contains(&layer.blob) && unpacked {
-                source.apply_from(self, layer, progress, &mut |tar| {
+        }
+        for (layer, unpacked) in layers.iter().zip(&unpacked) {
+            if !self.blobs.contains(&layer.blob) && *unpacked {
+                source.stream(self, layer, progress, "Download complete", &mut |tar| {
                     let (diff_id, tar_size) = HashingReader::new(tar, self.max_layer_size)
                         .finish()
                         .map_err(Error::io(&layer.blob))?;
@@ -364,9 +370,27 @@ impl LayerSource for RemoteLayers<'_> {
         progress: &dyn Progress,
         apply: &mut dyn FnMut(Box<dyn Read + '_>) -> Result<Applied>,
     ) -> Result<Applied> {
+        self.stream(engine, layer, progress, "Pull complete", apply)
+    }
+}
+
+impl RemoteLayers<'_> {
+    /// Streams a layer from the registry into the store and through `apply`;
+    /// `status` is what the progress shows when it is done.
+    fn stream(
+        &self,
+        engine: &Engine,
+        layer: &LayerBlob,
+        progress: &dyn Progress,
+        status: &str,
+        apply: &mut dyn FnMut(Box<dyn Read + '_>) -> Result<Applied>,
+    ) -> Result<Applied> {
         let Some(partial) = engine.blobs.resume(&layer.blob)? else {
             // In the store already (maybe fetched meanwhile by another pull).
-            return StoredLayers.apply_from(engine, layer, progress, apply);
+            let id = layer.blob.short().to_string();
+            let applied = apply(engine.layer_stream(layer, &id, "Extracting", progress)?)?;
+            progress.done(&id, status);
+            return Ok(applied);
         };
         let desc = self.layers.get(&layer.blob).ok_or_else(|| {
             Error::Archive(format!("layer {} is not in the manifest", layer.blob))
@@ -409,7 +433,7 @@ impl LayerSource for RemoteLayers<'_> {
             }
         };
         download.finish()?;
-        progress.done(&id, "Pull complete");
+        progress.done(&id, status);
         Ok(applied)
     }
 }
