@@ -151,6 +151,15 @@ fn transient(e: &reqwest::Error) -> bool {
     (e.is_timeout() || e.is_connect() || e.is_request() || e.is_body()) && !is_tls(e)
 }
 
+/// How often a transport error is retried: a refused connection once.
+fn retries_for(e: &reqwest::Error, retries: u32) -> u32 {
+    if e.is_connect() {
+        retries.min(1)
+    } else {
+        retries
+    }
+}
+
 fn is_tls(e: &reqwest::Error) -> bool {
     let mut cause: Option<&dyn std::error::Error> = Some(e);
     while let Some(c) = cause {
@@ -331,7 +340,8 @@ impl Registry {
             }
             let resp = match req.send() {
                 Ok(r) => r,
-                Err(e) if transient(&e) && attempt < self.retries => {
+                // Nothing listening is worth one more look, not four.
+                Err(e) if transient(&e) && attempt < retries_for(&e, self.retries) => {
                     attempt += 1;
                     tracing::debug!(%url, error = %e, attempt, "retrying");
                     std::thread::sleep(backoff(attempt));

@@ -1071,3 +1071,235 @@ fn credential_helpers_hold_the_secret() {
     assert!(logout.status.success());
     assert!(!bin.join("store.json").exists());
 }
+
+/// A proxy (tests/it/helpers/proxy.py) in front of `reg` in `mode`; returns it
+/// with its port and log file.
+fn proxy(reg: &TestRegistry, mode: &str) -> (Process, u16, PathBuf) {
+    let port_file = reg.path(&format!("proxy-{mode}.port"));
+    let log = reg.path(&format!("proxy-{mode}.log"));
+    let (p, port) = start_helper(
+        "proxy.py",
+        &[
+            &reg.addr,
+            port_file.to_str().expect("utf-8"),
+            log.to_str().expect("utf-8"),
+            "0",
+            mode,
+        ],
+        &port_file,
+    );
+    (p, port, log)
+}
+
+#[test]
+fn a_registry_that_refuses_one_big_put_gets_chunks() {
+    if !have_registry_tools() {
+        return;
+    }
+    let reg = TestRegistry::start("");
+    let (_proxy, port, log) = proxy(&reg, "nomonolithic");
+    let b = Berth::new();
+    let name = format!("127.0.0.1:{port}/test/chunked:1");
+    import_busybox(&b, &name);
+    b.ok(&["push", &name]);
+    let log = std::fs::read_to_string(log).expect("proxy log");
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("PATCH /v2/test/chunked/blobs/uploads/")),
+        "{log}"
+    );
+    let seen = skopeo_inspect(&[
+        "--tls-verify=false",
+        &format!("docker://{}/test/chunked:1", reg.addr),
+    ]);
+    assert_eq!(seen["Layers"].as_array().map(Vec::len), Some(1));
+    let c = Berth::new();
+    c.ok(&["pull", &format!("{}/test/chunked:1", reg.addr)]);
+}
+
+#[test]
+fn search_reads_v1_search_where_the_registry_has_it() {
+    if !have_registry_tools() {
+        return;
+    }
+    let reg = TestRegistry::start("");
+    let a = Berth::new();
+    import_busybox(&a, &format!("{}/library/busybox:1", reg.addr));
+    a.ok(&["push", "-q", &format!("{}/library/busybox:1", reg.addr)]);
+    a.ok(&[
+        "tag",
+        &format!("{}/library/busybox:1", reg.addr),
+        &format!("{}/haochen/busybox-tools:1", reg.addr),
+    ]);
+    a.ok(&[
+        "push",
+        "-q",
+        &format!("{}/haochen/busybox-tools:1", reg.addr),
+    ]);
+    let (_proxy, port, _) = proxy(&reg, "search");
+    let term = format!("127.0.0.1:{port}/busybox");
+    let table = a.ok(&["search", &term]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(
+        lines[0].starts_with("NAME")
+            && lines[0].contains("DESCRIPTION")
+            && lines[0].contains("OFFICIAL")
+    );
+    assert!(
+        table.contains("test repository haochen/busybox-tools"),
+        "{table}"
+    );
+    let official = a.ok(&[
+        "search",
+        "--filter",
+        "is-official=true",
+        "--format",
+        "{{.Name}} {{.StarCount}} {{.IsOfficial}}",
+        &term,
+    ]);
+    assert_eq!(official, "library/busybox 3 [OK]\n");
+    assert_eq!(
+        a.ok(&[
+            "search",
+            "--filter",
+            "stars=4",
+            "--format",
+            "{{.Name}}",
+            &term
+        ]),
+        ""
+    );
+    let truncated = a.ok(&["search", "--limit", "1", "--format", "json", &term]);
+    assert_eq!(truncated.lines().count(), 1, "{truncated}");
+    let err = a.fail(&["search", "--filter", "colour=blue", &term]);
+    assert!(err.contains("invalid filter"), "{err}");
+}
+
+#[test]
+fn errors_say_what_is_wrong() {
+    if !have_registry_tools() || !require_tool("curl") {
+        return;
+    }
+    let reg = TestRegistry::start("");
+    let a = Berth::new();
+    let name = format!("{}/test/errs:1", reg.addr);
+    import_busybox(&a, &name);
+    a.ok(&["push", "-q", &name]);
+    let b = Berth::new();
+    let err = b.fail(&["pull", &format!("{}/test/errs:nope", reg.addr)]);
+    assert!(
+        err.contains("manifest for") && err.contains("not found: manifest unknown"),
+        "{err}"
+    );
+    let err = b.fail(&["pull", &format!("{}/test/nobody:1", reg.addr)]);
+    assert!(err.contains("not found"), "{err}");
+    let dead = format!("127.0.0.1:{}/test/errs:1", free_port("127.0.0.1"));
+    let err = b.fail(&["pull", &dead]);
+    assert!(err.contains("unreachable"), "{err}");
+    let err = b.fail(&["push", &format!("{}/test/absent:1", reg.addr)]);
+    assert!(err.contains("No such image"), "{err}");
+    let err = b.fail(&["pull", "Busybox"]);
+    assert!(err.contains("invalid reference"), "{err}");
+    // A manifest whose layer no tool can unpack.
+    let seen: Value = serde_json::from_str(&run(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{name}"),
+    ])))
+    .expect("manifest");
+    let mut odd = seen.clone();
+    odd["layers"][0]["mediaType"] = "application/vnd.example.unknown".into();
+    run(Command::new("curl").args([
+        "-sf",
+        "-X",
+        "PUT",
+        "-H",
+        &format!(
+            "Content-Type: {}",
+            seen["mediaType"].as_str().expect("media type")
+        ),
+        "--data-binary",
+        &odd.to_string(),
+        &format!("http://{}/v2/test/errs/manifests/odd", reg.addr),
+    ]));
+    let err = b.fail(&["pull", &format!("{}/test/errs:odd", reg.addr)]);
+    assert!(
+        err.contains("application/vnd.example.unknown") && err.contains("not supported"),
+        "{err}"
+    );
+    assert!(b.ids().is_empty());
+}
+
+#[test]
+fn foreign_layers_come_from_their_urls() {
+    if !have_registry_tools() || !require_tool("curl") {
+        return;
+    }
+    let reg = TestRegistry::start(
+        "validation:\n  manifests:\n    urls:\n      allow:\n        - ^http://\n",
+    );
+    let a = Berth::new();
+    let name = format!("{}/test/foreign:1", reg.addr);
+    import_busybox(&a, &name);
+    a.ok(&["push", "-q", &name]);
+    let raw = run(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{name}"),
+    ]));
+    let mut manifest: Value = serde_json::from_str(&raw).expect("manifest");
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .expect("digest")
+        .to_string();
+    // The layer is served by a plain web server, and no longer by the registry.
+    let web = tempfile::tempdir().expect("web dir");
+    std::fs::copy(reg.blob_file(&layer), web.path().join("layer.tar.gz")).expect("copy layer");
+    let web_port = free_port("127.0.0.1");
+    let mut server = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &web_port.to_string(),
+        ])
+        .current_dir(web.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("web server");
+    let web_addr = format!("127.0.0.1:{web_port}");
+    wait_for_port(&web_addr, &mut server, &web.path().join("none"));
+    let _server = Process(server);
+    run(Command::new("curl").args([
+        "-sf",
+        "-X",
+        "DELETE",
+        &format!("http://{}/v2/test/foreign/blobs/{layer}", reg.addr),
+    ]));
+    manifest["mediaType"] = "application/vnd.docker.distribution.manifest.v2+json".into();
+    manifest["config"]["mediaType"] = "application/vnd.docker.container.image.v1+json".into();
+    manifest["layers"][0]["mediaType"] =
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip".into();
+    manifest["layers"][0]["urls"] = serde_json::json!([format!("http://{web_addr}/layer.tar.gz")]);
+    run(Command::new("curl").args([
+        "-sf",
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/vnd.docker.distribution.manifest.v2+json",
+        "--data-binary",
+        &manifest.to_string(),
+        &format!("http://{}/v2/test/foreign/manifests/2", reg.addr),
+    ]));
+    let b = Berth::new();
+    let foreign = format!("{}/test/foreign:2", reg.addr);
+    b.ok(&["pull", &foreign]);
+    let mount = b.ok(&["image", "mount", &foreign]);
+    assert!(Path::new(mount.trim()).join("bin/busybox").is_file());
+    b.ok(&["image", "umount", &foreign]);
+}
