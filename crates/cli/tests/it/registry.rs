@@ -140,6 +140,33 @@ fn start_helper(script: &str, args: &[&str], port_file: &Path) -> (Process, u16)
     }
 }
 
+/// A proxy (tests/it/helpers/proxy.py) in front of `reg`, sending blobs at
+/// `rate` bytes a second (0: full speed), in `mode` ("" or one of the script's
+/// modes); returns it with its port and log file.
+fn proxy(reg: &TestRegistry, rate: usize, mode: &str) -> (Process, u16, PathBuf) {
+    let port_file = reg.path(&format!("proxy-{mode}.port"));
+    let log = reg.path(&format!("proxy-{mode}.log"));
+    let (p, port) = start_helper(
+        "proxy.py",
+        &[
+            &reg.addr,
+            port_file.to_str().expect("utf-8"),
+            log.to_str().expect("utf-8"),
+            &rate.to_string(),
+            mode,
+        ],
+        &port_file,
+    );
+    (p, port, log)
+}
+
+/// Asserts that `out` contains every one of `parts`.
+fn contains_all(out: &str, parts: &[&str]) {
+    for p in parts {
+        assert!(out.contains(p), "{p:?} missing from:\n{out}");
+    }
+}
+
 fn skopeo_inspect(args: &[&str]) -> Value {
     let out = run(Command::new("skopeo").arg("inspect").args(args));
     serde_json::from_str(&out).expect("skopeo json")
@@ -172,16 +199,9 @@ fn push_then_pull_keeps_every_digest() {
     let a = Berth::new();
     let name = format!("{}/test/busybox:1", reg.addr);
     let id = import_busybox(&a, &name);
-    let pushed = a.run(&["push", &name]);
-    assert_eq!(pushed.code, 0, "{}{}", pushed.stdout, pushed.stderr);
-    assert!(
-        pushed.stdout.contains(": Pushed"),
-        "{}{}",
-        pushed.stdout,
-        pushed.stderr
-    );
+    let pushed = a.ok(&["push", &name]);
+    contains_all(&pushed, &[": Pushed"]);
     let digest = pushed
-        .stdout
         .lines()
         .find_map(|l| l.strip_prefix("1: digest: "))
         .and_then(|l| l.split(' ').next())
@@ -197,51 +217,23 @@ fn push_then_pull_keeps_every_digest() {
     ]);
     assert_eq!(config["config"]["Cmd"][0], "sh");
     // Pushing again sends nothing.
-    let again = a.run(&["push", &name]);
-    assert!(
-        again.stdout.contains("Layer already exists"),
-        "{}{}",
-        again.stdout,
-        again.stderr
-    );
-    assert!(
-        again.stdout.contains(&digest),
-        "{}{}",
-        again.stdout,
-        again.stderr
-    );
+    contains_all(&a.ok(&["push", &name]), &["Layer already exists", &digest]);
 
     let b = Berth::new();
-    let pulled = b.run(&["pull", &name]);
-    assert_eq!(pulled.code, 0, "{}{}", pulled.stdout, pulled.stderr);
-    assert!(
-        pulled.stdout.ends_with(&format!("\n{name}\n")),
-        "{}",
-        pulled.stdout
+    let pulled = b.ok(&["pull", &name]);
+    contains_all(
+        &pulled,
+        &[
+            "Pull complete",
+            &format!("Digest: {digest}"),
+            "Status: Downloaded newer image",
+        ],
     );
     assert!(
-        pulled.stdout.starts_with("1: Pulling from test/busybox\n"),
-        "{}",
-        pulled.stdout
+        pulled.starts_with("1: Pulling from test/busybox\n"),
+        "{pulled}"
     );
-    assert!(
-        pulled.stdout.contains("Pull complete"),
-        "{}{}",
-        pulled.stdout,
-        pulled.stderr
-    );
-    assert!(
-        pulled.stdout.contains(&format!("Digest: {digest}")),
-        "{}{}",
-        pulled.stdout,
-        pulled.stderr
-    );
-    assert!(
-        pulled.stdout.contains("Status: Downloaded newer image"),
-        "{}{}",
-        pulled.stdout,
-        pulled.stderr
-    );
+    assert!(pulled.ends_with(&format!("\n{name}\n")), "{pulled}");
     assert_eq!(b.ok(&["inspect", "-f", "{{.Id}}", &name]).trim(), id);
     assert_eq!(
         b.ok(&["inspect", "-f", "{{json .RepoDigests}}", &name])
@@ -252,34 +244,16 @@ fn push_then_pull_keeps_every_digest() {
     assert!(Path::new(mount.trim()).join("bin/busybox").is_file());
     b.ok(&["image", "umount", &name]);
     // Up to date: nothing downloaded.
-    let second = b.run(&["pull", &name]);
-    assert!(
-        second.stdout.contains("Already exists"),
-        "{}{}",
-        second.stdout,
-        second.stderr
-    );
-    assert!(
-        second.stdout.contains("Status: Image is up to date"),
-        "{}{}",
-        second.stdout,
-        second.stderr
+    contains_all(
+        &b.ok(&["pull", &name]),
+        &["Already exists", "Status: Image is up to date"],
     );
     // A pulled image goes back byte for byte, and to another repository by mount.
     let other = format!("{}/other/busybox:1", reg.addr);
     b.ok(&["tag", &name, &other]);
-    let mounted = b.run(&["push", &other]);
-    assert!(
-        mounted.stdout.contains("Mounted from test/busybox"),
-        "{}{}",
-        mounted.stdout,
-        mounted.stderr
-    );
-    assert!(
-        mounted.stdout.contains(&digest),
-        "{}{}",
-        mounted.stdout,
-        mounted.stderr
+    contains_all(
+        &b.ok(&["push", &other]),
+        &["Mounted from test/busybox", &digest],
     );
     // Pull by digest.
     let c = Berth::new();
@@ -504,19 +478,8 @@ fn an_interrupted_pull_resumes_with_a_range_request() {
         return;
     }
     let reg = TestRegistry::start("");
-    let port_file = reg.path("proxy.port");
-    let log = reg.path("proxy.log");
     // 8 MiB at 4 MiB/s: two seconds, time enough to be killed halfway.
-    let (_proxy, port) = start_helper(
-        "proxy.py",
-        &[
-            &reg.addr,
-            port_file.to_str().expect("utf-8"),
-            log.to_str().expect("utf-8"),
-            &(4 << 20).to_string(),
-        ],
-        &port_file,
-    );
+    let (_proxy, port, log) = proxy(&reg, 4 << 20, "");
     let a = Berth::new();
     let name = format!("{}/test/big:1", reg.addr);
     push_big_image(&a, &name, 8 << 20);
@@ -585,18 +548,7 @@ fn concurrent_pulls_fetch_a_shared_layer_once() {
         return;
     }
     let reg = TestRegistry::start("");
-    let port_file = reg.path("proxy.port");
-    let log = reg.path("proxy.log");
-    let (_proxy, port) = start_helper(
-        "proxy.py",
-        &[
-            &reg.addr,
-            port_file.to_str().expect("utf-8"),
-            log.to_str().expect("utf-8"),
-            &(8 << 20).to_string(),
-        ],
-        &port_file,
-    );
+    let (_proxy, port, log) = proxy(&reg, 8 << 20, "");
     let a = Berth::new();
     push_big_image(&a, &format!("{}/test/one:1", reg.addr), 4 << 20);
     // The same layers under a second repository and config: a different image.
@@ -657,23 +609,29 @@ fn concurrent_pulls_fetch_a_shared_layer_once() {
     );
 }
 
-#[test]
-fn htpasswd_login_push_pull_logout() {
-    if !have_registry_tools() || !require_tool("htpasswd") {
-        return;
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let htpasswd = dir.path().join("htpasswd");
+/// A registry that wants user `haochen`, password `s3cret` (bcrypt htpasswd
+/// file written into `dir`).
+fn htpasswd_registry(dir: &Path) -> TestRegistry {
+    let htpasswd = dir.join("htpasswd");
     run(Command::new("htpasswd").args([
         "-Bbc",
         htpasswd.to_str().expect("utf-8"),
         "haochen",
         "s3cret",
     ]));
-    let reg = TestRegistry::start(&format!(
+    TestRegistry::start(&format!(
         "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
         htpasswd.display()
-    ));
+    ))
+}
+
+#[test]
+fn htpasswd_login_push_pull_logout() {
+    if !have_registry_tools() || !require_tool("htpasswd") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let reg = htpasswd_registry(dir.path());
     let b = Berth::new();
     let name = format!("{}/haochen/testrepo:1", reg.addr);
     import_busybox(&b, &name);
@@ -920,19 +878,7 @@ fn a_flaky_registry_is_retried_and_a_cut_download_resumed() {
     let reg = TestRegistry::start("");
     let a = Berth::new();
     push_big_image(&a, &format!("{}/test/flaky:1", reg.addr), 4 << 20);
-    let port_file = reg.path("proxy.port");
-    let log = reg.path("proxy.log");
-    let (_proxy, port) = start_helper(
-        "proxy.py",
-        &[
-            &reg.addr,
-            port_file.to_str().expect("utf-8"),
-            log.to_str().expect("utf-8"),
-            "0",
-            "flaky",
-        ],
-        &port_file,
-    );
+    let (_proxy, port, log) = proxy(&reg, 0, "flaky");
     let b = Berth::new();
     let via = format!("127.0.0.1:{port}/test/flaky:1");
     b.ok(&["pull", "-q", &via]);
@@ -990,17 +936,7 @@ fn credential_helpers_hold_the_secret() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let htpasswd = dir.path().join("htpasswd");
-    run(Command::new("htpasswd").args([
-        "-Bbc",
-        htpasswd.to_str().expect("utf-8"),
-        "haochen",
-        "s3cret",
-    ]));
-    let reg = TestRegistry::start(&format!(
-        "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
-        htpasswd.display()
-    ));
+    let reg = htpasswd_registry(dir.path());
     // A credential helper that keeps one secret in a file next to itself.
     let bin = dir.path().join("bin");
     std::fs::create_dir_all(&bin).expect("bin");
@@ -1072,32 +1008,13 @@ fn credential_helpers_hold_the_secret() {
     assert!(!bin.join("store.json").exists());
 }
 
-/// A proxy (tests/it/helpers/proxy.py) in front of `reg` in `mode`; returns it
-/// with its port and log file.
-fn proxy(reg: &TestRegistry, mode: &str) -> (Process, u16, PathBuf) {
-    let port_file = reg.path(&format!("proxy-{mode}.port"));
-    let log = reg.path(&format!("proxy-{mode}.log"));
-    let (p, port) = start_helper(
-        "proxy.py",
-        &[
-            &reg.addr,
-            port_file.to_str().expect("utf-8"),
-            log.to_str().expect("utf-8"),
-            "0",
-            mode,
-        ],
-        &port_file,
-    );
-    (p, port, log)
-}
-
 #[test]
 fn a_registry_that_refuses_one_big_put_gets_chunks() {
     if !have_registry_tools() {
         return;
     }
     let reg = TestRegistry::start("");
-    let (_proxy, port, log) = proxy(&reg, "nomonolithic");
+    let (_proxy, port, log) = proxy(&reg, 0, "nomonolithic");
     let b = Berth::new();
     let name = format!("127.0.0.1:{port}/test/chunked:1");
     import_busybox(&b, &name);
@@ -1136,7 +1053,7 @@ fn search_reads_v1_search_where_the_registry_has_it() {
         "-q",
         &format!("{}/haochen/busybox-tools:1", reg.addr),
     ]);
-    let (_proxy, port, _) = proxy(&reg, "search");
+    let (_proxy, port, _) = proxy(&reg, 0, "search");
     let term = format!("127.0.0.1:{port}/busybox");
     let table = a.ok(&["search", &term]);
     let lines: Vec<&str> = table.lines().collect();
