@@ -338,6 +338,28 @@ fn what_skopeo_pushes_berth_pulls_and_platforms_resolve() {
         assert_eq!(raw_back, raw, "{format}");
     }
 
+    // zstd on request: an OCI manifest with zstd layers, which pull reads back.
+    let zstd = format!("{}/peer/zstd:1", reg.addr);
+    a.ok(&["tag", "local/bb:1", &zstd]);
+    a.ok(&["push", "--compression", "zstd", &zstd]);
+    let raw = run(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{zstd}"),
+    ]));
+    let manifest: Value = serde_json::from_str(&raw).expect("manifest");
+    assert_eq!(
+        manifest["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    );
+    let z = Berth::new();
+    z.ok(&["pull", &zstd]);
+    assert_eq!(
+        z.ok(&["inspect", "-f", "{{.Id}}", &zstd]),
+        a.ok(&["inspect", "-f", "{{.Id}}", "local/bb:1"])
+    );
+
     // A multi-platform index: this host's entry is picked, --platform picks another.
     let docker = format!("{}/peer/docker:1", reg.addr);
     let amd = run(Command::new("skopeo").args([
