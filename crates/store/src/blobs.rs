@@ -124,6 +124,7 @@ impl Blobs {
             path,
             hasher: Hasher::new(),
             size: 0,
+            written_back: 0,
             dir: self.dir.clone(),
         })
     }
@@ -229,6 +230,26 @@ impl Blobs {
     }
 }
 
+/// Every this many bytes a blob's writer asks the kernel to start writing them
+/// out, so the fsync at commit waits for the tail only, not the whole blob.
+const WRITEBACK_STEP: u64 = 16 << 20;
+
+/// Starts writeback of a range without waiting for it (`sync_file_range`
+/// with `SYNC_FILE_RANGE_WRITE`); the commit's fsync is what makes it durable.
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: sync_file_range only reads its integer arguments; the descriptor
+    // is open for as long as `file` is borrowed.
+    let _ = unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        )
+    };
+}
+
 const PARTIAL_PREFIX: &str = "dl-";
 const PARTIAL_KEEP: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
@@ -272,7 +293,12 @@ impl PartialBlob {
             .as_mut()
             .ok_or_else(|| io::Error::other("partial blob closed"))?;
         file.write_all(data)?;
+        let before = self.len;
         self.len += data.len() as u64;
+        if self.len / WRITEBACK_STEP != before / WRITEBACK_STEP {
+            let start = before / WRITEBACK_STEP * WRITEBACK_STEP;
+            start_writeback(file, start, self.len - start);
+        }
         Ok(())
     }
 
@@ -323,6 +349,8 @@ pub struct BlobWriter {
     path: PathBuf,
     hasher: Hasher,
     size: u64,
+    /// Bytes whose writeback was started.
+    written_back: u64,
     dir: PathBuf,
 }
 
@@ -430,6 +458,15 @@ impl Write for BlobWriter {
         let n = file.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
+        let on_disk = self.size - file.buffer().len() as u64;
+        if on_disk - self.written_back >= WRITEBACK_STEP {
+            start_writeback(
+                file.get_ref(),
+                self.written_back,
+                on_disk - self.written_back,
+            );
+            self.written_back = on_disk;
+        }
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
