@@ -143,6 +143,16 @@ fn digest_col(s: String) -> Result<Digest, Error> {
 impl Db {
     /// Opens (creating) the database at `path`.
     pub fn open(path: &Path) -> Result<Db, Error> {
+        // SQLite reports a file it may not write as "readonly database"; the
+        // system's own words name the file and the cause.
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+        {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(path)(e)),
+            _ => {}
+        }
         let conn = open_sqlite(path, SCHEMA)?;
         Ok(Db {
             conn: Mutex::new(conn),

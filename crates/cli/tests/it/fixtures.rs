@@ -258,3 +258,18 @@ pub fn busybox_layer() -> Vec<u8> {
     t.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n");
     t.bytes()
 }
+
+/// `size` bytes no compressor can shrink (xorshift64), the same every time.
+pub fn noise(size: usize) -> Vec<u8> {
+    let mut data = vec![0u8; size];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for chunk in data.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        for (i, byte) in chunk.iter_mut().enumerate() {
+            *byte = (x >> (i * 8)) as u8;
+        }
+    }
+    data
+}

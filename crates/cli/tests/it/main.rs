@@ -11,6 +11,7 @@ mod hostile;
 mod images;
 mod interop;
 mod registry;
+mod resources;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::fixtures::{ArchiveImage, Tar, busybox_layer, docker_archive};
+use crate::fixtures::{ArchiveImage, Tar, busybox_layer, docker_archive, noise};
 use crate::{Berth, require_root, require_tool};
 
 const HELPERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/helpers");
@@ -475,16 +475,7 @@ fn a_corrupt_blob_is_refused_and_nothing_is_kept() {
 /// A two-layer image (busybox, then `size` random bytes) loaded into `b` as
 /// `name` and pushed; `b`'s `base.tar` holds the busybox layer.
 fn push_big_image(b: &Berth, name: &str, size: usize) {
-    let mut data = vec![0u8; size];
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    for chunk in data.chunks_mut(8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        for (i, byte) in chunk.iter_mut().enumerate() {
-            *byte = (x >> (i * 8)) as u8;
-        }
-    }
+    let data = noise(size);
     b.file("base.tar", &busybox_layer());
     let image = ArchiveImage::new(
         &[name],
