@@ -8,6 +8,7 @@
 
 pub mod changes;
 mod df;
+mod early;
 mod gc;
 mod image;
 mod import;

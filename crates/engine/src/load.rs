@@ -9,16 +9,19 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
+use std::thread::ScopedJoinHandle;
 
 use berth_layer::{Compression, decompress};
 use berth_oci::image::{Descriptor, ImageConfig, Index, Manifest, Platform, from_json};
-use berth_oci::{Digest, Reference, media};
+use berth_oci::{ChainId, Digest, Kind, Reference, chain_ids, media};
+use berth_snapshot::Layout;
 use berth_store::PendingBlob;
 use serde::Deserialize;
 
+use crate::early::{Early, Follow, Incoming};
 use crate::import::descriptor;
-use crate::unpack::{Counting, image_layers};
+use crate::unpack::{Counting, LayerBlob, image_layers};
 use crate::{Engine, Error, Progress, Result, to_json};
 
 /// Files up to this size that are not named as blobs are kept in memory.
@@ -107,6 +110,18 @@ impl ArchiveFiles {
     }
 }
 
+/// Ends a follower's wait with a failure unless forgotten (the entry was read
+/// to its end).
+struct EndFollow(Option<Arc<Follow>>);
+
+impl Drop for EndFollow {
+    fn drop(&mut self) {
+        if let Some(f) = &self.0 {
+            f.end(false);
+        }
+    }
+}
+
 fn clean_path(raw: &[u8]) -> String {
     let s = String::from_utf8_lossy(raw);
     s.split('/')
@@ -170,8 +185,55 @@ impl Engine {
             }
             failed.map_or(Ok(()), Err)
         });
-        let files = self.read_archive(tar, progress, &commits)?;
+        let snap = self.snapshotter()?;
+        // Extract large files as they arrive where a layer can be attached to its
+        // parent afterwards (see early.rs).
+        let early_ok = snap.layout() == Layout::Diff;
+        let mut early: HashMap<Digest, Early> = HashMap::new();
+        let result = std::thread::scope(|scope| {
+            let mut handles = Vec::new();
+            let read = self.read_archive(
+                tar,
+                progress,
+                &commits,
+                early_ok.then_some(scope),
+                &mut handles,
+            );
+            for (digest, handle) in handles {
+                let done = handle
+                    .join()
+                    .map_err(|_| Error::Archive("a layer extraction panicked".into()));
+                match (digest, done) {
+                    (Some(d), Ok(e)) if !early.contains_key(&d) => {
+                        early.insert(d, e);
+                    }
+                    (_, Ok(e)) => {
+                        let _ = snap.remove(&e.key);
+                    }
+                    (_, Err(_)) => {}
+                }
+            }
+            read
+        });
         drop(commits);
+        let outcome = result
+            .and_then(|files| self.load_images(files, &mut early, committer, started, progress));
+        for (_, e) in early {
+            let _ = snap.remove(&e.key);
+        }
+        outcome
+    }
+
+    /// The second half of a load: the archive is read; find its images, attach or
+    /// unpack their layers, and record them once every blob is durable.
+    fn load_images(
+        &self,
+        files: ArchiveFiles,
+        early: &mut HashMap<Digest, Early>,
+        committer: std::thread::JoinHandle<Result<(), berth_store::Error>>,
+        started: std::time::Instant,
+        progress: &dyn Progress,
+    ) -> Result<LoadOutcome> {
         tracing::info!(elapsed = ?started.elapsed(), blobs = files.blobs.len(), "archive read");
         let images = if files.small.contains_key("manifest.json") {
             self.docker_archive_images(&files)?
@@ -195,7 +257,7 @@ impl Engine {
         } in images
         {
             let layers = image_layers(&manifest, &config, |d| files.pending.get(d).cloned())?;
-            let chains = self.unpack(&layers, progress)?;
+            let chains = self.attach_early(&layers, early, progress)?;
             tracing::info!(elapsed = ?started.elapsed(), image = %manifest.config.digest, "layers unpacked");
             unpacked.push((manifest_digest, manifest, config, tags, chains));
         }
@@ -218,12 +280,18 @@ impl Engine {
         Ok(outcome)
     }
 
-    fn read_archive(
-        &self,
+    /// Reads the archive front to back, storing its files as blobs; with `early`,
+    /// large files are extracted as they arrive, their threads in `handles`
+    /// (with the file's digest once known).
+    fn read_archive<'scope, 'env>(
+        &'env self,
         tar: impl Read,
-        progress: &dyn Progress,
+        progress: &'env dyn Progress,
         commits: &mpsc::Sender<PendingBlob>,
+        early: Option<&'scope std::thread::Scope<'scope, 'env>>,
+        handles: &mut Vec<(Option<Digest>, ScopedJoinHandle<'scope, Early>)>,
     ) -> Result<ArchiveFiles> {
+        let mut buf = vec![0u8; 1 << 20];
         let corrupt = |e: io::Error| Error::Archive(format!("corrupt or truncated archive: {e}"));
         let mut files = ArchiveFiles::default();
         let mut archive = tar::Archive::new(tar);
@@ -270,10 +338,57 @@ impl Engine {
                 w.write_all(&data).map_err(Error::io(&path))?;
                 files.small.insert(path.clone(), data);
             } else {
-                progress.start(&id, "Reading", Some(size));
-                io::copy(&mut Counting::new(&mut entry, &id, progress), &mut w)
-                    .map_err(read_err)?;
-                progress.done(&id, "Read");
+                let busy = handles.iter().filter(|(_, h)| !h.is_finished()).count();
+                let follow = match early {
+                    Some(scope) if busy < crate::parallel::cpu_workers() => {
+                        let follow = Arc::new(Follow::default());
+                        let incoming = Incoming {
+                            path: w.path(),
+                            named: named.clone(),
+                            label: id.clone(),
+                            size,
+                        };
+                        match self.start_early(scope, incoming, follow.clone(), progress) {
+                            Ok(h) => {
+                                handles.push((named.clone(), h));
+                                Some(follow)
+                            }
+                            Err(e) => {
+                                tracing::debug!(file = %path, error = %e, "no early extraction");
+                                None
+                            }
+                        }
+                    }
+                    _ => None,
+                };
+                // Whatever ends this entry early ends the follower's wait too.
+                let ended = EndFollow(follow.clone());
+                let shown: &dyn Progress = if follow.is_some() {
+                    &crate::NoProgress
+                } else {
+                    progress.start(&id, "Reading", Some(size));
+                    progress
+                };
+                let mut counted = Counting::new(&mut entry, &id, shown);
+                loop {
+                    let n = counted.read(&mut buf).map_err(read_err)?;
+                    if n == 0 {
+                        break;
+                    }
+                    w.write_all(&buf[..n]).map_err(Error::io(&path))?;
+                    if let Some(f) = &follow {
+                        f.advance(w.on_disk());
+                    }
+                }
+                w.flush().map_err(Error::io(&path))?;
+                if let Some(f) = &follow {
+                    f.advance(w.on_disk());
+                    f.end(true);
+                }
+                std::mem::forget(ended);
+                if follow.is_none() {
+                    progress.done(&id, "Read");
+                }
             }
             let pending = match &named {
                 Some(d) => w.finish_sized(d, size).map_err(|e| match e {
@@ -285,6 +400,12 @@ impl Engine {
                 None => w.finish(None)?,
             };
             let digest = pending.digest().clone();
+            if let Some((d @ None, _)) = handles.last_mut()
+                && named.is_none()
+                && size > SMALL_FILE_MAX
+            {
+                *d = Some(digest.clone());
+            }
             files
                 .pending
                 .insert(digest.clone(), pending.path().to_path_buf());
@@ -295,6 +416,58 @@ impl Engine {
             let _ = commits.send(pending);
         }
         Ok(files)
+    }
+
+    /// Makes an image's layer snapshots: those extracted early are attached to
+    /// their parents and committed bottom-up; the rest are unpacked from their
+    /// blobs. Returns the chain IDs.
+    fn attach_early(
+        &self,
+        layers: &[LayerBlob],
+        early: &mut HashMap<Digest, Early>,
+        progress: &dyn Progress,
+    ) -> Result<Vec<ChainId>> {
+        let snap = self.snapshotter()?;
+        let diff_ids: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
+        let chains = chain_ids(&diff_ids);
+        for (i, layer) in layers.iter().enumerate() {
+            let committed = snap
+                .stat(&chains[i].to_string())
+                .is_ok_and(|s| s.kind == berth_snapshot::Kind::Committed);
+            if committed {
+                continue;
+            }
+            let Some(Early { key, applied }) = early.remove(&layer.blob) else {
+                self.unpack(&layers[..=i], progress)?;
+                continue;
+            };
+            let parent = (i > 0).then(|| chains[i - 1].to_string());
+            let attached = applied
+                .map_err(|e| match e {
+                    Error::Tarball(source) => Error::Layer {
+                        layer: layer.diff_id.clone(),
+                        source,
+                    },
+                    other => other,
+                })
+                .and_then(|a| {
+                    self.accept_diff_id(layer, a.diff_id.clone())?;
+                    snap.rebase(&key, parent.as_deref())?;
+                    self.commit_layer(snap, &key, &chains[i], layer, a.content_size)
+                });
+            match attached {
+                Ok(()) => progress.done(layer.blob.short(), "Loaded"),
+                // Another load committed the same layer first: theirs serves.
+                Err(Error::Snapshot(e)) if e.kind() == Kind::AlreadyExists => {
+                    let _ = snap.remove(&key);
+                }
+                Err(e) => {
+                    let _ = snap.remove(&key);
+                    return Err(e);
+                }
+            }
+        }
+        self.unpack(layers, progress)
     }
 
     fn docker_archive_images(&self, files: &ArchiveFiles) -> Result<Vec<ArchivedImage>> {

@@ -154,6 +154,17 @@ pub trait Snapshotter: Send + Sync {
     fn view(&self, key: &str, parent: Option<&str>) -> Result<Vec<Mount>, Error>;
     /// Commits the active snapshot `key` as `name`.
     fn commit(&self, name: &str, key: &str) -> Result<(), Error>;
+    /// Gives the active snapshot `key` (which has no children) the committed
+    /// `parent`. Only a [`Layout::Diff`] snapshotter can, as its files do not
+    /// depend on the parent's: a layer can then be extracted before its parent is
+    /// known (a load reads layers before the manifest that orders them).
+    fn rebase(&self, key: &str, parent: Option<&str>) -> Result<(), Error> {
+        let _ = parent;
+        Err(Error::FailedPrecondition {
+            key: key.to_string(),
+            reason: "this driver cannot change a snapshot's parent",
+        })
+    }
     /// Removes a snapshot that has no children.
     fn remove(&self, key: &str) -> Result<(), Error>;
     /// Visits every snapshot.

@@ -279,6 +279,54 @@ impl MetaStore {
         Ok(())
     }
 
+    /// Points the childless active snapshot `key` at the committed `parent`.
+    pub fn rebase(&self, key: &str, parent: Option<&str>) -> Result<(), Error> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let get = |name: &str| {
+            tx.query_row(&format!("{ROW_SQL} WHERE name = ?1"), [name], row)
+                .optional()?
+                .ok_or_else(|| Error::NotFound(name.to_string()))
+        };
+        let r = get(key)?;
+        if r.kind != Kind::Active {
+            return Err(Error::FailedPrecondition {
+                key: key.to_string(),
+                reason: "only an active snapshot can be rebased",
+            });
+        }
+        let children: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM snapshots WHERE parent = ?1",
+            [r.id],
+            |x| x.get(0),
+        )?;
+        if children > 0 {
+            return Err(Error::FailedPrecondition {
+                key: key.to_string(),
+                reason: "snapshot has children",
+            });
+        }
+        let parent_id = match parent {
+            Some(p) => {
+                let pr = get(p)?;
+                if pr.kind != Kind::Committed {
+                    return Err(Error::FailedPrecondition {
+                        key: p.to_string(),
+                        reason: "parent is not committed",
+                    });
+                }
+                Some(pr.id)
+            }
+            None => None,
+        };
+        tx.execute(
+            "UPDATE snapshots SET parent = ?1 WHERE id = ?2",
+            params![parent_id, r.id],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn remove(&self, key: &str) -> Result<(), Error> {
         let r = self.get(key)?;
         {

@@ -152,6 +152,10 @@ impl Snapshotter for Overlay {
         self.meta.commit(name, key)
     }
 
+    fn rebase(&self, key: &str, parent: Option<&str>) -> Result<(), Error> {
+        self.meta.rebase(key, parent)
+    }
+
     fn remove(&self, key: &str) -> Result<(), Error> {
         self.meta.remove(key)
     }

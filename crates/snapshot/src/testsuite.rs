@@ -39,6 +39,7 @@ macro_rules! snapshotter_suite {
             whiteout_in_child_hides_lower_file,
             active_writes_do_not_touch_parent,
             commit_keeps_owner_and_mode,
+            rebase_attaches_a_layer_made_before_its_parent,
             mount_128_layers
         );
     };
@@ -252,6 +253,46 @@ pub fn view_sees_parent_files<S: Snapshotter>(s: &S, work: &Path) -> Outcome {
     let target = work.join("m");
     let _m = mount_at(&mounts, &target)?;
     for (p, want) in [("a", "1"), ("b", "2"), ("d/x", "x"), ("d/y", "y")] {
+        let got = io(fs::read_to_string(target.join(p)), p)?;
+        if got != want {
+            return Err(format!("{p}: {got:?} != {want:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// A Diff-layout layer extracted with no parent, then given one, shows both;
+/// a Full-layout driver refuses, and its snapshot is left as it was.
+pub fn rebase_attaches_a_layer_made_before_its_parent<S: Snapshotter>(
+    s: &S,
+    work: &Path,
+) -> Outcome {
+    if !need_root() {
+        return Ok(());
+    }
+    ok(s.prepare("early", None), "prepare")?;
+    let dir = ok(s.apply_dir("early"), "apply_dir")?;
+    io(fs::write(dir.join("top"), "t"), "write")?;
+    layer(s, "base", None, &[("bottom", "b")])?;
+    if s.layout() == crate::Layout::Full {
+        kind_is(
+            s.rebase("early", Some("base")),
+            ErrorKind::FailedPrecondition,
+        )?;
+        let info = ok(s.stat("early"), "stat")?;
+        return match info.parent {
+            None => Ok(()),
+            Some(p) => Err(format!("a refused rebase left parent {p}")),
+        };
+    }
+    kind_is(s.rebase("early", Some("nothing")), ErrorKind::NotFound)?;
+    ok(s.rebase("early", Some("base")), "rebase")?;
+    ok(s.commit("top", "early"), "commit")?;
+    kind_is(s.rebase("top", Some("base")), ErrorKind::FailedPrecondition)?;
+    let mounts = ok(s.view("v", Some("top")), "view")?;
+    let target = work.join("m");
+    let _m = mount_at(&mounts, &target)?;
+    for (p, want) in [("top", "t"), ("bottom", "b")] {
         let got = io(fs::read_to_string(target.join(p)), p)?;
         if got != want {
             return Err(format!("{p}: {got:?} != {want:?}"));

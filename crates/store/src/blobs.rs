@@ -360,6 +360,17 @@ impl BlobWriter {
         self.size
     }
 
+    /// Bytes that reached the file (written, not waiting in the buffer): what a
+    /// reader of [`BlobWriter::path`] can see.
+    pub fn on_disk(&self) -> u64 {
+        self.size - self.file.as_ref().map_or(0, |f| f.buffer().len() as u64)
+    }
+
+    /// The file being written, for a reader that follows the writer.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Checks the digest (when one is expected) and returns the blob, complete
     /// but neither durable nor visible under its digest: [`PendingBlob::commit`]
     /// does both. Reading it meanwhile is fine ([`Blobs::open_pending`]).

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use berth_oci::Digest;
 use serde_json::Value;
 
-use crate::fixtures::{ArchiveImage, Entry, Tar, docker_archive};
+use crate::fixtures::{ArchiveImage, Entry, Tar, docker_archive, noise};
 use crate::{Berth, require_root, tree};
 
 fn layered() -> Vec<ArchiveImage> {
@@ -286,28 +286,94 @@ fn large_layers_load_while_their_blobs_commit() {
     }
     // Blobs are fsynced in the background while the load goes on; with layers
     // this large the commits are still running when the manifest is built.
+    // Layers this large are also extracted while the archive streams, before the
+    // manifest says their order; the whiteout in the second proves they were
+    // stacked in the right order all the same.
     let b = Berth::new();
-    let mut big = Vec::with_capacity(48 << 20);
-    let mut x: u64 = 0x9e3779b97f4a7c15;
-    while big.len() < 48 << 20 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        big.extend_from_slice(&x.to_le_bytes());
-    }
+    let big = noise(48 << 20);
     let layers = vec![
-        Tar::new().file("big1", &big).bytes(),
-        Tar::new().file("big2", &big[..32 << 20]).bytes(),
+        Tar::new().file("big1", &big).file("gone", b"g").bytes(),
+        Tar::new()
+            .file("big2", &big[..32 << 20])
+            .file(".wh.gone", b"")
+            .bytes(),
         Tar::new().file("small", b"s").bytes(),
     ];
     let img = ArchiveImage::new(&["big:1"], layers);
     assert_eq!(b.load(&docker_archive(&[img])), "Loaded image: big:1\n");
     let view = b.ok(&["image", "mount", "big:1"]);
-    assert_eq!(
-        std::fs::read(std::path::Path::new(view.trim()).join("big1")).unwrap(),
-        big
+    let root = std::path::Path::new(view.trim());
+    assert_eq!(std::fs::read(root.join("big1")).unwrap(), big);
+    assert_eq!(std::fs::read(root.join("big2")).unwrap(), &big[..32 << 20]);
+    assert!(
+        !root.join("gone").exists(),
+        "the whiteout of layer 2 hides layer 1's file"
     );
+    assert!(root.join("small").exists());
     b.ok(&["image", "umount", "big:1"]);
     let ingest = std::fs::read_dir(b.root().join("ingest")).unwrap().count();
     assert_eq!(ingest, 0, "every pending blob was committed");
+    // Saved in Docker 25's layout (blobs named by digest) and loaded elsewhere:
+    // the same image, extracted early too.
+    let saved = b.path("big-saved.tar");
+    b.ok(&["save", "-o", saved.to_str().unwrap(), "big:1"]);
+    let c = Berth::new();
+    c.ok(&["load", "-i", saved.to_str().unwrap()]);
+    assert_eq!(c.ids(), b.ids());
+    let view = c.ok(&["image", "mount", "big:1"]);
+    assert!(!std::path::Path::new(view.trim()).join("gone").exists());
+    c.ok(&["image", "umount", "big:1"]);
+}
+
+#[test]
+fn an_early_extraction_that_is_wrong_or_no_layer_leaves_nothing() {
+    if !require_root() {
+        return;
+    }
+    let big = noise(20 << 20);
+    let img = ArchiveImage::new(&["big:1"], vec![Tar::new().file("big", &big).bytes()]);
+    let good = docker_archive(&[img]);
+    // A large file that is no layer at all: its extraction fails and is dropped.
+    let mut with_junk = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(20 << 20);
+    h.set_mode(0o644);
+    h.set_cksum();
+    with_junk
+        .append_data(&mut h, "junk.bin", &noise(20 << 20)[..])
+        .unwrap();
+    let mut original = tar::Archive::new(&good[..]);
+    for entry in original.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let mut header = entry.header().clone();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        with_junk
+            .append_data(&mut header, entry.path().unwrap(), &data[..])
+            .unwrap();
+    }
+    let b = Berth::new();
+    assert_eq!(
+        b.load(&with_junk.into_inner().unwrap()),
+        "Loaded image: big:1\n"
+    );
+    assert_eq!(
+        b.snapshot_dirs(),
+        1,
+        "the junk file's extraction was removed"
+    );
+
+    // The layer's bytes changed after its config was written: the early
+    // extraction finds another diff ID, and nothing of it stays.
+    let mut bad = good.clone();
+    let at = bad
+        .windows(64)
+        .position(|w| w == &big[1 << 20..(1 << 20) + 64])
+        .unwrap();
+    bad[at] ^= 0xff;
+    let c = Berth::new();
+    let err = c.fail(&["load", "-i", c.file("bad.tar", &bad).to_str().unwrap()]);
+    assert!(err.contains("content has digest"), "{err}");
+    assert!(c.ids().is_empty());
+    assert_eq!(c.snapshot_dirs(), 0);
 }
