@@ -295,17 +295,7 @@ impl MetaStore {
                 reason: "only an active snapshot can be rebased",
             });
         }
-        let children: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM snapshots WHERE parent = ?1",
-            [r.id],
-            |x| x.get(0),
-        )?;
-        if children > 0 {
-            return Err(Error::FailedPrecondition {
-                key: key.to_string(),
-                reason: "snapshot has children",
-            });
-        }
+        childless(&tx, &r)?;
         let parent_id = match parent {
             Some(p) => {
                 let pr = get(p)?;
@@ -332,17 +322,7 @@ impl MetaStore {
         {
             let mut conn = self.conn();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let children: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM snapshots WHERE parent = ?1",
-                [r.id],
-                |x| x.get(0),
-            )?;
-            if children > 0 {
-                return Err(Error::FailedPrecondition {
-                    key: key.to_string(),
-                    reason: "snapshot has children",
-                });
-            }
+            childless(&tx, &r)?;
             tx.execute("DELETE FROM snapshots WHERE id = ?1", [r.id])?;
             tx.commit()?;
         }
@@ -395,6 +375,22 @@ impl MetaStore {
         }
         Ok(removed)
     }
+}
+
+/// Refuses a snapshot that others are built on.
+fn childless(conn: &Connection, r: &Row) -> Result<(), Error> {
+    let children: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM snapshots WHERE parent = ?1",
+        [r.id],
+        |x| x.get(0),
+    )?;
+    if children > 0 {
+        return Err(Error::FailedPrecondition {
+            key: r.name.clone(),
+            reason: "snapshot has children",
+        });
+    }
+    Ok(())
 }
 
 fn now() -> i64 {
