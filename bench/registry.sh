@@ -11,29 +11,18 @@
 # Usage: bench/registry.sh [WORKDIR]   (root; python3, curl, hyperfine, skopeo,
 #        podman, docker-registry; release build)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-work=${1:-/var/tmp/berth-bench}
+source "$(dirname "$0")/common.sh"
 runs=${RUNS:-3}
-cargo build --release --quiet
-berth=$PWD/target/release/berth
-mkdir -p "$work"
-if [ ! -f "$work/image.tar" ]; then
-  echo "building the test image in $work ..." >&2
-  python3 bench/make_image.py "$work" >/dev/null
-fi
 
-now() { date +%s.%N; }
 settle() { sync; sleep 3; }
 mnt="$work/reg-runs"
 mkdir -p "$mnt"
 regpid=
 stop_registry() { if [ -n "$regpid" ]; then kill "$regpid" 2>/dev/null || true; wait "$regpid" 2>/dev/null || true; regpid=; fi; }
-cleanup() { stop_registry; umount "$mnt" 2>/dev/null || true; rm -f "$work/reg-fs.img"; }
+cleanup() { stop_registry; unmount_scratch "$mnt" "$work/reg-fs.img"; }
 trap cleanup EXIT
 # A fresh ext4 for everything written, as in bench/store.sh.
-truncate -s 60G "$work/reg-fs.img"
-mkfs.ext4 -q -F "$work/reg-fs.img"
-mount -o loop "$work/reg-fs.img" "$mnt"
+mount_scratch "$mnt" "$work/reg-fs.img" 60G
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 reg=127.0.0.1:$port

@@ -8,19 +8,10 @@
 #   images: berth images with 1,000 images, and berth inspect of one (absolute, target < 30 ms)
 # Usage: bench/store.sh [WORKDIR]   (needs root, python3, openssl, hyperfine; release build)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-work=${1:-/var/tmp/berth-bench}
+source "$(dirname "$0")/common.sh"
 runs=${RUNS:-5}
-cargo build --release --quiet
-berth=$PWD/target/release/berth
-mkdir -p "$work"
-if [ ! -f "$work/image.tar" ]; then
-  echo "building the test image in $work ..." >&2
-  python3 bench/make_image.py "$work" >/dev/null
-fi
 du -sh "$work/image.tar" "$work"/layers/*.tar | sed 's/^/  /' >&2
 
-now() { date +%s.%N; }
 # ext4 skips inodes freed in the last seconds when it allocates new ones, which
 # makes file creation several times slower right after a big rm -rf. So no run
 # deletes anything: each writes to a fresh directory, and every timed run starts
@@ -29,11 +20,8 @@ settle() { sync; sleep 6; }
 # Both sides run on a fresh ext4 made for this benchmark (a loop device), so the
 # host filesystem's history does not decide the figures.
 mkdir -p "$work/runs"
-cleanup() { umount "$work/runs" 2>/dev/null || true; rm -f "$work/fs.img"; }
-trap cleanup EXIT
-truncate -s 40G "$work/fs.img"
-mkfs.ext4 -q -F "$work/fs.img"
-mount -o loop "$work/fs.img" "$work/runs"
+trap 'unmount_scratch "$work/runs" "$work/fs.img"' EXIT
+mount_scratch "$work/runs" "$work/fs.img" 40G
 cat "$work/image.tar" "$work"/layers/*.tar > /dev/null   # warm the page cache for both sides
 
 # Lower bound: hash then untar each layer, one after the other. The two sides

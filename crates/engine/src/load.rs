@@ -110,9 +110,18 @@ impl ArchiveFiles {
     }
 }
 
-/// Ends a follower's wait with a failure unless forgotten (the entry was read
-/// to its end).
+/// Ends a follower's wait: with success through [`EndFollow::complete`] once the
+/// entry was read to its end, with a failure if dropped before.
 struct EndFollow(Option<Arc<Follow>>);
+
+impl EndFollow {
+    fn complete(mut self, visible: u64) {
+        if let Some(f) = self.0.take() {
+            f.advance(visible);
+            f.end(true);
+        }
+    }
+}
 
 impl Drop for EndFollow {
     fn drop(&mut self) {
@@ -322,6 +331,8 @@ impl Engine {
                 .map(|d| d.short().to_string())
                 .unwrap_or_else(|| progress_id(&path));
             let mut w = self.blobs.writer()?;
+            // Where this entry's early extraction sits in `handles`, if it has one.
+            let mut early_index = None;
             let read_err = |e: io::Error| match e.kind() {
                 io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData => corrupt(e),
                 _ => Error::io(&path)(e),
@@ -351,6 +362,7 @@ impl Engine {
                         match self.start_early(scope, incoming, follow.clone(), progress) {
                             Ok(h) => {
                                 handles.push((named.clone(), h));
+                                early_index = Some(handles.len() - 1);
                                 Some(follow)
                             }
                             Err(e) => {
@@ -381,11 +393,7 @@ impl Engine {
                     }
                 }
                 w.flush().map_err(Error::io(&path))?;
-                if let Some(f) = &follow {
-                    f.advance(w.on_disk());
-                    f.end(true);
-                }
-                std::mem::forget(ended);
+                ended.complete(w.on_disk());
                 if follow.is_none() {
                     progress.done(&id, "Read");
                 }
@@ -400,11 +408,8 @@ impl Engine {
                 None => w.finish(None)?,
             };
             let digest = pending.digest().clone();
-            if let Some((d @ None, _)) = handles.last_mut()
-                && named.is_none()
-                && size > SMALL_FILE_MAX
-            {
-                *d = Some(digest.clone());
+            if let Some(i) = early_index {
+                handles[i].0 = Some(digest.clone());
             }
             files
                 .pending
@@ -617,11 +622,8 @@ impl Engine {
                 return Err(Error::Archive("indexes nested too deep".into()));
             }
             let index: Index = from_json("index", &raw)?;
-            let host = Platform::host();
             let pick = index
-                .manifests
-                .iter()
-                .find(|d| d.platform.as_ref().is_some_and(|p| p.matches(&host)))
+                .for_platform(&Platform::host())
                 .or_else(|| index.manifests.first())
                 .ok_or_else(|| Error::Archive("an index lists no manifest".into()))?;
             return self.pick_manifest(files, pick, depth + 1);

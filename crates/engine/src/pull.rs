@@ -12,10 +12,10 @@ use std::io::{self, Read};
 use berth_distribution::{FetchedManifest, Registry};
 use berth_layer::{Applied, decompress};
 use berth_oci::image::{Descriptor, ImageConfig, Index, Manifest, Platform, from_json};
-use berth_oci::{Digest, Hasher, HashingReader, Reference, media};
+use berth_oci::{Digest, Hasher, Reference, media};
 use berth_store::PartialBlob;
 
-use crate::unpack::{Counting, LayerBlob, LayerSource, image_layers};
+use crate::unpack::{Counting, LayerBlob, LayerSource, StoredLayers, image_layers};
 use crate::{Engine, Error, Progress, Result};
 
 /// Settings of [`Engine::pull`].
@@ -198,13 +198,9 @@ impl Engine {
         for (layer, unpacked) in layers.iter().zip(&unpacked) {
             if !self.blobs.contains(&layer.blob) && *unpacked {
                 source.stream(self, layer, progress, "Download complete", &mut |tar| {
-                    let (diff_id, tar_size) = HashingReader::new(tar, self.max_layer_size)
-                        .finish()
-                        .map_err(Error::io(&layer.blob))?;
-                    self.accept_diff_id(layer, diff_id.clone())?;
                     Ok(Applied {
-                        diff_id,
-                        tar_size,
+                        tar_size: self.check_stream(layer, tar)?,
+                        diff_id: layer.diff_id.clone(),
                         content_size: 0,
                     })
                 })?;
@@ -256,11 +252,7 @@ impl Engine {
                 )));
             }
             let index: Index = from_json("index", &current.bytes)?;
-            let pick = index.manifests.iter().find(|d: &&Descriptor| {
-                media::is_manifest(&d.media_type)
-                    && d.platform.as_ref().is_some_and(|p| p.matches(platform))
-            });
-            let Some(pick) = pick else {
+            let Some(pick) = index.for_platform(platform) else {
                 let offered: Vec<String> = index
                     .manifests
                     .iter()
@@ -382,15 +374,16 @@ impl RemoteLayers<'_> {
         engine: &Engine,
         layer: &LayerBlob,
         progress: &dyn Progress,
-        status: &str,
+        status: &'static str,
         apply: &mut dyn FnMut(Box<dyn Read + '_>) -> Result<Applied>,
     ) -> Result<Applied> {
         let Some(partial) = engine.blobs.resume(&layer.blob)? else {
             // In the store already (maybe fetched meanwhile by another pull).
-            let id = layer.blob.short().to_string();
-            let applied = apply(engine.layer_stream(layer, &id, "Extracting", progress)?)?;
-            progress.done(&id, status);
-            return Ok(applied);
+            let stored = StoredLayers {
+                what: "Extracting",
+                done: status,
+            };
+            return stored.apply_from(engine, layer, progress, apply);
         };
         let desc = self.layers.get(&layer.blob).ok_or_else(|| {
             Error::Archive(format!("layer {} is not in the manifest", layer.blob))

@@ -74,8 +74,20 @@ pub(crate) trait LayerSource: Sync {
     ) -> Result<Applied>;
 }
 
-/// Layers whose blobs are in the store already (load, mount).
-pub(crate) struct StoredLayers;
+/// Layers whose blobs are in the store already (load, mount; a pull's layers
+/// another pull fetched), with what the progress says while and when done.
+pub(crate) struct StoredLayers {
+    pub what: &'static str,
+    pub done: &'static str,
+}
+
+impl StoredLayers {
+    /// As a load shows them.
+    pub(crate) const LOADED: StoredLayers = StoredLayers {
+        what: "Loading layer",
+        done: "Loaded",
+    };
+}
 
 impl LayerSource for StoredLayers {
     fn apply_from(
@@ -86,9 +98,9 @@ impl LayerSource for StoredLayers {
         apply: &mut dyn FnMut(Box<dyn Read + '_>) -> Result<Applied>,
     ) -> Result<Applied> {
         let id = layer.blob.short().to_string();
-        let tar = engine.layer_stream(layer, &id, "Loading layer", progress)?;
+        let tar = engine.layer_stream(layer, &id, self.what, progress)?;
         let applied = apply(tar)?;
-        progress.done(&id, "Loaded");
+        progress.done(&id, self.done);
         Ok(applied)
     }
 }
@@ -154,7 +166,7 @@ impl Engine {
         layers: &[LayerBlob],
         progress: &dyn Progress,
     ) -> Result<Vec<ChainId>> {
-        self.unpack_from(layers, &StoredLayers, progress)
+        self.unpack_from(layers, &StoredLayers::LOADED, progress)
     }
 
     /// Like [`Engine::unpack`], with the layers' streams from `source`.
@@ -370,14 +382,21 @@ impl Engine {
         }
         let id = layer.blob.short().to_string();
         let tar = self.layer_stream(layer, &id, "Verifying", progress)?;
-        let (actual, _) = HashingReader::new(tar, self.max_layer_size)
+        self.check_stream(layer, tar)?;
+        Ok(())
+    }
+
+    /// Hashes a layer's uncompressed stream and accepts it only if it is the diff
+    /// ID the image names (see [`Engine::accept_diff_id`]); returns its size.
+    pub(crate) fn check_stream(&self, layer: &LayerBlob, tar: impl Read) -> Result<u64> {
+        let (actual, size) = HashingReader::new(tar, self.max_layer_size)
             .finish()
             .map_err(|e| Error::Layer {
                 layer: layer.diff_id.clone(),
                 source: berth_layer::Error::Corrupt(e),
             })?;
         self.accept_diff_id(layer, actual)?;
-        Ok(())
+        Ok(size)
     }
 
     /// Commits an extracted layer under its chain ID and records its size.

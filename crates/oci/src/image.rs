@@ -114,6 +114,16 @@ pub struct Index {
     pub extra: Map<String, Value>,
 }
 
+impl Index {
+    /// The first entry (manifest or nested index) for an image that runs on `platform`.
+    pub fn for_platform(&self, platform: &Platform) -> Option<&Descriptor> {
+        self.manifests.iter().find(|d| {
+            (crate::media::is_manifest(&d.media_type) || crate::media::is_index(&d.media_type))
+                && d.platform.as_ref().is_some_and(|p| p.matches(platform))
+        })
+    }
+}
+
 /// An image config (OCI image config / Docker image JSON).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ImageConfig {

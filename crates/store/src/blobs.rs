@@ -322,16 +322,11 @@ impl PartialBlob {
                 actual: actual.clone(),
             });
         }
-        // The file stays open, so locked, until it is renamed: a process waiting
-        // for the lock must find it gone from the path, not half published.
-        let file = self.file.take();
-        if let Some(f) = &file {
-            f.sync_all().map_err(Error::io(&self.path))?;
-        }
-        let target = self.dir.join(self.digest.hex());
-        let renamed = fs::rename(&self.path, &target).map_err(Error::io(&target));
-        drop(file);
-        renamed
+        publish(
+            self.file.take(),
+            &self.path,
+            &self.dir.join(self.digest.hex()),
+        )
     }
 
     /// Removes the partial file.
@@ -443,13 +438,25 @@ impl PendingBlob {
 
     /// Fsyncs the blob and renames it to its digest: temp → fsync → rename.
     pub fn commit(mut self) -> Result<Digest, Error> {
-        if let Some(file) = self.file.take() {
-            file.sync_all().map_err(Error::io(&self.path))?;
-        }
-        let target = self.dir.join(self.digest.hex());
-        fs::rename(&self.path, &target).map_err(Error::io(&target))?;
+        publish(
+            self.file.take(),
+            &self.path,
+            &self.dir.join(self.digest.hex()),
+        )?;
         Ok(self.digest.clone())
     }
+}
+
+/// temp → fsync → rename. The file stays open, so locked, until it is renamed:
+/// a process waiting for the lock must find it gone from the path, not half
+/// published.
+fn publish(file: Option<File>, path: &Path, target: &Path) -> Result<(), Error> {
+    if let Some(f) = &file {
+        f.sync_all().map_err(Error::io(path))?;
+    }
+    let renamed = fs::rename(path, target).map_err(Error::io(target));
+    drop(file);
+    renamed
 }
 
 impl Drop for PendingBlob {
@@ -469,13 +476,11 @@ impl Write for BlobWriter {
         let n = file.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
-        let on_disk = self.size - file.buffer().len() as u64;
-        if on_disk - self.written_back >= WRITEBACK_STEP {
-            start_writeback(
-                file.get_ref(),
-                self.written_back,
-                on_disk - self.written_back,
-            );
+        let on_disk = self.on_disk();
+        if on_disk - self.written_back >= WRITEBACK_STEP
+            && let Some(f) = &self.file
+        {
+            start_writeback(f.get_ref(), self.written_back, on_disk - self.written_back);
             self.written_back = on_disk;
         }
         Ok(n)

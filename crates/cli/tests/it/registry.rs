@@ -190,6 +190,16 @@ fn import_busybox(b: &Berth, name: &str) -> String {
     .to_string()
 }
 
+/// A berth holding the busybox image as `REG/repo`, pushed there; returns it
+/// and the full name.
+fn pushed_busybox(reg: &TestRegistry, repo: &str) -> (Berth, String) {
+    let b = Berth::new();
+    let name = format!("{}/{repo}", reg.addr);
+    import_busybox(&b, &name);
+    b.ok(&["push", "-q", &name]);
+    (b, name)
+}
+
 #[test]
 fn push_then_pull_keeps_every_digest() {
     if !have_registry_tools() {
@@ -439,10 +449,7 @@ fn a_corrupt_blob_is_refused_and_nothing_is_kept() {
         return;
     }
     let reg = TestRegistry::start("");
-    let a = Berth::new();
-    let name = format!("{}/test/corrupt:1", reg.addr);
-    import_busybox(&a, &name);
-    a.ok(&["push", &name]);
+    let (_a, name) = pushed_busybox(&reg, "test/corrupt:1");
     let manifest = skopeo_inspect(&["--tls-verify=false", &format!("docker://{name}")]);
     let layer = manifest["Layers"][0].as_str().expect("layer").to_string();
     // Same length, other bytes: only the digest can tell.
@@ -1112,10 +1119,7 @@ fn errors_say_what_is_wrong() {
         return;
     }
     let reg = TestRegistry::start("");
-    let a = Berth::new();
-    let name = format!("{}/test/errs:1", reg.addr);
-    import_busybox(&a, &name);
-    a.ok(&["push", "-q", &name]);
+    let (_a, name) = pushed_busybox(&reg, "test/errs:1");
     let b = Berth::new();
     let err = b.fail(&["pull", &format!("{}/test/errs:nope", reg.addr)]);
     assert!(
@@ -1170,10 +1174,7 @@ fn foreign_layers_come_from_their_urls() {
     let reg = TestRegistry::start(
         "validation:\n  manifests:\n    urls:\n      allow:\n        - ^http://\n",
     );
-    let a = Berth::new();
-    let name = format!("{}/test/foreign:1", reg.addr);
-    import_busybox(&a, &name);
-    a.ok(&["push", "-q", &name]);
+    let (_a, name) = pushed_busybox(&reg, "test/foreign:1");
     let raw = run(Command::new("skopeo").args([
         "inspect",
         "--raw",
