@@ -17,8 +17,16 @@ const EXIT_BERTH: u8 = 125;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // libcontainer reports what the caller reports again (and warns about
+    // cgroup controllers this host lacks): its lines show only when asked for.
+    let quiet_runtime = if cli.log_level.contains("libc") {
+        String::new()
+    } else {
+        ",libcontainer=off,libcgroups=off".to_string()
+    };
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(format!("{}{quiet_runtime}", cli.log_level))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -27,10 +35,17 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(commands::ExitWith(code)) = e.downcast_ref::<commands::ExitWith>() {
+                return ExitCode::from(*code as u8);
+            }
             if e.downcast_ref::<commands::Reported>().is_none() {
                 eprintln!("Error: {}", commands::describe(&e));
             }
-            ExitCode::from(EXIT_BERTH)
+            // docker: 126 when the command cannot be invoked, 127 when it is not found.
+            match e.downcast_ref::<berth_engine::Error>() {
+                Some(berth_engine::Error::Start { code, .. }) => ExitCode::from(*code as u8),
+                _ => ExitCode::from(EXIT_BERTH),
+            }
         }
     }
 }
@@ -41,16 +56,42 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let engine = commands::open_engine(&cli)?;
-    use commands::{archive, images, registry, system};
+    use cli::ContainerCommand as C;
+    use commands::{archive, containers as ctr, images, registry, system};
     match cli.command {
+        Command::ContainerMonitor(a) => {
+            engine.run_monitor(&a.id, a.wait_attach)?;
+            Ok(())
+        }
+        Command::Run(a) | Command::Container(C::Run(a)) => ctr::run(&engine, a),
+        Command::Create(a) | Command::Container(C::Create(a)) => ctr::create(&engine, &a.create),
+        Command::Start(a) | Command::Container(C::Start(a)) => ctr::start(&engine, a),
+        Command::Stop(a) | Command::Container(C::Stop(a)) => ctr::stop(&engine, a),
+        Command::Restart(a) | Command::Container(C::Restart(a)) => ctr::restart(&engine, a),
+        Command::Kill(a) | Command::Container(C::Kill(a)) => ctr::kill(&engine, a),
+        Command::Pause(a) | Command::Container(C::Pause(a)) => ctr::pause(&engine, a, true),
+        Command::Unpause(a) | Command::Container(C::Unpause(a)) => ctr::pause(&engine, a, false),
+        Command::Rm(a) | Command::Container(C::Rm(a)) => ctr::remove(&engine, a),
+        Command::Ps(a) | Command::Container(C::Ls(a)) => ctr::ps(&engine, a),
+        Command::Logs(a) | Command::Container(C::Logs(a)) => ctr::logs(&engine, a),
+        Command::Wait(a) | Command::Container(C::Wait(a)) => ctr::wait(&engine, a),
+        Command::Attach(a) | Command::Container(C::Attach(a)) => ctr::attach(&engine, a),
+        Command::Top(a) | Command::Container(C::Top(a)) => ctr::top(&engine, a),
+        Command::Rename(a) | Command::Container(C::Rename(a)) => ctr::rename(&engine, a),
+        Command::Exec(a) | Command::Container(C::Exec(a)) => ctr::exec(&engine, a),
+        Command::Diff(a) | Command::Container(C::Diff(a)) => ctr::diff(&engine, a),
+        Command::Commit(a) | Command::Container(C::Commit(a)) => ctr::commit(&engine, a),
+        Command::Export(a) | Command::Container(C::Export(a)) => ctr::export(&engine, a),
+        Command::Cp(a) | Command::Container(C::Cp(a)) => ctr::cp(&engine, a),
+        Command::Container(C::Prune(a)) => ctr::prune(&engine, a),
+        Command::Container(C::Inspect(a)) => ctr::inspect(&engine, a, true),
+        Command::Inspect(a) => ctr::inspect(&engine, a, false),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => archive::import(&engine, a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::list(&engine, a),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(&engine, a),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => images::remove(&engine, a),
         Command::Image(ImageCommand::Prune(a)) => images::prune(&engine, a),
-        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => {
-            images::inspect(&engine, a)
-        }
+        Command::Image(ImageCommand::Inspect(a)) => images::inspect(&engine, a),
         Command::History(a) | Command::Image(ImageCommand::History(a)) => {
             images::history(&engine, a)
         }

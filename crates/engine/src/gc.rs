@@ -48,6 +48,23 @@ impl Engine {
             snap.remove(&i.name)?;
         }
         infos.retain(|i| !(i.kind != Kind::Committed && i.name.starts_with(EXTRACT_PREFIX)));
+        // A container's layer whose row never landed (a kill inside `create`) or
+        // is gone (a kill inside `rm`).
+        for i in infos.iter().rev().filter(|i| i.kind != Kind::Committed) {
+            if let Some(id) = i.name.strip_prefix("ctr-")
+                && self.db.container(id.trim_end_matches("-init"))?.is_none()
+            {
+                snap.remove(&i.name)?;
+            }
+        }
+        infos.retain(|i| {
+            i.kind == Kind::Committed
+                || !i.name.starts_with("ctr-")
+                || matches!(
+                    self.db.container(i.name[4..].trim_end_matches("-init")),
+                    Ok(Some(_))
+                )
+        });
 
         let mut keep: HashSet<String> = self
             .db

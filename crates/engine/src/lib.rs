@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod changes;
+mod container;
 mod df;
 mod early;
 mod gc;
@@ -27,6 +28,11 @@ mod unpack;
 
 pub use berth_distribution::is_url;
 pub use berth_distribution::{Credentials, RegistryConfig, SearchResult, server_key};
+pub use berth_runtime as runtime;
+pub use container::{
+    CommitOptions, Container, ContainerConfig, ContainerFilter, ContainerRecord, ContainerState,
+    CreateOptions, Exec, ExecOptions, HostConfig, Started,
+};
 pub use df::{DiskUsage, ImageUsage};
 pub use image::{Image, ImageFilter};
 pub use import::ImportOptions;
@@ -147,6 +153,33 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// No container has this name or ID.
+    #[error("No such container: {0}")]
+    ContainerNotFound(String),
+    /// An ID prefix names more than one container.
+    #[error("container ID prefix {0:?} is ambiguous")]
+    AmbiguousContainer(String),
+    /// The container is not in a state that allows this (running, paused, …).
+    #[error("{0}")]
+    ContainerState(String),
+    /// An image is used by a container.
+    #[error("{0}")]
+    ImageInUse(String),
+    /// A name is already used.
+    #[error("{0}")]
+    NameInUse(String),
+    /// The container's process could not be started: docker's 126 (cannot be
+    /// invoked) or 127 (not found), else 125.
+    #[error("{message}")]
+    Start {
+        /// The runtime's message.
+        message: String,
+        /// docker's exit code for it.
+        code: i32,
+    },
+    /// The runtime failed.
+    #[error(transparent)]
+    Runtime(#[from] berth_runtime::Error),
     /// A storage driver name that berth does not have, or that cannot work here.
     #[error("storage driver {name:?}: {reason}")]
     Driver {
@@ -171,7 +204,12 @@ impl Error {
             Error::Archive(_) | Error::LayerDigest { .. } | Error::BlobDigest { .. } => {
                 Kind::DataLoss
             }
-            Error::NotFound(_) => Kind::NotFound,
+            Error::NotFound(_) | Error::ContainerNotFound(_) => Kind::NotFound,
+            Error::AmbiguousContainer(_) => Kind::InvalidArgument,
+            Error::ContainerState(_) => Kind::FailedPrecondition,
+            Error::NameInUse(_) | Error::ImageInUse(_) => Kind::Conflict,
+            Error::Start { .. } => Kind::FailedPrecondition,
+            Error::Runtime(_) => Kind::Internal,
             Error::InvalidArgument(_) => Kind::InvalidArgument,
             Error::Unsupported(_) => Kind::NotImplemented,
             Error::Layer { source, .. } | Error::Tarball(source) => source.kind(),
@@ -204,6 +242,7 @@ pub struct EngineBuilder {
     driver: Option<String>,
     max_layer_size: u64,
     registries: RegistrySettings,
+    monitor: Option<(PathBuf, Vec<String>)>,
 }
 
 impl Default for EngineBuilder {
@@ -214,6 +253,7 @@ impl Default for EngineBuilder {
             driver: None,
             max_layer_size: 64 << 30,
             registries: RegistrySettings::default(),
+            monitor: None,
         }
     }
 }
@@ -250,6 +290,14 @@ impl EngineBuilder {
         self
     }
 
+    /// The command that runs a container's monitor: `program args… ID
+    /// [--wait-attach]`, which must call [`Engine::run_monitor`] on an engine of
+    /// the same root (passed in `BERTH_ROOT`, `BERTH_RUNROOT`).
+    pub fn monitor(&mut self, program: impl Into<PathBuf>, args: Vec<String>) -> &mut Self {
+        self.monitor = Some((program.into(), args));
+        self
+    }
+
     /// Opens the store, creating it if needed.
     pub fn build(&self) -> Result<Engine> {
         std::fs::create_dir_all(&self.root).map_err(Error::io(self.root.display()))?;
@@ -273,6 +321,7 @@ impl EngineBuilder {
                 .map_err(Error::io(self.runroot.display()))?,
             max_layer_size: self.max_layer_size,
             registries: self.registries.clone(),
+            monitor: self.monitor.clone(),
             root,
         })
     }
@@ -289,6 +338,7 @@ pub struct Engine {
     snapshotter: OnceLock<Box<dyn Snapshotter>>,
     max_layer_size: u64,
     registries: RegistrySettings,
+    monitor: Option<(PathBuf, Vec<String>)>,
 }
 
 impl Engine {

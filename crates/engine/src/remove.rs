@@ -34,15 +34,34 @@ impl Engine {
                 reason: "(cannot be forced) - image is mounted; run `berth image umount` first",
             });
         }
+        let users = self.containers_using(&img.id)?;
+        if let Some(c) = users.iter().find(|c| c.state.running) {
+            return Err(Error::ImageInUse(format!(
+                "conflict: unable to delete {} (cannot be forced) - image is being used by running container {}",
+                img.id.short(),
+                c.short_id()
+            )));
+        }
         let by_name = Reference::parse(name)
             .ok()
             .map(|r| r.with_default_tag())
             .filter(|r| img.tags.contains(r) || img.digests.contains(r));
         // The decision is the database's, in one transaction: a tag added since
         // `resolve` keeps the image.
-        let removal = match &by_name {
-            Some(r) => self.db.remove_name(&r.to_string())?,
-            None => self.db.remove_image(&img.id, force)?,
+        let removal = match (&by_name, users.first()) {
+            // An untag, or a forced one: an image its containers use stays, untagged.
+            (Some(r), _) if img.tags.len() + img.digests.len() > 1 || force => {
+                self.db.remove_name(&r.to_string())?
+            }
+            (_, Some(c)) => {
+                return Err(Error::ImageInUse(format!(
+                    "conflict: unable to delete {} (must be forced) - image is being used by stopped container {}",
+                    img.id.short(),
+                    c.short_id()
+                )));
+            }
+            (Some(r), None) => self.db.remove_name(&r.to_string())?,
+            (None, None) => self.db.remove_image(&img.id, force)?,
         };
         let mut events = Vec::new();
         match removal {
@@ -81,7 +100,9 @@ impl Engine {
         let mut events = Vec::new();
         let mut any = false;
         for img in self.images(&filter)? {
-            if self.snapshotter()?.stat(&mount_key(&img.id)).is_ok() {
+            if self.snapshotter()?.stat(&mount_key(&img.id)).is_ok()
+                || !self.db.containers_of_image(&img.id)?.is_empty()
+            {
                 continue;
             }
             if let Removal::Deleted { image, names } = self.db.remove_image(&img.id, true)? {

@@ -10,6 +10,7 @@
 
 pub mod apply;
 pub mod compression;
+pub mod diff;
 mod sys;
 
 pub use apply::{Applied, ApplyOptions, WhiteoutMode, apply_layer};

@@ -205,13 +205,19 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<()> {
             Err(e) => report(e.into(), &mut failed),
         }
     }
-    let out = match a.format.as_deref() {
+    print_inspect(&found, a.format.as_deref())?;
+    finish(failed)
+}
+
+/// Prints `inspect` documents: pretty JSON, `json`, or a template per document.
+pub fn print_inspect(found: &[Value], format: Option<&str>) -> Result<()> {
+    let out = match format {
         None | Some("") => format!("{}\n", pretty(&found)?),
-        Some("json") => format!("{}\n", serde_json::to_string(&found)?),
+        Some("json") => format!("{}\n", serde_json::to_string(found)?),
         Some(t) => {
             let t = t.replace("\\t", "\t").replace("\\n", "\n");
             let mut s = String::new();
-            for v in &found {
+            for v in found {
                 s.push_str(&render(&t, v).context("--format")?);
                 s.push('\n');
             }
@@ -219,7 +225,7 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<()> {
         }
     };
     print_out(&out);
-    finish(failed)
+    Ok(())
 }
 
 /// Shortens to `n` characters with an ellipsis, as Docker's tables do.

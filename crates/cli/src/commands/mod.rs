@@ -2,6 +2,7 @@
 //! engine and prints.
 
 pub mod archive;
+pub mod containers;
 pub mod images;
 pub mod registry;
 pub mod system;
@@ -24,6 +25,18 @@ impl std::fmt::Display for Reported {
 
 impl std::error::Error for Reported {}
 
+/// The command ends with this exit status (a container's), printing nothing.
+#[derive(Debug)]
+pub struct ExitWith(pub i32);
+
+impl std::fmt::Display for ExitWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("")
+    }
+}
+
+impl std::error::Error for ExitWith {}
+
 /// Opens the engine the global flags describe.
 pub fn open_engine(cli: &Cli) -> anyhow::Result<Engine> {
     let mut config = RegistryConfig::load(&cli.registries_config)?;
@@ -33,7 +46,9 @@ pub fn open_engine(cli: &Cli) -> anyhow::Result<Engine> {
     if cli.max_concurrent_uploads.is_some() {
         config.max_concurrent_uploads = cli.max_concurrent_uploads;
     }
+    let exe = std::env::current_exe().context("finding the berth binary")?;
     Engine::builder()
+        .monitor(exe, vec!["container-monitor".into()])
         .root(&cli.root)
         .runroot(&cli.runroot)
         .driver(cli.storage_driver.clone())

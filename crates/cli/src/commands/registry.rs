@@ -29,7 +29,7 @@ pub fn pull(engine: &Engine, a: PullArgs) -> Result<()> {
 }
 
 /// `os/arch[/variant]`.
-fn parse_platform(s: &str) -> Result<Platform> {
+pub fn parse_platform(s: &str) -> Result<Platform> {
     let parts: Vec<&str> = s.split('/').collect();
     match parts.as_slice() {
         [os, arch] | [os, arch, _] if !os.is_empty() && !arch.is_empty() => Ok(Platform {

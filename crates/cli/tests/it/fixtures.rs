@@ -259,6 +259,28 @@ pub fn busybox_layer() -> Vec<u8> {
     t.bytes()
 }
 
+/// A busybox rootfs for containers: the applets the container tests call, users
+/// and groups.
+pub fn busybox_rootfs() -> Vec<u8> {
+    let data = std::fs::read("/bin/busybox").expect("/bin/busybox: install busybox-static");
+    let mut t = Tar::new();
+    t.dir("bin/").dir("etc/").dir("tmp/").dir("root/");
+    t.file_mode("bin/busybox", &data, 0o755, 0, 0);
+    for applet in [
+        "sh", "ls", "cat", "echo", "true", "false", "sleep", "mkdir", "cp", "rm", "id", "stty",
+        "tty", "touch", "env", "pwd", "hostname", "wc", "head", "dd", "ps", "ln", "mv", "sync",
+        "chown", "grep",
+    ] {
+        t.symlink(&format!("bin/{applet}"), "busybox");
+    }
+    t.file(
+        "etc/passwd",
+        b"root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/var/www:/bin/sh\n",
+    );
+    t.file("etc/group", b"root:x:0:\nwww:x:33:\nadm:x:4:www\n");
+    t.bytes()
+}
+
 /// `size` bytes no compressor can shrink (xorshift64), the same every time.
 pub fn noise(size: usize) -> Vec<u8> {
     let mut data = vec![0u8; size];

@@ -6,6 +6,7 @@
 
 mod archive;
 mod concurrency;
+mod containers;
 mod fixtures;
 mod hostile;
 mod images;
@@ -196,6 +197,13 @@ impl Berth {
 
 impl Drop for Berth {
     fn drop(&mut self) {
+        // Containers first: their monitors hold mounts.
+        if self.runroot().join("containers").exists() {
+            let ids = self.run(&["ps", "-aq", "--no-trunc"]).stdout;
+            for id in ids.lines() {
+                let _ = self.run(&["rm", "-f", id]);
+            }
+        }
         // Never leave a mount behind a test, even a failed one.
         if let Ok(mounts) = std::fs::read_dir(self.runroot().join("mounts")) {
             for m in mounts.flatten() {

@@ -1,0 +1,746 @@
+//! Container commands: run, create, start, stop, kill, rm, ps, logs, exec,
+//! attach, commit, diff, export, and the rest of docker's lifecycle.
+
+use std::io::{IsTerminal, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, Result, bail};
+use berth_engine::runtime::attach::{self, AttachEnd};
+use berth_engine::runtime::logs::{LogsOptions, Stream};
+use berth_engine::{
+    CommitOptions, ContainerFilter, CreateOptions, Engine, ExecOptions, PullOptions,
+    human_duration, human_size,
+};
+use serde_json::{Value, json};
+
+use super::{ExitWith, finish, report};
+use crate::cli::{
+    AttachArgs, CommitArgs, ContainerPruneArgs, ContainersArgs, CpArgs, CreateFlags, DiffArgs,
+    ExecArgs, ExportArgs, InspectArgs, KillArgs, LogsArgs, PsArgs, RenameArgs, RmArgs, RunArgs,
+    StartArgs, StopArgs, TopArgs,
+};
+use crate::format::{Format, print_out};
+use crate::progress::Reporter;
+
+/// docker's `RAMInBytes`: `512`, `64k`, `64m`, `1g` (binary units).
+fn parse_bytes(s: &str) -> Result<i64> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: f64 = num
+        .parse()
+        .with_context(|| format!("invalid size {s:?}: expected e.g. 512k, 64m, 1g"))?;
+    if n < 0.0 {
+        bail!("invalid size {s:?}: negative");
+    }
+    Ok((n * mult as f64) as i64)
+}
+
+/// The create options from the flags; pulls the image first when the policy says so.
+fn create_options(engine: &Engine, f: &CreateFlags) -> Result<CreateOptions> {
+    if f.init {
+        bail!("--init is not supported yet: berth has no init binary to inject");
+    }
+    let missing = engine.resolve(&f.image).is_err();
+    if f.pull == "always" || (missing && f.pull == "missing") {
+        if missing {
+            eprintln!("Unable to find image '{}' locally", f.image);
+        }
+        let mut opts = PullOptions::default();
+        if let Some(p) = &f.platform {
+            opts.platform = Some(super::registry::parse_platform(p)?);
+        }
+        engine
+            .pull(&f.image, &opts, &Reporter::new(f.quiet))
+            .with_context(|| format!("pulling {}", f.image))?;
+    } else if missing {
+        engine.resolve(&f.image)?;
+    }
+    let mut env = Vec::new();
+    for file in &f.env_file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("reading env file {}", file.display()))?;
+        env.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    env.extend(f.env.iter().cloned());
+    let mut o = CreateOptions::default();
+    o.image = f.image.clone();
+    o.name = f.name.clone();
+    o.cmd = f.command.clone();
+    o.entrypoint = f.entrypoint.clone();
+    o.env = env;
+    o.workdir = f.workdir.clone();
+    o.user = f.user.clone();
+    o.hostname = f.hostname.clone();
+    o.tty = f.tty;
+    o.interactive = f.interactive;
+    o.volumes = f.volume.clone();
+    o.mounts = f.mount.clone();
+    o.tmpfs = f.tmpfs.clone();
+    o.read_only = f.read_only;
+    o.network = f.network.clone();
+    o.memory = f.memory.as_deref().map(parse_bytes).transpose()?;
+    o.cpus = f.cpus;
+    o.pids_limit = f.pids_limit.filter(|p| *p > 0);
+    o.cap_add = f.cap_add.clone();
+    o.cap_drop = f.cap_drop.clone();
+    o.privileged = f.privileged;
+    o.labels = f.label.clone();
+    o.stop_signal = f.stop_signal.clone();
+    o.stop_timeout = f.stop_timeout;
+    o.runtime = f.runtime.clone();
+    o.auto_remove = f.rm;
+    Ok(o)
+}
+
+/// `berth create`.
+pub fn create(engine: &Engine, f: &CreateFlags) -> Result<()> {
+    let opts = create_options(engine, f)?;
+    let id = engine.create_container(&opts)?;
+    print_out(&format!("{id}\n"));
+    Ok(())
+}
+
+/// `berth run`.
+pub fn run(engine: &Engine, a: RunArgs) -> Result<()> {
+    let f = &a.create;
+    let opts = create_options(engine, f)?;
+    let id = engine.create_container(&opts)?;
+    if a.detach {
+        engine.start_container(&id, false)?;
+        print_out(&format!("{id}\n"));
+        return Ok(());
+    }
+    let started = engine.start_container(&id, true)?;
+    let stream = started
+        .attach
+        .context("the container's monitor gave no attach connection")?;
+    let keys = attach::parse_detach_keys(&a.detach_keys)?;
+    let end = session(stream, f.tty, f.interactive, a.sig_proxy && !f.tty, keys)?;
+    exit_with(engine, &id, end)
+}
+
+/// Turns how an attachment ended into the command's exit.
+fn exit_with(engine: &Engine, id: &str, end: AttachEnd) -> Result<()> {
+    let code = match end {
+        AttachEnd::Exited(c) => c,
+        AttachEnd::Detached => return Ok(()),
+        AttachEnd::Disconnected => engine.wait_container(id).unwrap_or(125),
+    };
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(ExitWith(code).into())
+    }
+}
+
+/// The terminal in raw mode while attached; restored on drop.
+struct RawTerminal {
+    saved: rustix::termios::Termios,
+}
+
+impl RawTerminal {
+    fn enter() -> Option<RawTerminal> {
+        let stdin = std::io::stdin();
+        if !stdin.is_terminal() {
+            return None;
+        }
+        let saved = rustix::termios::tcgetattr(stdin.as_fd()).ok()?;
+        let mut raw = saved.clone();
+        raw.make_raw();
+        rustix::termios::tcsetattr(stdin.as_fd(), rustix::termios::OptionalActions::Now, &raw)
+            .ok()?;
+        Some(RawTerminal { saved })
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        let _ = rustix::termios::tcsetattr(
+            std::io::stdin().as_fd(),
+            rustix::termios::OptionalActions::Now,
+            &self.saved,
+        );
+    }
+}
+
+fn terminal_size() -> Option<(u16, u16)> {
+    let ws = rustix::termios::tcgetwinsize(std::io::stdout().as_fd()).ok()?;
+    Some((ws.ws_row, ws.ws_col))
+}
+
+/// Signals a session handles on a thread of its own: blocked here (threads
+/// spawned after inherit the mask), then taken with `sigwait`.
+fn block_signals(signals: &[i32]) -> Option<libc::sigset_t> {
+    if signals.is_empty() {
+        return None;
+    }
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it before use.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid sigset_t; the signal numbers are valid signals;
+    // pthread_sigmask only changes this thread's mask.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        for s in signals {
+            libc::sigaddset(&mut set, *s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+    Some(set)
+}
+
+/// Relays this terminal to an attach connection until the container exits or
+/// the user detaches.
+fn session(
+    stream: UnixStream,
+    tty: bool,
+    stdin: bool,
+    sig_proxy: bool,
+    detach_keys: Vec<u8>,
+) -> Result<AttachEnd> {
+    let mut signals = Vec::new();
+    if tty {
+        signals.push(libc::SIGWINCH);
+    }
+    if sig_proxy {
+        signals.extend([
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGHUP,
+            libc::SIGQUIT,
+            libc::SIGUSR1,
+            libc::SIGUSR2,
+        ]);
+    }
+    if let Some(set) = block_signals(&signals) {
+        let s = stream.try_clone()?;
+        std::thread::spawn(move || {
+            loop {
+                let mut sig = 0;
+                // SAFETY: `set` is an initialised sigset_t and `sig` a valid out-pointer.
+                if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+                    return;
+                }
+                let sent = if sig == libc::SIGWINCH {
+                    match terminal_size() {
+                        Some((rows, cols)) => attach::send_resize(&s, rows, cols),
+                        None => Ok(()),
+                    }
+                } else {
+                    attach::send_signal(&s, sig)
+                };
+                if sent.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    let raw = if tty && stdin {
+        RawTerminal::enter()
+    } else {
+        None
+    };
+    if tty && let Some((rows, cols)) = terminal_size() {
+        let _ = attach::send_resize(&stream, rows, cols);
+    }
+    let detached = Arc::new(AtomicBool::new(false));
+    if stdin {
+        let s = stream.try_clone()?;
+        let d = detached.clone();
+        let keys = if raw.is_some() {
+            detach_keys
+        } else {
+            Vec::new()
+        };
+        std::thread::spawn(move || attach::pump_stdin(std::io::stdin(), s, keys, d));
+    }
+    let end = attach::pump_output(
+        &stream,
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+        &detached,
+    );
+    drop(raw);
+    Ok(end)
+}
+
+/// `berth start`.
+pub fn start(engine: &Engine, a: StartArgs) -> Result<()> {
+    if a.attach || a.interactive {
+        if a.containers.len() > 1 {
+            bail!("you cannot start and attach multiple containers at once");
+        }
+        let name = &a.containers[0];
+        let c = engine.container(name)?;
+        let started = engine.start_container(name, true)?;
+        let stream = started
+            .attach
+            .context("the container's monitor gave no attach connection")?;
+        let keys = attach::parse_detach_keys(&a.detach_keys)?;
+        let tty = c.record.config.tty;
+        let end = session(
+            stream,
+            tty,
+            a.interactive && c.record.config.open_stdin,
+            !tty,
+            keys,
+        )?;
+        return exit_with(engine, &c.id, end);
+    }
+    each(&a.containers, |n| {
+        engine.start_container(n, false)?;
+        Ok(Some(n.clone()))
+    })
+}
+
+/// Runs `op` on every argument, printing what it returns and reporting errors
+/// one by one, as docker does.
+fn each(names: &[String], mut op: impl FnMut(&String) -> Result<Option<String>>) -> Result<()> {
+    let mut failed = false;
+    let mut out = String::new();
+    for n in names {
+        match op(n) {
+            Ok(Some(line)) => {
+                out.push_str(&line);
+                out.push('\n');
+            }
+            Ok(None) => {}
+            Err(e) => {
+                print_out(&std::mem::take(&mut out));
+                report(e, &mut failed);
+            }
+        }
+    }
+    print_out(&out);
+    finish(failed)
+}
+
+/// `berth stop`.
+pub fn stop(engine: &Engine, a: StopArgs) -> Result<()> {
+    each(&a.containers, |n| {
+        if let Some(sig) = &a.signal {
+            engine.kill_container(n, sig)?;
+        }
+        engine.stop_container(n, a.time)?;
+        Ok(Some(n.clone()))
+    })
+}
+
+/// `berth restart`.
+pub fn restart(engine: &Engine, a: StopArgs) -> Result<()> {
+    each(&a.containers, |n| {
+        engine.restart_container(n, a.time)?;
+        Ok(Some(n.clone()))
+    })
+}
+
+/// `berth kill`.
+pub fn kill(engine: &Engine, a: KillArgs) -> Result<()> {
+    each(&a.containers, |n| {
+        engine.kill_container(n, &a.signal)?;
+        Ok(Some(n.clone()))
+    })
+}
+
+/// `berth pause` / `unpause`.
+pub fn pause(engine: &Engine, a: ContainersArgs, pause: bool) -> Result<()> {
+    each(&a.containers, |n| {
+        engine.pause_container(n, pause)?;
+        Ok(Some(n.clone()))
+    })
+}
+
+/// `berth rm`.
+pub fn remove(engine: &Engine, a: RmArgs) -> Result<()> {
+    each(&a.containers, |n| {
+        engine.remove_container(n, a.force)?;
+        Ok(Some(n.clone()))
+    })
+}
+
+/// `berth wait`.
+pub fn wait(engine: &Engine, a: ContainersArgs) -> Result<()> {
+    each(&a.containers, |n| {
+        Ok(Some(engine.wait_container(n)?.to_string()))
+    })
+}
+
+/// `berth rename`.
+pub fn rename(engine: &Engine, a: RenameArgs) -> Result<()> {
+    engine.rename_container(&a.container, &a.new_name)?;
+    Ok(())
+}
+
+/// `berth container prune`.
+pub fn prune(engine: &Engine, _a: ContainerPruneArgs) -> Result<()> {
+    let (ids, bytes) = engine.prune_containers()?;
+    let mut out = String::new();
+    if !ids.is_empty() {
+        out.push_str("Deleted Containers:\n");
+        for id in &ids {
+            out.push_str(id);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!("Total reclaimed space: {}\n", human_size(bytes)));
+    print_out(&out);
+    Ok(())
+}
+
+fn quote_command(c: &berth_engine::Container, no_trunc: bool) -> String {
+    let cmd = c.command_line();
+    let shown = if no_trunc || cmd.chars().count() <= 20 {
+        cmd
+    } else {
+        let mut t: String = cmd.chars().take(19).collect();
+        t.push('…');
+        t
+    };
+    format!("\"{shown}\"")
+}
+
+/// `berth ps`.
+pub fn ps(engine: &Engine, a: PsArgs) -> Result<()> {
+    let filter = ContainerFilter::parse(&a.filters)?;
+    let all = a.all || a.latest || a.last.is_some();
+    let mut list = engine.list_containers(all, &filter)?;
+    if a.latest {
+        list.truncate(1);
+    }
+    if let Some(n) = a.last {
+        list.truncate(n);
+    }
+    if a.quiet {
+        let out: String = list
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}\n",
+                    if a.no_trunc {
+                        c.id.as_str()
+                    } else {
+                        c.short_id()
+                    }
+                )
+            })
+            .collect();
+        print_out(&out);
+        return Ok(());
+    }
+    let now = chrono::Utc::now().timestamp();
+    let images = engine.images(&Default::default())?;
+    let mut rows = Vec::new();
+    for c in &list {
+        let image = if images.iter().any(|i| i.id == c.image) {
+            c.record.config.image.clone()
+        } else {
+            c.image.short().to_string()
+        };
+        let created = berth_engine::parse_time(&c.record.created).unwrap_or(now);
+        let mut row = json!({
+            "ID": if a.no_trunc { c.id.clone() } else { c.short_id().to_string() },
+            "Image": image,
+            "Command": quote_command(c, a.no_trunc),
+            "CreatedAt": chrono::DateTime::from_timestamp(created, 0).map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string()).unwrap_or_default(),
+            "RunningFor": format!("{} ago", human_duration(now - created)),
+            "Ports": "",
+            "State": c.state.status,
+            "Status": c.status_line(now),
+            "Names": c.name,
+            "Labels": c.record.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+            "Mounts": c.record.host_config.mounts.iter().map(|m| m.destination.clone()).collect::<Vec<_>>().join(","),
+            "Networks": c.record.host_config.network_mode,
+        });
+        if a.size {
+            let (rw, virt) = engine.container_size(&c.id).unwrap_or((0, 0));
+            row["Size"] = Value::String(format!(
+                "{} (virtual {})",
+                human_size(rw),
+                human_size(rw + virt)
+            ));
+        }
+        rows.push(row);
+    }
+    let mut header = json!({
+        "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+        "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS",
+        "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS",
+    });
+    header["Size"] = Value::String("SIZE".into());
+    let default = if a.size {
+        "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}"
+    } else {
+        "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+    };
+    Format::parse(a.format.as_deref()).print(default, &header, &rows)
+}
+
+/// `--since` / `--until`: RFC 3339, a Unix time, or a duration back from now.
+fn parse_when(s: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    if let Ok(secs) = s.parse::<f64>() {
+        return chrono::DateTime::from_timestamp(secs as i64, 0).context("time out of range");
+    }
+    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len()));
+    let n: i64 = num
+        .parse()
+        .with_context(|| format!("invalid time {s:?}: expected RFC 3339, seconds, or 10m"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => bail!("invalid time {s:?}: unit must be s, m or h"),
+    };
+    Ok(chrono::Utc::now() - chrono::Duration::seconds(secs))
+}
+
+/// `berth logs`.
+pub fn logs(engine: &Engine, a: LogsArgs) -> Result<()> {
+    let mut opts = LogsOptions::default();
+    if a.tail != "all" {
+        opts.tail = Some(
+            a.tail
+                .parse()
+                .with_context(|| format!("invalid --tail {:?}", a.tail))?,
+        );
+    }
+    opts.since = a.since.as_deref().map(parse_when).transpose()?;
+    opts.until = a.until.as_deref().map(parse_when).transpose()?;
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
+    engine.container_logs(&a.container, &opts, a.follow, &mut |line| {
+        let w: &mut dyn Write = match line.stream {
+            Stream::Stdout => &mut out,
+            Stream::Stderr => &mut err,
+        };
+        if a.timestamps {
+            write!(w, "{} ", line.time)?;
+        }
+        w.write_all(line.text.as_bytes())?;
+        w.flush()
+    })?;
+    Ok(())
+}
+
+/// `berth attach`.
+pub fn attach(engine: &Engine, a: AttachArgs) -> Result<()> {
+    let c = engine.container(&a.container)?;
+    if !c.state.running {
+        bail!("You cannot attach to a stopped container, start it first");
+    }
+    if c.state.paused {
+        bail!("You cannot attach to a paused container, unpause it first");
+    }
+    let stream = engine.attach_container(&c.id)?;
+    let keys = attach::parse_detach_keys(&a.detach_keys)?;
+    let tty = c.record.config.tty;
+    let end = session(
+        stream,
+        tty,
+        !a.no_stdin && c.record.config.open_stdin,
+        a.sig_proxy && !tty,
+        keys,
+    )?;
+    exit_with(engine, &c.id, end)
+}
+
+/// `berth top`.
+pub fn top(engine: &Engine, a: TopArgs) -> Result<()> {
+    print_out(&engine.top_container(&a.container, &a.ps_args)?);
+    Ok(())
+}
+
+/// `berth exec`.
+pub fn exec(engine: &Engine, a: ExecArgs) -> Result<()> {
+    let mut opts = ExecOptions::default();
+    opts.cmd = a.command.clone();
+    opts.env = a.env.clone();
+    opts.workdir = a.workdir.clone();
+    opts.user = a.user.clone();
+    opts.tty = a.tty;
+    opts.interactive = a.interactive;
+    opts.privileged = a.privileged;
+    let exec = engine.exec_container(&a.container, &opts)?;
+    if a.detach {
+        return Ok(());
+    }
+    if let Some(master) = &exec.terminal {
+        let raw = if a.interactive {
+            RawTerminal::enter()
+        } else {
+            None
+        };
+        if let Some((rows, cols)) = terminal_size() {
+            let ws = rustix::termios::Winsize {
+                ws_row: rows,
+                ws_col: cols,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
+            let _ = rustix::termios::tcsetwinsize(master, ws);
+        }
+        relay_terminal(master, a.interactive);
+        drop(raw);
+    }
+    let code = exec.wait()?;
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(ExitWith(code).into())
+    }
+}
+
+/// Copies stdin to the pty master and the master to stdout until the terminal
+/// closes (EIO once every process holding it is gone).
+fn relay_terminal(master: &std::os::fd::OwnedFd, stdin: bool) {
+    if stdin && let Ok(m) = rustix::io::dup(master) {
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            let input = std::io::stdin();
+            loop {
+                match rustix::io::read(input.as_fd(), &mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if rustix::io::write(&m, &buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    let mut buf = [0u8; 16384];
+    let mut out = std::io::stdout();
+    loop {
+        match rustix::io::read(master, &mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                let _ = out.write_all(&buf[..n]);
+                let _ = out.flush();
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// `berth diff`.
+pub fn diff(engine: &Engine, a: DiffArgs) -> Result<()> {
+    let out: String = engine
+        .container_diff(&a.container)?
+        .iter()
+        .map(|c| format!("{} /{}\n", c.kind.letter(), c.path))
+        .collect();
+    print_out(&out);
+    Ok(())
+}
+
+/// `berth commit`.
+pub fn commit(engine: &Engine, a: CommitArgs) -> Result<()> {
+    let mut opts = CommitOptions::default();
+    opts.author = a.author.clone();
+    opts.message = a.message.clone();
+    opts.changes = a.change.clone();
+    opts.pause = a.pause;
+    opts.reference = a.reference.clone();
+    let id = engine
+        .commit_container(&a.container, &opts)
+        .with_context(|| format!("committing {}", a.container))?;
+    print_out(&format!("{id}\n"));
+    Ok(())
+}
+
+/// `berth export`.
+pub fn export(engine: &Engine, a: ExportArgs) -> Result<()> {
+    match &a.output {
+        Some(path) => {
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+            let mut tmp = tempfile_in(dir.unwrap_or(std::path::Path::new(".")))?;
+            engine.export_container(&a.container, &mut tmp.1)?;
+            tmp.1.flush()?;
+            std::fs::rename(&tmp.0, path).with_context(|| format!("writing {}", path.display()))?;
+            Ok(())
+        }
+        None => {
+            if std::io::stdout().is_terminal() {
+                bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+            }
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+            engine.export_container(&a.container, &mut out)?;
+            out.flush()?;
+            Ok(())
+        }
+    }
+}
+
+fn tempfile_in(
+    dir: &std::path::Path,
+) -> Result<(std::path::PathBuf, std::io::BufWriter<std::fs::File>)> {
+    let path = dir.join(format!(".berth-export-{}", std::process::id()));
+    let f = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    Ok((path, std::io::BufWriter::with_capacity(1 << 20, f)))
+}
+
+/// `berth cp`.
+pub fn cp(engine: &Engine, a: CpArgs) -> Result<()> {
+    let split = |s: &str| -> Option<(String, String)> {
+        if s.starts_with('/') || s.starts_with('.') || s == "-" {
+            return None;
+        }
+        s.split_once(':')
+            .map(|(c, p)| (c.to_string(), p.to_string()))
+    };
+    match (split(&a.src), split(&a.dest)) {
+        (Some((c, p)), None) => {
+            engine.copy_from_container(&c, &p, std::path::Path::new(&a.dest), a.follow_link)?;
+        }
+        (None, Some((c, p))) => {
+            engine.copy_to_container(&c, &p, std::path::Path::new(&a.src), a.archive)?;
+        }
+        (Some(_), Some(_)) => bail!("copying between containers is not supported"),
+        (None, None) => bail!("must specify at least one container source"),
+    }
+    Ok(())
+}
+
+/// `berth inspect` / `container inspect`: containers first, then images.
+pub fn inspect(engine: &Engine, a: InspectArgs, containers_only: bool) -> Result<()> {
+    let mut failed = false;
+    let mut found: Vec<Value> = Vec::new();
+    for name in &a.images {
+        match engine.inspect_container(name) {
+            Ok(v) => found.push(v),
+            Err(e)
+                if !containers_only && matches!(e, berth_engine::Error::ContainerNotFound(_)) =>
+            {
+                match engine.inspect_image(name) {
+                    Ok(i) => found.push(serde_json::to_value(i)?),
+                    Err(berth_engine::Error::ImageNotFound(_)) => {
+                        report(anyhow::anyhow!("No such object: {name}"), &mut failed)
+                    }
+                    Err(e) => report(e.into(), &mut failed),
+                }
+            }
+            Err(e) => report(e.into(), &mut failed),
+        }
+    }
+    super::images::print_inspect(&found, a.format.as_deref())?;
+    finish(failed)
+}

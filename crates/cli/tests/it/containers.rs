@@ -1,0 +1,702 @@
+//! Containers: real ones, on overlayfs, run by the built-in runtime and by
+//! Debian's runc, with their monitors, logs, terminals, limits, commits and copies.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::fixtures::{Tar, busybox_rootfs};
+use crate::{Berth, assert_failed, require_root, require_tool};
+
+/// A berth with the busybox image imported as `busybox`.
+fn setup() -> Option<Berth> {
+    if !require_root() {
+        return None;
+    }
+    let b = Berth::new();
+    let r = b.run_stdin(
+        &["import", "-c", "CMD [\"sh\"]", "-", "busybox"],
+        &busybox_rootfs(),
+    );
+    assert_eq!(r.code, 0, "import: {}", r.stderr);
+    Some(b)
+}
+
+fn runc() -> Option<&'static str> {
+    require_tool("runc").then_some("/usr/sbin/runc")
+}
+
+/// `run` with the runtime under test.
+fn run_args<'a>(runtime: Option<&'a str>, args: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["run"];
+    if let Some(r) = runtime {
+        v.extend(["--runtime", r]);
+    }
+    v.extend_from_slice(args);
+    v
+}
+
+fn inspect(b: &Berth, name: &str, template: &str) -> String {
+    b.ok(&["inspect", "--format", template, name])
+        .trim()
+        .to_string()
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn exit_codes(runtime: Option<&str>) {
+    let Some(b) = setup() else { return };
+    let r = b.run(&run_args(
+        runtime,
+        &[
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 3",
+        ],
+    ));
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (3, "out\n", "err\n")
+    );
+    let r = b.run(&run_args(runtime, &["--rm", "busybox", "nosuchcmd"]));
+    assert_eq!(r.code, 127, "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("nosuchcmd"), "{}", r.stderr);
+    let r = b.run(&run_args(runtime, &["--rm", "busybox", "/etc/passwd"]));
+    assert_eq!(r.code, 126, "{}", r.stderr);
+    let r = b.run(&run_args(runtime, &["--pull", "never", "nosuchimage"]));
+    assert_failed(&r, "run of a missing image");
+    // --rm left nothing behind, even after failed starts: no container, no mount.
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(!mounts.contains(b.runroot().to_str().unwrap()), "{mounts}");
+}
+
+#[test]
+fn exit_codes_builtin() {
+    exit_codes(None);
+}
+
+#[test]
+fn exit_codes_runc() {
+    if let Some(r) = runc() {
+        exit_codes(Some(r));
+    }
+}
+
+fn lifecycle(runtime: Option<&str>) {
+    let Some(b) = setup() else { return };
+    let mut create = vec!["create", "--name", "web"];
+    if let Some(r) = runtime {
+        create.extend(["--runtime", r]);
+    }
+    create.extend([
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo bye; exit 7' TERM; echo up; while true; do sleep 0.1; done",
+    ]);
+    let id = b.ok(&create).trim().to_string();
+    assert_eq!(id.len(), 64);
+    assert_eq!(inspect(&b, "web", "{{.State.Status}}"), "created");
+    assert!(
+        b.ok(&["ps"]).lines().count() == 1,
+        "ps shows running ones only"
+    );
+    assert!(b.ok(&["ps", "-a"]).contains("Created"));
+    assert_eq!(b.ok(&["start", "web"]), "web\n");
+    assert_eq!(inspect(&b, &id[..12], "{{.State.Running}}"), "true");
+    let ps = b.ok(&["ps"]);
+    assert!(ps.starts_with("CONTAINER ID   IMAGE"), "{ps}");
+    assert!(
+        ps.contains("Up ") && ps.contains(" web\n") && ps.contains(&id[..12]),
+        "{ps}"
+    );
+    wait_for("the first log line", || b.ok(&["logs", "web"]) == "up\n");
+
+    // The monitor, not this command, holds the container: it outlives us.
+    let pid: i32 = inspect(&b, "web", "{{.State.Pid}}").parse().unwrap();
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+
+    b.ok(&["pause", "web"]);
+    assert_eq!(inspect(&b, "web", "{{.State.Status}}"), "paused");
+    assert!(b.ok(&["ps"]).contains("(Paused)"));
+    b.ok(&["unpause", "web"]);
+
+    let top = b.ok(&["top", "web"]);
+    assert!(top.starts_with("UID") && top.contains("sh -c"), "{top}");
+
+    let r = b.run(&["rm", "web"]);
+    assert_failed(&r, "rm of a running container");
+    assert!(r.stderr.contains("stop the container"), "{}", r.stderr);
+
+    assert_eq!(b.ok(&["stop", "web"]), "web\n");
+    assert_eq!(inspect(&b, "web", "{{.State.Status}}"), "exited");
+    assert_eq!(inspect(&b, "web", "{{.State.ExitCode}}"), "7");
+    assert_eq!(b.ok(&["logs", "web"]), "up\nbye\n");
+    assert!(
+        b.ok(&["ps", "-a", "--filter", "exited=7"])
+            .contains("Exited (7)")
+    );
+    assert_eq!(b.ok(&["ps", "-aq", "--filter", "status=running"]), "");
+
+    b.ok(&["restart", "web"]);
+    assert_eq!(inspect(&b, "web", "{{.State.Status}}"), "running");
+    b.ok(&["kill", "-s", "TERM", "web"]);
+    assert_eq!(b.ok(&["wait", "web"]), "7\n");
+    let logs = b.ok(&["logs", "-t", "--tail", "1", "web"]);
+    assert!(logs.ends_with(" bye\n") && logs.starts_with("20"), "{logs}");
+
+    b.ok(&["rename", "web", "web2"]);
+    b.ok(&["start", "web2"]);
+    assert_eq!(b.ok(&["rm", "-f", "web2"]), "web2\n");
+    assert_eq!(b.ok(&["ps", "-aq"]), "");
+    let r = b.run(&["logs", "web2"]);
+    assert_failed(&r, "logs of a removed container");
+    assert!(r.stderr.contains("No such container: web2"));
+
+    // A random docker-style name.
+    let id = b.ok(&["create", "busybox", "true"]);
+    let name = inspect(&b, id.trim(), "{{.Name}}");
+    assert!(name.starts_with('/') && name.contains('_'), "{name}");
+}
+
+#[test]
+fn lifecycle_builtin() {
+    lifecycle(None);
+}
+
+#[test]
+fn lifecycle_runc() {
+    if let Some(r) = runc() {
+        lifecycle(Some(r));
+    }
+}
+
+#[test]
+fn detached_and_reconciled_after_monitor_death() {
+    let Some(b) = setup() else { return };
+    let id = b
+        .ok(&["run", "-d", "busybox", "sleep", "1000"])
+        .trim()
+        .to_string();
+    let monitor: i32 = {
+        let state = b.ok(&["inspect", "--format", "{{json .State.Monitor}}", &id]);
+        let v: serde_json::Value = serde_json::from_str(state.trim()).unwrap();
+        v[0].as_i64().unwrap() as i32
+    };
+    let pid: i32 = inspect(&b, &id, "{{.State.Pid}}").parse().unwrap();
+    // The monitor and the container die together, as on a host crash.
+    unsafe_kill(monitor);
+    unsafe_kill(pid);
+    wait_for("the processes to go", || {
+        !std::path::Path::new(&format!("/proc/{monitor}")).exists()
+    });
+    assert_eq!(inspect(&b, &id, "{{.State.Status}}"), "exited");
+    assert!(b.ok(&["ps", "-a"]).contains("Exited (255)"));
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(!mounts.contains(&id), "reconcile unmounts: {mounts}");
+    // And it starts again.
+    b.ok(&["start", &id]);
+    b.ok(&["rm", "-f", &id]);
+}
+
+fn unsafe_kill(pid: i32) {
+    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+}
+
+#[test]
+fn stdin_env_user_workdir_and_mounts() {
+    let Some(b) = setup() else { return };
+    let r = b.run_stdin(&["run", "-i", "--rm", "busybox", "cat"], b"piped in\n");
+    assert_eq!((r.code, r.stdout.as_str()), (0, "piped in\n"));
+    let envf = b.file("env.list", b"# comment\nFROM_FILE=1\n");
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "-e",
+        "A=b",
+        "--env-file",
+        envf.to_str().unwrap(),
+        "-u",
+        "www",
+        "-w",
+        "/tmp",
+        "-h",
+        "box",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $A $FROM_FILE $HOME; id; pwd; hostname",
+    ]);
+    assert_eq!(
+        out,
+        "b 1 /var/www\nuid=33(www) gid=33(www) groups=4(adm)\n/tmp\nbox\n"
+    );
+    let host = b.path("shared");
+    std::fs::create_dir(&host).unwrap();
+    std::fs::write(host.join("in"), "from host").unwrap();
+    let vol = format!("{}:/mnt", host.display());
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &vol,
+        "busybox",
+        "sh",
+        "-c",
+        "cat /mnt/in; echo back > /mnt/out",
+    ]);
+    assert_eq!(out, "from host");
+    assert_eq!(std::fs::read_to_string(host.join("out")).unwrap(), "back\n");
+    let ro = format!("{}:/mnt:ro", host.display());
+    let r = b.run(&["run", "--rm", "-v", &ro, "busybox", "touch", "/mnt/x"]);
+    assert_eq!(r.code, 1, "a read-only bind refuses writes");
+    let r = b.run(&[
+        "run",
+        "--rm",
+        "--read-only",
+        "--tmpfs",
+        "/scratch",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /scratch/ok && touch /nope",
+    ]);
+    assert_eq!(r.code, 1, "--read-only: {}", r.stderr);
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "ls /sys/class/net",
+    ]);
+    assert_eq!(out.trim(), "lo");
+    let r = b.run(&[
+        "run",
+        "--rm",
+        "--cap-drop",
+        "ALL",
+        "busybox",
+        "chown",
+        "1",
+        "/tmp",
+    ]);
+    assert_ne!(r.code, 0, "without CAP_CHOWN: {}", r.stdout);
+}
+
+#[test]
+fn copy_on_write_isolation() {
+    let Some(b) = setup() else { return };
+    b.ok(&[
+        "create",
+        "--name",
+        "ca",
+        "busybox",
+        "sh",
+        "-c",
+        "echo a > /etc/passwd; echo a > /tmp/f",
+    ]);
+    let lower = lowest_layer(&b);
+    let before = checksum_tree(&lower);
+    assert!(!before.is_empty());
+    b.ok(&["start", "ca"]);
+    b.ok(&["wait", "ca"]);
+    b.ok(&[
+        "run",
+        "--name",
+        "cb",
+        "busybox",
+        "sh",
+        "-c",
+        "echo b > /tmp/f",
+    ]);
+    let a = b.ok(&["run", "--rm", "busybox", "cat", "/etc/passwd"]);
+    assert!(
+        a.starts_with("root:"),
+        "a fresh container sees the image: {a}"
+    );
+    b.ok(&["start", "ca"]);
+    b.ok(&["wait", "ca"]);
+    // Each container kept its own writes; the image's layer is unchanged.
+    assert_eq!(
+        b.ok(&["diff", "ca"]),
+        "C /etc\nC /etc/passwd\nC /tmp\nA /tmp/f\n"
+    );
+    assert_eq!(b.ok(&["diff", "cb"]), "C /tmp\nA /tmp/f\n");
+    assert_eq!(checksum_tree(&lower), before);
+}
+
+/// The image's (only) layer directory.
+fn lowest_layer(b: &Berth) -> std::path::PathBuf {
+    let ctr = inspect(b, "ca", "{{.GraphDriver.Data.LowerDir}}");
+    std::path::PathBuf::from(ctr.split(':').next_back().unwrap())
+}
+
+fn checksum_tree(dir: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "find {} -type f -exec sha256sum {{}} + | sort",
+            dir.display()
+        ))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once("  "))
+        .map(|(h, p)| (std::path::PathBuf::from(p), h.to_string()))
+        .collect()
+}
+
+#[test]
+fn commit_with_every_change() {
+    let Some(b) = setup() else { return };
+    b.ok(&[
+        "run", "--name", "cc", "busybox", "sh", "-c",
+        "mkdir -p /data/sub && echo hi > /data/sub/f && rm /bin/wc && rm -r /tmp && mkdir /tmp && echo new > /tmp/t",
+    ]);
+    let changes = [
+        "CMD [\"cat\", \"/data/sub/f\"]",
+        "ENTRYPOINT [\"/bin/busybox\"]",
+        "ENV A=1 B=two",
+        "EXPOSE 8080/tcp 53/udp",
+        "LABEL purpose=test",
+        "ONBUILD RUN echo child",
+        "USER www",
+        "VOLUME /data",
+        "WORKDIR /data",
+        "STOPSIGNAL SIGINT",
+    ];
+    let mut args = vec!["commit", "-a", "Ann <ann@example.com>", "-m", "seeded data"];
+    for c in &changes {
+        args.extend(["-c", c]);
+    }
+    args.extend(["cc", "committed:1.0"]);
+    let id = b.ok(&args).trim().to_string();
+    assert!(id.starts_with("sha256:"), "{id}");
+    let cfg = inspect(&b, "committed:1.0", "{{json .Config}}");
+    let v: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+    assert_eq!(v["Cmd"], serde_json::json!(["cat", "/data/sub/f"]));
+    assert_eq!(v["Entrypoint"], serde_json::json!(["/bin/busybox"]));
+    assert!(v["Env"].as_array().unwrap().contains(&"B=two".into()));
+    assert!(v["ExposedPorts"].get("53/udp").is_some());
+    assert_eq!(v["Labels"]["purpose"], "test");
+    assert_eq!(v["OnBuild"], serde_json::json!(["RUN echo child"]));
+    assert_eq!(
+        (v["User"].as_str(), v["WorkingDir"].as_str()),
+        (Some("www"), Some("/data"))
+    );
+    assert!(v["Volumes"].get("/data").is_some());
+    assert_eq!(v["StopSignal"], "SIGINT");
+    assert_eq!(
+        inspect(&b, "committed:1.0", "{{.Author}}"),
+        "Ann <ann@example.com>"
+    );
+    let history = b.ok(&["history", "--no-trunc", "committed:1.0"]);
+    let top = history.lines().nth(1).unwrap();
+    assert!(
+        top.contains("seeded data") && top.contains("sh -c mkdir"),
+        "{history}"
+    );
+
+    // The new layer: files added, a file deleted (whiteout), a directory replaced
+    // (opaque): all as seen by a container of the new image.
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "",
+        "committed:1.0",
+        "sh",
+        "-c",
+        "cat /data/sub/f; ls /bin/wc 2>&1; ls /tmp",
+    ]);
+    assert_eq!(out, "hi\nls: /bin/wc: No such file or directory\nt\n");
+    // The old image is as it was.
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "ls /data 2>&1; ls /bin/wc",
+    ]);
+    assert_eq!(out, "ls: /data: No such file or directory\n/bin/wc\n");
+    // The image used by a container cannot go without -f.
+    let r = b.run(&["rmi", "busybox"]);
+    assert_failed(&r, "rmi of an image a container uses");
+    assert!(
+        r.stderr.contains("being used by stopped container"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn export_and_cp_stay_inside() {
+    let Some(b) = setup() else { return };
+    b.ok(&[
+        "run",
+        "--name",
+        "cx",
+        "busybox",
+        "sh",
+        "-c",
+        "echo secret-inside > /tmp/f; ln -s / /tmp/up; ln -s /etc /tmp/etclink; mkdir /tmp/hostdir",
+    ]);
+    let tarball = b.path("x.tar");
+    b.ok(&["export", "-o", tarball.to_str().unwrap(), "cx"]);
+    let list = Command::new("tar")
+        .arg("-tf")
+        .arg(&tarball)
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        list.contains("bin/busybox") && list.contains("tmp/f"),
+        "{list}"
+    );
+
+    let out = b.path("out");
+    std::fs::create_dir(&out).unwrap();
+    b.ok(&["cp", "cx:/tmp/f", out.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("f")).unwrap(),
+        "secret-inside\n"
+    );
+    // Through a symlink to `/`: the container's /etc/passwd, never the host's.
+    b.ok(&[
+        "cp",
+        "cx:/tmp/up/etc/passwd",
+        out.join("passwd").to_str().unwrap(),
+    ]);
+    let copied = std::fs::read_to_string(out.join("passwd")).unwrap();
+    assert!(copied.contains("www:x:33"), "{copied}");
+    assert_ne!(copied, std::fs::read_to_string("/etc/passwd").unwrap());
+
+    // Into the container through its symlinks: lands inside, host untouched.
+    let marker = format!("/tmp/berth-cp-escape-{}", std::process::id());
+    let src = b.file("payload", b"payload");
+    let dest = format!("cx:/tmp/up{marker}");
+    b.ok(&["cp", src.to_str().unwrap(), &dest]);
+    assert!(
+        !std::path::Path::new(&marker).exists(),
+        "cp wrote on the host"
+    );
+    let check = b.path("check");
+    std::fs::create_dir(&check).unwrap();
+    b.ok(&["cp", &format!("cx:{marker}"), check.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(check.join(marker.rsplit('/').next().unwrap())).unwrap(),
+        "payload"
+    );
+    let r = b.run(&["cp", "cx:/nope", out.to_str().unwrap()]);
+    assert_failed(&r, "cp of a missing path");
+}
+
+#[test]
+fn exec_in_running_container() {
+    let Some(b) = setup() else { return };
+    b.ok(&[
+        "run", "-d", "--name", "ce", "-e", "BASE=1", "busybox", "sleep", "1000",
+    ]);
+    let out = b.ok(&[
+        "exec",
+        "-e",
+        "X=2",
+        "-w",
+        "/tmp",
+        "ce",
+        "sh",
+        "-c",
+        "echo $BASE $X; pwd; ps | wc -l",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(&lines[..2], ["1 2", "/tmp"]);
+    let r = b.run(&["exec", "ce", "sh", "-c", "exit 4"]);
+    assert_eq!(r.code, 4);
+    let r = b.run(&["exec", "ce", "nosuch"]);
+    assert_eq!(r.code, 127, "{}", r.stderr);
+    let r = b.run_stdin(&["exec", "-i", "ce", "cat"], b"to exec\n");
+    assert_eq!(r.stdout, "to exec\n");
+    b.ok(&["stop", "-t", "0", "ce"]);
+    let r = b.run(&["exec", "ce", "true"]);
+    assert_failed(&r, "exec in a stopped container");
+}
+
+/// Runs berth under `script`, which gives it a real pseudo-terminal.
+fn in_terminal(b: &Berth, line: &str) -> String {
+    let cmd = b.cmd(&[]);
+    let mut envs = String::new();
+    for (k, v) in cmd.get_envs() {
+        if let (k, Some(v)) = (k.to_string_lossy(), v) {
+            envs.push_str(&format!("{k}={} ", v.to_string_lossy()));
+        }
+    }
+    let prog = format!(
+        "{} --root {} --runroot {} --storage-driver overlay",
+        env!("CARGO_BIN_EXE_berth"),
+        b.root().display(),
+        b.runroot().display()
+    );
+    let out = Command::new("script")
+        .args([
+            "-qec",
+            &format!("stty rows 33 cols 101; env {envs} {prog} {line}"),
+            "/dev/null",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).replace('\r', "")
+}
+
+#[test]
+fn terminal_is_real() {
+    let Some(b) = setup() else { return };
+    if !require_tool("script") {
+        return;
+    }
+    let out = in_terminal(&b, "run -t --rm busybox sh -c 'tty; stty size; echo $TERM'");
+    assert!(out.contains("/dev/pts/0\n33 101\nxterm\n"), "{out:?}");
+    b.ok(&["run", "-d", "--name", "ct", "busybox", "sleep", "1000"]);
+    let out = in_terminal(&b, "exec -t ct sh -c 'tty; stty size'");
+    assert!(
+        out.contains("/dev/pts/") && out.contains("33 101"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn limits_are_enforced() {
+    let Some(b) = setup() else { return };
+    // The shell doubles a string until the 8 MiB limit kills it.
+    let r = b.run(&[
+        "run",
+        "--name",
+        "oom",
+        "-m",
+        "8m",
+        "busybox",
+        "sh",
+        "-c",
+        "x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done",
+    ]);
+    assert_eq!(r.code, 137, "{}", r.stderr);
+    assert_eq!(inspect(&b, "oom", "{{.State.OOMKilled}}"), "true");
+    let r = b.run(&[
+        "run",
+        "--rm",
+        "--pids-limit",
+        "5",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5 6 7 8; do sleep 1 & done",
+    ]);
+    assert!(
+        r.stderr.contains("can't fork"),
+        "the pids limit held nothing back: {}",
+        r.stderr
+    );
+    let id = b.ok(&["run", "-d", "--cpus", "0.5", "busybox", "sleep", "100"]);
+    let quota = [
+        "/sys/fs/cgroup/cpu,cpuacct/berth",
+        "/sys/fs/cgroup/cpu/berth",
+    ]
+    .iter()
+    .find_map(|d| std::fs::read_to_string(format!("{d}/{}/cpu.cfs_quota_us", id.trim())).ok())
+    .or_else(|| std::fs::read_to_string(format!("/sys/fs/cgroup/berth/{}/cpu.max", id.trim())).ok())
+    .expect("the container's cpu cgroup");
+    assert!(quota.starts_with("50000"), "{quota}");
+}
+
+/// The seed's walk-through: tomcat's webapps is empty, webapps.dist is not;
+/// copy one into the other inside a container, commit it, run the new image.
+#[test]
+fn tomcat_walk_through() {
+    let Some(b) = setup() else { return };
+    let mut t = Tar::new();
+    t.dir("usr/")
+        .dir("usr/local/")
+        .dir("usr/local/tomcat/")
+        .dir("usr/local/tomcat/webapps/");
+    t.dir("usr/local/tomcat/webapps.dist/")
+        .dir("usr/local/tomcat/webapps.dist/ROOT/");
+    t.file(
+        "usr/local/tomcat/webapps.dist/ROOT/index.jsp",
+        b"<h1>Tomcat</h1>\n",
+    );
+    t.file(
+        "usr/local/tomcat/webapps.dist/ROOT/RELEASE-NOTES.txt",
+        b"notes\n",
+    );
+    let tomcat_layer = t.bytes();
+    let base = busybox_rootfs();
+    // A two-layer tomcat-like image: busybox, then tomcat's files.
+    let archive = crate::fixtures::docker_archive(&[crate::fixtures::ArchiveImage::new(
+        &["tomcat:9.0"],
+        vec![base, tomcat_layer],
+    )]);
+    b.load(&archive);
+    b.ok(&[
+        "run",
+        "--name",
+        "tc",
+        "-w",
+        "/usr/local/tomcat",
+        "tomcat:9.0",
+        "sh",
+        "-c",
+        "ls webapps | wc -l; cp -r webapps.dist/* webapps/; ls webapps",
+    ]);
+    assert_eq!(b.ok(&["logs", "tc"]), "0\nROOT\n");
+    let id = b.ok(&[
+        "commit",
+        "-a",
+        "kuangshen",
+        "-m",
+        "add webapps app",
+        "tc",
+        "tomcat02:1.0",
+    ]);
+    assert!(b.ok(&["images"]).contains("tomcat02"));
+    let history = b.ok(&["history", "tomcat02:1.0"]);
+    let first = history.lines().nth(1).unwrap();
+    assert!(
+        first.starts_with(&id.trim()["sha256:".len()..][..12]) && first.contains("add webapps app"),
+        "{history}"
+    );
+    assert_eq!(inspect(&b, "tomcat02:1.0", "{{.Author}}"), "kuangshen");
+    let new = b.ok(&[
+        "run",
+        "--rm",
+        "tomcat02:1.0",
+        "cat",
+        "/usr/local/tomcat/webapps/ROOT/index.jsp",
+    ]);
+    assert_eq!(new, "<h1>Tomcat</h1>\n");
+    let old = b.run(&[
+        "run",
+        "--rm",
+        "tomcat:9.0",
+        "ls",
+        "/usr/local/tomcat/webapps/ROOT",
+    ]);
+    assert_eq!(
+        old.code, 1,
+        "the old image does not have it: {}",
+        old.stdout
+    );
+}

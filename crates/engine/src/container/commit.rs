@@ -1,0 +1,239 @@
+//! `berth commit`, `diff` and `export`: the container's writable layer as
+//! changes, as a new image layer, or the whole flattened filesystem as a tar.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use berth_layer::diff::{Change, overlay_changes, tree_changes, write_layer};
+use berth_layer::{Compression, Compressor};
+use berth_oci::image::History;
+use berth_oci::{Digest, Hasher, Reference, chain_ids, media};
+use berth_snapshot::Layout;
+use berth_snapshot::mount::mount_all;
+use berth_store::db::LayerRecord;
+
+use super::Container;
+use crate::changes::apply_changes;
+use crate::import::descriptor;
+use crate::{Engine, Error, Result, to_json};
+
+/// The flags of `commit`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CommitOptions {
+    /// `-a`.
+    pub author: Option<String>,
+    /// `-m`.
+    pub message: Option<String>,
+    /// `-c` instructions.
+    pub changes: Vec<String>,
+    /// `-p` (default true): freeze the container while its layer is read.
+    pub pause: bool,
+    /// `REPO[:TAG]`.
+    pub reference: Option<String>,
+}
+
+impl Default for CommitOptions {
+    fn default() -> Self {
+        CommitOptions {
+            author: None,
+            message: None,
+            changes: Vec::new(),
+            pause: true,
+            reference: None,
+        }
+    }
+}
+
+/// Hashes what passes (the diff ID) on its way to the compressor.
+struct DiffWriter<W: Write> {
+    hasher: Hasher,
+    inner: Compressor<W>,
+}
+
+impl<W: Write> Write for DiffWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Unpauses the container when the commit ends, however it ends.
+struct Thaw<'a> {
+    engine: &'a Engine,
+    container: &'a Container,
+}
+
+impl Drop for Thaw<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .engine
+            .oci_runtime(&self.container.record.host_config)
+            .resume(&self.container.id);
+    }
+}
+
+impl Engine {
+    /// The container's changes against its image and the directory holding them.
+    fn changes_of(&self, c: &Container) -> Result<(Vec<Change>, PathBuf)> {
+        let snap = self.snapshotter()?;
+        let key = Engine::container_key(&c.id);
+        let dir = snap.path(&key)?;
+        let io = |e| Error::io(dir.display())(e);
+        let changes = match snap.layout() {
+            Layout::Diff => {
+                let lowers: Vec<PathBuf> = snap
+                    .mounts(&key)?
+                    .iter()
+                    .flat_map(|m| m.options.iter())
+                    .filter_map(|o| o.strip_prefix("lowerdir="))
+                    .flat_map(|l| l.split(':').map(PathBuf::from).collect::<Vec<_>>())
+                    .collect();
+                overlay_changes(&dir, &lowers).map_err(io)?
+            }
+            Layout::Full => {
+                let parent = snap.stat(&key)?.parent;
+                let lower = parent.map(|p| snap.path(&p)).transpose()?;
+                tree_changes(lower.as_deref(), &dir).map_err(io)?
+            }
+        };
+        Ok((changes, dir))
+    }
+
+    /// `berth diff`: what changed in the container's filesystem, sorted by path.
+    pub fn container_diff(&self, name: &str) -> Result<Vec<Change>> {
+        let c = self.container(name)?;
+        Ok(self.changes_of(&c)?.0)
+    }
+
+    /// `berth commit`: a new image of the container's image plus its writable
+    /// layer. Returns the image ID.
+    pub fn commit_container(&self, name: &str, opts: &CommitOptions) -> Result<Digest> {
+        let c = self.container(name)?;
+        let _lock = self.lock_container(&c.id)?;
+        let c = self.container(&c.id)?;
+        let reference = opts
+            .reference
+            .as_deref()
+            .map(|r| Reference::parse(r).map(Reference::with_default_tag))
+            .transpose()?;
+        let img = self.resolve(&c.image.to_string())?;
+        let (_, manifest) = self.manifest_of(&img)?;
+        let (_, mut config) = self.config_of(&img)?;
+
+        // The new image runs as the container did, then the -c changes.
+        let mut run = config.config.clone().unwrap_or_default();
+        let cc = &c.record.config;
+        run.env = Some(cc.env.clone());
+        run.cmd = cc.cmd.clone();
+        run.entrypoint = cc.entrypoint.clone();
+        run.working_dir = Some(cc.working_dir.clone()).filter(|w| w != "/");
+        run.user = Some(cc.user.clone()).filter(|u| !u.is_empty());
+        run.labels = Some(cc.labels.clone()).filter(|l| !l.is_empty());
+        run.stop_signal = cc.stop_signal.clone();
+        apply_changes(&mut run, &opts.changes)?;
+
+        let _thaw = if opts.pause && c.state.running && !c.state.paused {
+            self.oci_runtime(&c.record.host_config).pause(&c.id)?;
+            Some(Thaw {
+                engine: self,
+                container: &c,
+            })
+        } else {
+            None
+        };
+        let (changes, dir) = self.changes_of(&c)?;
+        let _guard = self.gc.shared()?;
+        let blob = self.blobs.writer()?;
+        let mut w = DiffWriter {
+            hasher: Hasher::new(),
+            inner: Compressor::new(blob, Compression::Gzip).map_err(Error::io("gzip"))?,
+        };
+        let size = write_layer(&dir, &changes, &mut w).map_err(Error::io(dir.display()))?;
+        drop(_thaw);
+        let diff_id = w.hasher.finish();
+        let blob = w.inner.finish().map_err(Error::io("gzip"))?;
+        let blob_digest = blob.commit(None)?;
+        let blob_size = self.blobs.size(&blob_digest)?;
+        self.db.put_blob_diff_id(&blob_digest, &diff_id)?;
+
+        let created = crate::rfc3339_now();
+        config.created = Some(created.clone());
+        config.config = Some(run);
+        config.rootfs.diff_ids.push(diff_id.clone());
+        config.history.push(History {
+            created: Some(created),
+            created_by: Some(c.command_line()),
+            author: opts.author.clone(),
+            comment: opts.message.clone(),
+            empty_layer: false,
+        });
+        config.author = opts.author.clone();
+        config.extra.insert("container".into(), c.id.clone().into());
+        let config_bytes = to_json(&config)?;
+        let config_digest = self.blobs.put(&config_bytes)?;
+        let mut layers = manifest.layers.clone();
+        layers.push(descriptor(media::OCI_LAYER_GZIP, blob_digest, blob_size));
+        let new_manifest = berth_oci::image::Manifest {
+            schema_version: 2,
+            media_type: Some(media::OCI_MANIFEST.into()),
+            config: descriptor(
+                media::OCI_CONFIG,
+                config_digest.clone(),
+                config_bytes.len() as u64,
+            ),
+            layers,
+            annotations: Default::default(),
+            extra: Default::default(),
+        };
+        let manifest_bytes = to_json(&new_manifest)?;
+        let manifest_digest = self.blobs.put(&manifest_bytes)?;
+        let chains = chain_ids(&config.rootfs.diff_ids);
+        if let Some(top) = chains.last() {
+            self.db.put_layer(&LayerRecord {
+                chain: top.clone(),
+                diff_id,
+                size,
+            })?;
+        }
+        let tags: Vec<Reference> = reference.into_iter().collect();
+        self.record_image(&manifest_digest, &new_manifest, &config, &chains, &tags)?;
+        Ok(config_digest)
+    }
+
+    /// `berth export`: the container's whole filesystem (image and changes,
+    /// flattened) as a tar written to `out`.
+    pub fn export_container(&self, name: &str, out: &mut dyn Write) -> Result<()> {
+        let c = self.container(name)?;
+        let snap = self.snapshotter()?;
+        let key = Engine::container_key(&c.id);
+        // A running container's rootfs is mounted already; overlayfs does not
+        // want one upper directory in two mounts.
+        let running_root = self.bundle_dir(&c.id).join("rootfs");
+        let own_mount = !berth_snapshot::mount::is_mount_point(&running_root);
+        let target = if own_mount {
+            let t = self
+                .runroot
+                .join("export")
+                .join(format!("{}-{}", c.id, std::process::id()));
+            std::fs::create_dir_all(&t).map_err(Error::io(t.display()))?;
+            mount_all(&snap.mounts(&key)?, &t)?;
+            t
+        } else {
+            running_root
+        };
+        let result = tree_changes(None, &target)
+            .and_then(|changes| write_layer(&target, &changes, &mut *out))
+            .map_err(Error::io(target.display()));
+        if own_mount {
+            let _ = berth_snapshot::mount::unmount_if_mounted(&target);
+            let _ = std::fs::remove_dir(&target);
+        }
+        result.map(|_| ())
+    }
+}

@@ -1,0 +1,251 @@
+//! `berth cp`: files between a container and the host.
+//!
+//! A container path is resolved by the kernel as if the rootfs were `/`
+//! (`openat2` with `RESOLVE_IN_ROOT`), so no symlink in the container points the
+//! copy at the host; and a running container is frozen while its files are
+//! copied, so it cannot swap a directory for a symlink mid-copy (the race
+//! behind CVE-2018-15664, closed the way docker closed it). Nothing runs inside
+//! the container (CVE-2019-14271 came from a helper that did).
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, lchown};
+use std::path::{Path, PathBuf};
+
+use berth_snapshot::mount::{is_mount_point, mount_all, unmount_if_mounted};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+
+use super::Container;
+use crate::{Engine, Error, Result};
+
+/// The container's root, mounted for as long as this lives; the container
+/// frozen if it runs.
+struct OpenRoot<'a> {
+    engine: &'a Engine,
+    container: &'a Container,
+    path: PathBuf,
+    own_mount: bool,
+    paused: bool,
+}
+
+impl Drop for OpenRoot<'_> {
+    fn drop(&mut self) {
+        if self.paused {
+            let _ = self
+                .engine
+                .oci_runtime(&self.container.record.host_config)
+                .resume(&self.container.id);
+        }
+        if self.own_mount {
+            let _ = unmount_if_mounted(&self.path);
+            let _ = fs::remove_dir(&self.path);
+        }
+    }
+}
+
+/// Resolves `path` inside `root`; returns its real host path. With `follow`,
+/// a final symlink is followed (inside the root too).
+fn resolve_in_root(root: &Path, path: &str, follow: bool) -> Result<PathBuf> {
+    let io = |e: rustix::io::Errno| Error::io(format!("{}:{path}", root.display()))(e.into());
+    let dir = rustix::fs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(io)?;
+    let mut flags = OFlags::PATH | OFlags::CLOEXEC;
+    if !follow {
+        flags |= OFlags::NOFOLLOW;
+    }
+    let rel = path.trim_start_matches('/');
+    let rel = if rel.is_empty() { "." } else { rel };
+    let fd = rustix::fs::openat2(
+        &dir,
+        rel,
+        flags,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )
+    .map_err(|e| match e {
+        rustix::io::Errno::NOENT => {
+            Error::NotFound(format!("Could not find the file {path} in container"))
+        }
+        e => io(e),
+    })?;
+    let real = fs::read_link(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&fd)
+    ))
+    .map_err(Error::io(path))?;
+    if !real.starts_with(root) {
+        return Err(Error::InvalidArgument(format!(
+            "{path} resolves outside the container"
+        )));
+    }
+    Ok(real)
+}
+
+/// Copies `src` to `dst` (which must not exist): directories recursively,
+/// symlinks as symlinks; modes and times kept, owners with `keep_owner`.
+fn copy_tree(src: &Path, dst: &Path, keep_owner: bool) -> std::io::Result<()> {
+    let meta = fs::symlink_metadata(src)?;
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        std::os::unix::fs::symlink(fs::read_link(src)?, dst)?;
+    } else if ft.is_dir() {
+        fs::create_dir(dst)?;
+        let mut names: Vec<_> = fs::read_dir(src)?.collect::<std::io::Result<_>>()?;
+        names.sort_by_key(|e| e.file_name());
+        for e in names {
+            copy_tree(&e.path(), &dst.join(e.file_name()), keep_owner)?;
+        }
+        fs::set_permissions(dst, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+    } else if ft.is_file() {
+        let mut from = fs::File::open(src)?;
+        let mut to = fs::File::options().write(true).create_new(true).open(dst)?;
+        std::io::copy(&mut from, &mut to)?;
+        to.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        to.set_modified(meta.modified()?)?;
+    } else {
+        // Devices, fifos and sockets are not copied, as docker cp does not.
+        return Ok(());
+    }
+    if keep_owner {
+        lchown(dst, Some(meta.uid()), Some(meta.gid()))?;
+    }
+    Ok(())
+}
+
+impl Engine {
+    fn open_root<'a>(&'a self, c: &'a Container) -> Result<OpenRoot<'a>> {
+        let running_root = self.bundle_dir(&c.id).join("rootfs");
+        let mut root = OpenRoot {
+            engine: self,
+            container: c,
+            path: running_root.clone(),
+            own_mount: false,
+            paused: false,
+        };
+        if c.state.running && is_mount_point(&running_root) {
+            if !c.state.paused {
+                self.oci_runtime(&c.record.host_config).pause(&c.id)?;
+                root.paused = true;
+            }
+            return Ok(root);
+        }
+        let target = self
+            .runroot
+            .join("cp")
+            .join(format!("{}-{}", c.id, std::process::id()));
+        fs::create_dir_all(&target).map_err(Error::io(target.display()))?;
+        let snap = self.snapshotter()?;
+        mount_all(&snap.mounts(&Engine::container_key(&c.id))?, &target)?;
+        root.path = target;
+        root.own_mount = true;
+        Ok(root)
+    }
+
+    /// `berth cp CONTAINER:SRC DEST`.
+    pub fn copy_from_container(
+        &self,
+        name: &str,
+        src: &str,
+        dest: &Path,
+        follow: bool,
+    ) -> Result<()> {
+        let c = self.container(name)?;
+        let root = self.open_root(&c)?;
+        let real = resolve_in_root(&root.path, src, follow)?;
+        let base = real
+            .file_name()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("root"));
+        let target = if dest.is_dir() {
+            dest.join(base)
+        } else {
+            dest.to_path_buf()
+        };
+        if fs::symlink_metadata(&target).is_ok_and(|m| !m.is_dir()) {
+            fs::remove_file(&target).map_err(Error::io(target.display()))?;
+        }
+        if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
+            // Copying a directory onto an existing one merges, as docker does.
+            for e in fs::read_dir(&real).map_err(Error::io(real.display()))? {
+                let e = e.map_err(Error::io(real.display()))?;
+                let to = target.join(e.file_name());
+                let _ = fs::remove_dir_all(&to).or_else(|_| fs::remove_file(&to));
+                copy_tree(&e.path(), &to, true).map_err(Error::io(to.display()))?;
+            }
+            return Ok(());
+        }
+        copy_tree(&real, &target, true).map_err(Error::io(target.display()))
+    }
+
+    /// `berth cp SRC CONTAINER:DEST`.
+    pub fn copy_to_container(
+        &self,
+        name: &str,
+        dest: &str,
+        src: &Path,
+        archive: bool,
+    ) -> Result<()> {
+        let c = self.container(name)?;
+        if c.record.host_config.readonly_rootfs {
+            return Err(Error::ContainerState(
+                "container rootfs is marked read-only".into(),
+            ));
+        }
+        fs::symlink_metadata(src).map_err(Error::io(src.display()))?;
+        let root = self.open_root(&c)?;
+        let (target, replace) = match resolve_in_root(&root.path, dest, true) {
+            Ok(real) if real.is_dir() => {
+                let base = src.file_name().ok_or_else(|| {
+                    Error::InvalidArgument(format!("cannot copy {}", src.display()))
+                })?;
+                (real.join(base), true)
+            }
+            Ok(real) => (real, true),
+            Err(Error::NotFound(_)) => {
+                let (parent, base) = match dest.trim_end_matches('/').rsplit_once('/') {
+                    Some((p, b)) => (if p.is_empty() { "/" } else { p }, b),
+                    None => ("/", dest),
+                };
+                let dir = resolve_in_root(&root.path, parent, true)?;
+                (dir.join(base), false)
+            }
+            Err(e) => return Err(e),
+        };
+        if replace && let Ok(m) = fs::symlink_metadata(&target) {
+            if m.is_dir() && fs::symlink_metadata(src).is_ok_and(|s| s.is_dir()) {
+                for e in fs::read_dir(src).map_err(Error::io(src.display()))? {
+                    let e = e.map_err(Error::io(src.display()))?;
+                    let to = target.join(e.file_name());
+                    let _ = fs::remove_dir_all(&to).or_else(|_| fs::remove_file(&to));
+                    copy_tree(&e.path(), &to, archive).map_err(Error::io(to.display()))?;
+                }
+                return Ok(());
+            }
+            let removed = if m.is_dir() {
+                fs::remove_dir_all(&target)
+            } else {
+                fs::remove_file(&target)
+            };
+            removed.map_err(Error::io(target.display()))?;
+        }
+        copy_tree(src, &target, archive).map_err(Error::io(target.display()))?;
+        if !archive {
+            chown_tree(&target).map_err(Error::io(target.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Files copied in belong to the container's root user, as docker's do.
+fn chown_tree(p: &Path) -> std::io::Result<()> {
+    lchown(p, Some(0), Some(0))?;
+    if fs::symlink_metadata(p)?.is_dir() {
+        for e in fs::read_dir(p)? {
+            chown_tree(&e?.path())?;
+        }
+    }
+    Ok(())
+}

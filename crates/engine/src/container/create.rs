@@ -1,0 +1,505 @@
+//! `berth create`: a container record, its writable snapshot on the image's
+//! layers, and the files it gets (hosts, hostname, resolv.conf).
+
+use std::path::Path;
+
+use berth_runtime::spec::{MountSpec, Network};
+use berth_store::db::ContainerRow;
+
+use super::names::{new_id, random_name, valid_name};
+use super::{ContainerConfig, ContainerRecord, ContainerState, HostConfig};
+use crate::{Engine, Error, Result};
+
+/// The flags of `create` / `run`.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CreateOptions {
+    /// The image, as the user named it.
+    pub image: String,
+    /// `--name`.
+    pub name: Option<String>,
+    /// The command after the image name (replaces CMD).
+    pub cmd: Vec<String>,
+    /// `--entrypoint` (empty string = none).
+    pub entrypoint: Option<String>,
+    /// `-e` and `--env-file` entries: `K=V`, or `K` to take the caller's value.
+    pub env: Vec<String>,
+    /// `-w`.
+    pub workdir: Option<String>,
+    /// `-u`.
+    pub user: Option<String>,
+    /// `-h`.
+    pub hostname: Option<String>,
+    /// `-t`.
+    pub tty: bool,
+    /// `-i`.
+    pub interactive: bool,
+    /// `-v`.
+    pub volumes: Vec<String>,
+    /// `--mount`.
+    pub mounts: Vec<String>,
+    /// `--tmpfs PATH[:OPTIONS]`.
+    pub tmpfs: Vec<String>,
+    /// `--read-only`.
+    pub read_only: bool,
+    /// `--network`: host (default) or none.
+    pub network: Option<String>,
+    /// `--memory`, bytes.
+    pub memory: Option<i64>,
+    /// `--cpus`.
+    pub cpus: Option<f64>,
+    /// `--pids-limit`.
+    pub pids_limit: Option<i64>,
+    /// `--cap-add`.
+    pub cap_add: Vec<String>,
+    /// `--cap-drop`.
+    pub cap_drop: Vec<String>,
+    /// `--privileged`.
+    pub privileged: bool,
+    /// `--label K=V`.
+    pub labels: Vec<String>,
+    /// `--stop-signal`.
+    pub stop_signal: Option<String>,
+    /// `--stop-timeout`.
+    pub stop_timeout: Option<i64>,
+    /// `--runtime PATH`.
+    pub runtime: Option<String>,
+    /// `--rm`.
+    pub auto_remove: bool,
+}
+
+/// Parses `-v HOST:CTR[:ro|rw]` / `-v NAME:CTR` / `--mount …` / `--tmpfs …` into
+/// runtime mounts; named volumes become directories under `volumes_root`.
+fn parse_mounts(opts: &CreateOptions, volumes_root: &Path) -> Result<Vec<MountSpec>> {
+    let bad = |what: &str, v: &str, why: &str| {
+        Error::InvalidArgument(format!("invalid {what} {v:?}: {why}"))
+    };
+    let mut out = Vec::new();
+    let volume_dir = |name: &str| -> Result<String> {
+        if !valid_name(name) {
+            return Err(Error::InvalidArgument(format!(
+                "invalid volume name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let dir = volumes_root.join(name).join("_data");
+        std::fs::create_dir_all(&dir).map_err(Error::io(dir.display()))?;
+        Ok(dir.display().to_string())
+    };
+    let bind = |source: String, dest: &str, ro: bool| MountSpec {
+        destination: dest.to_string(),
+        kind: "bind".into(),
+        source,
+        options: if ro {
+            vec!["rbind".into(), "rprivate".into(), "ro".into()]
+        } else {
+            vec!["rbind".into(), "rprivate".into()]
+        },
+    };
+    for v in &opts.volumes {
+        let parts: Vec<&str> = v.split(':').collect();
+        let (src, dest, mode) = match parts.as_slice() {
+            [s, d] => (*s, *d, ""),
+            [s, d, m] => (*s, *d, *m),
+            _ => return Err(bad("volume", v, "expected HOST:CONTAINER[:ro]")),
+        };
+        if !dest.starts_with('/') {
+            return Err(bad("volume", v, "the container path must be absolute"));
+        }
+        let ro = match mode {
+            "" | "rw" => false,
+            "ro" => true,
+            _ => return Err(bad("volume", v, "mode must be ro or rw")),
+        };
+        let source = if src.starts_with('/') {
+            if !Path::new(src).exists() {
+                std::fs::create_dir_all(src).map_err(Error::io(src))?;
+            }
+            src.to_string()
+        } else {
+            volume_dir(src)?
+        };
+        out.push(bind(source, dest, ro));
+    }
+    for m in &opts.mounts {
+        let mut kind = "volume";
+        let (mut source, mut target, mut ro, mut size) = (None, None, false, None);
+        for field in m.split(',') {
+            let (k, val) = field.split_once('=').unwrap_or((field, ""));
+            match k {
+                "type" => kind = val,
+                "source" | "src" => source = Some(val.to_string()),
+                "target" | "destination" | "dst" => target = Some(val.to_string()),
+                "readonly" | "ro" => ro = val.is_empty() || val == "true" || val == "1",
+                "tmpfs-size" => size = Some(val.to_string()),
+                _ => return Err(bad("--mount", m, &format!("unknown field {k:?}"))),
+            }
+        }
+        let target = target.ok_or_else(|| bad("--mount", m, "target is required"))?;
+        if !target.starts_with('/') {
+            return Err(bad("--mount", m, "target must be absolute"));
+        }
+        match kind {
+            "bind" => {
+                let s = source.ok_or_else(|| bad("--mount", m, "source is required"))?;
+                if !Path::new(&s).exists() {
+                    return Err(bad("--mount", m, "bind source path does not exist"));
+                }
+                out.push(bind(s, &target, ro));
+            }
+            "volume" => {
+                let s = match source {
+                    Some(s) if !s.is_empty() => s,
+                    _ => new_id()?,
+                };
+                out.push(bind(volume_dir(&s)?, &target, ro));
+            }
+            "tmpfs" => {
+                let mut options = vec!["nosuid".into(), "nodev".into(), "noexec".into()];
+                if let Some(s) = size {
+                    options.push(format!("size={s}"));
+                }
+                out.push(MountSpec {
+                    destination: target,
+                    kind: "tmpfs".into(),
+                    source: String::new(),
+                    options,
+                });
+            }
+            other => return Err(bad("--mount", m, &format!("unknown type {other:?}"))),
+        }
+    }
+    for t in &opts.tmpfs {
+        let (dest, extra) = t.split_once(':').unwrap_or((t, ""));
+        if !dest.starts_with('/') {
+            return Err(bad("--tmpfs", t, "the path must be absolute"));
+        }
+        let mut options: Vec<String> = vec!["nosuid".into(), "nodev".into(), "noexec".into()];
+        options.extend(
+            extra
+                .split(',')
+                .filter(|o| !o.is_empty())
+                .map(str::to_string),
+        );
+        out.push(MountSpec {
+            destination: dest.to_string(),
+            kind: "tmpfs".into(),
+            source: String::new(),
+            options,
+        });
+    }
+    Ok(out)
+}
+
+/// `K=V` entries over `base`, a later key replacing an earlier one; a bare `K`
+/// takes the caller's value (and is dropped when the caller has none).
+pub(crate) fn merge_env(base: &[String], over: &[String]) -> Vec<String> {
+    let mut env: Vec<String> = base.to_vec();
+    for e in over {
+        let entry = match e.split_once('=') {
+            Some(_) => e.clone(),
+            None => match std::env::var(e) {
+                Ok(v) => format!("{e}={v}"),
+                Err(_) => continue,
+            },
+        };
+        let key = entry.split('=').next().unwrap_or("").to_string();
+        env.retain(|x| x.split('=').next() != Some(key.as_str()));
+        env.push(entry);
+    }
+    env
+}
+
+impl Engine {
+    /// `berth create`: records a container of an image present in the store and
+    /// prepares its writable layer. Returns its ID.
+    pub fn create_container(&self, opts: &CreateOptions) -> Result<String> {
+        let img = self.resolve(&opts.image)?;
+        let (_, image_config) = self.config_of(&img)?;
+        let ic = image_config.config.unwrap_or_default();
+
+        let network = match opts.network.as_deref() {
+            None | Some("host") | Some("default") => Network::Host,
+            Some("none") => Network::None,
+            Some(other) => {
+                return Err(Error::InvalidArgument(format!(
+                    "network {other:?} is not supported: berth has host and none"
+                )));
+            }
+        };
+        let entrypoint = match &opts.entrypoint {
+            Some(e) if e.is_empty() => None,
+            Some(e) => Some(vec![e.clone()]),
+            None => ic.entrypoint.clone(),
+        };
+        // docker: a new entrypoint drops the image's CMD.
+        let cmd = if !opts.cmd.is_empty() {
+            Some(opts.cmd.clone())
+        } else if opts.entrypoint.is_some() {
+            None
+        } else {
+            ic.cmd.clone()
+        };
+        let mut argv: Vec<String> = entrypoint.clone().unwrap_or_default();
+        argv.extend(cmd.clone().unwrap_or_default());
+        if argv.is_empty() {
+            return Err(Error::InvalidArgument("no command specified".into()));
+        }
+        let mut labels = ic.labels.clone().unwrap_or_default();
+        for l in &opts.labels {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            labels.insert(k.to_string(), v.to_string());
+        }
+        if let Some(c) = opts.cpus
+            && !(c > 0.0 && c.is_finite())
+        {
+            return Err(Error::InvalidArgument(format!("invalid --cpus {c}")));
+        }
+        if let Some(m) = opts.memory
+            && m < 6 << 20
+        {
+            return Err(Error::InvalidArgument(
+                "minimum memory limit allowed is 6MB".into(),
+            ));
+        }
+        let id = new_id()?;
+        let hostname = match (&opts.hostname, network) {
+            (Some(h), _) => h.clone(),
+            (None, Network::Host) => rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned(),
+            (None, Network::None) => id[..12].to_string(),
+        };
+        let mounts = parse_mounts(opts, &self.root.join("volumes"))?;
+        let config = ContainerConfig {
+            hostname: hostname.clone(),
+            user: opts.user.clone().or(ic.user.clone()).unwrap_or_default(),
+            env: merge_env(&ic.env.clone().unwrap_or_default(), &opts.env),
+            cmd,
+            entrypoint,
+            working_dir: opts
+                .workdir
+                .clone()
+                .or(ic.working_dir.clone())
+                .filter(|w| !w.is_empty())
+                .unwrap_or_else(|| "/".into()),
+            labels,
+            tty: opts.tty,
+            open_stdin: opts.interactive,
+            stdin_once: opts.interactive,
+            image: opts.image.clone(),
+            stop_signal: opts.stop_signal.clone().or(ic.stop_signal.clone()),
+            stop_timeout: opts.stop_timeout,
+            exposed_ports: ic.exposed_ports.clone(),
+            volumes: ic.volumes.clone(),
+            on_build: ic.on_build.clone(),
+        };
+        if !config.working_dir.starts_with('/') {
+            return Err(Error::InvalidArgument(format!(
+                "the working directory {:?} is invalid: it needs to be an absolute path",
+                config.working_dir
+            )));
+        }
+        let host_config = HostConfig {
+            binds: opts.volumes.clone(),
+            mounts,
+            readonly_rootfs: opts.read_only,
+            network_mode: match network {
+                Network::Host => "host".into(),
+                Network::None => "none".into(),
+            },
+            memory: opts.memory.unwrap_or(0),
+            nano_cpus: opts.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
+            pids_limit: opts.pids_limit,
+            cap_add: opts.cap_add.clone(),
+            cap_drop: opts.cap_drop.clone(),
+            privileged: opts.privileged,
+            auto_remove: opts.auto_remove,
+            runtime: opts.runtime.clone().unwrap_or_default(),
+        };
+        // Capability names are checked now, not at start.
+        berth_runtime::spec::capabilities(&berth_runtime::spec::SpecOptions {
+            cap_add: host_config.cap_add.clone(),
+            cap_drop: host_config.cap_drop.clone(),
+            ..Default::default()
+        })?;
+        if !host_config.runtime.is_empty()
+            && host_config.runtime != "berth"
+            && !Path::new(&host_config.runtime).is_file()
+        {
+            return Err(Error::InvalidArgument(format!(
+                "runtime {:?} not found: give the path of an OCI runtime binary such as /usr/sbin/runc",
+                host_config.runtime
+            )));
+        }
+        let name = match &opts.name {
+            Some(n) => {
+                let n = n.strip_prefix('/').unwrap_or(n);
+                if !valid_name(n) {
+                    return Err(Error::InvalidArgument(format!(
+                        "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                    )));
+                }
+                n.to_string()
+            }
+            None => String::new(),
+        };
+        let record = ContainerRecord {
+            path: argv[0].clone(),
+            args: argv[1..].to_vec(),
+            config,
+            host_config,
+            created: crate::rfc3339_now(),
+        };
+
+        // Files first, then the snapshot, then the row: a kill before the row
+        // leaves garbage the sweep removes, never a row naming nothing.
+        let dir = self.container_dir(&id);
+        std::fs::create_dir_all(&dir).map_err(Error::io(dir.display()))?;
+        let chains = self.ensure_unpacked(&img)?;
+        // Held until the row is in: the sweep removes container snapshots that no
+        // row names.
+        let _guard = self.gc.shared()?;
+        let etc = write_etc_files(&dir, &hostname, network);
+        let prepared = etc.and_then(|()| {
+            let parent = chains.last().map(|c| c.to_string());
+            let init = self.prepare_init_layer(&id, parent.as_deref())?;
+            self.snapshotter()?
+                .prepare(&Engine::container_key(&id), Some(&init))?;
+            Ok(())
+        });
+        let undo = || {
+            if let Ok(s) = self.snapshotter() {
+                let _ = s.remove(&Engine::container_key(&id));
+                let _ = s.remove(&Engine::init_key(&id));
+                let _ = s.remove(&format!("{}-init", Engine::container_key(&id)));
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+        };
+        if let Err(e) = prepared {
+            undo();
+            return Err(e);
+        }
+        let row = |name: String| -> Result<ContainerRow> {
+            Ok(ContainerRow {
+                id: id.clone(),
+                name,
+                image: img.id.clone(),
+                created: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
+                record: super::json(&record)?,
+                state: super::json(&ContainerState::default())?,
+            })
+        };
+        let inserted = if name.is_empty() {
+            let mut done = false;
+            for attempt in 0..20 {
+                if self.db.put_container(&row(random_name(attempt)?)?)? {
+                    done = true;
+                    break;
+                }
+            }
+            done
+        } else {
+            self.db.put_container(&row(name.clone())?)?
+        };
+        if !inserted {
+            undo();
+            let holder = self.db.find_containers(&name)?.pop().unwrap_or_default();
+            return Err(Error::NameInUse(format!(
+                "Conflict. The container name \"/{name}\" is already in use by container \"{holder}\". You have to remove (or rename) that container to be able to reuse that name."
+            )));
+        }
+        Ok(id)
+    }
+}
+
+/// What the init layer holds: the mount points every container gets, so that
+/// the runtime creates nothing in the container's own layer (and `diff` and
+/// `commit` do not show them), as docker's `-init` layer does.
+const INIT_DIRS: &[&str] = &["dev", "proc", "sys", "etc"];
+const INIT_FILES: &[&str] = &["etc/hosts", "etc/hostname", "etc/resolv.conf"];
+
+/// Creates `rel` in `root` unless something is there, resolving every path
+/// inside the root (an image's `/etc -> /elsewhere` stays in the image).
+fn ensure_in_root(root: &Path, rel: &str, dir: bool) -> std::io::Result<()> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let root_fd = rustix::fs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let (parent, name) = rel.rsplit_once('/').unwrap_or((".", rel));
+    let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    let parent_fd = match rustix::fs::openat2(
+        &root_fd,
+        parent,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        how,
+    ) {
+        Ok(fd) => fd,
+        // A parent that is not a directory (or not there): the runtime will say so.
+        Err(_) => return Ok(()),
+    };
+    let made = if dir {
+        rustix::fs::mkdirat(&parent_fd, name, Mode::from_raw_mode(0o755))
+    } else {
+        rustix::fs::openat(
+            &parent_fd,
+            name,
+            OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        )
+        .map(drop)
+    };
+    match made {
+        Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Engine {
+    pub(crate) fn init_key(id: &str) -> String {
+        format!("init-{id}")
+    }
+
+    /// Makes the container's init layer on `parent`; returns its name.
+    fn prepare_init_layer(&self, id: &str, parent: Option<&str>) -> Result<String> {
+        let snap = self.snapshotter()?;
+        let active = format!("{}-init", Engine::container_key(id));
+        let mounts = snap.prepare(&active, parent)?;
+        let target = self.bundle_dir(id).join("init");
+        std::fs::create_dir_all(&target).map_err(Error::io(target.display()))?;
+        berth_snapshot::mount::mount_all(&mounts, &target)?;
+        let filled = INIT_DIRS
+            .iter()
+            .map(|d| (d, true))
+            .chain(INIT_FILES.iter().map(|f| (f, false)))
+            .try_for_each(|(p, dir)| ensure_in_root(&target, p, dir))
+            .map_err(Error::io(target.display()));
+        berth_snapshot::mount::unmount_if_mounted(&target)?;
+        let _ = std::fs::remove_dir_all(self.bundle_dir(id));
+        filled?;
+        let name = Engine::init_key(id);
+        snap.commit(&name, &active)?;
+        Ok(name)
+    }
+}
+
+fn write_etc_files(dir: &Path, hostname: &str, network: Network) -> Result<()> {
+    let write = |name: &str, text: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).map_err(Error::io(p.display()))
+    };
+    write("hostname", format!("{hostname}\n"))?;
+    let hosts = match network {
+        Network::Host => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+        Network::None => format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+        ),
+    };
+    write("hosts", hosts)?;
+    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    write("resolv.conf", resolv)?;
+    Ok(())
+}

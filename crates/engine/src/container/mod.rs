@@ -1,0 +1,487 @@
+//! Containers: an image's read-only layers under one writable layer, run by an
+//! OCI runtime under a per-container monitor.
+//!
+//! A container is a row in the database (settings and state kept apart), an
+//! active snapshot `ctr-<id>` on the image's top layer, a directory under the
+//! root (`containers/<id>`: log, hosts, hostname, resolv.conf, lock) and, while
+//! it runs, a bundle under the runroot (`containers/<id>`: config.json, the
+//! mounted rootfs, the attach socket) held by its monitor.
+
+mod commit;
+mod cp;
+mod create;
+mod exec;
+mod names;
+mod ops;
+mod start;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::PathBuf;
+
+use berth_oci::Digest;
+use berth_runtime::OciRuntime;
+use berth_runtime::spec::MountSpec;
+use berth_store::db::ContainerRow;
+use serde::{Deserialize, Serialize};
+
+use crate::{Engine, Error, Result};
+
+pub use commit::CommitOptions;
+pub use create::CreateOptions;
+pub use exec::{Exec, ExecOptions};
+pub use ops::ContainerFilter;
+pub use start::Started;
+
+/// docker's `Config` of a container (the parts berth uses).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerConfig {
+    /// Hostname.
+    pub hostname: String,
+    /// `USER[:GROUP]`.
+    pub user: String,
+    /// Environment, `K=V`.
+    pub env: Vec<String>,
+    /// CMD.
+    pub cmd: Option<Vec<String>>,
+    /// ENTRYPOINT.
+    pub entrypoint: Option<Vec<String>>,
+    /// Working directory.
+    pub working_dir: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// A pseudo-terminal.
+    pub tty: bool,
+    /// stdin kept open (`-i`).
+    pub open_stdin: bool,
+    /// stdin closed after the first attach ends.
+    pub stdin_once: bool,
+    /// The image as the user named it.
+    pub image: String,
+    /// Signal that stops the container.
+    pub stop_signal: Option<String>,
+    /// Seconds `stop` waits before SIGKILL.
+    pub stop_timeout: Option<i64>,
+    /// EXPOSE, from the image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
+    /// VOLUME, from the image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<BTreeMap<String, serde_json::Value>>,
+    /// ONBUILD, from the image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_build: Option<Vec<String>>,
+}
+
+/// docker's `HostConfig` (the parts berth uses).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HostConfig {
+    /// `-v HOST:CTR[:ro]`.
+    pub binds: Vec<String>,
+    /// Mounts beyond the defaults, as given to the runtime.
+    pub mounts: Vec<MountSpec>,
+    /// `--read-only`.
+    pub readonly_rootfs: bool,
+    /// `--network`: `host` or `none`.
+    pub network_mode: String,
+    /// `--memory`, bytes (0 = unlimited).
+    pub memory: i64,
+    /// `--cpus` × 10⁹.
+    pub nano_cpus: i64,
+    /// `--pids-limit`.
+    pub pids_limit: Option<i64>,
+    /// `--cap-add`.
+    pub cap_add: Vec<String>,
+    /// `--cap-drop`.
+    pub cap_drop: Vec<String>,
+    /// `--privileged`.
+    pub privileged: bool,
+    /// `--rm`.
+    pub auto_remove: bool,
+    /// `--runtime`: empty for the built-in one.
+    pub runtime: String,
+}
+
+/// docker's `State`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerState {
+    /// created, running, paused, exited, dead.
+    pub status: String,
+    /// Whether the process runs (paused included).
+    pub running: bool,
+    /// Frozen by `pause`.
+    pub paused: bool,
+    /// Killed by the kernel's OOM killer.
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    /// The init's PID on the host (0 when not running).
+    pub pid: i32,
+    /// The exit code.
+    pub exit_code: i32,
+    /// Why it could not start.
+    pub error: String,
+    /// When it last started (RFC 3339), or docker's zero time.
+    pub started_at: String,
+    /// When it last exited.
+    pub finished_at: String,
+    /// The monitor's PID and start time (clock ticks), to tell it from a reused PID.
+    #[serde(default)]
+    pub monitor: Option<(i32, u64)>,
+}
+
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+impl Default for ContainerState {
+    fn default() -> Self {
+        ContainerState {
+            status: "created".into(),
+            running: false,
+            paused: false,
+            oom_killed: false,
+            pid: 0,
+            exit_code: 0,
+            error: String::new(),
+            started_at: ZERO_TIME.into(),
+            finished_at: ZERO_TIME.into(),
+            monitor: None,
+        }
+    }
+}
+
+/// What a container is made of, fixed at create.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerRecord {
+    /// The command.
+    pub path: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// docker's Config.
+    pub config: ContainerConfig,
+    /// docker's HostConfig.
+    pub host_config: HostConfig,
+    /// Creation time, RFC 3339.
+    pub created: String,
+}
+
+/// A container as listed and inspected.
+#[derive(Debug, Clone)]
+pub struct Container {
+    /// The 64-hex ID.
+    pub id: String,
+    /// Its name, without docker's leading `/`.
+    pub name: String,
+    /// The image ID.
+    pub image: Digest,
+    /// Settings.
+    pub record: ContainerRecord,
+    /// State.
+    pub state: ContainerState,
+}
+
+impl Container {
+    /// The 12-hex short ID.
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+
+    /// docker's STATUS column: `Up 3 minutes`, `Exited (0) 2 seconds ago`, `Created`.
+    pub fn status_line(&self, now: i64) -> String {
+        let ago = |t: &str| crate::parse_time(t).map(|s| now - s).unwrap_or(0);
+        match self.state.status.as_str() {
+            "running" => format!("Up {}", crate::human_duration(ago(&self.state.started_at))),
+            "paused" => format!(
+                "Up {} (Paused)",
+                crate::human_duration(ago(&self.state.started_at))
+            ),
+            "exited" => format!(
+                "Exited ({}) {} ago",
+                self.state.exit_code,
+                crate::human_duration(ago(&self.state.finished_at))
+            ),
+            "dead" => "Dead".into(),
+            _ => "Created".into(),
+        }
+    }
+
+    /// The command as docker's COMMAND column shows it (quoted, untruncated).
+    pub fn command_line(&self) -> String {
+        std::iter::once(self.record.path.as_str())
+            .chain(self.record.args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+fn from_row(row: ContainerRow) -> Result<Container> {
+    let corrupt = |what: &str, e: serde_json::Error| {
+        Error::Store(berth_store::Error::Corrupt(format!(
+            "container {} {what}: {e}",
+            row.id
+        )))
+    };
+    let record = serde_json::from_str(&row.record).map_err(|e| corrupt("record", e))?;
+    let state = serde_json::from_str(&row.state).map_err(|e| corrupt("state", e))?;
+    Ok(Container {
+        id: row.id,
+        name: row.name,
+        image: row.image,
+        record,
+        state,
+    })
+}
+
+/// A document of a container's row.
+fn json<T: Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value)
+        .map_err(|e| Error::InvalidArgument(format!("container record: {e}")))
+}
+
+/// The start time of a process, in clock ticks since boot (field 22 of
+/// /proc/PID/stat), to tell a live process from a reused PID.
+pub(crate) fn process_start(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses; fields follow the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(19)?.parse().ok()
+}
+
+/// Whether the process `(pid, start)` still lives (a zombie counts as gone).
+pub(crate) fn alive(pid: i32, start: u64) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat.get(i + 2..i + 3))
+        .unwrap_or("Z");
+    state != "Z" && process_start(pid) == Some(start)
+}
+
+/// Holds a container's lock: commands that change one container take turns.
+pub(crate) struct ContainerLock(#[allow(dead_code)] File);
+
+impl Engine {
+    pub(crate) fn container_dir(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(id)
+    }
+
+    pub(crate) fn bundle_dir(&self, id: &str) -> PathBuf {
+        self.runroot.join("containers").join(id)
+    }
+
+    pub(crate) fn container_key(id: &str) -> String {
+        format!("ctr-{id}")
+    }
+
+    pub(crate) fn oci_runtime(&self, host: &HostConfig) -> OciRuntime {
+        if host.runtime.is_empty() || host.runtime == "berth" {
+            OciRuntime::Builtin {
+                state: self.runroot.join("rt"),
+            }
+        } else {
+            OciRuntime::External {
+                path: PathBuf::from(&host.runtime),
+                state: self.runroot.join("runc"),
+            }
+        }
+    }
+
+    pub(crate) fn lock_container(&self, id: &str) -> Result<ContainerLock> {
+        let dir = self.container_dir(id);
+        let path = dir.join("lock");
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(Error::io(path.display()))?;
+        f.lock().map_err(Error::io(path.display()))?;
+        Ok(ContainerLock(f))
+    }
+
+    /// Finds a container by full ID, name or unique ID prefix.
+    pub fn container(&self, name: &str) -> Result<Container> {
+        let name = name.strip_prefix('/').unwrap_or(name);
+        let ids = if name.is_empty() {
+            Vec::new()
+        } else {
+            self.db.find_containers(name)?
+        };
+        match ids.as_slice() {
+            [id] => {
+                let row = self
+                    .db
+                    .container(id)?
+                    .ok_or_else(|| Error::ContainerNotFound(name.to_string()))?;
+                self.reconcile(from_row(row)?)
+            }
+            [] => Err(Error::ContainerNotFound(name.to_string())),
+            _ => Err(Error::AmbiguousContainer(name.to_string())),
+        }
+    }
+
+    /// Every container, newest first, with its state checked.
+    pub fn containers(&self) -> Result<Vec<Container>> {
+        self.db
+            .containers()?
+            .into_iter()
+            .map(|r| from_row(r).and_then(|c| self.reconcile(c)))
+            .collect()
+    }
+
+    pub(crate) fn save_state(&self, id: &str, state: &ContainerState) -> Result<()> {
+        self.db.set_container_state(id, &json(state)?)?;
+        Ok(())
+    }
+
+    /// A container recorded as running whose monitor is gone was cut short (the
+    /// monitor or the host died): record it as exited and release what it held.
+    fn reconcile(&self, mut c: Container) -> Result<Container> {
+        if !c.state.running {
+            return Ok(c);
+        }
+        let monitor_alive = c
+            .state
+            .monitor
+            .is_some_and(|(pid, start)| alive(pid, start));
+        if monitor_alive {
+            return Ok(c);
+        }
+        // The runtime's processes may outlive their monitor; they are stopped now,
+        // as nothing would record their end.
+        let runtime = self.oci_runtime(&c.record.host_config);
+        let _ = runtime.kill(&c.id, libc::SIGKILL, true);
+        let _ = runtime.delete(&c.id);
+        let _ = self.release_rootfs(&c.id);
+        c.state.running = false;
+        c.state.paused = false;
+        c.state.status = "exited".into();
+        c.state.pid = 0;
+        c.state.exit_code = 255;
+        c.state.finished_at = crate::rfc3339_now();
+        c.state.monitor = None;
+        self.save_state(&c.id, &c.state)?;
+        Ok(c)
+    }
+
+    /// Unmounts the container's rootfs and removes its bundle directory.
+    pub(crate) fn release_rootfs(&self, id: &str) -> Result<()> {
+        let bundle = self.bundle_dir(id);
+        berth_snapshot::mount::unmount_if_mounted(&bundle.join("rootfs"))?;
+        match std::fs::remove_dir_all(&bundle) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(bundle.display())(e)),
+        }
+    }
+
+    /// The bytes of a container's writable layer, and of its image.
+    pub fn container_size(&self, id: &str) -> Result<(u64, u64)> {
+        let c = self.container(id)?;
+        let rw = self
+            .snapshotter()?
+            .usage(&Engine::container_key(&c.id))
+            .map(|u| u.size)
+            .unwrap_or(0);
+        let image = self.db.image(&c.image)?.map(|i| i.record.size).unwrap_or(0);
+        Ok((rw, image))
+    }
+
+    /// Containers created from `image`, for `rmi`'s refusal.
+    pub(crate) fn containers_using(&self, image: &Digest) -> Result<Vec<Container>> {
+        self.db
+            .containers_of_image(image)?
+            .into_iter()
+            .map(|r| from_row(r).and_then(|c| self.reconcile(c)))
+            .collect()
+    }
+}
+
+impl Engine {
+    /// `berth inspect CONTAINER`: docker's document.
+    pub fn inspect_container(&self, name: &str) -> Result<serde_json::Value> {
+        let c = self.container(name)?;
+        let dir = self.container_dir(&c.id);
+        let snap = self.snapshotter()?;
+        let key = Engine::container_key(&c.id);
+        let mut data = serde_json::Map::new();
+        if let Ok(mounts) = snap.mounts(&key) {
+            for o in mounts.iter().flat_map(|m| m.options.iter()) {
+                for (opt, field) in [
+                    ("lowerdir=", "LowerDir"),
+                    ("upperdir=", "UpperDir"),
+                    ("workdir=", "WorkDir"),
+                ] {
+                    if let Some(v) = o.strip_prefix(opt) {
+                        data.insert(field.into(), v.into());
+                    }
+                }
+            }
+            if !data.contains_key("UpperDir")
+                && let Ok(p) = snap.path(&key)
+            {
+                data.insert("UpperDir".into(), p.display().to_string().into());
+            }
+        }
+        data.insert(
+            "MergedDir".into(),
+            self.bundle_dir(&c.id)
+                .join("rootfs")
+                .display()
+                .to_string()
+                .into(),
+        );
+        let mounts: Vec<serde_json::Value> = c
+            .record
+            .host_config
+            .mounts
+            .iter()
+            .map(|m| {
+                let ro = m.options.iter().any(|o| o == "ro");
+                let kind = if m.kind == "tmpfs" {
+                    "tmpfs"
+                } else if m
+                    .source
+                    .starts_with(&self.root.join("volumes").display().to_string())
+                {
+                    "volume"
+                } else {
+                    "bind"
+                };
+                serde_json::json!({
+                    "Type": kind,
+                    "Source": m.source,
+                    "Destination": m.destination,
+                    "Mode": if ro { "ro" } else { "" },
+                    "RW": !ro,
+                    "Propagation": if m.kind == "bind" { "rprivate" } else { "" },
+                })
+            })
+            .collect();
+        let path = |f: &str| dir.join(f).display().to_string();
+        Ok(serde_json::json!({
+            "Id": c.id,
+            "Created": c.record.created,
+            "Path": c.record.path,
+            "Args": c.record.args,
+            "State": c.state,
+            "Image": c.image.to_string(),
+            "ResolvConfPath": path("resolv.conf"),
+            "HostnamePath": path("hostname"),
+            "HostsPath": path("hosts"),
+            "LogPath": self.log_path(&c.id).display().to_string(),
+            "Name": format!("/{}", c.name),
+            "RestartCount": 0,
+            "Driver": snap.name(),
+            "Platform": "linux",
+            "HostConfig": c.record.host_config,
+            "GraphDriver": {"Data": data, "Name": snap.name()},
+            "Mounts": mounts,
+            "Config": c.record.config,
+        }))
+    }
+}

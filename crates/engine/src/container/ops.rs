@@ -1,0 +1,467 @@
+//! Lifecycle commands on existing containers: stop, kill, wait, rm, pause,
+//! unpause, rename, prune, top, logs, and the list with its filters.
+
+use std::time::{Duration, Instant};
+
+use berth_runtime::logs::{self, LogLine, LogsOptions};
+use rustix::event::{PollFd, PollFlags, poll};
+
+use super::names::valid_name;
+use super::start::monitor_alive;
+use super::{Container, alive, process_start};
+use crate::{Engine, Error, Result};
+
+/// `ps --filter` settings.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ContainerFilter {
+    /// `status=`: created, running, paused, exited, dead.
+    pub status: Vec<String>,
+    /// `name=`: a substring of the name.
+    pub name: Vec<String>,
+    /// `id=`: an ID prefix.
+    pub id: Vec<String>,
+    /// `ancestor=`: the image (name or ID) it was created from.
+    pub ancestor: Vec<String>,
+    /// `label=KEY` or `label=KEY=VALUE`.
+    pub label: Vec<String>,
+    /// `exited=CODE`.
+    pub exited: Vec<i32>,
+}
+
+impl ContainerFilter {
+    /// Parses docker's `--filter KEY=VALUE` arguments.
+    pub fn parse(filters: &[String]) -> Result<ContainerFilter> {
+        let mut f = ContainerFilter::default();
+        for raw in filters {
+            let bad = |reason: &'static str| Error::InvalidFilter {
+                filter: raw.clone(),
+                reason,
+            };
+            let (k, v) = raw
+                .split_once('=')
+                .ok_or_else(|| bad("expected KEY=VALUE"))?;
+            let v = v.to_string();
+            match k {
+                "status" => {
+                    if ![
+                        "created",
+                        "restarting",
+                        "running",
+                        "removing",
+                        "paused",
+                        "exited",
+                        "dead",
+                    ]
+                    .contains(&v.as_str())
+                    {
+                        return Err(bad(
+                            "status is one of created, running, paused, exited, dead",
+                        ));
+                    }
+                    f.status.push(v)
+                }
+                "name" => f.name.push(v),
+                "id" => f.id.push(v),
+                "ancestor" => f.ancestor.push(v),
+                "label" => f.label.push(v),
+                "exited" => f
+                    .exited
+                    .push(v.parse().map_err(|_| bad("exited takes an exit code"))?),
+                _ => return Err(bad("unknown filter")),
+            }
+        }
+        Ok(f)
+    }
+}
+
+/// Parses `KILL`, `SIGKILL`, `sigkill` or `9`.
+pub fn parse_signal(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+    } else {
+        let up = s.to_ascii_uppercase();
+        let name = up.strip_prefix("SIG").unwrap_or(&up);
+        let n = match name {
+            "HUP" => libc::SIGHUP,
+            "INT" => libc::SIGINT,
+            "QUIT" => libc::SIGQUIT,
+            "ILL" => libc::SIGILL,
+            "TRAP" => libc::SIGTRAP,
+            "ABRT" | "IOT" => libc::SIGABRT,
+            "BUS" => libc::SIGBUS,
+            "FPE" => libc::SIGFPE,
+            "KILL" => libc::SIGKILL,
+            "USR1" => libc::SIGUSR1,
+            "SEGV" => libc::SIGSEGV,
+            "USR2" => libc::SIGUSR2,
+            "PIPE" => libc::SIGPIPE,
+            "ALRM" => libc::SIGALRM,
+            "TERM" => libc::SIGTERM,
+            "STKFLT" => libc::SIGSTKFLT,
+            "CHLD" => libc::SIGCHLD,
+            "CONT" => libc::SIGCONT,
+            "STOP" => libc::SIGSTOP,
+            "TSTP" => libc::SIGTSTP,
+            "TTIN" => libc::SIGTTIN,
+            "TTOU" => libc::SIGTTOU,
+            "URG" => libc::SIGURG,
+            "XCPU" => libc::SIGXCPU,
+            "XFSZ" => libc::SIGXFSZ,
+            "VTALRM" => libc::SIGVTALRM,
+            "PROF" => libc::SIGPROF,
+            "WINCH" => libc::SIGWINCH,
+            "IO" | "POLL" => libc::SIGIO,
+            "PWR" => libc::SIGPWR,
+            "SYS" => libc::SIGSYS,
+            _ => 0,
+        };
+        if n != 0 {
+            return Ok(n);
+        }
+    }
+    Err(Error::InvalidArgument(format!("invalid signal: {s}")))
+}
+
+/// Waits until the process `(pid, start)` is gone, up to `limit`. True if it went.
+fn wait_gone(pid: i32, start: u64, limit: Option<Duration>) -> bool {
+    let deadline = limit.map(|l| Instant::now() + l);
+    let pidfd = rustix::process::Pid::from_raw(pid)
+        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok());
+    loop {
+        if !alive(pid, start) {
+            return true;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        let step = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 50_000_000,
+        };
+        match &pidfd {
+            Some(fd) => {
+                let mut fds = [PollFd::new(fd, PollFlags::IN)];
+                let _ = poll(&mut fds, Some(&step));
+            }
+            None => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+impl Engine {
+    /// Containers matching `filter` (all of them with `all`, else running ones),
+    /// newest first.
+    pub fn list_containers(&self, all: bool, filter: &ContainerFilter) -> Result<Vec<Container>> {
+        let mut ancestors = Vec::new();
+        for a in &filter.ancestor {
+            ancestors.push(self.resolve(a)?.id);
+        }
+        Ok(self
+            .containers()?
+            .into_iter()
+            .filter(|c| all || c.state.running || !filter.status.is_empty())
+            .filter(|c| filter.status.is_empty() || filter.status.contains(&c.state.status))
+            .filter(|c| {
+                filter.name.is_empty()
+                    || filter
+                        .name
+                        .iter()
+                        .any(|n| c.name.contains(n.trim_start_matches('/')))
+            })
+            .filter(|c| filter.id.is_empty() || filter.id.iter().any(|i| c.id.starts_with(i)))
+            .filter(|c| ancestors.is_empty() || ancestors.contains(&c.image))
+            .filter(|c| {
+                filter.label.iter().all(|l| match l.split_once('=') {
+                    Some((k, v)) => c.record.config.labels.get(k).is_some_and(|x| x == v),
+                    None => c.record.config.labels.contains_key(l),
+                })
+            })
+            .filter(|c| {
+                filter.exited.is_empty()
+                    || (c.state.status == "exited" && filter.exited.contains(&c.state.exit_code))
+            })
+            .collect())
+    }
+
+    /// Waits for the monitor of a running container to record its end.
+    fn wait_monitor(&self, c: &Container, limit: Option<Duration>) -> bool {
+        match c.state.monitor {
+            Some((pid, start)) => wait_gone(pid, start, limit),
+            None => true,
+        }
+    }
+
+    /// `berth wait`: blocks until the container stops; returns its exit code.
+    pub fn wait_container(&self, name: &str) -> Result<i32> {
+        let c = self.container(name)?;
+        if c.state.running {
+            self.wait_monitor(&c, None);
+        }
+        match self.container(&c.id) {
+            Ok(c) => Ok(c.state.exit_code),
+            // `--rm` removed it on exit; its code went with it.
+            Err(Error::ContainerNotFound(_)) => Ok(c.state.exit_code),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `berth kill`: sends a signal (default SIGKILL) to a running container.
+    pub fn kill_container(&self, name: &str, signal: &str) -> Result<()> {
+        let sig = parse_signal(signal)?;
+        let c = self.container(name)?;
+        if !c.state.running {
+            return Err(Error::ContainerState(format!(
+                "cannot kill container: {name}: container {} is not running",
+                c.id
+            )));
+        }
+        self.oci_runtime(&c.record.host_config)
+            .kill(&c.id, sig, false)?;
+        Ok(())
+    }
+
+    /// `berth stop`: the stop signal, then SIGKILL after `timeout` seconds
+    /// (default: the container's `--stop-timeout`, else 10). Stopping a stopped
+    /// container does nothing.
+    pub fn stop_container(&self, name: &str, timeout: Option<i64>) -> Result<()> {
+        let c = self.container(name)?;
+        if !c.state.running {
+            return Ok(());
+        }
+        let runtime = self.oci_runtime(&c.record.host_config);
+        if c.state.paused {
+            runtime.resume(&c.id)?;
+        }
+        let sig = parse_signal(c.record.config.stop_signal.as_deref().unwrap_or("TERM"))?;
+        let secs = timeout.or(c.record.config.stop_timeout).unwrap_or(10);
+        let init = process_start(c.state.pid).map(|s| (c.state.pid, s));
+        let _ = runtime.kill(&c.id, sig, false);
+        let gone = match init {
+            Some((pid, start)) if secs >= 0 => {
+                wait_gone(pid, start, Some(Duration::from_secs(secs as u64)))
+            }
+            Some(_) => false,
+            None => true,
+        };
+        if !gone {
+            let _ = runtime.kill(&c.id, libc::SIGKILL, true);
+        }
+        self.wait_monitor(&c, Some(Duration::from_secs(30)));
+        // A monitor that died leaves the state to be reconciled here.
+        let _ = self.container(&c.id);
+        Ok(())
+    }
+
+    /// `berth restart`.
+    pub fn restart_container(&self, name: &str, timeout: Option<i64>) -> Result<()> {
+        self.stop_container(name, timeout)?;
+        self.start_container(name, false).map(|_| ())
+    }
+
+    /// `berth pause` / `unpause`: freezes or thaws every process (cgroup freezer).
+    pub fn pause_container(&self, name: &str, pause: bool) -> Result<()> {
+        let c = self.container(name)?;
+        let _lock = self.lock_container(&c.id)?;
+        let mut c = self.container(&c.id)?;
+        if !c.state.running {
+            return Err(Error::ContainerState(format!(
+                "container {} is not running",
+                c.id
+            )));
+        }
+        if c.state.paused == pause {
+            return Err(Error::ContainerState(if pause {
+                format!("container {} is already paused", c.id)
+            } else {
+                format!("container {} is not paused", c.id)
+            }));
+        }
+        let runtime = self.oci_runtime(&c.record.host_config);
+        if pause {
+            runtime.pause(&c.id)?;
+        } else {
+            runtime.resume(&c.id)?;
+        }
+        c.state.paused = pause;
+        c.state.status = if pause { "paused" } else { "running" }.into();
+        self.save_state(&c.id, &c.state)
+    }
+
+    /// `berth rename`.
+    pub fn rename_container(&self, name: &str, new_name: &str) -> Result<()> {
+        let new_name = new_name.strip_prefix('/').unwrap_or(new_name);
+        if !valid_name(new_name) {
+            return Err(Error::InvalidArgument(format!(
+                "Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let c = self.container(name)?;
+        if c.name == new_name {
+            return Err(Error::InvalidArgument(
+                "Renaming a container with the same name as its current name".into(),
+            ));
+        }
+        if !self.db.rename_container(&c.id, new_name)? {
+            return Err(Error::NameInUse(format!(
+                "Conflict. The container name \"/{new_name}\" is already in use. You have to remove (or rename) that container to be able to reuse that name."
+            )));
+        }
+        Ok(())
+    }
+
+    /// `berth rm [-f]`: removes a stopped container (with `force`, a running one
+    /// is killed first). Returns its ID.
+    pub fn remove_container(&self, name: &str, force: bool) -> Result<String> {
+        let c = self.container(name)?;
+        let _lock = self.lock_container(&c.id)?;
+        let c = self.container(&c.id)?;
+        if c.state.running {
+            if !force {
+                return Err(Error::ContainerState(format!(
+                    "cannot remove container \"/{}\": container is {}: stop the container before removing or force remove",
+                    c.name, c.state.status
+                )));
+            }
+            let runtime = self.oci_runtime(&c.record.host_config);
+            if c.state.paused {
+                let _ = runtime.resume(&c.id);
+            }
+            let _ = runtime.kill(&c.id, libc::SIGKILL, true);
+            self.wait_monitor(&c, Some(Duration::from_secs(30)));
+        }
+        let c = match self.container(&c.id) {
+            Ok(c) => c,
+            // `--rm` got there first.
+            Err(Error::ContainerNotFound(_)) => return Ok(c.id),
+            Err(e) => return Err(e),
+        };
+        self.remove_container_now(&c)?;
+        Ok(c.id)
+    }
+
+    /// Removes a container that does not run: the row first, then what it named.
+    pub(crate) fn remove_container_now(&self, c: &Container) -> Result<()> {
+        self.db.delete_container(&c.id)?;
+        self.cleanup_run(c);
+        let snap = self.snapshotter()?;
+        let key = Engine::container_key(&c.id);
+        for key in [key, Engine::init_key(&c.id)] {
+            if snap.stat(&key).is_ok() {
+                snap.remove(&key)?;
+            }
+        }
+        let dir = self.container_dir(&c.id);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(dir.display())(e)),
+        }
+    }
+
+    /// `berth container prune`: removes every stopped container. Returns their IDs
+    /// and the bytes their writable layers held.
+    pub fn prune_containers(&self) -> Result<(Vec<String>, u64)> {
+        let mut removed = Vec::new();
+        let mut bytes = 0;
+        let snap = self.snapshotter()?;
+        for c in self.containers()? {
+            if c.state.running {
+                continue;
+            }
+            bytes += snap
+                .usage(&Engine::container_key(&c.id))
+                .map(|u| u.size)
+                .unwrap_or(0);
+            let _lock = self.lock_container(&c.id)?;
+            self.remove_container_now(&c)?;
+            removed.push(c.id);
+        }
+        Ok((removed, bytes))
+    }
+
+    /// `berth logs`: the container's output, through `emit`; with `follow`, until
+    /// it stops.
+    pub fn container_logs(
+        &self,
+        name: &str,
+        opts: &LogsOptions,
+        follow: bool,
+        emit: &mut dyn FnMut(&LogLine) -> std::io::Result<()>,
+    ) -> Result<()> {
+        let c = self.container(name)?;
+        let path = self.log_path(&c.id);
+        let running = || {
+            self.db
+                .container(&c.id)
+                .ok()
+                .flatten()
+                .and_then(|r| serde_json::from_str::<super::ContainerState>(&r.state).ok())
+                .is_some_and(|s| s.running && monitor_alive(&s))
+        };
+        let follow_fn: Option<&dyn Fn() -> bool> = if follow { Some(&running) } else { None };
+        logs::read(&path, opts, follow_fn, emit)?;
+        Ok(())
+    }
+
+    /// `berth top`: `ps -f` of the container's processes: the header and rows.
+    pub fn top_container(&self, name: &str, ps_args: &[String]) -> Result<String> {
+        let c = self.container(name)?;
+        if !c.state.running {
+            return Err(Error::ContainerState(format!(
+                "container {} is not running",
+                c.id
+            )));
+        }
+        let pids = self.container_pids(&c);
+        if pids.is_empty() {
+            return Err(Error::ContainerState(format!(
+                "container {} has no processes",
+                c.id
+            )));
+        }
+        let list: Vec<String> = pids.iter().map(|p| p.to_string()).collect();
+        let mut cmd = std::process::Command::new("ps");
+        if ps_args.is_empty() {
+            cmd.arg("-f");
+        } else {
+            cmd.args(ps_args);
+        }
+        let out = cmd
+            .arg("-p")
+            .arg(list.join(","))
+            .output()
+            .map_err(Error::io("ps"))?;
+        if !out.status.success() {
+            return Err(Error::InvalidArgument(format!(
+                "ps: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// PIDs of the container's processes, from its cgroup (or the init alone).
+    pub(crate) fn container_pids(&self, c: &Container) -> Vec<i32> {
+        for ctl in ["pids", "memory", "cpu,cpuacct", "freezer", "unified", ""] {
+            let p = std::path::Path::new("/sys/fs/cgroup")
+                .join(ctl)
+                .join("berth")
+                .join(&c.id)
+                .join("cgroup.procs");
+            if let Ok(text) = std::fs::read_to_string(&p) {
+                let pids: Vec<i32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+                if !pids.is_empty() {
+                    return pids;
+                }
+            }
+        }
+        if c.state.pid > 0 {
+            vec![c.state.pid]
+        } else {
+            Vec::new()
+        }
+    }
+}

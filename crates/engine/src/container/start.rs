@@ -1,0 +1,403 @@
+//! `berth start`: a monitor process per container (berth itself, re-executed
+//! with the command the CLI configured) mounts the rootfs, writes the runtime
+//! spec, runs the container and records its end. The starting command waits for
+//! the monitor's word that the process runs (or why it could not), on a pipe.
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::process::{Command, Stdio};
+
+use berth_runtime::monitor::{self, ATTACH_SOCKET, Exit, Hooks, MonitorConfig};
+use berth_runtime::spec::{Network, ProcessUser, Resources, SpecOptions};
+use berth_runtime::{StartFailure, user};
+use berth_snapshot::mount::mount_all;
+use serde_json::json;
+
+use super::{Container, ContainerState, alive, process_start};
+use crate::{Engine, Error, Result};
+
+/// The environment variable naming the monitor's sync descriptor.
+const SYNC_FD_ENV: &str = "BERTH_MONITOR_SYNC_FD";
+
+/// A started container.
+#[derive(Debug)]
+pub struct Started {
+    /// The container's ID.
+    pub id: String,
+    /// Its init's PID.
+    pub pid: i32,
+    /// The attach connection, when asked for (connected before the start, so no
+    /// output is missed).
+    pub attach: Option<UnixStream>,
+}
+
+impl Engine {
+    /// Starts a created or exited container; with `attach`, returns a connection
+    /// to its stdio made before the process runs. Starting a running container
+    /// does nothing.
+    pub fn start_container(&self, name: &str, attach: bool) -> Result<Started> {
+        let c = self.container(name)?;
+        let _lock = self.lock_container(&c.id)?;
+        let c = self.container(&c.id)?;
+        if c.state.paused {
+            return Err(Error::ContainerState(format!(
+                "cannot start a paused container {}, try unpause instead",
+                c.name
+            )));
+        }
+        if c.state.running {
+            return Ok(Started {
+                id: c.id.clone(),
+                pid: c.state.pid,
+                attach: if attach {
+                    Some(self.attach_container(&c.id)?)
+                } else {
+                    None
+                },
+            });
+        }
+        let Some((program, args)) = &self.monitor else {
+            return Err(Error::Unsupported(
+                "this engine has no monitor command configured".into(),
+            ));
+        };
+        let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            .map_err(|e| Error::io("pipe")(e.into()))?;
+        // The monitor inherits the write end, and only it.
+        rustix::io::fcntl_setfd(&write, rustix::io::FdFlags::empty())
+            .map_err(|e| Error::io("pipe")(e.into()))?;
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .arg(&c.id)
+            .env(SYNC_FD_ENV, write.as_raw_fd().to_string())
+            .env("BERTH_ROOT", &self.root)
+            .env("BERTH_RUNROOT", &self.runroot)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(d) = &self.driver {
+            cmd.env("BERTH_STORAGE_DRIVER", d);
+        }
+        if attach {
+            cmd.arg("--wait-attach");
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(Error::io(format!("monitor {}", program.display())))?;
+        drop(write);
+        let mut sync = File::from(read);
+        let first = monitor::read_sync_line(&mut sync);
+        let fail = |v: &serde_json::Value| Error::Start {
+            message: v["error"]
+                .as_str()
+                .unwrap_or("the monitor failed")
+                .to_string(),
+            code: v["code"].as_i64().unwrap_or(125) as i32,
+        };
+        // The monitor double-forks nothing: it is reaped here once it exits, and
+        // left to run otherwise (the kernel reparents it when this process ends).
+        let reap_if_done = |child: &mut std::process::Child| {
+            let _ = child.try_wait();
+        };
+        let pid = match &first {
+            Some(v) if v["created"].is_i64() => v["created"].as_i64().unwrap_or(0) as i32,
+            Some(v) => {
+                let _ = child.wait();
+                return Err(fail(v));
+            }
+            None => {
+                let _ = child.wait();
+                return Err(Error::Start {
+                    message: format!("container {}: the monitor exited without a word", c.name),
+                    code: 125,
+                });
+            }
+        };
+        let stream = if attach {
+            match self.attach_container(&c.id) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    reap_if_done(&mut child);
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
+        match monitor::read_sync_line(&mut sync) {
+            Some(v) if v["started"].is_i64() => {}
+            Some(v) => {
+                let _ = child.wait();
+                return Err(fail(&v));
+            }
+            None => {
+                let _ = child.wait();
+                return Err(Error::Start {
+                    message: format!("container {}: the monitor exited before the start", c.name),
+                    code: 125,
+                });
+            }
+        }
+        reap_if_done(&mut child);
+        Ok(Started {
+            id: c.id,
+            pid,
+            attach: stream,
+        })
+    }
+
+    /// Connects to a running container's stdio.
+    pub fn attach_container(&self, id: &str) -> Result<UnixStream> {
+        let (_dir, path) = monitor::short_socket_path(&self.bundle_dir(id), ATTACH_SOCKET)?;
+        Ok(berth_runtime::attach::connect(&path)?)
+    }
+
+    /// The monitor's body (the hidden `container-monitor` command): runs the
+    /// container to its end. Reports to the starting command on the descriptor
+    /// named by the environment.
+    pub fn run_monitor(&self, id: &str, wait_attach: bool) -> Result<()> {
+        // A session of its own: the terminal's signals and hangup are not ours.
+        let _ = rustix::process::setsid();
+        let fd: i32 = std::env::var(SYNC_FD_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| Error::InvalidArgument(format!("{SYNC_FD_ENV} is not set")))?;
+        // SAFETY: the starting command put this descriptor here for this process
+        // alone, and nothing else in this process owns it.
+        let sync: OwnedFd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let _ = rustix::io::fcntl_setfd(&sync, rustix::io::FdFlags::CLOEXEC);
+        let mut sync = Some(File::from(sync));
+        let c = self.container(id)?;
+        let cfg = match self.prepare_bundle(&c, wait_attach) {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                self.failed_start(&c, &e, &mut sync);
+                return Err(e);
+            }
+        };
+        let mut hooks = MonitorHooks {
+            engine: self,
+            container: &c,
+            sync: &mut sync,
+        };
+        match monitor::run(&cfg, &mut hooks) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = match e {
+                    berth_runtime::Error::Start { message } => Error::Start {
+                        code: StartFailure::classify(&message).exit_code(),
+                        message,
+                    },
+                    other => Error::Runtime(other),
+                };
+                self.failed_start(&c, &e, &mut sync);
+                Err(e)
+            }
+        }
+    }
+
+    fn failed_start(&self, c: &Container, e: &Error, sync: &mut Option<File>) {
+        let code = match e {
+            Error::Start { code, .. } => *code,
+            _ => 125,
+        };
+        let mut state = c.state.clone();
+        state.error = e.to_string();
+        state.exit_code = code;
+        state.running = false;
+        state.pid = 0;
+        state.monitor = None;
+        let _ = self.save_state(&c.id, &state);
+        let _ = self.release_rootfs(&c.id);
+        if let Some(mut s) = sync.take() {
+            monitor::write_sync_line(&mut s, &json!({"error": e.to_string(), "code": code}));
+        }
+        if c.record.host_config.auto_remove {
+            let _ = self.remove_container_now(c);
+        }
+    }
+
+    /// Mounts the rootfs and writes `config.json`.
+    fn prepare_bundle(&self, c: &Container, wait_attach: bool) -> Result<MonitorConfig> {
+        let bundle = self.bundle_dir(&c.id);
+        let rootfs = bundle.join("rootfs");
+        std::fs::create_dir_all(&rootfs).map_err(Error::io(rootfs.display()))?;
+        let snap = self.snapshotter()?;
+        let mounts = snap.mounts(&Engine::container_key(&c.id))?;
+        berth_snapshot::mount::unmount_if_mounted(&rootfs)?;
+        mount_all(&mounts, &rootfs)?;
+        let rec = &c.record;
+        let u = user::resolve(&rootfs, &rec.config.user)?;
+        let mut env = rec.config.env.clone();
+        if !env.iter().any(|e| e.starts_with("HOME=")) {
+            env.push(format!("HOME={}", u.home));
+        }
+        let dir = self.container_dir(&c.id);
+        let host = &rec.host_config;
+        let opts = SpecOptions {
+            args: std::iter::once(rec.path.clone())
+                .chain(rec.args.iter().cloned())
+                .collect(),
+            env,
+            cwd: rec.config.working_dir.clone(),
+            user: ProcessUser {
+                uid: u.uid,
+                gid: u.gid,
+            },
+            additional_gids: u.additional_gids,
+            hostname: rec.config.hostname.clone(),
+            terminal: rec.config.tty,
+            readonly_rootfs: host.readonly_rootfs,
+            network: if host.network_mode == "none" {
+                Network::None
+            } else {
+                Network::Host
+            },
+            mounts: host.mounts.clone(),
+            etc_files: ["hosts", "hostname", "resolv.conf"]
+                .iter()
+                .map(|f| (format!("/etc/{f}"), dir.join(f)))
+                .collect(),
+            cap_add: host.cap_add.clone(),
+            cap_drop: host.cap_drop.clone(),
+            privileged: host.privileged,
+            resources: Resources {
+                memory: (host.memory > 0).then_some(host.memory),
+                cpus: (host.nano_cpus > 0).then(|| host.nano_cpus as f64 / 1e9),
+                pids: host.pids_limit,
+            },
+            cgroups_path: format!("/berth/{}", c.id),
+        };
+        let spec = berth_runtime::spec::build(&opts)?;
+        berth_runtime::spec::write(&bundle, &spec)?;
+        Ok(MonitorConfig {
+            id: c.id.clone(),
+            bundle,
+            runtime: self.oci_runtime(host),
+            terminal: rec.config.tty,
+            open_stdin: rec.config.open_stdin,
+            log: self.log_path(&c.id),
+            wait_attach,
+        })
+    }
+
+    /// The container's json-file log.
+    pub(crate) fn log_path(&self, id: &str) -> std::path::PathBuf {
+        self.container_dir(id).join(format!("{id}-json.log"))
+    }
+
+    /// After the process ended: the runtime forgets it, its cgroup and mounts go.
+    pub(crate) fn cleanup_run(&self, c: &Container) {
+        let _ = self.oci_runtime(&c.record.host_config).delete(&c.id);
+        remove_cgroups(&c.id);
+        let _ = self.release_rootfs(&c.id);
+    }
+}
+
+struct MonitorHooks<'a> {
+    engine: &'a Engine,
+    container: &'a Container,
+    sync: &'a mut Option<File>,
+}
+
+impl Hooks for MonitorHooks<'_> {
+    fn created(&mut self, pid: i32) -> std::result::Result<(), berth_runtime::Error> {
+        if let Some(s) = self.sync.as_mut() {
+            monitor::write_sync_line(s, &json!({ "created": pid }));
+        }
+        Ok(())
+    }
+
+    fn started(&mut self, pid: i32) -> std::result::Result<(), berth_runtime::Error> {
+        let me = std::process::id() as i32;
+        let state = ContainerState {
+            status: "running".into(),
+            running: true,
+            pid,
+            started_at: crate::rfc3339_now(),
+            finished_at: self.container.state.finished_at.clone(),
+            monitor: process_start(me).map(|s| (me, s)),
+            ..Default::default()
+        };
+        self.engine
+            .save_state(&self.container.id, &state)
+            .map_err(|e| berth_runtime::Error::Runtime {
+                message: e.to_string(),
+            })?;
+        if let Some(mut s) = self.sync.take() {
+            monitor::write_sync_line(&mut s, &json!({ "started": pid }));
+        }
+        Ok(())
+    }
+
+    fn exited(&mut self, exit: Exit) {
+        let c = self.container;
+        let oom = oom_killed(&c.id);
+        // State first (a `wait` returns on it), then the cleanup.
+        if let Ok(current) = self.engine.container(&c.id) {
+            let mut state = current.state;
+            state.status = "exited".into();
+            state.running = false;
+            state.paused = false;
+            state.pid = 0;
+            state.exit_code = exit.code;
+            state.oom_killed = oom;
+            state.finished_at = crate::rfc3339_now();
+            state.monitor = None;
+            self.engine.cleanup_run(c);
+            let _ = self.engine.save_state(&c.id, &state);
+        } else {
+            self.engine.cleanup_run(c);
+        }
+        if c.record.host_config.auto_remove {
+            let _ = self.engine.remove_container_now(c);
+        }
+    }
+}
+
+/// Cgroup roots this host may have the container's cgroup under.
+fn cgroup_dirs(id: &str) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    if root.join("cgroup.controllers").exists() {
+        out.push(root.join("berth").join(id));
+        return out;
+    }
+    if let Ok(entries) = std::fs::read_dir(root) {
+        for e in entries.flatten() {
+            out.push(e.path().join("berth").join(id));
+        }
+    }
+    out
+}
+
+/// Whether the kernel's OOM killer killed a process of the container.
+fn oom_killed(id: &str) -> bool {
+    cgroup_dirs(id).iter().any(|d| {
+        ["memory.oom_control", "memory.events"].iter().any(|f| {
+            std::fs::read_to_string(d.join(f))
+                .map(|t| {
+                    t.lines().any(|l| {
+                        l.strip_prefix("oom_kill ")
+                            .and_then(|n| n.trim().parse::<u64>().ok())
+                            .is_some_and(|n| n > 0)
+                    })
+                })
+                .unwrap_or(false)
+        })
+    })
+}
+
+/// Removes what the runtime left of the container's cgroups (libcontainer keeps
+/// the directories on some hierarchies).
+fn remove_cgroups(id: &str) {
+    for d in cgroup_dirs(id) {
+        let _ = std::fs::remove_dir(&d);
+    }
+}
+
+/// Whether a recorded monitor is still alive.
+pub(crate) fn monitor_alive(state: &ContainerState) -> bool {
+    state.monitor.is_some_and(|(pid, start)| alive(pid, start))
+}

@@ -1,0 +1,352 @@
+//! The other direction of [`crate::apply_layer`]: what changed in a container's
+//! filesystem, as `docker diff` lines and as an OCI layer tar (deletions as
+//! `.wh.` whiteouts, replaced directories as opaque).
+//!
+//! Two sources of changes: an overlayfs upper directory (changes are exactly its
+//! contents; whiteouts are 0:0 character devices, opaque directories carry
+//! `trusted.overlay.opaque=y`), or two full trees compared (the vfs driver).
+
+use std::collections::HashMap;
+use std::fs::{self, File, Metadata};
+use std::io::{self, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+/// What happened to a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ChangeKind {
+    /// Changed (or a directory with changes inside).
+    Modified,
+    /// New.
+    Added,
+    /// Removed.
+    Deleted,
+}
+
+impl ChangeKind {
+    /// docker diff's letter.
+    pub fn letter(self) -> char {
+        match self {
+            ChangeKind::Modified => 'C',
+            ChangeKind::Added => 'A',
+            ChangeKind::Deleted => 'D',
+        }
+    }
+}
+
+/// One changed path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// The path inside the container, relative (no leading `/`).
+    pub path: String,
+    /// What happened.
+    pub kind: ChangeKind,
+    /// A directory that replaced one below (nothing of the old one shows).
+    pub opaque: bool,
+}
+
+fn is_whiteout(meta: &Metadata) -> bool {
+    meta.file_type().is_char_device() && meta.rdev() == 0
+}
+
+fn is_opaque(path: &Path) -> bool {
+    let mut buf = [0u8; 4];
+    matches!(
+        rustix::fs::lgetxattr(path, "trusted.overlay.opaque", &mut buf),
+        Ok(1) if buf[0] == b'y'
+    )
+}
+
+fn sorted_entries(dir: &Path) -> io::Result<Vec<(String, PathBuf, Metadata)>> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let path = e.path();
+        let meta = fs::symlink_metadata(&path)?;
+        out.push((name, path, meta));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
+
+/// Whether `rel` exists in the union of `lowers` (topmost first), honouring
+/// whiteouts and opaque directories on the way.
+fn exists_below(lowers: &[PathBuf], rel: &str) -> bool {
+    'layers: for lower in lowers {
+        // An opaque parent in this layer hides everything further down.
+        let mut dir = lower.clone();
+        let parts: Vec<&str> = rel.split('/').collect();
+        for (i, part) in parts.iter().enumerate() {
+            dir.push(part);
+            match fs::symlink_metadata(&dir) {
+                Ok(m) if is_whiteout(&m) => return false,
+                Ok(m) if i + 1 == parts.len() => return !is_whiteout(&m),
+                Ok(m) if m.is_dir() => {
+                    if is_opaque(&dir) {
+                        // Deeper components can only come from this layer.
+                        continue;
+                    }
+                }
+                Ok(_) => return false,
+                Err(_) => {
+                    let parent_opaque = dir.parent().is_some_and(|p| p != lower && is_opaque(p));
+                    if parent_opaque {
+                        return false;
+                    }
+                    continue 'layers;
+                }
+            }
+        }
+    }
+    false
+}
+
+/// The changes an overlayfs upper directory holds, against `lowers` (the
+/// image's layer directories, topmost first), sorted by path.
+pub fn overlay_changes(upper: &Path, lowers: &[PathBuf]) -> io::Result<Vec<Change>> {
+    let mut out = Vec::new();
+    walk_upper(upper, "", lowers, &mut out)?;
+    Ok(out)
+}
+
+fn walk_upper(
+    dir: &Path,
+    prefix: &str,
+    lowers: &[PathBuf],
+    out: &mut Vec<Change>,
+) -> io::Result<()> {
+    for (name, path, meta) in sorted_entries(dir)? {
+        let rel = join(prefix, &name);
+        if is_whiteout(&meta) {
+            out.push(Change {
+                path: rel,
+                kind: ChangeKind::Deleted,
+                opaque: false,
+            });
+            continue;
+        }
+        let opaque = meta.is_dir() && is_opaque(&path);
+        let kind = if exists_below(lowers, &rel) {
+            ChangeKind::Modified
+        } else {
+            ChangeKind::Added
+        };
+        out.push(Change {
+            path: rel.clone(),
+            kind,
+            opaque,
+        });
+        if meta.is_dir() {
+            walk_upper(&path, &rel, lowers, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn same_entry(a: &Metadata, b: &Metadata) -> bool {
+    a.file_type() == b.file_type()
+        && a.mode() == b.mode()
+        && a.uid() == b.uid()
+        && a.gid() == b.gid()
+        && a.rdev() == b.rdev()
+        && (a.is_dir()
+            || (a.size() == b.size() && a.mtime() == b.mtime() && a.mtime_nsec() == b.mtime_nsec()))
+}
+
+/// The changes between a full tree `lower` (the image) and a full tree `upper`
+/// (the container), sorted by path.
+pub fn tree_changes(lower: Option<&Path>, upper: &Path) -> io::Result<Vec<Change>> {
+    let mut out = Vec::new();
+    walk_trees(lower, upper, "", &mut out)?;
+    Ok(out)
+}
+
+fn walk_trees(
+    lower: Option<&Path>,
+    upper: &Path,
+    prefix: &str,
+    out: &mut Vec<Change>,
+) -> io::Result<()> {
+    let ups = sorted_entries(upper)?;
+    let lows = match lower {
+        Some(l) => sorted_entries(l)?,
+        None => Vec::new(),
+    };
+    let low_map: HashMap<&str, &(String, PathBuf, Metadata)> =
+        lows.iter().map(|e| (e.0.as_str(), e)).collect();
+    let mut names: Vec<&str> = ups.iter().map(|e| e.0.as_str()).collect();
+    for (n, _, _) in &lows {
+        if !ups.iter().any(|u| u.0 == *n) {
+            names.push(n);
+        }
+    }
+    names.sort_unstable();
+    let up_map: HashMap<&str, &(String, PathBuf, Metadata)> =
+        ups.iter().map(|e| (e.0.as_str(), e)).collect();
+    for name in names {
+        let rel = join(prefix, name);
+        match (up_map.get(name), low_map.get(name)) {
+            (Some(u), None) => {
+                out.push(Change {
+                    path: rel.clone(),
+                    kind: ChangeKind::Added,
+                    opaque: false,
+                });
+                if u.2.is_dir() {
+                    walk_trees(None, &u.1, &rel, out)?;
+                }
+            }
+            (None, Some(_)) => out.push(Change {
+                path: rel,
+                kind: ChangeKind::Deleted,
+                opaque: false,
+            }),
+            (Some(u), Some(l)) => {
+                let both_dirs = u.2.is_dir() && l.2.is_dir();
+                let at = out.len();
+                if both_dirs {
+                    walk_trees(Some(&l.1), &u.1, &rel, out)?;
+                }
+                let changed_inside = out.len() > at;
+                if !same_entry(&u.2, &l.2) || changed_inside {
+                    let replaced_dir = u.2.is_dir() && !l.2.is_dir();
+                    out.insert(
+                        at,
+                        Change {
+                            path: rel.clone(),
+                            kind: ChangeKind::Modified,
+                            opaque: false,
+                        },
+                    );
+                    if replaced_dir {
+                        walk_trees(None, &u.1, &rel, out)?;
+                    }
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Writes `changes` as an OCI layer tar, reading what exists from `upper`.
+/// Returns the bytes of file content written.
+pub fn write_layer(upper: &Path, changes: &[Change], out: impl Write) -> io::Result<u64> {
+    let mut tar = tar::Builder::new(out);
+    tar.mode(tar::HeaderMode::Complete);
+    let mut links: HashMap<(u64, u64), String> = HashMap::new();
+    let mut content = 0u64;
+    for change in changes {
+        let (parent, name) = match change.path.rsplit_once('/') {
+            Some((p, n)) => (format!("{p}/"), n),
+            None => (String::new(), change.path.as_str()),
+        };
+        if change.kind == ChangeKind::Deleted {
+            let mut h = empty_header(tar::EntryType::Regular);
+            tar.append_data(&mut h, format!("{parent}.wh.{name}"), io::empty())?;
+            continue;
+        }
+        let path = upper.join(&change.path);
+        let meta = fs::symlink_metadata(&path)?;
+        let ft = meta.file_type();
+        let mut h = tar::Header::new_gnu();
+        h.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+        h.set_size(0);
+        if ft.is_dir() {
+            tar.append_data(&mut h, format!("{}/", change.path), io::empty())?;
+            if change.opaque {
+                let mut o = empty_header(tar::EntryType::Regular);
+                tar.append_data(&mut o, format!("{}/.wh..wh..opq", change.path), io::empty())?;
+            }
+        } else if ft.is_symlink() {
+            h.set_entry_type(tar::EntryType::Symlink);
+            let target = fs::read_link(&path)?;
+            tar.append_link(&mut h, &change.path, target)?;
+        } else if ft.is_file() {
+            if meta.nlink() > 1 {
+                let key = (meta.dev(), meta.ino());
+                if let Some(first) = links.get(&key) {
+                    h.set_entry_type(tar::EntryType::Link);
+                    tar.append_link(&mut h, &change.path, first)?;
+                    continue;
+                }
+                links.insert(key, change.path.clone());
+            }
+            h.set_size(meta.len());
+            content += meta.len();
+            tar.append_data(&mut h, &change.path, File::open(&path)?)?;
+        } else {
+            // Devices, fifos and sockets carry no data; sockets are not archived.
+            if ft.is_socket() {
+                continue;
+            }
+            tar.append_data(&mut h, &change.path, io::empty())?;
+        }
+    }
+    tar.into_inner()?.flush()?;
+    Ok(content)
+}
+
+fn empty_header(kind: tar::EntryType) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(0o644);
+    h.set_size(0);
+    h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trees_compared() {
+        let lower = tempfile::tempdir().unwrap();
+        let upper = tempfile::tempdir().unwrap();
+        for d in [lower.path(), upper.path()] {
+            fs::create_dir_all(d.join("etc")).unwrap();
+            fs::write(d.join("etc/keep"), "same").unwrap();
+        }
+        // Same content, same times: unchanged.
+        let t = fs::metadata(lower.path().join("etc/keep"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        File::options()
+            .write(true)
+            .open(upper.path().join("etc/keep"))
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+        fs::write(lower.path().join("gone"), "x").unwrap();
+        fs::write(upper.path().join("etc/new"), "n").unwrap();
+        let changes = tree_changes(Some(lower.path()), upper.path()).unwrap();
+        let lines: Vec<String> = changes
+            .iter()
+            .map(|c| format!("{} /{}", c.kind.letter(), c.path))
+            .collect();
+        assert_eq!(lines, ["C /etc", "A /etc/new", "D /gone"]);
+
+        let mut buf = Vec::new();
+        write_layer(upper.path(), &changes, &mut buf).unwrap();
+        let mut ar = tar::Archive::new(buf.as_slice());
+        let names: Vec<String> = ar
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, ["etc/", "etc/new", ".wh.gone"]);
+    }
+}

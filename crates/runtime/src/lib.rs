@@ -1,0 +1,70 @@
+//! berth's containers, below the engine: the OCI runtime spec for a container,
+//! the runtimes that run it (youki's `libcontainer` built in, or runc's command
+//! line), the monitor that holds a container's stdio and records its exit, the
+//! attach protocol, json-file logs, and users from an image's /etc/passwd.
+//!
+//! It knows nothing of images or the store: the engine decides, this crate runs.
+#![deny(missing_docs)]
+
+pub mod attach;
+pub mod logs;
+pub mod monitor;
+pub mod oci;
+pub mod spec;
+pub mod user;
+
+use std::path::{Path, PathBuf};
+
+pub use oci::{CreateStdio, OciRuntime, StartFailure};
+
+/// Errors of the runtime crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The container's process could not be started (docker's 125/126/127).
+    #[error("{message}")]
+    Start {
+        /// The runtime's message.
+        message: String,
+    },
+    /// The OCI runtime failed.
+    #[error("{message}")]
+    Runtime {
+        /// What failed.
+        message: String,
+    },
+    /// A setting is not valid.
+    #[error("{0}")]
+    Invalid(String),
+    /// A system call failed.
+    #[error("{what}: {source}")]
+    Sys {
+        /// What was being done.
+        what: &'static str,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(path: impl AsRef<Path>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.as_ref().to_path_buf();
+        move |source| Error::Io { path, source }
+    }
+
+    pub(crate) fn sys(what: &'static str) -> impl FnOnce(rustix::io::Errno) -> Error {
+        move |e| Error::Sys {
+            what,
+            source: e.into(),
+        }
+    }
+}

@@ -1,0 +1,442 @@
+//! The OCI runtime spec (`config.json`) for a container, from what the engine
+//! decided: docker's defaults (namespaces, mounts, capabilities, masked paths,
+//! devices) plus the user's flags.
+//!
+//! The document is written as JSON and checked by parsing it into
+//! `oci_spec::runtime::Spec`, the type both runtimes read, so a field berth gets
+//! wrong fails here and not inside the runtime.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::Error;
+
+/// Docker's default capability set.
+pub const DEFAULT_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// Every capability the kernel headers name (what `--privileged` grants).
+pub const ALL_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// Paths docker hides from containers (bind-mounted over with /dev/null or an
+/// empty read-only tmpfs).
+const MASKED_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// The network a container gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// The host's network namespace.
+    #[default]
+    Host,
+    /// A new network namespace with only loopback.
+    None,
+}
+
+/// A mount into the container besides the defaults.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MountSpec {
+    /// Where, inside the container.
+    pub destination: String,
+    /// `bind` or `tmpfs`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The host path for a bind; empty for tmpfs.
+    pub source: String,
+    /// Mount options (`ro`, `rbind`, `size=…`, …).
+    pub options: Vec<String>,
+}
+
+/// The user a process runs as, resolved against the image's /etc/passwd.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProcessUser {
+    /// User ID.
+    pub uid: u32,
+    /// Primary group ID.
+    pub gid: u32,
+}
+
+/// Limits on a container's resources (cgroups).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Resources {
+    /// Memory limit in bytes.
+    pub memory: Option<i64>,
+    /// CPU quota in CPUs (1.5 = one and a half).
+    pub cpus: Option<f64>,
+    /// Most processes at once.
+    pub pids: Option<i64>,
+}
+
+/// What the spec is made from.
+#[derive(Debug, Clone, Default)]
+pub struct SpecOptions {
+    /// The command and its arguments.
+    pub args: Vec<String>,
+    /// `KEY=value` entries.
+    pub env: Vec<String>,
+    /// The working directory, absolute.
+    pub cwd: String,
+    /// Who the process runs as.
+    pub user: ProcessUser,
+    /// Supplementary groups.
+    pub additional_gids: Vec<u32>,
+    /// The container's hostname.
+    pub hostname: String,
+    /// Allocate a pseudo-terminal.
+    pub terminal: bool,
+    /// Mount the root filesystem read-only.
+    pub readonly_rootfs: bool,
+    /// The network namespace.
+    pub network: Network,
+    /// Extra mounts (binds, tmpfs) after the defaults.
+    pub mounts: Vec<MountSpec>,
+    /// Files berth provides: (destination, host path) for /etc/hosts,
+    /// /etc/hostname and /etc/resolv.conf.
+    pub etc_files: Vec<(String, PathBuf)>,
+    /// Capabilities added to docker's default set (`ALL` = every one).
+    pub cap_add: Vec<String>,
+    /// Capabilities dropped from it (`ALL` = every one).
+    pub cap_drop: Vec<String>,
+    /// All capabilities, all devices, no masked paths, /sys writable.
+    pub privileged: bool,
+    /// cgroup limits.
+    pub resources: Resources,
+    /// The cgroup path, relative to the cgroup roots.
+    pub cgroups_path: String,
+}
+
+/// Normalises `net_admin` / `NET_ADMIN` / `CAP_NET_ADMIN` to `CAP_NET_ADMIN`.
+pub fn cap_name(name: &str) -> String {
+    let up = name.trim().to_ascii_uppercase();
+    if up.starts_with("CAP_") || up == "ALL" {
+        up
+    } else {
+        format!("CAP_{up}")
+    }
+}
+
+/// The effective capability set: docker's defaults, then drops, then adds.
+pub fn capabilities(opts: &SpecOptions) -> Result<Vec<String>, Error> {
+    if opts.privileged {
+        return Ok(ALL_CAPS.iter().map(|c| c.to_string()).collect());
+    }
+    let known = |c: &str| c == "ALL" || ALL_CAPS.contains(&c);
+    let mut caps: Vec<String> = DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
+    for d in opts.cap_drop.iter().map(|c| cap_name(c)) {
+        if !known(&d) {
+            return Err(Error::Invalid(format!("unknown capability to drop: {d:?}")));
+        }
+        if d == "ALL" {
+            caps.clear();
+        } else {
+            caps.retain(|c| *c != d);
+        }
+    }
+    for a in opts.cap_add.iter().map(|c| cap_name(c)) {
+        if !known(&a) {
+            return Err(Error::Invalid(format!("unknown capability to add: {a:?}")));
+        }
+        if a == "ALL" {
+            caps = ALL_CAPS.iter().map(|c| c.to_string()).collect();
+        } else if !caps.contains(&a) {
+            caps.push(a);
+        }
+    }
+    Ok(caps)
+}
+
+fn mount(dest: &str, kind: &str, source: &str, options: &[&str]) -> Value {
+    json!({"destination": dest, "type": kind, "source": source, "options": options})
+}
+
+/// A process's environment as docker completes it: a default `PATH`, then
+/// `HOSTNAME`, and `TERM=xterm` on a terminal, each unless already set.
+pub fn process_env(env: &[String], hostname: &str, terminal: bool) -> Vec<String> {
+    let has = |env: &[String], k: &str| env.iter().any(|e| e.split('=').next() == Some(k));
+    let mut out = env.to_vec();
+    if !has(&out, "PATH") {
+        out.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        );
+    }
+    if !has(&out, "HOSTNAME") {
+        out.push(format!("HOSTNAME={hostname}"));
+    }
+    if terminal && !has(&out, "TERM") {
+        out.push("TERM=xterm".to_string());
+    }
+    out
+}
+
+/// Builds the spec document.
+pub fn build(opts: &SpecOptions) -> Result<Value, Error> {
+    let caps = capabilities(opts)?;
+    let sys_opts: &[&str] = if opts.privileged {
+        &["nosuid", "noexec", "nodev"]
+    } else {
+        &["nosuid", "noexec", "nodev", "ro"]
+    };
+    let mut mounts = vec![
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        ),
+        mount("/sys", "sysfs", "sysfs", sys_opts),
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        ),
+    ];
+    for (dest, host) in &opts.etc_files {
+        let host = host.to_string_lossy();
+        mounts.push(mount(dest, "bind", &host, &["rbind", "rprivate"]));
+    }
+    for m in &opts.mounts {
+        let options: Vec<&str> = m.options.iter().map(String::as_str).collect();
+        let source = if m.kind == "tmpfs" {
+            "tmpfs"
+        } else {
+            &m.source
+        };
+        mounts.push(mount(&m.destination, &m.kind, source, &options));
+    }
+
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+    ];
+    if opts.network == Network::None {
+        namespaces.push(json!({"type": "network"}));
+    }
+
+    let mut resources = json!({});
+    let devices = if opts.privileged {
+        json!([{"allow": true, "access": "rwm"}])
+    } else {
+        let mut allow = vec![json!({"allow": false, "access": "rwm"})];
+        // null, zero, full, random, urandom, tty, console, ptmx, and the ptys.
+        for (major, minor) in [
+            (1, 3),
+            (1, 5),
+            (1, 7),
+            (1, 8),
+            (1, 9),
+            (5, 0),
+            (5, 1),
+            (5, 2),
+        ] {
+            allow.push(json!({"allow": true, "type": "c", "major": major, "minor": minor, "access": "rwm"}));
+        }
+        allow.push(json!({"allow": true, "type": "c", "major": 136, "access": "rwm"}));
+        Value::Array(allow)
+    };
+    resources["devices"] = devices;
+    if let Some(m) = opts.resources.memory {
+        // docker: without --memory-swap, swap may be as large again as memory.
+        resources["memory"] = json!({"limit": m, "swap": m.saturating_mul(2)});
+    }
+    if let Some(c) = opts.resources.cpus {
+        let period: u64 = 100_000;
+        resources["cpu"] = json!({"quota": (c * period as f64) as i64, "period": period});
+    }
+    if let Some(p) = opts.resources.pids {
+        resources["pids"] = json!({"limit": p});
+    }
+
+    let mut linux = json!({
+        "namespaces": namespaces,
+        "resources": resources,
+        "cgroupsPath": opts.cgroups_path,
+    });
+    if !opts.privileged {
+        linux["maskedPaths"] = json!(MASKED_PATHS);
+        linux["readonlyPaths"] = json!(READONLY_PATHS);
+    }
+
+    let env = process_env(&opts.env, &opts.hostname, opts.terminal);
+    let mut user = json!({"uid": opts.user.uid, "gid": opts.user.gid});
+    if !opts.additional_gids.is_empty() {
+        user["additionalGids"] = json!(opts.additional_gids);
+    }
+    let spec = json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": opts.terminal,
+            "user": user,
+            "args": opts.args,
+            "env": env,
+            "cwd": opts.cwd,
+            "capabilities": {
+                "bounding": caps,
+                "effective": caps,
+                "permitted": caps,
+            },
+            "noNewPrivileges": false,
+        },
+        "root": {"path": "rootfs", "readonly": opts.readonly_rootfs},
+        "hostname": opts.hostname,
+        "mounts": mounts,
+        "linux": linux,
+    });
+    serde_json::from_value::<oci_spec::runtime::Spec>(spec.clone())
+        .map_err(|e| Error::Invalid(format!("runtime spec: {e}")))?;
+    Ok(spec)
+}
+
+/// Writes the spec into `bundle/config.json`.
+pub fn write(bundle: &Path, spec: &Value) -> Result<(), Error> {
+    let path = bundle.join("config.json");
+    let bytes = serde_json::to_vec_pretty(spec)
+        .map_err(|e| Error::Invalid(format!("runtime spec: {e}")))?;
+    std::fs::write(&path, bytes).map_err(Error::io(&path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_follow_docker_order_of_drop_then_add() {
+        let opts = SpecOptions {
+            cap_drop: vec!["ALL".into()],
+            cap_add: vec!["net_admin".into(), "CAP_CHOWN".into()],
+            ..Default::default()
+        };
+        assert_eq!(capabilities(&opts).unwrap(), ["CAP_NET_ADMIN", "CAP_CHOWN"]);
+        let bad = SpecOptions {
+            cap_add: vec!["FLY".into()],
+            ..Default::default()
+        };
+        assert!(capabilities(&bad).is_err());
+    }
+
+    #[test]
+    fn spec_parses_as_oci() {
+        let opts = SpecOptions {
+            args: vec!["sh".into()],
+            cwd: "/".into(),
+            hostname: "abc".into(),
+            network: Network::None,
+            resources: Resources {
+                memory: Some(64 << 20),
+                cpus: Some(0.5),
+                pids: Some(10),
+            },
+            cgroups_path: "/berth/x".into(),
+            ..Default::default()
+        };
+        let spec = build(&opts).unwrap();
+        assert_eq!(spec["linux"]["resources"]["cpu"]["quota"], 50_000);
+        assert!(
+            spec["process"]["env"][0]
+                .as_str()
+                .unwrap()
+                .starts_with("PATH=")
+        );
+        assert_eq!(spec["linux"]["namespaces"].as_array().unwrap().len(), 5);
+    }
+}
