@@ -35,7 +35,7 @@ impl ChangeKind {
 }
 
 /// One changed path.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Change {
     /// The path inside the container, relative (no leading `/`).
     pub path: String,
@@ -43,7 +43,18 @@ pub struct Change {
     pub kind: ChangeKind,
     /// A directory that replaced one below (nothing of the old one shows).
     pub opaque: bool,
+    /// The entry's metadata as the walk found it, so the tar writer need not
+    /// look the path up again.
+    meta: Option<Metadata>,
 }
+
+impl PartialEq for Change {
+    fn eq(&self, other: &Change) -> bool {
+        (&self.path, self.kind, self.opaque) == (&other.path, other.kind, other.opaque)
+    }
+}
+
+impl Eq for Change {}
 
 fn is_whiteout(meta: &Metadata) -> bool {
     meta.file_type().is_char_device() && meta.rdev() == 0
@@ -63,7 +74,8 @@ fn sorted_entries(dir: &Path) -> io::Result<Vec<(String, PathBuf, Metadata)>> {
         let e = e?;
         let name = e.file_name().to_string_lossy().into_owned();
         let path = e.path();
-        let meta = fs::symlink_metadata(&path)?;
+        // Relative to the directory's descriptor: no walk of the whole path.
+        let meta = e.metadata()?;
         out.push((name, path, meta));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -114,14 +126,16 @@ fn exists_below(lowers: &[PathBuf], rel: &str) -> bool {
 /// image's layer directories, topmost first), sorted by path.
 pub fn overlay_changes(upper: &Path, lowers: &[PathBuf]) -> io::Result<Vec<Change>> {
     let mut out = Vec::new();
-    walk_upper(upper, "", lowers, &mut out)?;
+    walk_upper(upper, "", lowers, false, &mut out)?;
     Ok(out)
 }
 
+/// `new_parent`: the directory is itself new, so nothing under it is below.
 fn walk_upper(
     dir: &Path,
     prefix: &str,
     lowers: &[PathBuf],
+    new_parent: bool,
     out: &mut Vec<Change>,
 ) -> io::Result<()> {
     for (name, path, meta) in sorted_entries(dir)? {
@@ -131,22 +145,26 @@ fn walk_upper(
                 path: rel,
                 kind: ChangeKind::Deleted,
                 opaque: false,
+                meta: None,
             });
             continue;
         }
-        let opaque = meta.is_dir() && is_opaque(&path);
-        let kind = if exists_below(lowers, &rel) {
+        let opaque = meta.is_dir() && !new_parent && is_opaque(&path);
+        let kind = if !new_parent && exists_below(lowers, &rel) {
             ChangeKind::Modified
         } else {
             ChangeKind::Added
         };
+        let is_dir = meta.is_dir();
         out.push(Change {
             path: rel.clone(),
             kind,
             opaque,
+            meta: Some(meta),
         });
-        if meta.is_dir() {
-            walk_upper(&path, &rel, lowers, out)?;
+        if is_dir {
+            let fresh = new_parent || kind == ChangeKind::Added || opaque;
+            walk_upper(&path, &rel, lowers, fresh, out)?;
         }
     }
     Ok(())
@@ -200,6 +218,7 @@ fn walk_trees(
                     path: rel.clone(),
                     kind: ChangeKind::Added,
                     opaque: false,
+                    meta: Some(u.2.clone()),
                 });
                 if u.2.is_dir() {
                     walk_trees(None, &u.1, &rel, out)?;
@@ -209,6 +228,7 @@ fn walk_trees(
                 path: rel,
                 kind: ChangeKind::Deleted,
                 opaque: false,
+                meta: None,
             }),
             (Some(u), Some(l)) => {
                 let both_dirs = u.2.is_dir() && l.2.is_dir();
@@ -225,6 +245,7 @@ fn walk_trees(
                             path: rel.clone(),
                             kind: ChangeKind::Modified,
                             opaque: false,
+                            meta: Some(u.2.clone()),
                         },
                     );
                     if replaced_dir {
@@ -245,6 +266,7 @@ pub fn write_layer(upper: &Path, changes: &[Change], out: impl Write) -> io::Res
     tar.mode(tar::HeaderMode::Complete);
     let mut links: HashMap<(u64, u64), String> = HashMap::new();
     let mut content = 0u64;
+    let mut dirs = ParentDir::default();
     for change in changes {
         let (parent, name) = match change.path.rsplit_once('/') {
             Some((p, n)) => (format!("{p}/"), n),
@@ -256,7 +278,10 @@ pub fn write_layer(upper: &Path, changes: &[Change], out: impl Write) -> io::Res
             continue;
         }
         let path = upper.join(&change.path);
-        let meta = fs::symlink_metadata(&path)?;
+        let meta = match &change.meta {
+            Some(m) => m.clone(),
+            None => fs::symlink_metadata(&path)?,
+        };
         let ft = meta.file_type();
         let mut h = tar::Header::new_gnu();
         h.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
@@ -283,7 +308,10 @@ pub fn write_layer(upper: &Path, changes: &[Change], out: impl Write) -> io::Res
             }
             h.set_size(meta.len());
             content += meta.len();
-            tar.append_data(&mut h, &change.path, File::open(&path)?)?;
+            let file = dirs.open(upper, parent.trim_end_matches('/'), name)?;
+            // Exactly the size in the header (no read for the end of file); a file
+            // that shrank meanwhile fails the tar writer rather than corrupt it.
+            tar.append_data(&mut h, &change.path, io::Read::take(file, meta.len()))?;
         } else {
             // Devices, fifos and sockets carry no data; sockets are not archived.
             if ft.is_socket() {
@@ -294,6 +322,40 @@ pub fn write_layer(upper: &Path, changes: &[Change], out: impl Write) -> io::Res
     }
     tar.into_inner()?.flush()?;
     Ok(content)
+}
+
+/// The directory of the files being read, held open: changes come sorted, so
+/// siblings follow each other and each file opens without a walk of its path.
+#[derive(Default)]
+struct ParentDir {
+    rel: Option<String>,
+    fd: Option<std::os::fd::OwnedFd>,
+}
+
+impl ParentDir {
+    fn open(&mut self, root: &Path, parent: &str, name: &str) -> io::Result<File> {
+        use rustix::fs::{Mode, OFlags};
+        if self.rel.as_deref() != Some(parent) || self.fd.is_none() {
+            let fd = rustix::fs::open(
+                root.join(parent),
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            self.fd = Some(fd);
+            self.rel = Some(parent.to_string());
+        }
+        let dir = self
+            .fd
+            .as_ref()
+            .ok_or_else(|| io::Error::other("no directory"))?;
+        let fd = rustix::fs::openat(
+            dir,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(File::from(fd))
+    }
 }
 
 fn empty_header(kind: tar::EntryType) -> tar::Header {

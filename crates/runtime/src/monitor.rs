@@ -55,6 +55,8 @@ pub trait Hooks {
     fn started(&mut self, pid: i32) -> Result<(), Error>;
     /// The process exited and its output is drained; clients are told after this.
     fn exited(&mut self, exit: Exit);
+    /// Clients were told; work nobody waits for goes here.
+    fn finished(&mut self) {}
 }
 
 /// A path to `name` in `dir` short enough for a unix socket address (108 bytes),
@@ -122,6 +124,8 @@ pub fn run(cfg: &MonitorConfig, hooks: &mut dyn Hooks) -> Result<Exit, Error> {
     for c in &mut clients {
         let _ = write_frame(&mut c.stream, kind::EXIT, &exit.code.to_be_bytes());
     }
+    drop(clients);
+    hooks.finished();
     Ok(exit)
 }
 

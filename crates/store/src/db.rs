@@ -78,6 +78,13 @@ pub fn open_sqlite(path: &Path, schema: &str) -> rusqlite::Result<Connection> {
     loop {
         let opened = Connection::open(path).and_then(|conn| {
             conn.busy_timeout(Duration::from_secs(60))?;
+            // Each berth command is a short process, often the only one open: a
+            // checkpoint (and the WAL's deletion) at every close cost more than
+            // the command's own work. SQLite checkpoints as the WAL grows instead.
+            conn.set_db_config(
+                rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                true,
+            )?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.execute_batch(schema)?;
@@ -608,7 +615,7 @@ impl Db {
         let conn = self.conn();
         if let Some(id) = conn
             .query_row(
-                "SELECT id FROM containers WHERE id = ?1 OR name = ?1",
+                "SELECT id FROM containers WHERE id = ?1 UNION ALL SELECT id FROM containers WHERE name = ?1 LIMIT 1",
                 [name_or_prefix],
                 |r| r.get::<_, String>(0),
             )

@@ -154,7 +154,22 @@ impl Engine {
             hasher: Hasher::new(),
             inner: Compressor::new(blob, Compression::Gzip).map_err(Error::io("gzip"))?,
         };
-        let size = write_layer(&dir, &changes, &mut w).map_err(Error::io(dir.display()))?;
+        // Two threads, as `tar | gzip` has two processes: one reads the files and
+        // writes the tar, this one hashes, compresses and stores it.
+        let (mut tar_out, tar_in) = std::io::pipe().map_err(Error::io("pipe"))?;
+        let size = std::thread::scope(|scope| -> Result<u64> {
+            let producer = scope.spawn(|| {
+                let mut pipe = std::io::BufWriter::with_capacity(1 << 20, tar_in);
+                write_layer(&dir, &changes, &mut pipe)
+            });
+            let copied = std::io::copy(&mut tar_out, &mut w);
+            let size = producer
+                .join()
+                .map_err(|_| Error::InvalidArgument("the layer writer panicked".into()))?
+                .map_err(Error::io(dir.display()))?;
+            copied.map_err(Error::io("gzip"))?;
+            Ok(size)
+        })?;
         drop(_thaw);
         let diff_id = w.hasher.finish();
         let blob = w.inner.finish().map_err(Error::io("gzip"))?;

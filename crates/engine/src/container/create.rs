@@ -363,7 +363,7 @@ impl Engine {
         let etc = write_etc_files(&dir, &hostname, network);
         let prepared = etc.and_then(|()| {
             let parent = chains.last().map(|c| c.to_string());
-            let init = self.prepare_init_layer(&id, parent.as_deref())?;
+            let init = self.init_layer(&id, parent.as_deref())?;
             self.snapshotter()?
                 .prepare(&Engine::container_key(&id), Some(&init))?;
             Ok(())
@@ -371,7 +371,6 @@ impl Engine {
         let undo = || {
             if let Ok(s) = self.snapshotter() {
                 let _ = s.remove(&Engine::container_key(&id));
-                let _ = s.remove(&Engine::init_key(&id));
                 let _ = s.remove(&format!("{}-init", Engine::container_key(&id)));
             }
             let _ = std::fs::remove_dir_all(&dir);
@@ -459,30 +458,45 @@ fn ensure_in_root(root: &Path, rel: &str, dir: bool) -> std::io::Result<()> {
 }
 
 impl Engine {
-    pub(crate) fn init_key(id: &str) -> String {
-        format!("init-{id}")
-    }
-
-    /// Makes the container's init layer on `parent`; returns its name.
-    fn prepare_init_layer(&self, id: &str, parent: Option<&str>) -> Result<String> {
+    /// The init layer on the image's top layer `parent`, made by the first
+    /// container of the image and shared by the rest (its content is the same
+    /// for all). Returns its name.
+    fn init_layer(&self, id: &str, parent: Option<&str>) -> Result<String> {
         let snap = self.snapshotter()?;
+        let name = format!("init-{}", parent.unwrap_or("scratch"));
+        if snap.stat(&name).is_ok() {
+            return Ok(name);
+        }
         let active = format!("{}-init", Engine::container_key(id));
         let mounts = snap.prepare(&active, parent)?;
         let target = self.bundle_dir(id).join("init");
-        std::fs::create_dir_all(&target).map_err(Error::io(target.display()))?;
-        berth_snapshot::mount::mount_all(&mounts, &target)?;
-        let filled = INIT_DIRS
-            .iter()
-            .map(|d| (d, true))
-            .chain(INIT_FILES.iter().map(|f| (f, false)))
-            .try_for_each(|(p, dir)| ensure_in_root(&target, p, dir))
-            .map_err(Error::io(target.display()));
-        berth_snapshot::mount::unmount_if_mounted(&target)?;
+        let filled = std::fs::create_dir_all(&target)
+            .map_err(Error::io(target.display()))
+            .and_then(|()| Ok(berth_snapshot::mount::mount_all(&mounts, &target)?))
+            .and_then(|()| {
+                let made = INIT_DIRS
+                    .iter()
+                    .map(|d| (d, true))
+                    .chain(INIT_FILES.iter().map(|f| (f, false)))
+                    .try_for_each(|(p, dir)| ensure_in_root(&target, p, dir))
+                    .map_err(Error::io(target.display()));
+                berth_snapshot::mount::unmount_if_mounted(&target)?;
+                made
+            });
         let _ = std::fs::remove_dir_all(self.bundle_dir(id));
-        filled?;
-        let name = Engine::init_key(id);
-        snap.commit(&name, &active)?;
-        Ok(name)
+        let committed = filled.and_then(|()| Ok(snap.commit(&name, &active)?));
+        match committed {
+            Ok(()) => Ok(name),
+            // Another container of the image made it first.
+            Err(Error::Snapshot(e)) if e.kind() == berth_oci::Kind::AlreadyExists => {
+                snap.remove(&active)?;
+                Ok(name)
+            }
+            Err(e) => {
+                let _ = snap.remove(&active);
+                Err(e)
+            }
+        }
     }
 }
 

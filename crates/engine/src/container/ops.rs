@@ -346,12 +346,15 @@ impl Engine {
     pub(crate) fn remove_container_now(&self, c: &Container) -> Result<()> {
         self.db.delete_container(&c.id)?;
         self.cleanup_run(c);
+        self.remove_container_files(c)
+    }
+
+    /// Removes the writable layer and directory of a container whose row is gone.
+    pub(crate) fn remove_container_files(&self, c: &Container) -> Result<()> {
         let snap = self.snapshotter()?;
         let key = Engine::container_key(&c.id);
-        for key in [key, Engine::init_key(&c.id)] {
-            if snap.stat(&key).is_ok() {
-                snap.remove(&key)?;
-            }
+        if snap.stat(&key).is_ok() {
+            snap.remove(&key)?;
         }
         let dir = self.container_dir(&c.id);
         match std::fs::remove_dir_all(&dir) {

@@ -333,6 +333,13 @@ impl Hooks for MonitorHooks<'_> {
 
     fn exited(&mut self, exit: Exit) {
         let c = self.container;
+        if c.record.host_config.auto_remove {
+            // The row goes now, before the client hears of the exit; the layer
+            // and directory after (`finished`), or by the sweep if this dies.
+            self.engine.cleanup_run(c);
+            let _ = self.engine.db.delete_container(&c.id);
+            return;
+        }
         let oom = oom_killed(&c.id);
         // State first (a `wait` returns on it), then the cleanup.
         if let Ok(current) = self.engine.container(&c.id) {
@@ -350,8 +357,11 @@ impl Hooks for MonitorHooks<'_> {
         } else {
             self.engine.cleanup_run(c);
         }
-        if c.record.host_config.auto_remove {
-            let _ = self.engine.remove_container_now(c);
+    }
+
+    fn finished(&mut self) {
+        if self.container.record.host_config.auto_remove {
+            let _ = self.engine.remove_container_files(self.container);
         }
     }
 }
