@@ -2,7 +2,8 @@
 # The seed story, as far as it is built: make a tiny base image from Debian's
 # busybox-static, import it, tag it, inspect it, read its history, stack a
 # second image on the same base (kept once on disk), look at the union view,
-# then save -> rmi -> load, then push to a registry -> rmi -> pull back.
+# then save -> rmi -> load, then containers (the tomcat walk-through: run,
+# copy-on-write, diff, commit), then push to a registry -> rmi -> pull back.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
@@ -16,7 +17,7 @@ cd "$work"
 echo "== a base image from busybox-static"
 mkdir -p rootfs/bin rootfs/etc rootfs/tmp
 cp /bin/busybox rootfs/bin/busybox
-for applet in sh ls cat echo uname; do ln -s busybox "rootfs/bin/$applet"; done
+for applet in sh ls cat echo uname cp mkdir sleep; do ln -s busybox "rootfs/bin/$applet"; done
 echo 'root:x:0:0:root:/root:/bin/sh' > rootfs/etc/passwd
 tar -C rootfs -czf busybox.tar.gz .
 berth import -c 'CMD ["sh"]' -m "busybox base" busybox.tar.gz busybox:1.36
@@ -56,6 +57,27 @@ berth load -i all.tar
 after=$("$berth_bin" images -q --no-trunc | sort -u)
 [ "$before" = "$after" ] && echo "image IDs identical after the round trip"
 berth images
+
+echo "== containers: a writable layer on top, copy-on-write, commit (the tomcat walk-through)"
+# A tomcat-like image: its webapps directory is empty, webapps.dist is not.
+berth run --name build busybox:1.36 sh -c \
+  'mkdir -p /usr/local/tomcat/webapps /usr/local/tomcat/webapps.dist/ROOT &&
+   echo "<h1>Hello from tomcat</h1>" > /usr/local/tomcat/webapps.dist/ROOT/index.html'
+berth commit -c 'WORKDIR /usr/local/tomcat' -c 'CMD ["sleep", "3600"]' build tomcat:9.0
+berth rm build
+berth run -d --name tomcat01 tomcat:9.0
+berth exec tomcat01 ls webapps
+berth exec tomcat01 sh -c 'cp -r webapps.dist/* webapps/'
+berth ps
+berth diff tomcat01
+berth commit -a "kuangshen" -m "add webapps app" tomcat01 tomcat02:1.0
+berth images
+berth history tomcat02:1.0
+berth run --rm tomcat02:1.0 cat webapps/ROOT/index.html
+berth run --rm tomcat:9.0 ls webapps && echo "(the old image's webapps is still empty)"
+berth stop -t 1 tomcat01
+berth ps -a
+berth rm tomcat01
 
 echo "== a registry: push -> rmi -> pull, same digests (Debian's docker-registry on loopback)"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
