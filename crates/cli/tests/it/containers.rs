@@ -700,3 +700,81 @@ fn tomcat_walk_through() {
         old.stdout
     );
 }
+
+#[test]
+fn vfs_driver_diff_and_commit() {
+    if !require_root() {
+        return;
+    }
+    let b = Berth::with_driver("vfs");
+    let r = b.run_stdin(
+        &["import", "-c", "CMD [\"sh\"]", "-", "busybox"],
+        &busybox_rootfs(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    b.ok(&[
+        "run",
+        "--name",
+        "v1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /tmp/new; rm /bin/wc",
+    ]);
+    assert_eq!(
+        b.ok(&["diff", "v1"]),
+        "C /bin\nD /bin/wc\nC /tmp\nA /tmp/new\n"
+    );
+    b.ok(&["commit", "v1", "vimg"]);
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "vimg",
+        "sh",
+        "-c",
+        "cat /tmp/new; ls /bin/wc 2>&1; true",
+    ]);
+    assert_eq!(out, "x\nls: /bin/wc: No such file or directory\n");
+}
+
+#[test]
+fn signals_reach_an_attached_container() {
+    let Some(b) = setup() else { return };
+    let child = b
+        .cmd(&[
+            "run",
+            "--name",
+            "sig",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'echo got INT; exit 3' INT; echo ready; while true; do sleep 0.1; done",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the container to start", || {
+        b.run(&["logs", "sig"]).stdout == "ready\n"
+    });
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ready\ngot INT\n");
+    // logs -f of a stopped container ends; of a running one follows.
+    b.ok(&["start", "sig"]);
+    let follower = b
+        .cmd(&["logs", "-f", "sig"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    b.ok(&["kill", "-s", "INT", "sig"]);
+    let out = follower.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ready\ngot INT\nready\ngot INT\n"
+    );
+}
