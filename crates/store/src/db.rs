@@ -88,6 +88,7 @@ pub fn open_sqlite(path: &Path, schema: &str) -> rusqlite::Result<Connection> {
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.execute_batch(schema)?;
+            truncate_long_wal(&conn, path)?;
             Ok(conn)
         });
         match opened {
@@ -106,6 +107,27 @@ pub fn open_sqlite(path: &Path, schema: &str) -> rusqlite::Result<Connection> {
             other => return other,
         }
     }
+}
+
+/// WAL size past which the opening process checkpoints and empties it.
+const WAL_TRUNCATE_BYTES: u64 = 4 << 20;
+
+/// Keeps the WAL short. Without checkpoints on close, every process that opens
+/// the database recovers the WAL's index by reading all of it, and recovery
+/// forgets what earlier checkpoints copied back, so SQLite never restarts the
+/// log: it grew to tens of megabytes, read in full by every command. A
+/// TRUNCATE checkpoint, at most once per `WAL_TRUNCATE_BYTES` written, bounds
+/// that read.
+fn truncate_long_wal(conn: &Connection, path: &Path) -> rusqlite::Result<()> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let long = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_TRUNCATE_BYTES);
+    if long {
+        // The result row says whether another connection kept it from
+        // finishing; the next opener tries again then.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    }
+    Ok(())
 }
 
 /// What the database keeps about an image.

@@ -48,7 +48,7 @@ impl Default for CommitOptions {
 /// Hashes what passes (the diff ID) on its way to the compressor.
 struct DiffWriter<W: Write> {
     hasher: Hasher,
-    inner: Compressor<W>,
+    inner: W,
 }
 
 impl<W: Write> Write for DiffWriter<W> {
@@ -150,29 +150,34 @@ impl Engine {
         let (changes, dir) = self.changes_of(&c)?;
         let _guard = self.gc.shared()?;
         let blob = self.blobs.writer()?;
-        let mut w = DiffWriter {
-            hasher: Hasher::new(),
-            inner: Compressor::new(blob, Compression::Gzip).map_err(Error::io("gzip"))?,
-        };
-        // Two threads, as `tar | gzip` has two processes: one reads the files and
-        // writes the tar, this one hashes, compresses and stores it.
+        let mut gzip = Compressor::new(blob, Compression::Gzip).map_err(Error::io("gzip"))?;
+        // Two threads, as `tar | gzip` has two processes: one reads the files,
+        // writes the tar and hashes it (the diff ID), this one compresses and
+        // stores it; gzip is the slower half, so it gets a thread to itself.
         let (mut tar_out, tar_in) = std::io::pipe().map_err(Error::io("pipe"))?;
-        let size = std::thread::scope(|scope| -> Result<u64> {
+        let (diff_id, size) = std::thread::scope(|scope| -> Result<(Digest, u64)> {
             let producer = scope.spawn(|| {
-                let mut pipe = std::io::BufWriter::with_capacity(1 << 20, tar_in);
-                write_layer(&dir, &changes, &mut pipe)
+                let mut pipe = std::io::BufWriter::with_capacity(
+                    1 << 20,
+                    DiffWriter {
+                        hasher: Hasher::new(),
+                        inner: tar_in,
+                    },
+                );
+                let size = write_layer(&dir, &changes, &mut pipe)?;
+                let hashed = pipe.into_inner().map_err(|e| e.into_error())?;
+                Ok::<_, std::io::Error>((hashed.hasher.finish(), size))
             });
-            let copied = std::io::copy(&mut tar_out, &mut w);
-            let size = producer
+            let copied = std::io::copy(&mut tar_out, &mut gzip);
+            let done = producer
                 .join()
                 .map_err(|_| Error::InvalidArgument("the layer writer panicked".into()))?
                 .map_err(Error::io(dir.display()))?;
             copied.map_err(Error::io("gzip"))?;
-            Ok(size)
+            Ok(done)
         })?;
         drop(_thaw);
-        let diff_id = w.hasher.finish();
-        let blob = w.inner.finish().map_err(Error::io("gzip"))?;
+        let blob = gzip.finish().map_err(Error::io("gzip"))?;
         let blob_digest = blob.commit(None)?;
         let blob_size = self.blobs.size(&blob_digest)?;
         self.db.put_blob_diff_id(&blob_digest, &diff_id)?;
