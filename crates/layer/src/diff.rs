@@ -68,18 +68,24 @@ fn is_opaque(path: &Path) -> bool {
     )
 }
 
-fn sorted_entries(dir: &Path) -> io::Result<Vec<(String, PathBuf, Metadata)>> {
+/// A directory's entries sorted by name, not yet looked up: a walk that stats
+/// each as it goes hands out its first change before the last lookup.
+fn sorted_dir_entries(dir: &Path) -> io::Result<Vec<(String, fs::DirEntry)>> {
     let mut out = Vec::new();
     for e in fs::read_dir(dir)? {
         let e = e?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        let path = e.path();
-        // Relative to the directory's descriptor: no walk of the whole path.
-        let meta = e.metadata()?;
-        out.push((name, path, meta));
+        out.push((e.file_name().to_string_lossy().into_owned(), e));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
+}
+
+fn sorted_entries(dir: &Path) -> io::Result<Vec<(String, PathBuf, Metadata)>> {
+    sorted_dir_entries(dir)?
+        .into_iter()
+        // Relative to the directory's descriptor: no walk of the whole path.
+        .map(|(name, e)| Ok((name, e.path(), e.metadata()?)))
+        .collect()
 }
 
 fn join(prefix: &str, name: &str) -> String {
@@ -126,8 +132,21 @@ fn exists_below(lowers: &[PathBuf], rel: &str) -> bool {
 /// image's layer directories, topmost first), sorted by path.
 pub fn overlay_changes(upper: &Path, lowers: &[PathBuf]) -> io::Result<Vec<Change>> {
     let mut out = Vec::new();
-    walk_upper(upper, "", lowers, false, &mut out)?;
+    each_overlay_change(upper, lowers, &mut |c| {
+        out.push(c);
+        Ok(())
+    })?;
     Ok(out)
+}
+
+/// [`overlay_changes`] one at a time, in the same order, as the walk finds
+/// them: a layer writer can start on the first while the walk goes on.
+pub fn each_overlay_change(
+    upper: &Path,
+    lowers: &[PathBuf],
+    each: &mut dyn FnMut(Change) -> io::Result<()>,
+) -> io::Result<()> {
+    walk_upper(upper, "", lowers, false, each)
 }
 
 /// `new_parent`: the directory is itself new, so nothing under it is below.
@@ -136,17 +155,18 @@ fn walk_upper(
     prefix: &str,
     lowers: &[PathBuf],
     new_parent: bool,
-    out: &mut Vec<Change>,
+    each: &mut dyn FnMut(Change) -> io::Result<()>,
 ) -> io::Result<()> {
-    for (name, path, meta) in sorted_entries(dir)? {
+    for (name, entry) in sorted_dir_entries(dir)? {
+        let (path, meta) = (entry.path(), entry.metadata()?);
         let rel = join(prefix, &name);
         if is_whiteout(&meta) {
-            out.push(Change {
+            each(Change {
                 path: rel,
                 kind: ChangeKind::Deleted,
                 opaque: false,
                 meta: None,
-            });
+            })?;
             continue;
         }
         let opaque = meta.is_dir() && !new_parent && is_opaque(&path);
@@ -156,15 +176,15 @@ fn walk_upper(
             ChangeKind::Added
         };
         let is_dir = meta.is_dir();
-        out.push(Change {
+        each(Change {
             path: rel.clone(),
             kind,
             opaque,
             meta: Some(meta),
-        });
+        })?;
         if is_dir {
             let fresh = new_parent || kind == ChangeKind::Added || opaque;
-            walk_upper(&path, &rel, lowers, fresh, out)?;
+            walk_upper(&path, &rel, lowers, fresh, each)?;
         }
     }
     Ok(())
@@ -261,13 +281,18 @@ fn walk_trees(
 
 /// Writes `changes` as an OCI layer tar, reading what exists from `upper`.
 /// Returns the bytes of file content written.
-pub fn write_layer(upper: &Path, changes: &[Change], out: impl Write) -> io::Result<u64> {
+pub fn write_layer<C: std::borrow::Borrow<Change>>(
+    upper: &Path,
+    changes: impl IntoIterator<Item = C>,
+    out: impl Write,
+) -> io::Result<u64> {
     let mut tar = tar::Builder::new(out);
     tar.mode(tar::HeaderMode::Complete);
     let mut links: HashMap<(u64, u64), String> = HashMap::new();
     let mut content = 0u64;
     let mut dirs = ParentDir::default();
     for change in changes {
+        let change = change.borrow();
         let (parent, name) = match change.path.rsplit_once('/') {
             Some((p, n)) => (format!("{p}/"), n),
             None => (String::new(), change.path.as_str()),

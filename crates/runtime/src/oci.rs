@@ -332,6 +332,9 @@ mod builtin {
     use libcontainer::container::builder::ContainerBuilder;
     use libcontainer::signal::Signal;
     use libcontainer::syscall::syscall::SyscallType;
+    use libcontainer::workload::default::get_executor;
+    use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+    use oci_spec::runtime::Spec;
 
     use super::{CreateStdio, runtime_err};
     use crate::Error;
@@ -343,6 +346,7 @@ mod builtin {
     ) -> Result<ContainerBuilder, libcontainer::error::LibcontainerError> {
         let mut b = ContainerBuilder::new(id.to_string(), SyscallType::Linux)
             .with_root_path(state)?
+            .with_executor(SizedConsole)
             .with_console_socket(None::<&Path>);
         match stdio {
             CreateStdio::Fds {
@@ -361,6 +365,34 @@ mod builtin {
             CreateStdio::Console(sock) => b = b.with_console_socket(Some(sock)),
         }
         Ok(b)
+    }
+
+    /// libcontainer's executor plus what it leaves out of the spec: the
+    /// terminal's `consoleSize`, set on the pty before the program runs, as
+    /// runc does (else a program that asks for its size at once finds 0x0).
+    #[derive(Clone)]
+    struct SizedConsole;
+
+    impl Executor for SizedConsole {
+        fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+            if let Some(p) = spec.process()
+                && p.terminal().unwrap_or(false)
+                && let Some(size) = p.console_size()
+            {
+                let ws = rustix::termios::Winsize {
+                    ws_row: size.height().try_into().unwrap_or(u16::MAX),
+                    ws_col: size.width().try_into().unwrap_or(u16::MAX),
+                    ws_xpixel: 0,
+                    ws_ypixel: 0,
+                };
+                let _ = rustix::termios::tcsetwinsize(rustix::stdio::stdin(), ws);
+            }
+            get_executor().exec(spec)
+        }
+
+        fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+            get_executor().validate(spec)
+        }
     }
 
     fn start_error(e: libcontainer::error::LibcontainerError) -> Error {

@@ -161,6 +161,8 @@ pub struct SpecOptions {
     pub hostname: String,
     /// Allocate a pseudo-terminal.
     pub terminal: bool,
+    /// The terminal's size (rows, columns), set before the program runs.
+    pub console_size: Option<(u16, u16)>,
     /// Mount the root filesystem read-only.
     pub readonly_rootfs: bool,
     /// The network namespace.
@@ -362,7 +364,7 @@ pub fn build(opts: &SpecOptions) -> Result<Value, Error> {
     if !opts.additional_gids.is_empty() {
         user["additionalGids"] = json!(opts.additional_gids);
     }
-    let spec = json!({
+    let mut spec = json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": opts.terminal,
@@ -382,6 +384,9 @@ pub fn build(opts: &SpecOptions) -> Result<Value, Error> {
         "mounts": mounts,
         "linux": linux,
     });
+    if let Some((rows, cols)) = opts.console_size.filter(|_| opts.terminal) {
+        spec["process"]["consoleSize"] = json!({"height": rows, "width": cols});
+    }
     serde_json::from_value::<oci_spec::runtime::Spec>(spec.clone())
         .map_err(|e| Error::Invalid(format!("runtime spec: {e}")))?;
     Ok(spec)

@@ -87,6 +87,7 @@ fn create_options(engine: &Engine, f: &CreateFlags) -> Result<CreateOptions> {
     o.user = f.user.clone();
     o.hostname = f.hostname.clone();
     o.tty = f.tty;
+    o.console_size = terminal_size();
     o.interactive = f.interactive;
     o.volumes = f.volume.clone();
     o.mounts = f.mount.clone();
@@ -575,6 +576,7 @@ pub fn exec(engine: &Engine, a: ExecArgs) -> Result<()> {
     opts.workdir = a.workdir.clone();
     opts.user = a.user.clone();
     opts.tty = a.tty;
+    opts.console_size = terminal_size();
     opts.interactive = a.interactive;
     opts.privileged = a.privileged;
     let exec = engine.exec_container(&a.container, &opts)?;

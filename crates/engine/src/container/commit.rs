@@ -2,9 +2,9 @@
 //! changes, as a new image layer, or the whole flattened filesystem as a tar.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use berth_layer::diff::{Change, overlay_changes, tree_changes, write_layer};
+use berth_layer::diff::{Change, each_overlay_change, tree_changes, write_layer};
 use berth_layer::{Compression, Compressor};
 use berth_oci::image::History;
 use berth_oci::{Digest, Hasher, Reference, chain_ids, media};
@@ -63,6 +63,41 @@ impl<W: Write> Write for DiffWriter<W> {
     }
 }
 
+/// Changes handed from the walk to the tar writer at a time.
+const CHANGE_BATCH: usize = 512;
+
+/// Where a container's changes are: an overlayfs upper directory over the
+/// image's layer directories, or a full copy compared with the image's.
+enum ChangeSource {
+    Overlay {
+        upper: PathBuf,
+        lowers: Vec<PathBuf>,
+    },
+    Trees {
+        lower: Option<PathBuf>,
+        upper: PathBuf,
+    },
+}
+
+impl ChangeSource {
+    /// The directory the changed files are read from.
+    fn dir(&self) -> &Path {
+        match self {
+            ChangeSource::Overlay { upper, .. } | ChangeSource::Trees { upper, .. } => upper,
+        }
+    }
+
+    /// Calls `each` with every change, parents before children.
+    fn each(&self, each: &mut dyn FnMut(Change) -> std::io::Result<()>) -> std::io::Result<()> {
+        match self {
+            ChangeSource::Overlay { upper, lowers } => each_overlay_change(upper, lowers, each),
+            ChangeSource::Trees { lower, upper } => tree_changes(lower.as_deref(), upper)?
+                .into_iter()
+                .try_for_each(each),
+        }
+    }
+}
+
 /// Unpauses the container when the commit ends, however it ends.
 struct Thaw<'a> {
     engine: &'a Engine,
@@ -79,30 +114,43 @@ impl Drop for Thaw<'_> {
 }
 
 impl Engine {
-    /// The container's changes against its image and the directory holding them.
-    fn changes_of(&self, c: &Container) -> Result<(Vec<Change>, PathBuf)> {
+    /// Where the container's changes are, and how to list them.
+    fn change_source(&self, c: &Container) -> Result<ChangeSource> {
         let snap = self.snapshotter()?;
         let key = Engine::container_key(&c.id);
         let dir = snap.path(&key)?;
-        let io = |e| Error::io(dir.display())(e);
-        let changes = match snap.layout() {
-            Layout::Diff => {
-                let lowers: Vec<PathBuf> = snap
+        Ok(match snap.layout() {
+            Layout::Diff => ChangeSource::Overlay {
+                lowers: snap
                     .mounts(&key)?
                     .iter()
                     .flat_map(|m| m.options.iter())
                     .filter_map(|o| o.strip_prefix("lowerdir="))
                     .flat_map(|l| l.split(':').map(PathBuf::from).collect::<Vec<_>>())
-                    .collect();
-                overlay_changes(&dir, &lowers).map_err(io)?
-            }
+                    .collect(),
+                upper: dir,
+            },
             Layout::Full => {
                 let parent = snap.stat(&key)?.parent;
-                let lower = parent.map(|p| snap.path(&p)).transpose()?;
-                tree_changes(lower.as_deref(), &dir).map_err(io)?
+                ChangeSource::Trees {
+                    lower: parent.map(|p| snap.path(&p)).transpose()?,
+                    upper: dir,
+                }
             }
-        };
-        Ok((changes, dir))
+        })
+    }
+
+    /// The container's changes against its image and the directory holding them.
+    fn changes_of(&self, c: &Container) -> Result<(Vec<Change>, PathBuf)> {
+        let source = self.change_source(c)?;
+        let mut changes = Vec::new();
+        source
+            .each(&mut |change| {
+                changes.push(change);
+                Ok(())
+            })
+            .map_err(Error::io(source.dir().display()))?;
+        Ok((changes, source.dir().to_path_buf()))
     }
 
     /// `berth diff`: what changed in the container's filesystem, sorted by path.
@@ -147,37 +195,63 @@ impl Engine {
         } else {
             None
         };
-        let (changes, dir) = self.changes_of(&c)?;
+        let source = self.change_source(&c)?;
+        let dir = source.dir();
         let _guard = self.gc.shared()?;
         let blob = self.blobs.writer()?;
-        let mut gzip = Compressor::new(blob, Compression::Gzip).map_err(Error::io("gzip"))?;
-        // Two threads, as `tar | gzip` has two processes: one reads the files,
-        // writes the tar and hashes it (the diff ID), this one compresses and
-        // stores it; gzip is the slower half, so it gets a thread to itself.
+        let mut gzip = DiffWriter {
+            hasher: Hasher::new(),
+            inner: Compressor::new(blob, Compression::Gzip).map_err(Error::io("gzip"))?,
+        };
+        // Three threads, so that reading the files (the slowest part) has one to
+        // itself: one walks the layer for changes, one reads them and writes the
+        // tar, this one hashes it (the diff ID), compresses and stores it.
         let (mut tar_out, tar_in) = std::io::pipe().map_err(Error::io("pipe"))?;
-        let (diff_id, size) = std::thread::scope(|scope| -> Result<(Digest, u64)> {
+        // Changes go over in batches: one hand-over per change costs more in
+        // wake-ups than the walk itself.
+        let (found, batches) = std::sync::mpsc::sync_channel::<Vec<Change>>(16);
+        let size = std::thread::scope(|scope| -> Result<u64> {
+            let source = &source;
+            let walker = scope.spawn(move || {
+                let mut batch = Vec::with_capacity(CHANGE_BATCH);
+                let send = |batch: Vec<Change>| {
+                    found
+                        .send(batch)
+                        .map_err(|_| std::io::Error::other("the layer writer stopped"))
+                };
+                source.each(&mut |change| {
+                    batch.push(change);
+                    if batch.len() == CHANGE_BATCH {
+                        send(std::mem::replace(
+                            &mut batch,
+                            Vec::with_capacity(CHANGE_BATCH),
+                        ))?;
+                    }
+                    Ok(())
+                })?;
+                send(batch)
+            });
             let producer = scope.spawn(|| {
-                let mut pipe = std::io::BufWriter::with_capacity(
-                    1 << 20,
-                    DiffWriter {
-                        hasher: Hasher::new(),
-                        inner: tar_in,
-                    },
-                );
-                let size = write_layer(&dir, &changes, &mut pipe)?;
-                let hashed = pipe.into_inner().map_err(|e| e.into_error())?;
-                Ok::<_, std::io::Error>((hashed.hasher.finish(), size))
+                let mut pipe = std::io::BufWriter::with_capacity(1 << 20, tar_in);
+                write_layer(dir, batches.into_iter().flatten(), &mut pipe)
             });
             let copied = std::io::copy(&mut tar_out, &mut gzip);
-            let done = producer
+            let walked = walker
                 .join()
-                .map_err(|_| Error::InvalidArgument("the layer writer panicked".into()))?
-                .map_err(Error::io(dir.display()))?;
+                .map_err(|_| Error::InvalidArgument("the layer walk panicked".into()))?;
+            let written = producer
+                .join()
+                .map_err(|_| Error::InvalidArgument("the layer writer panicked".into()))?;
+            // The writer's error first (the walk then only saw it stop); a walk
+            // that failed leaves a writer that looks finished.
+            let done = written.map_err(Error::io(dir.display()))?;
+            walked.map_err(Error::io(dir.display()))?;
             copied.map_err(Error::io("gzip"))?;
             Ok(done)
         })?;
         drop(_thaw);
-        let blob = gzip.finish().map_err(Error::io("gzip"))?;
+        let diff_id = gzip.hasher.finish();
+        let blob = gzip.inner.finish().map_err(Error::io("gzip"))?;
         let blob_digest = blob.commit(None)?;
         let blob_size = self.blobs.size(&blob_digest)?;
         self.db.put_blob_diff_id(&blob_digest, &diff_id)?;

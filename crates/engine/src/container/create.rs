@@ -66,6 +66,8 @@ pub struct CreateOptions {
     pub runtime: Option<String>,
     /// `--rm`.
     pub auto_remove: bool,
+    /// The caller's terminal size (rows, columns), for `-t`.
+    pub console_size: Option<(u16, u16)>,
 }
 
 /// Parses `-v HOST:CTR[:ro|rw]` / `-v NAME:CTR` / `--mount …` / `--tmpfs …` into
@@ -316,6 +318,11 @@ impl Engine {
             privileged: opts.privileged,
             auto_remove: opts.auto_remove,
             runtime: opts.runtime.clone().unwrap_or_default(),
+            console_size: opts
+                .console_size
+                .filter(|_| opts.tty)
+                .map(|(rows, cols)| [rows, cols])
+                .unwrap_or_default(),
         };
         // Capability names are checked now, not at start.
         berth_runtime::spec::capabilities(&berth_runtime::spec::SpecOptions {

@@ -31,6 +31,8 @@ pub struct ExecOptions {
     pub interactive: bool,
     /// `--privileged`.
     pub privileged: bool,
+    /// The caller's terminal size (rows, columns) for `-t`.
+    pub console_size: Option<(u16, u16)>,
 }
 
 /// A process started by `exec`.
@@ -95,7 +97,7 @@ impl Engine {
         if !u.additional_gids.is_empty() {
             process_user["additionalGids"] = json!(u.additional_gids);
         }
-        let process = json!({
+        let mut process = json!({
             "terminal": opts.tty,
             "user": process_user,
             "args": opts.cmd,
@@ -104,6 +106,9 @@ impl Engine {
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
             "noNewPrivileges": false,
         });
+        if let Some((rows, cols)) = opts.console_size.filter(|_| opts.tty) {
+            process["consoleSize"] = json!({"height": rows, "width": cols});
+        }
         let work = bundle.join(format!("exec-{}", &new_id()?[..12]));
         std::fs::create_dir_all(&work).map_err(Error::io(work.display()))?;
         let result = self.exec_in(&c, &work, &process, opts);

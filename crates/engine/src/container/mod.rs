@@ -102,6 +102,9 @@ pub struct HostConfig {
     pub auto_remove: bool,
     /// `--runtime`: empty for the built-in one.
     pub runtime: String,
+    /// The terminal's size when `-t` was given: height, width (0 = unknown).
+    #[serde(default)]
+    pub console_size: [u16; 2],
 }
 
 /// docker's `State`.

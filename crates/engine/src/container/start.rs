@@ -248,6 +248,8 @@ impl Engine {
             additional_gids: u.additional_gids,
             hostname: rec.config.hostname.clone(),
             terminal: rec.config.tty,
+            console_size: Some((host.console_size[0], host.console_size[1]))
+                .filter(|(rows, cols)| *rows > 0 && *cols > 0),
             readonly_rootfs: host.readonly_rootfs,
             network: if host.network_mode == "none" {
                 Network::None
