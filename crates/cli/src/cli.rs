@@ -68,6 +68,11 @@ pub struct Cli {
 /// Top-level commands, named as Docker's.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build an image from a Dockerfile.
+    Build(BuildArgs),
+    /// Manage the build cache.
+    #[command(subcommand)]
+    Builder(BuilderCommand),
     /// Import a rootfs tarball as a one-layer image.
     Import(ImportArgs),
     /// List images.
@@ -153,9 +158,85 @@ pub enum Command {
     },
 }
 
+/// `berth builder …`.
+#[derive(Debug, Subcommand)]
+pub enum BuilderCommand {
+    /// Remove the build cache.
+    Prune(BuilderPruneArgs),
+}
+
+/// `berth builder prune`.
+#[derive(Debug, Args)]
+pub struct BuilderPruneArgs {
+    /// Do not prompt for confirmation (berth never prompts; accepted for docker's sake).
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove all build cache (berth's cache has no shared/private split).
+    #[arg(short, long)]
+    pub all: bool,
+}
+
+/// How `build` shows its progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BuildProgressMode {
+    /// `tty` on a terminal, else `plain`.
+    Auto,
+    /// One line per event, as BuildKit's plain output.
+    Plain,
+    /// BuildKit-like step lines with timings.
+    Tty,
+}
+
+/// `berth build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Name and optionally a tag in the "name:tag" format (repeatable).
+    #[arg(short, long = "tag", value_name = "NAME[:TAG]")]
+    pub tag: Vec<String>,
+    /// Name of the Dockerfile (default: PATH/Dockerfile; "-" reads it from stdin).
+    #[arg(short, long, value_name = "FILE")]
+    pub file: Option<String>,
+    /// Set build-time variables (KEY=VALUE, or KEY to take it from the environment).
+    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
+    pub build_arg: Vec<String>,
+    /// Set the target build stage to build.
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// Do not use cache when building the image.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Always attempt to pull newer versions of the base images.
+    #[arg(long)]
+    pub pull: bool,
+    /// Set metadata for the image (KEY=VALUE, repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// Target platform (berth builds for this host's: linux/amd64).
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
+    /// Suppress the build output and print the image ID on success.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Write the image ID to the file.
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<std::path::PathBuf>,
+    /// Type of progress output.
+    #[arg(long, value_enum, default_value_t = BuildProgressMode::Auto)]
+    pub progress: BuildProgressMode,
+    /// Networking mode for the RUN instructions: host (default) or none.
+    #[arg(long, value_name = "MODE")]
+    pub network: Option<String>,
+    /// The build context: a directory, "-" (a tar archive or a Dockerfile on
+    /// stdin), or the URL of a tar archive.
+    #[arg(value_name = "PATH|URL|-")]
+    pub context: String,
+}
+
 /// `berth image …`.
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
+    /// Build an image from a Dockerfile.
+    Build(BuildArgs),
     /// List images.
     #[command(visible_alias = "list")]
     Ls(ImagesArgs),

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use cli::{Cli, Command, ImageCommand, SystemCommand};
+use cli::{BuilderCommand, Cli, Command, ImageCommand, SystemCommand};
 
 /// Exit status of berth's own failures, as Docker's.
 const EXIT_BERTH: u8 = 125;
@@ -41,9 +41,15 @@ fn main() -> ExitCode {
             if e.downcast_ref::<commands::Reported>().is_none() {
                 eprintln!("Error: {}", commands::describe(&e));
             }
-            // docker: 126 when the command cannot be invoked, 127 when it is not found.
+            // docker: 126 when the command cannot be invoked, 127 when it is not
+            // found; a failed build is 1.
             match e.downcast_ref::<berth_engine::Error>() {
                 Some(berth_engine::Error::Start { code, .. }) => ExitCode::from(*code as u8),
+                Some(
+                    berth_engine::Error::Build { .. }
+                    | berth_engine::Error::Dockerfile(_)
+                    | berth_engine::Error::Canceled(_),
+                ) => ExitCode::from(1),
                 _ => ExitCode::from(EXIT_BERTH),
             }
         }
@@ -57,7 +63,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let engine = commands::open_engine(&cli)?;
     use cli::ContainerCommand as C;
-    use commands::{archive, containers as ctr, images, registry, system};
+    use commands::{archive, build, containers as ctr, images, registry, system};
     match cli.command {
         Command::ContainerMonitor(a) => {
             engine.run_monitor(&a.id, a.wait_attach)?;
@@ -86,6 +92,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Container(C::Prune(a)) => ctr::prune(&engine, a),
         Command::Container(C::Inspect(a)) => ctr::inspect(&engine, a, true),
         Command::Inspect(a) => ctr::inspect(&engine, a, false),
+        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(&engine, a),
+        Command::Builder(BuilderCommand::Prune(a)) => build::prune(&engine, a),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => archive::import(&engine, a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::list(&engine, a),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(&engine, a),

@@ -6,6 +6,7 @@
 //! metadata), `berth_snapshot` (layer trees), `berth_layer` (tar application).
 #![deny(missing_docs)]
 
+mod build;
 pub mod changes;
 mod container;
 mod df;
@@ -29,6 +30,7 @@ mod unpack;
 pub use berth_distribution::is_url;
 pub use berth_distribution::{Credentials, RegistryConfig, SearchResult, server_key};
 pub use berth_runtime as runtime;
+pub use build::{BuildOptions, BuildProgress, looks_like_archive, unpack_context};
 pub use container::{
     CommitOptions, Container, ContainerConfig, ContainerFilter, ContainerRecord, ContainerState,
     CreateOptions, Exec, ExecOptions, HostConfig, Started,
@@ -180,6 +182,20 @@ pub enum Error {
     /// The runtime failed.
     #[error(transparent)]
     Runtime(#[from] berth_runtime::Error),
+    /// The Dockerfile is not valid.
+    #[error(transparent)]
+    Dockerfile(#[from] berth_build::Error),
+    /// A build step failed (line 0: not one instruction's fault).
+    #[error("{}", build_message(*line, message))]
+    Build {
+        /// The instruction's line.
+        line: usize,
+        /// What went wrong.
+        message: String,
+    },
+    /// The user interrupted the work.
+    #[error("{0}: canceled")]
+    Canceled(String),
     /// A storage driver name that berth does not have, or that cannot work here.
     #[error("storage driver {name:?}: {reason}")]
     Driver {
@@ -188,6 +204,14 @@ pub enum Error {
         /// Why it cannot be used.
         reason: &'static str,
     },
+}
+
+fn build_message(line: usize, message: &str) -> String {
+    if line == 0 {
+        message.to_string()
+    } else {
+        format!("Dockerfile:{line}: {message}")
+    }
 }
 
 impl Error {
@@ -210,6 +234,9 @@ impl Error {
             Error::NameInUse(_) | Error::ImageInUse(_) => Kind::Conflict,
             Error::Start { .. } => Kind::FailedPrecondition,
             Error::Runtime(_) => Kind::Internal,
+            Error::Dockerfile(_) => Kind::InvalidArgument,
+            Error::Build { .. } => Kind::FailedPrecondition,
+            Error::Canceled(_) => Kind::Canceled,
             Error::InvalidArgument(_) => Kind::InvalidArgument,
             Error::Unsupported(_) => Kind::NotImplemented,
             Error::Layer { source, .. } | Error::Tarball(source) => source.kind(),

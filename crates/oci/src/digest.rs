@@ -140,13 +140,17 @@ impl std::io::Write for Hasher {
 pub fn chain_ids(diff_ids: &[Digest]) -> Vec<ChainId> {
     let mut out: Vec<ChainId> = Vec::with_capacity(diff_ids.len());
     for diff in diff_ids {
-        let next = match out.last() {
-            None => diff.clone(),
-            Some(parent) => Digest::of(format!("{parent} {diff}").as_bytes()),
-        };
-        out.push(next);
+        out.push(chain_id(out.last(), diff));
     }
     out
+}
+
+/// The chain ID of the layer `diff` on the chain `parent`.
+pub fn chain_id(parent: Option<&ChainId>, diff: &Digest) -> ChainId {
+    match parent {
+        None => diff.clone(),
+        Some(parent) => Digest::of(format!("{parent} {diff}").as_bytes()),
+    }
 }
 
 /// A reader that hashes and counts what passes through it, and refuses to pass

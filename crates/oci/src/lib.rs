@@ -11,7 +11,7 @@ pub mod image;
 pub mod media;
 pub mod reference;
 
-pub use digest::{ChainId, Digest, Hasher, HashingReader, chain_ids};
+pub use digest::{ChainId, Digest, Hasher, HashingReader, chain_id, chain_ids};
 pub use errdefs::Kind;
 pub use reference::Reference;
 

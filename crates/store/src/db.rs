@@ -66,6 +66,15 @@ CREATE TABLE IF NOT EXISTS containers (
     state   TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS containers_image ON containers(image);
+CREATE TABLE IF NOT EXISTS build_cache (
+    key     TEXT PRIMARY KEY,
+    created TEXT NOT NULL,
+    blob    TEXT,
+    diff_id TEXT,
+    size    INTEGER,
+    chain   TEXT,
+    used    INTEGER NOT NULL
+);
 ";
 
 /// Opens (creating) an SQLite database in WAL mode, as every berth process
@@ -156,6 +165,37 @@ pub struct ImageEntry {
     pub tags: Vec<String>,
     /// Repo digests, e.g. `docker.io/library/busybox@sha256:…`, sorted.
     pub digests: Vec<String>,
+}
+
+/// A layer a build step made.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BuildLayer {
+    /// The compressed blob.
+    pub blob: Digest,
+    /// Its uncompressed digest.
+    pub diff_id: Digest,
+    /// The blob's size.
+    pub blob_size: u64,
+    /// The chain ID of the snapshot it was committed as.
+    pub chain: ChainId,
+}
+
+/// A cached build step: when it ran (its history time) and its layer, if any.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BuildStep {
+    /// The step's cache key.
+    pub key: Digest,
+    /// RFC 3339 time of the step.
+    pub created: String,
+    /// The layer it made (none for metadata steps).
+    pub layer: Option<BuildLayer>,
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// A layer snapshot's bookkeeping.
@@ -527,14 +567,81 @@ impl Db {
         })
     }
 
-    /// Every chain ID some image uses.
+    /// Every chain ID some image or the build cache uses.
     pub fn referenced_chains(&self) -> Result<HashSet<ChainId>, Error> {
-        self.column_set("SELECT DISTINCT chain FROM image_layers")
+        self.column_set(
+            "SELECT chain FROM image_layers UNION SELECT chain FROM build_cache WHERE chain IS NOT NULL",
+        )
     }
 
-    /// Every blob some image uses.
+    /// Every blob some image or the build cache uses.
     pub fn referenced_blobs(&self) -> Result<HashSet<Digest>, Error> {
-        self.column_set("SELECT DISTINCT blob FROM image_blobs")
+        self.column_set(
+            "SELECT blob FROM image_blobs UNION SELECT blob FROM build_cache WHERE blob IS NOT NULL",
+        )
+    }
+
+    /// Records a build step's result under its cache key.
+    pub fn put_build_step(&self, step: &BuildStep) -> Result<(), Error> {
+        let layer = step.layer.as_ref();
+        self.conn().execute(
+            "INSERT OR REPLACE INTO build_cache (key, created, blob, diff_id, size, chain, used) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                step.key.to_string(),
+                step.created,
+                layer.map(|l| l.blob.to_string()),
+                layer.map(|l| l.diff_id.to_string()),
+                layer.map(|l| l.blob_size as i64),
+                layer.map(|l| l.chain.to_string()),
+                chrono_now(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The cached result of a build step, marked as used now.
+    pub fn build_step(&self, key: &Digest) -> Result<Option<BuildStep>, Error> {
+        let conn = self.conn();
+        type Row = (
+            String,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<String>,
+        );
+        let row: Option<Row> = conn
+            .query_row(
+                "SELECT created, blob, diff_id, size, chain FROM build_cache WHERE key = ?1",
+                [key.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()?;
+        let Some((created, blob, diff_id, size, chain)) = row else {
+            return Ok(None);
+        };
+        conn.execute(
+            "UPDATE build_cache SET used = ?2 WHERE key = ?1",
+            params![key.to_string(), chrono_now()],
+        )?;
+        let layer = match (blob, diff_id, size, chain) {
+            (Some(b), Some(d), Some(s), Some(c)) => Some(BuildLayer {
+                blob: digest_col(b)?,
+                diff_id: digest_col(d)?,
+                blob_size: s as u64,
+                chain: digest_col(c)?,
+            }),
+            _ => None,
+        };
+        Ok(Some(BuildStep {
+            key: key.clone(),
+            created,
+            layer,
+        }))
+    }
+
+    /// Forgets every cached build step; returns how many there were.
+    pub fn clear_build_cache(&self) -> Result<usize, Error> {
+        Ok(self.conn().execute("DELETE FROM build_cache", [])?)
     }
 
     /// Images using the layer `chain`.

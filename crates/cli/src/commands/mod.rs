@@ -2,6 +2,7 @@
 //! engine and prints.
 
 pub mod archive;
+pub mod build;
 pub mod containers;
 pub mod images;
 pub mod registry;

@@ -5,6 +5,7 @@
 //! under `CI=true`, where they fail.
 
 mod archive;
+mod build;
 mod concurrency;
 mod containers;
 mod fixtures;

@@ -63,12 +63,28 @@ impl<W: Write> Write for DiffWriter<W> {
     }
 }
 
+/// Hands each change of a layer to its argument, parents first.
+pub(crate) type ChangeWalk<'a> =
+    dyn Fn(&mut dyn FnMut(Change) -> std::io::Result<()>) -> std::io::Result<()> + Sync + 'a;
+
+/// A layer blob written from a snapshot's changes.
+pub(crate) struct WrittenLayer {
+    /// Its uncompressed digest.
+    pub diff_id: Digest,
+    /// The gzip blob.
+    pub blob: Digest,
+    /// The blob's size.
+    pub blob_size: u64,
+    /// Bytes of file content.
+    pub size: u64,
+}
+
 /// Changes handed from the walk to the tar writer at a time.
 const CHANGE_BATCH: usize = 512;
 
 /// Where a container's changes are: an overlayfs upper directory over the
 /// image's layer directories, or a full copy compared with the image's.
-enum ChangeSource {
+pub(crate) enum ChangeSource {
     Overlay {
         upper: PathBuf,
         lowers: Vec<PathBuf>,
@@ -81,14 +97,17 @@ enum ChangeSource {
 
 impl ChangeSource {
     /// The directory the changed files are read from.
-    fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         match self {
             ChangeSource::Overlay { upper, .. } | ChangeSource::Trees { upper, .. } => upper,
         }
     }
 
     /// Calls `each` with every change, parents before children.
-    fn each(&self, each: &mut dyn FnMut(Change) -> std::io::Result<()>) -> std::io::Result<()> {
+    pub(crate) fn each(
+        &self,
+        each: &mut dyn FnMut(Change) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
         match self {
             ChangeSource::Overlay { upper, lowers } => each_overlay_change(upper, lowers, each),
             ChangeSource::Trees { lower, upper } => tree_changes(lower.as_deref(), upper)?
@@ -114,15 +133,14 @@ impl Drop for Thaw<'_> {
 }
 
 impl Engine {
-    /// Where the container's changes are, and how to list them.
-    fn change_source(&self, c: &Container) -> Result<ChangeSource> {
+    /// Where an active snapshot's changes are, and how to list them.
+    pub(crate) fn change_source(&self, key: &str) -> Result<ChangeSource> {
         let snap = self.snapshotter()?;
-        let key = Engine::container_key(&c.id);
-        let dir = snap.path(&key)?;
+        let dir = snap.path(key)?;
         Ok(match snap.layout() {
             Layout::Diff => ChangeSource::Overlay {
                 lowers: snap
-                    .mounts(&key)?
+                    .mounts(key)?
                     .iter()
                     .flat_map(|m| m.options.iter())
                     .filter_map(|o| o.strip_prefix("lowerdir="))
@@ -131,7 +149,7 @@ impl Engine {
                 upper: dir,
             },
             Layout::Full => {
-                let parent = snap.stat(&key)?.parent;
+                let parent = snap.stat(key)?.parent;
                 ChangeSource::Trees {
                     lower: parent.map(|p| snap.path(&p)).transpose()?,
                     upper: dir,
@@ -142,7 +160,7 @@ impl Engine {
 
     /// The container's changes against its image and the directory holding them.
     fn changes_of(&self, c: &Container) -> Result<(Vec<Change>, PathBuf)> {
-        let source = self.change_source(c)?;
+        let source = self.change_source(&Engine::container_key(&c.id))?;
         let mut changes = Vec::new();
         source
             .each(&mut |change| {
@@ -151,6 +169,76 @@ impl Engine {
             })
             .map_err(Error::io(source.dir().display()))?;
         Ok((changes, source.dir().to_path_buf()))
+    }
+
+    /// Writes the changes `walk` hands out (their files read from `dir`) as a
+    /// gzip layer blob in the store. The caller holds the GC lock shared.
+    pub(crate) fn write_layer_blob(
+        &self,
+        dir: &Path,
+        walk: &ChangeWalk<'_>,
+    ) -> Result<WrittenLayer> {
+        let blob = self.blobs.writer()?;
+        let mut gzip = DiffWriter {
+            hasher: Hasher::new(),
+            inner: Compressor::new(blob, Compression::Gzip).map_err(Error::io("gzip"))?,
+        };
+        // Three threads, so that reading the files (the slowest part) has one to
+        // itself: one walks the layer for changes, one reads them and writes the
+        // tar, this one hashes it (the diff ID), compresses and stores it.
+        let (mut tar_out, tar_in) = std::io::pipe().map_err(Error::io("pipe"))?;
+        // Changes go over in batches: one hand-over per change costs more in
+        // wake-ups than the walk itself.
+        let (found, batches) = std::sync::mpsc::sync_channel::<Vec<Change>>(16);
+        let size = std::thread::scope(|scope| -> Result<u64> {
+            let walker = scope.spawn(move || {
+                let mut batch = Vec::with_capacity(CHANGE_BATCH);
+                let send = |batch: Vec<Change>| {
+                    found
+                        .send(batch)
+                        .map_err(|_| std::io::Error::other("the layer writer stopped"))
+                };
+                walk(&mut |change| {
+                    batch.push(change);
+                    if batch.len() == CHANGE_BATCH {
+                        send(std::mem::replace(
+                            &mut batch,
+                            Vec::with_capacity(CHANGE_BATCH),
+                        ))?;
+                    }
+                    Ok(())
+                })?;
+                send(batch)
+            });
+            let producer = scope.spawn(|| {
+                let mut pipe = std::io::BufWriter::with_capacity(1 << 20, tar_in);
+                write_layer(dir, batches.into_iter().flatten(), &mut pipe)
+            });
+            let copied = std::io::copy(&mut tar_out, &mut gzip);
+            let walked = walker
+                .join()
+                .map_err(|_| Error::InvalidArgument("the layer walk panicked".into()))?;
+            let written = producer
+                .join()
+                .map_err(|_| Error::InvalidArgument("the layer writer panicked".into()))?;
+            // The writer's error first (the walk then only saw it stop); a walk
+            // that failed leaves a writer that looks finished.
+            let done = written.map_err(Error::io(dir.display()))?;
+            walked.map_err(Error::io(dir.display()))?;
+            copied.map_err(Error::io("gzip"))?;
+            Ok(done)
+        })?;
+        let diff_id = gzip.hasher.finish();
+        let blob = gzip.inner.finish().map_err(Error::io("gzip"))?;
+        let blob_digest = blob.commit(None)?;
+        let blob_size = self.blobs.size(&blob_digest)?;
+        self.db.put_blob_diff_id(&blob_digest, &diff_id)?;
+        Ok(WrittenLayer {
+            diff_id,
+            blob: blob_digest,
+            blob_size,
+            size,
+        })
     }
 
     /// `berth diff`: what changed in the container's filesystem, sorted by path.
@@ -195,66 +283,16 @@ impl Engine {
         } else {
             None
         };
-        let source = self.change_source(&c)?;
-        let dir = source.dir();
+        let source = self.change_source(&Engine::container_key(&c.id))?;
         let _guard = self.gc.shared()?;
-        let blob = self.blobs.writer()?;
-        let mut gzip = DiffWriter {
-            hasher: Hasher::new(),
-            inner: Compressor::new(blob, Compression::Gzip).map_err(Error::io("gzip"))?,
-        };
-        // Three threads, so that reading the files (the slowest part) has one to
-        // itself: one walks the layer for changes, one reads them and writes the
-        // tar, this one hashes it (the diff ID), compresses and stores it.
-        let (mut tar_out, tar_in) = std::io::pipe().map_err(Error::io("pipe"))?;
-        // Changes go over in batches: one hand-over per change costs more in
-        // wake-ups than the walk itself.
-        let (found, batches) = std::sync::mpsc::sync_channel::<Vec<Change>>(16);
-        let size = std::thread::scope(|scope| -> Result<u64> {
-            let source = &source;
-            let walker = scope.spawn(move || {
-                let mut batch = Vec::with_capacity(CHANGE_BATCH);
-                let send = |batch: Vec<Change>| {
-                    found
-                        .send(batch)
-                        .map_err(|_| std::io::Error::other("the layer writer stopped"))
-                };
-                source.each(&mut |change| {
-                    batch.push(change);
-                    if batch.len() == CHANGE_BATCH {
-                        send(std::mem::replace(
-                            &mut batch,
-                            Vec::with_capacity(CHANGE_BATCH),
-                        ))?;
-                    }
-                    Ok(())
-                })?;
-                send(batch)
-            });
-            let producer = scope.spawn(|| {
-                let mut pipe = std::io::BufWriter::with_capacity(1 << 20, tar_in);
-                write_layer(dir, batches.into_iter().flatten(), &mut pipe)
-            });
-            let copied = std::io::copy(&mut tar_out, &mut gzip);
-            let walked = walker
-                .join()
-                .map_err(|_| Error::InvalidArgument("the layer walk panicked".into()))?;
-            let written = producer
-                .join()
-                .map_err(|_| Error::InvalidArgument("the layer writer panicked".into()))?;
-            // The writer's error first (the walk then only saw it stop); a walk
-            // that failed leaves a writer that looks finished.
-            let done = written.map_err(Error::io(dir.display()))?;
-            walked.map_err(Error::io(dir.display()))?;
-            copied.map_err(Error::io("gzip"))?;
-            Ok(done)
-        })?;
+        let written = self.write_layer_blob(source.dir(), &|each| source.each(each))?;
         drop(_thaw);
-        let diff_id = gzip.hasher.finish();
-        let blob = gzip.inner.finish().map_err(Error::io("gzip"))?;
-        let blob_digest = blob.commit(None)?;
-        let blob_size = self.blobs.size(&blob_digest)?;
-        self.db.put_blob_diff_id(&blob_digest, &diff_id)?;
+        let WrittenLayer {
+            diff_id,
+            blob: blob_digest,
+            blob_size,
+            size,
+        } = written;
 
         let created = crate::rfc3339_now();
         config.created = Some(created.clone());

@@ -70,6 +70,19 @@ pub struct CreateOptions {
     pub console_size: Option<(u16, u16)>,
 }
 
+/// What a container starts from.
+pub(crate) struct Base {
+    /// The image ID recorded for it.
+    pub image: berth_oci::Digest,
+    /// The config its settings default to.
+    pub config: berth_oci::image::RunConfig,
+    /// The snapshot its layer goes on (none: an empty root).
+    pub top: Option<String>,
+    /// Put docker's init layer (mount points, /etc files) between: what a
+    /// build step commits must not hold it.
+    pub init_layer: bool,
+}
+
 /// Parses `-v HOST:CTR[:ro|rw]` / `-v NAME:CTR` / `--mount …` / `--tmpfs …` into
 /// runtime mounts; named volumes become directories under `volumes_root`.
 fn parse_mounts(opts: &CreateOptions, volumes_root: &Path) -> Result<Vec<MountSpec>> {
@@ -217,7 +230,19 @@ impl Engine {
     pub fn create_container(&self, opts: &CreateOptions) -> Result<String> {
         let img = self.resolve(&opts.image)?;
         let (_, image_config) = self.config_of(&img)?;
-        let ic = image_config.config.unwrap_or_default();
+        let chains = self.ensure_unpacked(&img)?;
+        let base = Base {
+            image: img.id.clone(),
+            config: image_config.config.unwrap_or_default(),
+            top: chains.last().map(|c| c.to_string()),
+            init_layer: true,
+        };
+        self.create_from(opts, &base)
+    }
+
+    /// Creates a container on `base`.
+    pub(crate) fn create_from(&self, opts: &CreateOptions, base: &Base) -> Result<String> {
+        let ic = &base.config;
 
         let network = match opts.network.as_deref() {
             None | Some("host") | Some("default") => Network::Host,
@@ -363,16 +388,18 @@ impl Engine {
         // leaves garbage the sweep removes, never a row naming nothing.
         let dir = self.container_dir(&id);
         std::fs::create_dir_all(&dir).map_err(Error::io(dir.display()))?;
-        let chains = self.ensure_unpacked(&img)?;
         // Held until the row is in: the sweep removes container snapshots that no
         // row names.
         let _guard = self.gc.shared()?;
         let etc = write_etc_files(&dir, &hostname, network);
         let prepared = etc.and_then(|()| {
-            let parent = chains.last().map(|c| c.to_string());
-            let init = self.init_layer(&id, parent.as_deref())?;
+            let parent = match &base.top {
+                Some(top) if base.init_layer => Some(self.init_layer(&id, Some(top))?),
+                None if base.init_layer => Some(self.init_layer(&id, None)?),
+                other => other.clone(),
+            };
             self.snapshotter()?
-                .prepare(&Engine::container_key(&id), Some(&init))?;
+                .prepare(&Engine::container_key(&id), parent.as_deref())?;
             Ok(())
         });
         let undo = || {
@@ -390,7 +417,7 @@ impl Engine {
             Ok(ContainerRow {
                 id: id.clone(),
                 name,
-                image: img.id.clone(),
+                image: base.image.clone(),
                 created: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
                 record: super::json(&record)?,
                 state: super::json(&ContainerState::default())?,

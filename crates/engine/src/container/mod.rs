@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Engine, Error, Result};
 
 pub use commit::CommitOptions;
+pub(crate) use create::Base;
 pub use create::CreateOptions;
 pub use exec::{Exec, ExecOptions};
 pub use ops::ContainerFilter;
