@@ -2,7 +2,7 @@
 # The seed story, as far as it is built: make a tiny base image from Debian's
 # busybox-static, import it, tag it, inspect it, read its history, stack a
 # second image on the same base (kept once on disk), look at the union view,
-# then save -> rmi -> load, then containers (the tomcat walk-through: run,
+# then save -> rmi -> load, then a Dockerfile build and containers (the tomcat walk-through: run,
 # copy-on-write, diff, commit), then push to a registry -> rmi -> pull back.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,13 +58,22 @@ after=$("$berth_bin" images -q --no-trunc | sort -u)
 [ "$before" = "$after" ] && echo "image IDs identical after the round trip"
 berth images
 
+echo "== build: a tomcat-like image from a Dockerfile (webapps empty, webapps.dist not)"
+mkdir -p tomcat-ctx
+echo "<h1>Hello from tomcat</h1>" > tomcat-ctx/index.html
+cat > tomcat-ctx/Dockerfile <<'DOCKERFILE'
+FROM busybox:1.36
+ENV CATALINA_HOME=/usr/local/tomcat
+WORKDIR $CATALINA_HOME
+RUN mkdir -p webapps webapps.dist/ROOT
+COPY index.html webapps.dist/ROOT/
+CMD ["sleep", "3600"]
+DOCKERFILE
+berth build --progress plain -t tomcat:9.0 tomcat-ctx
+echo "-- the same build again: every step from the cache, the same image"
+berth build --progress plain -t tomcat:9.0 tomcat-ctx 2>&1 | grep -E "CACHED|writing image"
+
 echo "== containers: a writable layer on top, copy-on-write, commit (the tomcat walk-through)"
-# A tomcat-like image: its webapps directory is empty, webapps.dist is not.
-berth run --name build busybox:1.36 sh -c \
-  'mkdir -p /usr/local/tomcat/webapps /usr/local/tomcat/webapps.dist/ROOT &&
-   echo "<h1>Hello from tomcat</h1>" > /usr/local/tomcat/webapps.dist/ROOT/index.html'
-berth commit -c 'WORKDIR /usr/local/tomcat' -c 'CMD ["sleep", "3600"]' build tomcat:9.0
-berth rm build
 berth run -d --name tomcat01 tomcat:9.0
 berth exec tomcat01 ls webapps
 berth exec tomcat01 sh -c 'cp -r webapps.dist/* webapps/'

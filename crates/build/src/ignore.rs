@@ -6,43 +6,72 @@
 /// Go's `filepath.Match` (`*`, `?`, `[a-z]`, `[^x]`, `\` escapes; none of
 /// them crosses a `/`) plus `**`, which does (`**/` also matches no directory).
 pub fn glob_match(pattern: &str, path: &str) -> bool {
-    matches(pattern.as_bytes(), path.as_bytes())
+    let (p, s) = (pattern.as_bytes(), path.as_bytes());
+    // Each (pattern, path) position is decided once: backtracking over many
+    // `*` would otherwise take exponential time on a hostile pattern.
+    let mut memo = vec![0u8; (p.len() + 1) * (s.len() + 1)];
+    Matcher {
+        p,
+        s,
+        memo: &mut memo,
+    }
+    .at(0, 0)
 }
 
-fn matches(p: &[u8], s: &[u8]) -> bool {
-    match p.first() {
-        None => s.is_empty(),
-        Some(b'*') if p.get(1) == Some(&b'*') => {
-            let rest = &p[2..];
-            match rest.strip_prefix(b"/") {
-                Some(after) => {
-                    matches(after, s)
-                        || (0..s.len()).any(|i| s[i] == b'/' && matches(after, &s[i + 1..]))
-                }
-                None => (0..=s.len()).any(|i| matches(rest, &s[i..])),
-            }
+struct Matcher<'a> {
+    p: &'a [u8],
+    s: &'a [u8],
+    memo: &'a mut [u8],
+}
+
+impl Matcher<'_> {
+    fn at(&mut self, pi: usize, si: usize) -> bool {
+        let slot = pi * (self.s.len() + 1) + si;
+        match self.memo[slot] {
+            1 => return false,
+            2 => return true,
+            _ => {}
         }
-        Some(b'*') => {
-            for i in 0..=s.len() {
-                if i > 0 && s[i - 1] == b'/' {
-                    break;
-                }
-                if matches(&p[1..], &s[i..]) {
-                    return true;
+        let hit = self.decide(pi, si);
+        self.memo[slot] = if hit { 2 } else { 1 };
+        hit
+    }
+
+    fn decide(&mut self, pi: usize, si: usize) -> bool {
+        let (p, s) = (&self.p[pi..], &self.s[si..]);
+        match p.first() {
+            None => s.is_empty(),
+            Some(b'*') if p.get(1) == Some(&b'*') => {
+                if p.get(2) == Some(&b'/') {
+                    // `**/`: no directory, or any number of them.
+                    self.at(pi + 3, si)
+                        || (0..s.len()).any(|i| s[i] == b'/' && self.at(pi + 3, si + i + 1))
+                } else {
+                    (0..=s.len()).any(|i| self.at(pi + 2, si + i))
                 }
             }
-            false
+            Some(b'*') => {
+                for i in 0..=s.len() {
+                    if i > 0 && s[i - 1] == b'/' {
+                        break;
+                    }
+                    if self.at(pi + 1, si + i) {
+                        return true;
+                    }
+                }
+                false
+            }
+            Some(b'?') => !s.is_empty() && s[0] != b'/' && self.at(pi + 1, si + 1),
+            Some(b'[') => match (s.first(), class(&p[1..])) {
+                (Some(&c), Some((set, negated, len))) if c != b'/' => {
+                    let hit = set.iter().any(|&(lo, hi)| lo <= c && c <= hi);
+                    hit != negated && self.at(pi + 1 + len, si + 1)
+                }
+                _ => false,
+            },
+            Some(b'\\') if p.len() > 1 => s.first() == Some(&p[1]) && self.at(pi + 2, si + 1),
+            Some(c) => s.first() == Some(c) && self.at(pi + 1, si + 1),
         }
-        Some(b'?') => !s.is_empty() && s[0] != b'/' && matches(&p[1..], &s[1..]),
-        Some(b'[') => match (s.first(), class(&p[1..])) {
-            (Some(&c), Some((set, negated, len))) if c != b'/' => {
-                let hit = set.iter().any(|&(lo, hi)| lo <= c && c <= hi);
-                hit != negated && matches(&p[1 + len..], &s[1..])
-            }
-            _ => false,
-        },
-        Some(b'\\') if p.len() > 1 => s.first() == Some(&p[1]) && matches(&p[2..], &s[1..]),
-        Some(c) => s.first() == Some(c) && matches(&p[1..], &s[1..]),
     }
 }
 

@@ -189,3 +189,178 @@ fn dockerfile_corpus() {
         failures.join("\n")
     );
 }
+
+/// Builds `ctx` with plain progress; returns (image ID, steps served from the cache).
+fn build_counting(b: &Berth, ctx: &Path, extra: &[&str]) -> (String, Vec<usize>) {
+    let iid = ctx.with_extension("iid");
+    let mut args = vec![
+        "build",
+        "--progress",
+        "plain",
+        "--iidfile",
+        iid.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    args.push(ctx.to_str().unwrap());
+    let r = b.run(&args);
+    assert_eq!(r.code, 0, "build: {}", r.stderr);
+    let cached = r
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_suffix(" CACHED")?.strip_prefix('#')?.parse().ok())
+        .collect();
+    (std::fs::read_to_string(iid).unwrap(), cached)
+}
+
+#[test]
+fn cache_is_invalidated_by_what_changed_and_nothing_else() {
+    let Some(b) = setup() else { return };
+    let ctx = b.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    let write = |name: &str, text: &str| std::fs::write(ctx.join(name), text).unwrap();
+    write(
+        "Dockerfile",
+        "FROM busybox\nARG X\nRUN echo one > /one\nCOPY a.txt /a.txt\nRUN cat /a.txt > /copy\nCOPY . /ctx/\nENV E=1\n",
+    );
+    write(".dockerignore", "ignored.txt\n");
+    write("a.txt", "a\n");
+    write("b.txt", "b\n");
+    write("ignored.txt", "i\n");
+    // Steps: 1 FROM, 2 ARG, 3 RUN, 4 COPY a, 5 RUN, 6 COPY ., 7 ENV.
+    let (first, cached) = build_counting(&b, &ctx, &[]);
+    assert!(cached.is_empty(), "a first build uses no cache: {cached:?}");
+    let (again, cached) = build_counting(&b, &ctx, &[]);
+    assert_eq!(again, first, "an unchanged rebuild is the same image");
+    assert_eq!(cached, vec![3, 4, 5, 6, 7]);
+
+    // A new mtime, the same bytes: still cached. An ignored file: not seen.
+    let f = std::fs::File::options()
+        .write(true)
+        .open(ctx.join("a.txt"))
+        .unwrap();
+    f.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
+    write("ignored.txt", "changed\n");
+    let (same, cached) = build_counting(&b, &ctx, &[]);
+    assert_eq!(
+        (same.as_str(), cached.as_slice()),
+        (first.as_str(), &[3, 4, 5, 6, 7][..])
+    );
+
+    // b.txt is only in the last COPY.
+    write("b.txt", "b2\n");
+    let (_, cached) = build_counting(&b, &ctx, &[]);
+    assert_eq!(cached, vec![3, 4, 5], "b.txt invalidates from COPY . on");
+
+    // a.txt is in the first COPY: everything after it runs again.
+    write("a.txt", "a2\n");
+    let (_, cached) = build_counting(&b, &ctx, &[]);
+    assert_eq!(cached, vec![3], "a.txt invalidates from COPY a.txt on");
+
+    // A build arg in scope changes the RUNs after it.
+    let (_, cached) = build_counting(&b, &ctx, &["--build-arg", "X=1"]);
+    assert!(cached.is_empty(), "X=1 reaches every RUN: {cached:?}");
+    let (_, cached) = build_counting(&b, &ctx, &["--build-arg", "X=1"]);
+    assert_eq!(cached, vec![3, 4, 5, 6, 7]);
+
+    // --no-cache builds everything (and says nothing is cached).
+    let (fresh, cached) = build_counting(&b, &ctx, &["--no-cache"]);
+    assert!(cached.is_empty());
+    assert_ne!(fresh, first);
+
+    // The cache survives image removal and goes with builder prune.
+    b.ok(&["rmi", "-f", first.trim()]);
+    let pruned = b.ok(&["builder", "prune", "-f"]);
+    assert!(pruned.contains("Deleted build cache objects"), "{pruned}");
+    let (_, cached) = build_counting(&b, &ctx, &[]);
+    assert!(cached.is_empty(), "after builder prune: {cached:?}");
+}
+
+#[test]
+fn contexts_from_stdin_and_quiet_output() {
+    let Some(b) = setup() else { return };
+    // A Dockerfile on stdin: no context.
+    let r = b.run_stdin(
+        &["build", "-q", "-t", "fromstdin", "-"],
+        b"FROM busybox\nRUN echo hi > /hi\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let id = r.stdout.trim();
+    assert!(
+        id.starts_with("sha256:") && id.len() == 71,
+        "-q prints the ID: {id}"
+    );
+    assert!(r.stderr.is_empty(), "-q prints nothing else: {}", r.stderr);
+    // A tar archive on stdin is the context.
+    let mut t = crate::fixtures::Tar::new();
+    t.file("Dockerfile", b"FROM busybox\nCOPY in.txt /in.txt\n")
+        .file("in.txt", b"tar context\n");
+    let r = b.run_stdin(
+        &["build", "-q", "-t", "fromtar", "-"],
+        &crate::fixtures::gzip(&t.bytes()),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = b.ok(&["run", "--rm", "fromtar", "cat", "/in.txt"]);
+    assert_eq!(out, "tar context\n");
+    // -f - with a directory context.
+    let ctx = b.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("f"), "file\n").unwrap();
+    let r = b.run_stdin(
+        &["build", "-q", "-f", "-", ctx.to_str().unwrap()],
+        b"FROM busybox\nCOPY f /f\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Unparseable: the line and exit 1, nothing left.
+    let r = b.run_stdin(&["build", "-"], b"FROM busybox\nCOPY\n");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("Dockerfile:2"), "{}", r.stderr);
+}
+
+#[test]
+fn interrupt_cancels_a_running_step_and_leaves_nothing() {
+    let Some(b) = setup() else { return };
+    let ctx = b.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN echo started; sleep 60\n",
+    )
+    .unwrap();
+    let child = b
+        .cmd(&["build", "--progress", "plain", ctx.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the step's container to run.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while b.run(&["ps", "-q"]).stdout.trim().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the RUN never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let started = std::time::Instant::now();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("canceled"), "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "cancel took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(b.ok(&["ps", "-aq"]).trim(), "", "no container is left");
+    let build_mounts = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(b.runroot().to_str().unwrap()))
+        .count();
+    assert_eq!(build_mounts, 0, "no mount is left");
+}
