@@ -364,3 +364,78 @@ fn interrupt_cancels_a_running_step_and_leaves_nothing() {
         .count();
     assert_eq!(build_mounts, 0, "no mount is left");
 }
+
+#[test]
+fn add_from_urls_and_a_context_from_a_url() {
+    let Some(b) = setup() else { return };
+    if !crate::require_tool("python3") {
+        return;
+    }
+    let served = b.path("www");
+    std::fs::create_dir(&served).unwrap();
+    std::fs::write(served.join("data.txt"), "remote\n").unwrap();
+    let mut ctx = crate::fixtures::Tar::new();
+    ctx.file("Dockerfile", b"FROM busybox\nCOPY in.txt /in.txt\n")
+        .file("in.txt", b"from a URL context\n");
+    std::fs::write(
+        served.join("ctx.tar.gz"),
+        crate::fixtures::gzip(&ctx.bytes()),
+    )
+    .unwrap();
+    let (mut server, port) = crate::serve_dir(&served);
+    let url = format!("http://127.0.0.1:{port}/data.txt");
+    // sha256 of "remote\n".
+    let sum = "sha256:6ba7ed2e2b3a4de0d7bd17d2f2a0d2cd4b6dc6c1e7bfc0b47ab2d5a0f5f6b8c8";
+    let real_sum = {
+        let out = std::process::Command::new("sha256sum")
+            .arg(served.join("data.txt"))
+            .output()
+            .unwrap();
+        format!(
+            "sha256:{}",
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .next()
+                .unwrap()
+        )
+    };
+    let good = b.run_stdin(
+        &["build", "-q", "-t", "addurl", "-"],
+        format!("FROM busybox\nADD --checksum={real_sum} {url} /dl/\nADD {url} /named\n")
+            .as_bytes(),
+    );
+    let bad = b.run_stdin(
+        &["build", "-q", "-"],
+        format!("FROM busybox\nADD --checksum={sum} {url} /dl/\n").as_bytes(),
+    );
+    let from_url = b.run(&[
+        "build",
+        "-q",
+        "-t",
+        "urlctx",
+        &format!("http://127.0.0.1:{port}/ctx.tar.gz"),
+    ]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(good.code, 0, "{}", good.stderr);
+    assert_eq!(
+        b.ok(&["run", "--rm", "addurl", "cat", "/dl/data.txt", "/named"]),
+        "remote\nremote\n"
+    );
+    let mode = b.ok(&["run", "--rm", "addurl", "ls", "-l", "/named"]);
+    assert!(
+        mode.starts_with("-rw-------"),
+        "ADD of a URL is 0600, as docker's: {mode}"
+    );
+    assert_eq!(bad.code, 1, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("checksum mismatch") && bad.stderr.contains("Dockerfile:2"),
+        "{}",
+        bad.stderr
+    );
+    assert_eq!(from_url.code, 0, "{}", from_url.stderr);
+    assert_eq!(
+        b.ok(&["run", "--rm", "urlctx", "cat", "/in.txt"]),
+        "from a URL context\n"
+    );
+}

@@ -400,20 +400,7 @@ fn import_from_a_url() {
     let served = b.path("www");
     std::fs::create_dir(&served).unwrap();
     std::fs::write(served.join("rootfs.tar.gz"), gzip(&busybox_layer())).unwrap();
-    // A real HTTP server on loopback: python's, on a port the kernel picks.
-    let mut server = std::process::Command::new("python3")
-        .args(["-c", "import http.server,socketserver,sys,os\nos.chdir(sys.argv[1])\ns=socketserver.TCPServer(('127.0.0.1',0),http.server.SimpleHTTPRequestHandler)\nprint(s.server_address[1],flush=True)\ns.serve_forever()"])
-        .arg(&served)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut port = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
-        &mut port,
-    )
-    .unwrap();
+    let (mut server, port) = crate::serve_dir(&served);
     let url = format!("http://127.0.0.1:{}/rootfs.tar.gz", port.trim());
     let r = b.run(&["import", "-q", &url, "fromurl:1"]);
     let missing = b.run(&[

@@ -44,6 +44,25 @@ pub fn require_tool(tool: &str) -> bool {
     require(found, tool)
 }
 
+/// A real HTTP server on loopback serving `dir` (python's, on a port the
+/// kernel picks): the child to kill and the port.
+pub fn serve_dir(dir: &Path) -> (std::process::Child, String) {
+    let mut server = Command::new("python3")
+        .args(["-c", "import http.server,socketserver,sys,os\nos.chdir(sys.argv[1])\ns=socketserver.TCPServer(('127.0.0.1',0),http.server.SimpleHTTPRequestHandler)\nprint(s.server_address[1],flush=True)\ns.serve_forever()"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 http.server");
+    let mut port = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().expect("stdout")),
+        &mut port,
+    )
+    .expect("the server's port");
+    (server, port.trim().to_string())
+}
+
 /// The result of one berth run.
 pub struct Run {
     pub code: i32,
