@@ -94,6 +94,18 @@ fn bind(source: PathBuf, ro: bool) -> Mount {
 }
 
 fn tempfile_dir(root: &Path) -> std::io::Result<PathBuf> {
+    // A probe killed between its mount and unmount leaves both behind.
+    for e in fs::read_dir(root)?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let dead = name
+            .strip_prefix("tmp-probe-")
+            .and_then(|pid| pid.parse::<u32>().ok())
+            .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+        if dead {
+            let _ = crate::mount::unmount(&e.path().join("merged"));
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
     let dir = root.join(format!("tmp-probe-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir(&dir)?;
