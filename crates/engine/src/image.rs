@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use berth_oci::image::{ImageConfig, Manifest, from_json};
-use berth_oci::{ChainId, Digest, Reference};
+use berth_oci::image::{Descriptor, ImageConfig, Manifest, from_json};
+use berth_oci::{ChainId, Digest, Reference, chain_ids, media};
 use berth_store::db::{ImageEntry, ImageRecord};
 
-use crate::{Engine, Error, Result};
+use crate::import::descriptor;
+use crate::{Engine, Error, Result, to_json};
 
 /// An image in the store.
 #[derive(Debug, Clone)]
@@ -244,6 +245,35 @@ impl Engine {
         let raw = self.blobs.read(&img.id)?;
         let c = from_json("image config", &raw)?;
         Ok((raw, c))
+    }
+
+    /// Stores `config` and an OCI manifest of it and `layers` as blobs, and
+    /// records the image under `tags`. Returns the image ID. The caller holds
+    /// the GC lock shared; the layers are in the store and unpacked.
+    pub(crate) fn write_image(
+        &self,
+        config: &ImageConfig,
+        layers: Vec<Descriptor>,
+        tags: &[Reference],
+    ) -> Result<Digest> {
+        let config_bytes = to_json(config)?;
+        let config_digest = self.blobs.put(&config_bytes)?;
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(media::OCI_MANIFEST.into()),
+            config: descriptor(
+                media::OCI_CONFIG,
+                config_digest.clone(),
+                config_bytes.len() as u64,
+            ),
+            layers,
+            annotations: Default::default(),
+            extra: Default::default(),
+        };
+        let manifest_digest = self.blobs.put(&to_json(&manifest)?)?;
+        let chains = chain_ids(&config.rootfs.diff_ids);
+        self.record_image(&manifest_digest, &manifest, config, &chains, tags)?;
+        Ok(config_digest)
     }
 
     /// Records an image whose manifest, config and layer blobs are in the store and

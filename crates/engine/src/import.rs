@@ -3,14 +3,14 @@
 use std::io::{Read, Write};
 
 use berth_layer::{ApplyOptions, WhiteoutMode, apply_layer, decompress};
-use berth_oci::image::{Descriptor, History, ImageConfig, Manifest, Platform, RootFs, RunConfig};
+use berth_oci::image::{Descriptor, History, ImageConfig, Platform, RootFs, RunConfig};
 use berth_oci::{Digest, Kind, Reference, media};
 use berth_snapshot::Layout;
 use berth_store::db::LayerRecord;
 
 use crate::changes::apply_changes;
 use crate::unpack::{Counting, extract_key};
-use crate::{Engine, Progress, Result, rfc3339_now, to_json};
+use crate::{Engine, Progress, Result, rfc3339_now};
 
 /// Settings of [`Engine::import`].
 #[derive(Debug, Clone, Default)]
@@ -119,29 +119,13 @@ impl Engine {
             ..Default::default()
         };
         config.extra.insert("comment".into(), comment.into());
-        let config_bytes = to_json(&config)?;
-        let config_digest = self.blobs.put(&config_bytes)?;
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(media::OCI_MANIFEST.into()),
-            config: descriptor(
-                media::OCI_CONFIG,
-                config_digest.clone(),
-                config_bytes.len() as u64,
-            ),
-            layers: vec![descriptor(
-                media::OCI_LAYER_TAR,
-                diff_id.clone(),
-                self.blobs.size(&diff_id)?,
-            )],
-            annotations: Default::default(),
-            extra: Default::default(),
-        };
-        let manifest_bytes = to_json(&manifest)?;
-        let manifest_digest = self.blobs.put(&manifest_bytes)?;
+        let layer = descriptor(
+            media::OCI_LAYER_TAR,
+            diff_id.clone(),
+            self.blobs.size(&diff_id)?,
+        );
         let tags: Vec<Reference> = reference.into_iter().collect();
-        self.record_image(&manifest_digest, &manifest, &config, &[diff_id], &tags)?;
-        Ok(config_digest)
+        self.write_image(&config, vec![layer], &tags)
     }
 
     /// `berth import URL`: fetches the tarball over http(s) and imports it,

@@ -23,6 +23,7 @@ mod pull;
 mod push;
 mod registry;
 mod remove;
+mod root;
 mod save;
 mod time;
 mod unpack;
@@ -30,7 +31,7 @@ mod unpack;
 pub use berth_distribution::is_url;
 pub use berth_distribution::{Credentials, RegistryConfig, SearchResult, server_key};
 pub use berth_runtime as runtime;
-pub use build::{BuildOptions, BuildProgress, looks_like_archive, unpack_context};
+pub use build::{BuildOptions, BuildProgress, is_tar_archive, unpack_context};
 pub use container::{
     CommitOptions, Container, ContainerConfig, ContainerFilter, ContainerRecord, ContainerState,
     CreateOptions, Exec, ExecOptions, HostConfig, Started,

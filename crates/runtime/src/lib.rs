@@ -17,6 +17,18 @@ use std::path::{Path, PathBuf};
 
 pub use oci::{CreateStdio, OciRuntime, StartFailure};
 
+/// Sets a terminal's window size (the pty master or slave `fd`); a failure is
+/// not worth reporting (the program keeps the size it had).
+pub fn set_window_size(fd: impl std::os::fd::AsFd, rows: u16, cols: u16) {
+    let ws = rustix::termios::Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let _ = rustix::termios::tcsetwinsize(fd, ws);
+}
+
 /// Errors of the runtime crate.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

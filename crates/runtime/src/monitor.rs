@@ -431,13 +431,7 @@ fn serve(
                         if io.terminal
                             && let Some((fd, _, _)) = outputs.first()
                         {
-                            let ws = rustix::termios::Winsize {
-                                ws_row: rows,
-                                ws_col: cols,
-                                ws_xpixel: 0,
-                                ws_ypixel: 0,
-                            };
-                            let _ = rustix::termios::tcsetwinsize(fd, ws);
+                            crate::set_window_size(fd, rows, cols);
                         }
                     }
                     kind::SIGNAL if payload.len() == 4 => {

@@ -6,6 +6,7 @@
 //! before exec with the given stdio (or a console socket for a terminal),
 //! `start` lets it exec. The caller is the process's subreaper and reaps it.
 
+use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -129,52 +130,70 @@ impl OciRuntime {
         std::fs::create_dir_all(self.state_dir()).map_err(Error::io(self.state_dir()))?;
         match self {
             OciRuntime::Builtin { state } => builtin::create(id, bundle, state, stdio),
-            OciRuntime::External { path, state } => {
-                let pid_file = bundle.join("init.pid");
-                let log = bundle.join("runtime.log");
-                let mut cmd = Command::new(path);
-                cmd.arg("--root")
-                    .arg(state)
-                    .arg("--log")
-                    .arg(&log)
-                    .arg("--log-format")
-                    .arg("json")
-                    .arg("create")
-                    .arg("--bundle")
-                    .arg(bundle)
-                    .arg("--pid-file")
-                    .arg(&pid_file);
-                match stdio {
-                    CreateStdio::Fds {
-                        stdin,
-                        stdout,
-                        stderr,
-                    } => {
-                        cmd.stdin(stdin.map(Stdio::from).unwrap_or_else(Stdio::null))
-                            .stdout(Stdio::from(stdout))
-                            .stderr(Stdio::from(stderr));
-                    }
-                    CreateStdio::Console(sock) => {
-                        cmd.arg("--console-socket")
-                            .arg(sock)
-                            .stdin(Stdio::null())
-                            .stdout(Stdio::null())
-                            .stderr(Stdio::null());
-                    }
-                }
-                cmd.arg(id);
-                let status = cmd.status().map_err(|e| Error::Runtime {
-                    message: format!("cannot run {}: {e}", path.display()),
-                })?;
-                if !status.success() {
-                    return Err(Error::Start {
-                        message: runtime_log_error(&log)
-                            .unwrap_or_else(|| format!("{} create failed", path.display())),
-                    });
-                }
-                read_pid(&pid_file)
+            OciRuntime::External { .. } => {
+                let bundle_arg = [OsStr::new("--bundle"), bundle.as_os_str()];
+                self.spawn_external("create", &bundle_arg, id, stdio, bundle)
             }
         }
+    }
+
+    /// Runs the external runtime's `create` or `exec` (with `args` after the
+    /// subcommand) for `id`, with `stdio`; the new process's PID comes back
+    /// in a file and a failure's reason in the runtime's JSON log, both in `dir`.
+    fn spawn_external(
+        &self,
+        subcommand: &str,
+        args: &[&OsStr],
+        id: &str,
+        stdio: CreateStdio,
+        dir: &Path,
+    ) -> Result<i32, Error> {
+        let OciRuntime::External { path, state } = self else {
+            unreachable!("spawn_external() on the built-in runtime");
+        };
+        let pid_file = dir.join(format!("{subcommand}.pid"));
+        let log = dir.join(format!("{subcommand}.log"));
+        let mut cmd = Command::new(path);
+        cmd.arg("--root")
+            .arg(state)
+            .arg("--log")
+            .arg(&log)
+            .arg("--log-format")
+            .arg("json")
+            .arg(subcommand)
+            .args(args)
+            .arg("--pid-file")
+            .arg(&pid_file);
+        match stdio {
+            CreateStdio::Fds {
+                stdin,
+                stdout,
+                stderr,
+            } => {
+                cmd.stdin(stdin.map(Stdio::from).unwrap_or_else(Stdio::null))
+                    .stdout(Stdio::from(stdout))
+                    .stderr(Stdio::from(stderr));
+            }
+            // The process talks to the pty; the runtime's own words go to its log.
+            CreateStdio::Console(sock) => {
+                cmd.arg("--console-socket")
+                    .arg(sock)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null());
+            }
+        }
+        cmd.arg(id);
+        let status = cmd.status().map_err(|e| Error::Runtime {
+            message: format!("cannot run {}: {e}", path.display()),
+        })?;
+        if !status.success() {
+            return Err(Error::Start {
+                message: runtime_log_error(&log)
+                    .unwrap_or_else(|| format!("{} {subcommand} failed", path.display())),
+            });
+        }
+        read_pid(&pid_file)
     }
 
     /// Lets a created container's process exec.
@@ -245,47 +264,13 @@ impl OciRuntime {
     ) -> Result<i32, Error> {
         match self {
             OciRuntime::Builtin { state } => builtin::exec(id, state, process, stdio),
-            OciRuntime::External { path, state } => {
-                let pid_file = work.join("exec.pid");
-                let log = work.join("exec.log");
-                let mut cmd = Command::new(path);
-                cmd.arg("--root")
-                    .arg(state)
-                    .arg("--log")
-                    .arg(&log)
-                    .arg("--log-format")
-                    .arg("json")
-                    .arg("exec")
-                    .arg("--detach")
-                    .arg("--process")
-                    .arg(process)
-                    .arg("--pid-file")
-                    .arg(&pid_file);
-                match stdio {
-                    CreateStdio::Fds {
-                        stdin,
-                        stdout,
-                        stderr,
-                    } => {
-                        cmd.stdin(stdin.map(Stdio::from).unwrap_or_else(Stdio::null))
-                            .stdout(Stdio::from(stdout))
-                            .stderr(Stdio::from(stderr));
-                    }
-                    CreateStdio::Console(sock) => {
-                        cmd.arg("--console-socket").arg(sock);
-                    }
-                }
-                cmd.arg(id);
-                let status = cmd.status().map_err(|e| Error::Runtime {
-                    message: format!("cannot run {}: {e}", path.display()),
-                })?;
-                if !status.success() {
-                    return Err(Error::Start {
-                        message: runtime_log_error(&log)
-                            .unwrap_or_else(|| format!("{} exec failed", path.display())),
-                    });
-                }
-                read_pid(&pid_file)
+            OciRuntime::External { .. } => {
+                let exec_args = [
+                    OsStr::new("--detach"),
+                    OsStr::new("--process"),
+                    process.as_os_str(),
+                ];
+                self.spawn_external("exec", &exec_args, id, stdio, work)
             }
         }
     }
@@ -379,13 +364,11 @@ mod builtin {
                 && p.terminal().unwrap_or(false)
                 && let Some(size) = p.console_size()
             {
-                let ws = rustix::termios::Winsize {
-                    ws_row: size.height().try_into().unwrap_or(u16::MAX),
-                    ws_col: size.width().try_into().unwrap_or(u16::MAX),
-                    ws_xpixel: 0,
-                    ws_ypixel: 0,
-                };
-                let _ = rustix::termios::tcsetwinsize(rustix::stdio::stdin(), ws);
+                crate::set_window_size(
+                    rustix::stdio::stdin(),
+                    size.height().try_into().unwrap_or(u16::MAX),
+                    size.width().try_into().unwrap_or(u16::MAX),
+                );
             }
             get_executor().exec(spec)
         }

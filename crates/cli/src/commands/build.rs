@@ -70,7 +70,6 @@ struct Display {
 struct DisplayState {
     started: HashMap<usize, Instant>,
     partial: HashMap<usize, Vec<u8>>,
-    titles: HashMap<usize, String>,
     cached: HashMap<usize, bool>,
 }
 
@@ -93,7 +92,6 @@ impl BuildProgress for Display {
     fn step(&self, n: usize, title: &str) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.started.insert(n, Instant::now());
-        s.titles.insert(n, title.to_string());
         drop(s);
         if self.tty {
             self.print(&format!(" => {title}"));
@@ -196,7 +194,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> anyhow::Result<()> {
             .read_to_end(&mut data)
             .context("reading the build context from stdin")?;
         let dir = TempDir::new()?;
-        if berth_engine::looks_like_archive(&data) {
+        if berth_engine::is_tar_archive(data.as_slice()) {
             berth_engine::unpack_context(data.as_slice(), &dir.0)?;
         } else {
             stdin_dockerfile =

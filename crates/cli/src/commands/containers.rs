@@ -590,13 +590,7 @@ pub fn exec(engine: &Engine, a: ExecArgs) -> Result<()> {
             None
         };
         if let Some((rows, cols)) = terminal_size() {
-            let ws = rustix::termios::Winsize {
-                ws_row: rows,
-                ws_col: cols,
-                ws_xpixel: 0,
-                ws_ypixel: 0,
-            };
-            let _ = rustix::termios::tcsetwinsize(master, ws);
+            berth_engine::runtime::set_window_size(master, rows, cols);
         }
         relay_terminal(master, a.interactive);
         drop(raw);

@@ -7,21 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::fixtures::busybox_rootfs;
-use crate::{Berth, require_root};
-
-fn setup() -> Option<Berth> {
-    if !require_root() {
-        return None;
-    }
-    let b = Berth::new();
-    let r = b.run_stdin(
-        &["import", "-c", "CMD [\"sh\"]", "-", "busybox"],
-        &busybox_rootfs(),
-    );
-    assert_eq!(r.code, 0, "import: {}", r.stderr);
-    Some(b)
-}
+use crate::Berth;
+use crate::containers::setup;
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/build")

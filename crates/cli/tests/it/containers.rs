@@ -8,7 +8,8 @@ use crate::fixtures::{Tar, busybox_rootfs};
 use crate::{Berth, assert_failed, require_root, require_tool};
 
 /// A berth with the busybox image imported as `busybox`.
-fn setup() -> Option<Berth> {
+/// A berth with a busybox image (CMD sh), when root.
+pub fn setup() -> Option<Berth> {
     if !require_root() {
         return None;
     }

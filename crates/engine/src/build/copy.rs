@@ -2,9 +2,9 @@
 //! stage's root or an image's), their digest for the cache, and the copy into
 //! the step's root.
 //!
-//! Every path inside a root is resolved by the kernel as if the root were `/`
-//! (`openat2` with `RESOLVE_IN_ROOT`): an image's `/usr/lib -> /lib` leads to
-//! the image's `/lib`, and no symlink, in the context or the image, leads out.
+//! Every path inside a root goes through [`crate::root`]: an image's
+//! `/usr/lib -> /lib` leads to the image's `/lib`, and no symlink, in the
+//! context or the image, leads out.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 
 use berth_build::ignore::{Ignore, clean, glob_match};
 use berth_oci::Hasher;
-use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags, Timespec, Timestamps};
+use rustix::fs::{AtFlags, Mode, OFlags, Timespec, Timestamps};
+
+use crate::root::{mkdir_all, open_in_root, open_root, resolve, under};
 
 /// What one copied entry is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,43 +38,6 @@ pub(crate) struct Item {
     pub kind: Kind,
     pub mode: u32,
     pub mtime: i64,
-}
-
-/// Opens `path` inside `root` as if `root` were `/`.
-pub(crate) fn open_in_root(root: &OwnedFd, path: &str, flags: OFlags) -> io::Result<OwnedFd> {
-    let rel = path.trim_start_matches('/');
-    let rel = if rel.is_empty() { "." } else { rel };
-    Ok(rustix::fs::openat2(
-        root,
-        rel,
-        flags | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-    )?)
-}
-
-pub(crate) fn open_root(root: &Path) -> io::Result<OwnedFd> {
-    Ok(rustix::fs::open(
-        root,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?)
-}
-
-/// The host path `path` inside `root` resolves to (the root's own links
-/// followed inside it).
-pub(crate) fn resolve(root: &Path, path: &str) -> io::Result<PathBuf> {
-    let fd = open_in_root(&open_root(root)?, path, OFlags::PATH)?;
-    let real = fs::read_link(format!(
-        "/proc/self/fd/{}",
-        std::os::fd::AsRawFd::as_raw_fd(&fd)
-    ))?;
-    if !real.starts_with(fs::canonicalize(root)?) {
-        return Err(io::Error::other(format!(
-            "{path} resolves outside its root"
-        )));
-    }
-    Ok(real)
 }
 
 fn has_wildcard(s: &str) -> bool {
@@ -98,16 +63,6 @@ fn item_of(src: PathBuf, dst: String, meta: &fs::Metadata) -> io::Result<Option<
         mode: meta.mode() & 0o7777,
         mtime: meta.mtime(),
     }))
-}
-
-/// Joins a destination directory and a relative path.
-fn under(dest_dir: &str, rel: &str) -> String {
-    let d = dest_dir.trim_end_matches('/');
-    if rel.is_empty() {
-        if d.is_empty() { "/".into() } else { d.into() }
-    } else {
-        format!("{d}/{rel}")
-    }
 }
 
 /// What `sources` (patterns relative to `root`) copy to `dest` (absolute; a
@@ -141,7 +96,7 @@ pub(crate) fn plan(
             matched.extend(hits);
         } else {
             let excluded = !cleaned.is_empty() && ignore.is_some_and(|i| i.excludes(&cleaned));
-            let exists = resolve(root, &cleaned).is_ok();
+            let exists = resolve(root, &cleaned, true).is_ok();
             if excluded || !exists {
                 return Err(format!(
                     "file not found in build context or excluded by .dockerignore: stat {s}: file does not exist"
@@ -163,7 +118,7 @@ pub(crate) fn plan(
     let mut items = Vec::new();
     for rel in matched {
         // The named source itself is followed if it is a link (inside the root).
-        let host = resolve(root, &rel).map_err(io)?;
+        let host = resolve(root, &rel, true).map_err(io)?;
         let meta = fs::metadata(&host).map_err(io)?;
         if meta.is_dir() {
             let mut below = Vec::new();
@@ -285,69 +240,6 @@ pub(crate) struct Overrides {
     pub mode: Option<u32>,
 }
 
-/// Opens (creating what is missing, 0755 and owned by `o`) the directory
-/// `path` inside the root. A dangling symlink on the way is followed the way
-/// the kernel would inside the root: its target is created.
-pub(crate) fn mkdir_all(root: &OwnedFd, path: &str, o: Overrides) -> io::Result<OwnedFd> {
-    mkdir_all_depth(root, path, o, 0)
-}
-
-fn mkdir_all_depth(root: &OwnedFd, path: &str, o: Overrides, depth: u32) -> io::Result<OwnedFd> {
-    let dir_flags = OFlags::PATH | OFlags::DIRECTORY;
-    match open_in_root(root, path, dir_flags) {
-        Ok(fd) => return Ok(fd),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    if depth > 40 {
-        return Err(io::Error::other(format!(
-            "{path}: too many levels of symbolic links"
-        )));
-    }
-    let mut at = String::from("/");
-    let mut fd = open_in_root(root, "/", dir_flags)?;
-    for part in path.split('/').filter(|p| !p.is_empty()) {
-        let parent = at.clone();
-        at = under(&at, part);
-        fd = match open_in_root(root, &at, dir_flags) {
-            Ok(fd) => fd,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                match rustix::fs::readlinkat(&fd, part, Vec::new()) {
-                    Ok(target) => {
-                        let target = target.to_string_lossy().into_owned();
-                        let next = if target.starts_with('/') {
-                            target
-                        } else {
-                            under(&parent, &target)
-                        };
-                        mkdir_all_depth(root, &next, o, depth + 1)?;
-                    }
-                    Err(_) => {
-                        match rustix::fs::mkdirat(
-                            &fd,
-                            part,
-                            Mode::from_raw_mode(o.mode.unwrap_or(0o755)),
-                        ) {
-                            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-                            Err(e) => return Err(e.into()),
-                        }
-                        rustix::fs::chownat(
-                            &fd,
-                            part,
-                            Some(rustix::fs::Uid::from_raw(o.uid)),
-                            Some(rustix::fs::Gid::from_raw(o.gid)),
-                            AtFlags::SYMLINK_NOFOLLOW,
-                        )?;
-                    }
-                }
-                open_in_root(root, &at, dir_flags)?
-            }
-            Err(e) => return Err(e),
-        };
-    }
-    Ok(fd)
-}
-
 fn split_parent(path: &str) -> (&str, &str) {
     let p = path.trim_end_matches('/');
     match p.rsplit_once('/') {
@@ -400,30 +292,18 @@ pub(crate) fn apply(root: &Path, items: &[Item], o: Overrides) -> io::Result<()>
         if i.kind == Kind::Dir {
             // An existing directory is merged into; its own metadata stays.
             let existed = open_in_root(&root_fd, &i.dst, OFlags::PATH | OFlags::DIRECTORY).is_ok();
-            let fd = mkdir_all(
-                &root_fd,
-                &i.dst,
-                Overrides {
-                    mode: Some(0o755),
-                    ..o
-                },
-            )?;
+            mkdir_all(&root_fd, &i.dst, (o.uid, o.gid), 0o755)?;
             if !existed && i.dst != "/" {
                 let (parent, name) = split_parent(&i.dst);
                 let pfd = open_in_root(&root_fd, parent, OFlags::PATH | OFlags::DIRECTORY)?;
                 rustix::fs::chmodat(&pfd, name, Mode::from_raw_mode(mode), AtFlags::empty())?;
             }
-            drop(fd);
             continue;
         }
         let (parent, name) = split_parent(&i.dst);
-        let dir = mkdir_all(&root_fd, parent, Overrides { mode: None, ..o })?;
-        // O_PATH descriptors cannot create entries; reopen the directory.
-        let dir =
-            open_in_root(&root_fd, parent, OFlags::RDONLY | OFlags::DIRECTORY).or_else(|_| {
-                drop(dir);
-                open_in_root(&root_fd, parent, OFlags::RDONLY | OFlags::DIRECTORY)
-            })?;
+        mkdir_all(&root_fd, parent, (o.uid, o.gid), 0o755)?;
+        // The O_PATH descriptor mkdir_all returns cannot create entries.
+        let dir = open_in_root(&root_fd, parent, OFlags::RDONLY | OFlags::DIRECTORY)?;
         make_room(&dir, name, &i.dst)?;
         match &i.kind {
             Kind::Symlink(target) => {

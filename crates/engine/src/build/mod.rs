@@ -20,7 +20,7 @@ use berth_build::instruction::{Command, Form, join_workdir, shell_of};
 use berth_build::{Expander, apply_metadata};
 use berth_layer::diff::{Change, ChangeKind};
 use berth_oci::image::Descriptor;
-use berth_oci::image::{History, ImageConfig, Manifest, RootFs, RunConfig};
+use berth_oci::image::{History, ImageConfig, Platform, RootFs, RunConfig};
 use berth_oci::{ChainId, Digest, Hasher, Reference, chain_id, chain_ids, media};
 use berth_runtime::attach::{kind, read_frame};
 use berth_snapshot::mount::{mount_all, unmount_if_mounted};
@@ -29,7 +29,7 @@ use berth_store::db::{BuildLayer, BuildStep, LayerRecord};
 use crate::container::{Base, CreateOptions};
 use crate::import::descriptor;
 use crate::unpack::{EXTRACT_PREFIX, LayerBlob};
-use crate::{Engine, Error, NoProgress, PullOptions, Result, to_json};
+use crate::{Engine, Error, NoProgress, PullOptions, Result, is_url};
 
 /// What `berth build` was asked.
 #[derive(Debug, Clone, Default)]
@@ -167,10 +167,6 @@ fn argv_text(argv: &[String]) -> String {
     format!("[{}]", quoted.join(" "))
 }
 
-fn is_url(s: &str) -> bool {
-    s.starts_with("http://") || s.starts_with("https://")
-}
-
 /// A step's instruction as the history shows it.
 fn instruction_text(cmd: &Command, shell: &[String]) -> String {
     let pairs = |kv: &[(String, String)]| {
@@ -273,13 +269,16 @@ impl Engine {
             }
         }
         let build_args: BTreeMap<String, String> = opts.build_args.iter().cloned().collect();
+        // Builds are for this host: target and build platform are one.
+        let host = Platform::host();
+        let platform = format!("{}/{}", host.os, host.architecture);
         let mut meta: BTreeMap<String, Option<String>> = [
-            ("TARGETPLATFORM", "linux/amd64"),
-            ("TARGETOS", "linux"),
-            ("TARGETARCH", "amd64"),
-            ("BUILDPLATFORM", "linux/amd64"),
-            ("BUILDOS", "linux"),
-            ("BUILDARCH", "amd64"),
+            ("TARGETPLATFORM", &platform),
+            ("TARGETOS", &host.os),
+            ("TARGETARCH", &host.architecture),
+            ("BUILDPLATFORM", &platform),
+            ("BUILDOS", &host.os),
+            ("BUILDARCH", &host.architecture),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), Some(v.to_string())))
@@ -488,9 +487,11 @@ impl Engine {
             }
         };
         let mut state = if image.eq_ignore_ascii_case("scratch") {
+            let host = Platform::host();
             let config = ImageConfig {
-                architecture: "amd64".into(),
-                os: "linux".into(),
+                architecture: host.architecture,
+                os: host.os,
+                variant: host.variant,
                 config: Some(RunConfig::default()),
                 rootfs: RootFs {
                     kind: "layers".into(),
@@ -998,7 +999,7 @@ impl Engine {
                 file_sources.push(s.clone());
             }
         }
-        if *add && checksum.is_some() && file_sources.iter().any(|_| true) {
+        if *add && checksum.is_some() && !file_sources.is_empty() {
             return Err(at("--checksum is only for URL sources".into()));
         }
         let ignore = if from.is_none() {
@@ -1012,8 +1013,11 @@ impl Engine {
             if *add {
                 // Local archives are unpacked into the destination, not copied.
                 planned.retain(|i| {
-                    let is_archive =
-                        i.kind == copy::Kind::File && i.src.as_deref().is_some_and(is_tar_archive);
+                    let is_archive = i.kind == copy::Kind::File
+                        && i.src
+                            .as_deref()
+                            .and_then(|p| std::fs::File::open(p).ok())
+                            .is_some_and(is_tar_archive);
                     if is_archive {
                         archives.push(i.clone());
                     }
@@ -1055,7 +1059,8 @@ impl Engine {
                 let o = copy::Overrides { uid, gid, mode };
                 // Now that the root is here, a destination that is a directory
                 // there takes the file under its own name.
-                let dest_dir = || copy::resolve(root, &dest_abs).is_ok_and(|p| p.is_dir());
+                let dest_dir =
+                    || crate::root::resolve(root, &dest_abs, true).is_ok_and(|p| p.is_dir());
                 let mut final_items = items.clone();
                 if !file_sources.is_empty()
                     && !many_sources
@@ -1094,7 +1099,8 @@ impl Engine {
                         o,
                     )
                     .map_err(|e| at(e.to_string()))?;
-                    let target = copy::resolve(root, dir).map_err(|e| at(e.to_string()))?;
+                    let target =
+                        crate::root::resolve(root, dir, true).map_err(|e| at(e.to_string()))?;
                     extract_archive(src, &target).map_err(|e| at(e.to_string()))?;
                 }
                 Ok(())
@@ -1166,26 +1172,8 @@ impl Engine {
         if state.config.created.is_none() {
             state.config.created = Some(crate::rfc3339_now());
         }
-        let config_bytes = to_json(&state.config)?;
         let _guard = self.gc.shared()?;
-        let config_digest = self.blobs.put(&config_bytes)?;
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(media::OCI_MANIFEST.into()),
-            config: descriptor(
-                media::OCI_CONFIG,
-                config_digest.clone(),
-                config_bytes.len() as u64,
-            ),
-            layers: state.layers.clone(),
-            annotations: Default::default(),
-            extra: Default::default(),
-        };
-        let manifest_bytes = to_json(&manifest)?;
-        let manifest_digest = self.blobs.put(&manifest_bytes)?;
-        let chains = chain_ids(&state.config.rootfs.diff_ids);
-        self.record_image(&manifest_digest, &manifest, &state.config, &chains, tags)?;
-        Ok(config_digest)
+        self.write_image(&state.config, state.layers, tags)
     }
 
     /// A build context given as the URL of a tar archive, unpacked into `dir`.
@@ -1206,21 +1194,36 @@ impl Engine {
 /// Unpacks a build context given as a tar archive (plain or compressed, from
 /// stdin or a URL) into `dir`, confined to it.
 pub fn unpack_context(input: impl std::io::Read, dir: &Path) -> Result<()> {
+    unpack_archive(input, dir).map_err(|e| Error::Archive(format!("build context: {e}")))
+}
+
+/// Unpacks a tar archive (plain or compressed) into `dir`, confined to it;
+/// `.wh.` entries delete, as they would in any other archive's unpacking.
+fn unpack_archive(
+    input: impl std::io::Read,
+    dir: &Path,
+) -> std::result::Result<(), berth_layer::Error> {
     let (_, tar) = berth_layer::decompress(input)?;
     let mut opts = berth_layer::ApplyOptions::default();
     opts.whiteouts = berth_layer::WhiteoutMode::Direct;
-    berth_layer::apply_layer(tar, dir, &opts)
-        .map_err(|e| Error::Archive(format!("build context: {e}")))?;
-    Ok(())
+    berth_layer::apply_layer(tar, dir, &opts).map(|_| ())
 }
 
-/// Whether `data` starts like a tar archive, plain or compressed.
-pub fn looks_like_archive(data: &[u8]) -> bool {
-    match berth_layer::decompress(data) {
-        Ok((berth_layer::Compression::None, _)) => data.len() >= 262 && &data[257..262] == b"ustar",
-        Ok(_) => true,
-        Err(_) => false,
+/// Whether `input` is a tar archive, plain or compressed (what ADD unpacks,
+/// and what `build -` takes for a context rather than a Dockerfile).
+pub fn is_tar_archive(input: impl std::io::Read) -> bool {
+    let Ok((_, mut r)) = berth_layer::decompress(input) else {
+        return false;
+    };
+    let mut head = [0u8; 512];
+    let mut got = 0;
+    while got < head.len() {
+        match std::io::Read::read(&mut r, &mut head[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => got += k,
+        }
     }
+    got == 512 && &head[257..262] == b"ustar"
 }
 
 /// A mounted read-only view; unmounted and removed on drop.
@@ -1273,34 +1276,10 @@ fn remove_stubs(dir: &Path, changes: &mut Vec<Change>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Whether a file is a tar archive (plain or compressed), which ADD unpacks.
-fn is_tar_archive(path: &Path) -> bool {
-    let Ok(f) = std::fs::File::open(path) else {
-        return false;
-    };
-    let Ok((_, mut r)) = berth_layer::decompress(f) else {
-        return false;
-    };
-    let mut head = [0u8; 512];
-    let mut got = 0;
-    while got < head.len() {
-        match std::io::Read::read(&mut r, &mut head[got..]) {
-            Ok(0) | Err(_) => break,
-            Ok(k) => got += k,
-        }
-    }
-    got == 512 && &head[257..262] == b"ustar"
-}
-
-/// Unpacks an archive into `target`, confined to it.
+/// Unpacks the archive at `src` into `target` (ADD).
 fn extract_archive(src: &Path, target: &Path) -> std::result::Result<(), String> {
     let f = std::fs::File::open(src).map_err(|e| format!("{}: {e}", src.display()))?;
-    let (_, tar) = berth_layer::decompress(f).map_err(|e| e.to_string())?;
-    let mut opts = berth_layer::ApplyOptions::default();
-    opts.whiteouts = berth_layer::WhiteoutMode::Direct;
-    berth_layer::apply_layer(tar, target, &opts)
-        .map(|_| ())
-        .map_err(|e| format!("{}: {e}", src.display()))
+    unpack_archive(f, target).map_err(|e| format!("{}: {e}", src.display()))
 }
 
 /// ADD of a URL: its bytes, checked against `--checksum` when given.
@@ -1309,9 +1288,7 @@ fn fetch_url(url: &str, checksum: Option<&str>) -> std::result::Result<Vec<u8>, 
     let mut data = Vec::new();
     std::io::Read::read_to_end(&mut body, &mut data).map_err(|e| format!("{url}: {e}"))?;
     if let Some(want) = checksum {
-        let mut h = Hasher::new();
-        let _ = h.write_all(&data);
-        let got = h.finish();
+        let got = Digest::of(&data);
         if got.to_string() != want {
             return Err(format!(
                 "{url}: checksum mismatch: expected {want}, got {got}"

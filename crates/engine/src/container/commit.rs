@@ -15,7 +15,7 @@ use berth_store::db::LayerRecord;
 use super::Container;
 use crate::changes::apply_changes;
 use crate::import::descriptor;
-use crate::{Engine, Error, Result, to_json};
+use crate::{Engine, Error, Result};
 
 /// The flags of `commit`.
 #[derive(Debug, Clone)]
@@ -307,26 +307,10 @@ impl Engine {
         });
         config.author = opts.author.clone();
         config.extra.insert("container".into(), c.id.clone().into());
-        let config_bytes = to_json(&config)?;
-        let config_digest = self.blobs.put(&config_bytes)?;
         let mut layers = manifest.layers.clone();
         layers.push(descriptor(media::OCI_LAYER_GZIP, blob_digest, blob_size));
-        let new_manifest = berth_oci::image::Manifest {
-            schema_version: 2,
-            media_type: Some(media::OCI_MANIFEST.into()),
-            config: descriptor(
-                media::OCI_CONFIG,
-                config_digest.clone(),
-                config_bytes.len() as u64,
-            ),
-            layers,
-            annotations: Default::default(),
-            extra: Default::default(),
-        };
-        let manifest_bytes = to_json(&new_manifest)?;
-        let manifest_digest = self.blobs.put(&manifest_bytes)?;
-        let chains = chain_ids(&config.rootfs.diff_ids);
-        if let Some(top) = chains.last() {
+        // The layer's size first: recording the image adds up its layers'.
+        if let Some(top) = chain_ids(&config.rootfs.diff_ids).last() {
             self.db.put_layer(&LayerRecord {
                 chain: top.clone(),
                 diff_id,
@@ -334,8 +318,7 @@ impl Engine {
             })?;
         }
         let tags: Vec<Reference> = reference.into_iter().collect();
-        self.record_image(&manifest_digest, &new_manifest, &config, &chains, &tags)?;
-        Ok(config_digest)
+        self.write_image(&config, layers, &tags)
     }
 
     /// `berth export`: the container's whole filesystem (image and changes,

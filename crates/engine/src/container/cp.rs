@@ -12,7 +12,6 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, lchown};
 use std::path::{Path, PathBuf};
 
 use berth_snapshot::mount::{is_mount_point, mount_all, unmount_if_mounted};
-use rustix::fs::{Mode, OFlags, ResolveFlags};
 
 use super::Container;
 use crate::{Engine, Error, Result};
@@ -42,46 +41,15 @@ impl Drop for OpenRoot<'_> {
     }
 }
 
-/// Resolves `path` inside `root`; returns its real host path. With `follow`,
-/// a final symlink is followed (inside the root too).
+/// [`crate::root::resolve`], with `cp`'s words for a path that is not there.
 fn resolve_in_root(root: &Path, path: &str, follow: bool) -> Result<PathBuf> {
-    let io = |e: rustix::io::Errno| Error::io(format!("{}:{path}", root.display()))(e.into());
-    let dir = rustix::fs::open(
-        root,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(io)?;
-    let mut flags = OFlags::PATH | OFlags::CLOEXEC;
-    if !follow {
-        flags |= OFlags::NOFOLLOW;
-    }
-    let rel = path.trim_start_matches('/');
-    let rel = if rel.is_empty() { "." } else { rel };
-    let fd = rustix::fs::openat2(
-        &dir,
-        rel,
-        flags,
-        Mode::empty(),
-        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-    )
-    .map_err(|e| match e {
-        rustix::io::Errno::NOENT => {
+    crate::root::resolve(root, path, follow).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
             Error::NotFound(format!("Could not find the file {path} in container"))
+        } else {
+            Error::io(format!("{}:{path}", root.display()))(e)
         }
-        e => io(e),
-    })?;
-    let real = fs::read_link(format!(
-        "/proc/self/fd/{}",
-        std::os::fd::AsRawFd::as_raw_fd(&fd)
-    ))
-    .map_err(Error::io(path))?;
-    if !real.starts_with(root) {
-        return Err(Error::InvalidArgument(format!(
-            "{path} resolves outside the container"
-        )));
-    }
-    Ok(real)
+    })
 }
 
 /// Copies `src` to `dst` (which must not exist): directories recursively,

@@ -455,25 +455,15 @@ const INIT_FILES: &[&str] = &["etc/hosts", "etc/hostname", "etc/resolv.conf"];
 /// Creates `rel` in `root` unless something is there, resolving every path
 /// inside the root (an image's `/etc -> /elsewhere` stays in the image).
 fn ensure_in_root(root: &Path, rel: &str, dir: bool) -> std::io::Result<()> {
-    use rustix::fs::{Mode, OFlags, ResolveFlags};
-    let root_fd = rustix::fs::open(
-        root,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
+    use rustix::fs::{Mode, OFlags};
+    let root_fd = crate::root::open_root(root)?;
     let (parent, name) = rel.rsplit_once('/').unwrap_or((".", rel));
-    let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
-    let parent_fd = match rustix::fs::openat2(
-        &root_fd,
-        parent,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-        how,
-    ) {
-        Ok(fd) => fd,
-        // A parent that is not a directory (or not there): the runtime will say so.
-        Err(_) => return Ok(()),
-    };
+    let parent_fd =
+        match crate::root::open_in_root(&root_fd, parent, OFlags::PATH | OFlags::DIRECTORY) {
+            Ok(fd) => fd,
+            // A parent that is not a directory (or not there): the runtime will say so.
+            Err(_) => return Ok(()),
+        };
     let made = if dir {
         rustix::fs::mkdirat(&parent_fd, name, Mode::from_raw_mode(0o755))
     } else {

@@ -231,13 +231,10 @@ impl Engine {
         let u = user::resolve(&rootfs, &rec.config.user)?;
         // docker creates a working directory that is not there (in the
         // container's layer), resolved inside the root.
-        let root_fd =
-            crate::build::copy::open_root(&rootfs).map_err(Error::io(rootfs.display()))?;
-        crate::build::copy::mkdir_all(&root_fd, &rec.config.working_dir, Default::default())
-            .map_err(Error::io(format!(
-                "working directory {}",
-                rec.config.working_dir
-            )))?;
+        let root_fd = crate::root::open_root(&rootfs).map_err(Error::io(rootfs.display()))?;
+        crate::root::mkdir_all(&root_fd, &rec.config.working_dir, (0, 0), 0o755).map_err(
+            Error::io(format!("working directory {}", rec.config.working_dir)),
+        )?;
         let mut env = rec.config.env.clone();
         if !env.iter().any(|e| e.starts_with("HOME=")) {
             env.push(format!("HOME={}", u.home));
