@@ -151,11 +151,100 @@ pub enum Command {
     /// Manage berth.
     #[command(subcommand)]
     System(SystemCommand),
+    /// Host a registry: serve it, collect its garbage.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
     /// Print a shell completion script.
     Completion {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// `berth registry …`.
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Serve a registry (OCI distribution spec 1.1, Docker Registry v2, /v1/search, /metrics).
+    ///
+    /// Data lives in --root DIR (default /var/lib/berth-registry) or an S3 bucket.
+    /// Without --htpasswd or --token-realm everyone may pull and push. A request
+    /// log line goes to stderr per request; SIGTERM lets in-flight requests finish.
+    Serve(RegistryServeArgs),
+    /// Remove blobs that no manifest references (safe while servers serve).
+    Gc(RegistryGcArgs),
+}
+
+/// Where a registry keeps its data, and its config file.
+#[derive(Debug, Args)]
+pub struct RegistryStorageArgs {
+    /// A TOML config file (see the registry docs); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Keep the data in this S3 bucket instead of --root (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+    #[arg(long, value_name = "BUCKET")]
+    pub s3_bucket: Option<String>,
+    /// The S3 endpoint, e.g. http://127.0.0.1:9000 [default: AWS].
+    #[arg(long, value_name = "URL", requires = "s3_bucket")]
+    pub s3_endpoint: Option<String>,
+    /// The S3 region.
+    #[arg(long, value_name = "REGION", requires = "s3_bucket")]
+    pub s3_region: Option<String>,
+}
+
+/// `berth registry serve`.
+#[derive(Debug, Args)]
+pub struct RegistryServeArgs {
+    /// Address to listen on [default: 127.0.0.1:5000].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub addr: Option<String>,
+    #[command(flatten)]
+    pub storage: RegistryStorageArgs,
+    /// Require basic auth against this htpasswd file (bcrypt: htpasswd -B).
+    #[arg(long, value_name = "FILE")]
+    pub htpasswd: Option<PathBuf>,
+    /// Use Docker token auth; clients fetch tokens from this URL (this server's /token).
+    #[arg(long, value_name = "URL")]
+    pub token_realm: Option<String>,
+    /// The tokens' issuer [default: berth-registry].
+    #[arg(long, value_name = "NAME")]
+    pub token_issuer: Option<String>,
+    /// The service name in challenges and tokens [default: berth-registry].
+    #[arg(long, value_name = "NAME")]
+    pub token_service: Option<String>,
+    /// EC P-256 private key (PEM) that signs tokens; servers sharing a bucket share it [default: one generated per start].
+    #[arg(long, value_name = "FILE")]
+    pub token_key: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Refuse every write.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Refuse DELETE of manifests, tags and blobs.
+    #[arg(long)]
+    pub no_delete: bool,
+    /// Do not log a line per request.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `berth registry gc`.
+#[derive(Debug, Args)]
+pub struct RegistryGcArgs {
+    #[command(flatten)]
+    pub storage: RegistryStorageArgs,
+    /// Only report what would be removed.
+    #[arg(short = 'd', long)]
+    pub dry_run: bool,
+    /// Also remove manifests that no tag reaches.
+    #[arg(short = 'm', long)]
+    pub delete_untagged: bool,
+    /// Keep unreferenced blobs younger than this (pushes whose manifest has not arrived yet), e.g. 30m, 1h, 0s.
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    pub grace: String,
 }
 
 /// `berth builder …`.

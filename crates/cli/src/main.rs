@@ -8,15 +8,22 @@ mod progress;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches};
 
-use cli::{BuilderCommand, Cli, Command, ImageCommand, SystemCommand};
+use cli::{BuilderCommand, Cli, Command, ImageCommand, RegistryCommand, SystemCommand};
 
 /// Exit status of berth's own failures, as Docker's.
 const EXIT_BERTH: u8 = 125;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let root_given = matches
+        .value_source("root")
+        .is_some_and(|s| s != clap::parser::ValueSource::DefaultValue);
     // libcontainer reports what the caller reports again (and warns about
     // cgroup controllers this host lacks): its lines show only when asked for.
     let quiet_runtime = if cli.log_level.contains("libc") {
@@ -24,15 +31,25 @@ fn main() -> ExitCode {
     } else {
         ",libcontainer=off,libcgroups=off".to_string()
     };
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(format!("{}{quiet_runtime}", cli.log_level))
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // A registry server logs each request at info level unless told --quiet.
+    let access_log = match &cli.command {
+        Command::Registry(RegistryCommand::Serve(a)) if !a.quiet => ",berth::registry=info",
+        _ => "",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(format!(
+        "{}{quiet_runtime}{access_log}",
+        cli.log_level
+    ))
+    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .with_ansi(
+            std::env::var_os("NO_COLOR").is_none()
+                && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        )
         .init();
-    match run(cli) {
+    match run(cli, root_given) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if let Some(commands::ExitWith(code)) = e.downcast_ref::<commands::ExitWith>() {
@@ -56,10 +73,15 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli, root_given: bool) -> anyhow::Result<()> {
     if let Command::Completion { shell } = cli.command {
         clap_complete::generate(shell, &mut Cli::command(), "berth", &mut std::io::stdout());
         return Ok(());
+    }
+    // The registry server has its own storage: no engine, no image store.
+    if let Command::Registry(command) = &cli.command {
+        let root = root_given.then_some(cli.root.as_path());
+        return commands::registry_server::run(command, root);
     }
     let engine = commands::open_engine(&cli)?;
     use cli::ContainerCommand as C;
@@ -113,6 +135,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Image(ImageCommand::Mount(a)) => system::mount(&engine, a),
         Command::Image(ImageCommand::Umount(a)) => system::umount(&engine, a),
         Command::System(SystemCommand::Df(a)) => system::df(&engine, a),
-        Command::Completion { .. } => Ok(()),
+        Command::Completion { .. } | Command::Registry(_) => Ok(()),
     }
 }

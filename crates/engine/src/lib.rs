@@ -28,6 +28,7 @@ mod save;
 mod time;
 mod unpack;
 
+pub use berth_build::instruction::parse_duration;
 pub use berth_distribution::is_url;
 pub use berth_distribution::{Credentials, RegistryConfig, SearchResult, server_key};
 pub use berth_runtime as runtime;

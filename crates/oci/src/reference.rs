@@ -193,7 +193,14 @@ impl std::str::FromStr for Reference {
     }
 }
 
-fn valid_tag(tag: &str) -> bool {
+/// Whether `name` is a repository path by the distribution spec's grammar:
+/// lowercase components joined by `/`, at most 255 characters.
+pub fn valid_repository_path(name: &str) -> bool {
+    name.len() <= 255 && name.split('/').all(valid_path_component)
+}
+
+/// Whether `tag` is a tag: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+pub fn valid_tag(tag: &str) -> bool {
     let mut chars = tag.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric() || c == '_')
         && tag.len() <= 128

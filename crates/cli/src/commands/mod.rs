@@ -6,6 +6,7 @@ pub mod build;
 pub mod containers;
 pub mod images;
 pub mod registry;
+pub mod registry_server;
 pub mod system;
 
 use anyhow::Context;

@@ -13,6 +13,7 @@ mod hostile;
 mod images;
 mod interop;
 mod registry;
+mod registry_server;
 mod resources;
 
 use std::io::Write;

@@ -13,7 +13,7 @@ use crate::{Berth, require_root, require_tool};
 
 const HELPERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/helpers");
 
-fn run(cmd: &mut Command) -> String {
+pub(crate) fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
         out.status.success(),
@@ -25,14 +25,14 @@ fn run(cmd: &mut Command) -> String {
 }
 
 /// A free TCP port on `ip` (bound, then released for the server to take).
-fn free_port(ip: &str) -> u16 {
+pub(crate) fn free_port(ip: &str) -> u16 {
     std::net::TcpListener::bind((ip, 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
 }
 
-fn wait_for_port(addr: &str, child: &mut Child, log: &Path) {
+pub(crate) fn wait_for_port(addr: &str, child: &mut Child, log: &Path) {
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
         if std::net::TcpStream::connect(addr).is_ok() {
@@ -50,7 +50,7 @@ fn wait_for_port(addr: &str, child: &mut Child, log: &Path) {
 }
 
 /// A helper process killed when the test ends.
-struct Process(Child);
+pub(crate) struct Process(pub(crate) Child);
 
 impl Drop for Process {
     fn drop(&mut self) {
@@ -167,7 +167,7 @@ fn contains_all(out: &str, parts: &[&str]) {
     }
 }
 
-fn skopeo_inspect(args: &[&str]) -> Value {
+pub(crate) fn skopeo_inspect(args: &[&str]) -> Value {
     let out = run(Command::new("skopeo").arg("inspect").args(args));
     serde_json::from_str(&out).expect("skopeo json")
 }
@@ -177,7 +177,7 @@ fn have_registry_tools() -> bool {
 }
 
 /// An image in berth made from busybox, tagged `name`.
-fn import_busybox(b: &Berth, name: &str) -> String {
+pub(crate) fn import_busybox(b: &Berth, name: &str) -> String {
     let rootfs = b.file("rootfs.tar", &busybox_layer());
     b.ok(&[
         "import",
@@ -428,7 +428,7 @@ fn host_arch() -> &'static str {
     }
 }
 
-fn sha256_hex(data: &[u8]) -> String {
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
     let mut child = Command::new("sha256sum")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

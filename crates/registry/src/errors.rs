@@ -1,0 +1,147 @@
+//! The distribution spec's error codes, each with its HTTP status.
+
+use crate::storage::StorageError;
+
+/// An error code of the OCI distribution spec (plus the reference registry's
+/// TAG_INVALID and the generic internal error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum Code {
+    BlobUnknown,
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestUnknown,
+    NameInvalid,
+    NameUnknown,
+    SizeInvalid,
+    Unauthorized,
+    Denied,
+    Unsupported,
+    TooManyRequests,
+    RangeInvalid,
+    Unknown,
+}
+
+impl Code {
+    /// The code as the JSON body spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::BlobUnknown => "BLOB_UNKNOWN",
+            Code::BlobUploadInvalid => "BLOB_UPLOAD_INVALID",
+            Code::BlobUploadUnknown => "BLOB_UPLOAD_UNKNOWN",
+            Code::DigestInvalid => "DIGEST_INVALID",
+            Code::ManifestBlobUnknown => "MANIFEST_BLOB_UNKNOWN",
+            Code::ManifestInvalid => "MANIFEST_INVALID",
+            Code::ManifestUnknown => "MANIFEST_UNKNOWN",
+            Code::NameInvalid => "NAME_INVALID",
+            Code::NameUnknown => "NAME_UNKNOWN",
+            Code::SizeInvalid => "SIZE_INVALID",
+            Code::Unauthorized => "UNAUTHORIZED",
+            Code::Denied => "DENIED",
+            Code::Unsupported => "UNSUPPORTED",
+            Code::TooManyRequests => "TOOMANYREQUESTS",
+            Code::RangeInvalid => "RANGE_INVALID",
+            Code::Unknown => "UNKNOWN",
+        }
+    }
+
+    /// The status the spec (or the reference registry) answers with.
+    pub fn status(self) -> u16 {
+        match self {
+            Code::BlobUnknown
+            | Code::BlobUploadUnknown
+            | Code::ManifestUnknown
+            | Code::NameUnknown => 404,
+            Code::BlobUploadInvalid
+            | Code::DigestInvalid
+            | Code::ManifestBlobUnknown
+            | Code::ManifestInvalid
+            | Code::NameInvalid
+            | Code::SizeInvalid => 400,
+            Code::Unauthorized => 401,
+            Code::Denied => 403,
+            Code::Unsupported => 405,
+            Code::TooManyRequests => 429,
+            Code::RangeInvalid => 416,
+            Code::Unknown => 500,
+        }
+    }
+}
+
+/// An error answered to a client: code, message, optional detail.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The spec's code.
+    pub code: Code,
+    /// A sentence for humans.
+    pub message: String,
+    /// Machine-readable detail (e.g. the digest that is missing).
+    pub detail: Option<serde_json::Value>,
+    /// A status other than the code's usual one (413, 416, 503...).
+    pub status: Option<u16>,
+}
+
+impl ApiError {
+    /// An error with `code` and `message`.
+    pub fn new(code: Code, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            detail: None,
+            status: None,
+        }
+    }
+
+    /// Adds machine-readable detail.
+    pub fn detail(mut self, detail: impl serde::Serialize) -> ApiError {
+        self.detail = serde_json::to_value(detail).ok();
+        self
+    }
+
+    /// Answers with `status` instead of the code's usual one.
+    pub fn with_status(mut self, status: u16) -> ApiError {
+        self.status = Some(status);
+        self
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        self.status.unwrap_or_else(|| self.code.status())
+    }
+
+    /// The spec's JSON body.
+    pub fn body(&self) -> Vec<u8> {
+        let mut e = serde_json::json!({ "code": self.code.as_str(), "message": self.message });
+        if let Some(d) = &self.detail {
+            e["detail"] = d.clone();
+        }
+        serde_json::to_vec(&serde_json::json!({ "errors": [e] })).unwrap_or_default()
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> ApiError {
+        match e {
+            StorageError::Body(io) if io.kind() == std::io::ErrorKind::FileTooLarge => {
+                ApiError::new(Code::SizeInvalid, io.to_string()).with_status(413)
+            }
+            StorageError::Body(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                ApiError::new(Code::BlobUploadInvalid, io.to_string()).with_status(408)
+            }
+            StorageError::Body(io) => ApiError::new(
+                Code::BlobUploadInvalid,
+                format!("reading the request body: {io}"),
+            ),
+            other => {
+                tracing::error!(error = %other, "storage");
+                ApiError::new(Code::Unknown, format!("storage: {other}"))
+            }
+        }
+    }
+}
+
+/// What the handlers return.
+pub type ApiResult<T> = Result<T, ApiError>;

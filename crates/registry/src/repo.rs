@@ -1,0 +1,906 @@
+//! What the endpoints do, over a [`Storage`]: blobs, uploads, manifests, tags,
+//! referrers, the catalog and search. HTTP is the caller's business.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use berth_oci::image::{Descriptor, ImageConfig, Index, Manifest};
+use berth_oci::reference::valid_tag;
+use berth_oci::{Digest, media};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::errors::{ApiError, ApiResult, Code};
+use crate::storage::{ByteStream, Meta, Storage, keys};
+
+/// The manifest types berth stores and serves.
+const MANIFEST_TYPES: [&str; 4] = [
+    media::OCI_MANIFEST,
+    media::OCI_INDEX,
+    media::DOCKER_MANIFEST,
+    media::DOCKER_MANIFEST_LIST,
+];
+
+/// Manifests served from memory are content-addressed, so caching them is
+/// safe with several servers on one bucket; this bounds the memory.
+const MANIFEST_CACHE_BYTES: usize = 64 << 20;
+
+/// The registry: storage plus the rules of the distribution spec.
+pub struct Registry {
+    /// Where everything is kept.
+    pub storage: Arc<dyn Storage>,
+    /// Limits and switches.
+    pub config: Config,
+    manifests: Mutex<ManifestCache>,
+    descriptions: Mutex<HashMap<Digest, String>>,
+}
+
+#[derive(Default)]
+struct ManifestCache {
+    bytes: usize,
+    entries: HashMap<Digest, (Bytes, String)>,
+}
+
+/// A manifest as served.
+pub struct ServedManifest {
+    /// Its bytes, exactly as pushed.
+    pub body: Bytes,
+    /// Its media type (the Content-Type).
+    pub media_type: String,
+    /// Its digest.
+    pub digest: Digest,
+}
+
+/// What a manifest PUT stored.
+pub struct StoredManifest {
+    /// The manifest's digest.
+    pub digest: Digest,
+    /// The subject it refers to, if any.
+    pub subject: Option<Digest>,
+}
+
+/// An upload session's progress.
+pub struct UploadState {
+    /// Bytes received so far.
+    pub size: u64,
+    parts: Vec<(u64, u64)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct UploadInfo {
+    repository: String,
+    started: u64,
+}
+
+/// One search hit, in Docker Hub's `/v1/search` shape.
+#[derive(Debug, Serialize)]
+pub struct SearchHit {
+    /// Repository name.
+    pub name: String,
+    /// Description from the image's labels.
+    pub description: String,
+    /// Always 0: this registry has no stars.
+    pub star_count: u64,
+    /// Always false.
+    pub is_official: bool,
+    /// Always false.
+    pub is_automated: bool,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn parse_digest(s: &str) -> ApiResult<Digest> {
+    Digest::parse(s).map_err(|e| ApiError::new(Code::DigestInvalid, e.to_string()))
+}
+
+fn blob_unknown(d: &Digest) -> ApiError {
+    ApiError::new(Code::BlobUnknown, "blob unknown to registry")
+        .detail(serde_json::json!({ "digest": d.to_string() }))
+}
+
+fn manifest_unknown(reference: &str) -> ApiError {
+    ApiError::new(Code::ManifestUnknown, "manifest unknown")
+        .detail(serde_json::json!({ "reference": reference }))
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(Code::ManifestInvalid, message)
+}
+
+/// Wraps a request body: fails once it passes `max` bytes or stalls for `idle`.
+pub fn bounded(body: ByteStream, max: u64, idle: Duration) -> ByteStream {
+    let state = (body, 0u64, false);
+    Box::pin(futures_util::stream::unfold(
+        state,
+        move |(mut body, seen, done)| async move {
+            if done {
+                return None;
+            }
+            match tokio::time::timeout(idle, body.next()).await {
+                Err(_) => Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the client stopped sending the body",
+                    )),
+                    (body, seen, true),
+                )),
+                Ok(None) => None,
+                Ok(Some(Err(e))) => Some((Err(e), (body, seen, true))),
+                Ok(Some(Ok(data))) => {
+                    let seen = seen + data.len() as u64;
+                    if seen > max {
+                        Some((
+                            Err(std::io::Error::new(
+                                std::io::ErrorKind::FileTooLarge,
+                                format!("the body is larger than the limit of {max} bytes"),
+                            )),
+                            (body, seen, true),
+                        ))
+                    } else {
+                        Some((Ok(data), (body, seen, false)))
+                    }
+                }
+            }
+        },
+    ))
+}
+
+impl Registry {
+    /// A registry over `storage`.
+    pub fn new(storage: Arc<dyn Storage>, config: Config) -> Registry {
+        Registry {
+            storage,
+            config,
+            manifests: Mutex::new(ManifestCache::default()),
+            descriptions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn writable(&self) -> ApiResult<()> {
+        if self.config.read_only {
+            return Err(ApiError::new(
+                Code::Unsupported,
+                "the registry is read-only",
+            ));
+        }
+        Ok(())
+    }
+
+    fn deletable(&self) -> ApiResult<()> {
+        self.writable()?;
+        if !self.config.delete {
+            return Err(ApiError::new(
+                Code::Unsupported,
+                "deletion is disabled on this registry",
+            ));
+        }
+        Ok(())
+    }
+
+    // ---- blobs ----
+
+    /// A blob of repository `name`: its size; BLOB_UNKNOWN unless it is linked there.
+    pub async fn blob_size(&self, name: &str, digest: &str) -> ApiResult<u64> {
+        let d = parse_digest(digest)?;
+        let (link, blob) = futures_util::future::join(
+            self.storage.stat(&keys::layer_link(name, &d)),
+            self.storage.stat(&keys::blob(&d)),
+        )
+        .await;
+        match (link?, blob?) {
+            (Some(_), Some(b)) => Ok(b.size),
+            _ => Err(blob_unknown(&d)),
+        }
+    }
+
+    /// A blob's bytes (or a range), with its total size.
+    pub async fn blob(
+        &self,
+        name: &str,
+        digest: &str,
+        range: Option<Range<u64>>,
+    ) -> ApiResult<(u64, ByteStream)> {
+        let d = parse_digest(digest)?;
+        if self
+            .storage
+            .stat(&keys::layer_link(name, &d))
+            .await?
+            .is_none()
+        {
+            return Err(blob_unknown(&d));
+        }
+        self.storage
+            .get_stream(&keys::blob(&d), range)
+            .await?
+            .ok_or_else(|| blob_unknown(&d))
+    }
+
+    /// Removes a blob from a repository (the bytes go with garbage collection).
+    pub async fn delete_blob(&self, name: &str, digest: &str) -> ApiResult<()> {
+        self.deletable()?;
+        let d = parse_digest(digest)?;
+        let link = keys::layer_link(name, &d);
+        if self.storage.stat(&link).await?.is_none() {
+            return Err(blob_unknown(&d));
+        }
+        Ok(self.storage.delete(&link).await?)
+    }
+
+    /// Links a blob of repository `from` into `name`; false when `from` lacks it.
+    pub async fn mount(&self, name: &str, digest: &str, from: &str) -> ApiResult<bool> {
+        self.writable()?;
+        let d = parse_digest(digest)?;
+        if self.blob_size(from, digest).await.is_err() {
+            return Ok(false);
+        }
+        self.storage
+            .put(&keys::layer_link(name, &d), Bytes::new())
+            .await?;
+        Ok(true)
+    }
+
+    // ---- uploads ----
+
+    /// Opens an upload session in `name`.
+    pub async fn start_upload(&self, name: &str) -> ApiResult<String> {
+        self.writable()?;
+        let id = crate::new_uuid();
+        let info = UploadInfo {
+            repository: name.to_string(),
+            started: unix_now(),
+        };
+        let json = serde_json::to_vec(&info).unwrap_or_default();
+        self.storage
+            .put(&keys::upload_info(&id), Bytes::from(json))
+            .await?;
+        Ok(id)
+    }
+
+    /// Where an upload stands; BLOB_UPLOAD_UNKNOWN unless it is a live session of `name`.
+    pub async fn upload_state(&self, name: &str, id: &str) -> ApiResult<UploadState> {
+        let unknown = || ApiError::new(Code::BlobUploadUnknown, "blob upload unknown to registry");
+        if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            return Err(unknown());
+        }
+        let info = self
+            .storage
+            .get(&keys::upload_info(id))
+            .await?
+            .ok_or_else(unknown)?;
+        let info: UploadInfo = serde_json::from_slice(&info).map_err(|_| unknown())?;
+        if info.repository != name
+            || unix_now().saturating_sub(info.started) > self.config.limits.upload_expiry
+        {
+            return Err(unknown());
+        }
+        let mut parts = Vec::new();
+        let mut size = 0;
+        for m in self.storage.list(&keys::upload_parts(id)).await? {
+            let Ok(offset) = m.name.parse::<u64>() else {
+                continue;
+            };
+            if offset != size {
+                return Err(ApiError::new(
+                    Code::BlobUploadInvalid,
+                    "upload parts are not contiguous",
+                ));
+            }
+            parts.push((offset, m.size));
+            size += m.size;
+        }
+        Ok(UploadState { size, parts })
+    }
+
+    /// Appends a chunk. `start` is Content-Range's first byte; `len` its length.
+    pub async fn append(
+        &self,
+        name: &str,
+        id: &str,
+        start: Option<u64>,
+        len: Option<u64>,
+        body: ByteStream,
+    ) -> ApiResult<u64> {
+        self.writable()?;
+        let state = self.upload_state(name, id).await?;
+        if let Some(start) = start
+            && start != state.size
+        {
+            return Err(ApiError::new(
+                Code::BlobUploadInvalid,
+                format!(
+                    "chunk starts at {start}, the upload has {} bytes",
+                    state.size
+                ),
+            )
+            .with_status(416));
+        }
+        let limits = &self.config.limits;
+        let left = limits.max_blob_bytes.saturating_sub(state.size);
+        let body = bounded(body, left, Duration::from_secs(limits.body_idle_timeout));
+        let part = keys::upload_part(id, state.size);
+        let (written, digest) = self.storage.put_stream(&part, body).await?;
+        if let Some(len) = len
+            && len != written
+        {
+            self.storage.delete(&part).await?;
+            return Err(ApiError::new(
+                Code::BlobUploadInvalid,
+                format!("Content-Range announced {len} bytes, the body had {written}"),
+            )
+            .with_status(416));
+        }
+        if written == 0 {
+            self.storage.delete(&part).await?;
+        } else {
+            self.storage
+                .put(
+                    &keys::upload_part_digest(id, state.size),
+                    Bytes::from(digest.to_string()),
+                )
+                .await?;
+        }
+        Ok(state.size + written)
+    }
+
+    /// Finishes an upload: the bytes must hash to `digest`; the blob then
+    /// appears in the store and in `name`, whole and verified.
+    pub async fn complete(
+        &self,
+        name: &str,
+        id: &str,
+        digest: &str,
+        last_chunk: Option<ByteStream>,
+    ) -> ApiResult<Digest> {
+        self.writable()?;
+        let expected = parse_digest(digest)?;
+        if let Some(body) = last_chunk {
+            self.append(name, id, None, None, body).await?;
+        }
+        let state = self.upload_state(name, id).await?;
+        let (source, actual) = match state.parts.as_slice() {
+            [] => {
+                self.storage
+                    .put(&keys::upload_part(id, 0), Bytes::new())
+                    .await?;
+                (keys::upload_part(id, 0), Digest::of(b""))
+            }
+            [(offset, _)] => {
+                let sum = self
+                    .storage
+                    .get(&keys::upload_part_digest(id, *offset))
+                    .await?
+                    .and_then(|b| Digest::parse(std::str::from_utf8(&b).ok()?).ok());
+                match sum {
+                    Some(d) => (keys::upload_part(id, *offset), d),
+                    None => self.join_parts(id, &state).await?,
+                }
+            }
+            _ => self.join_parts(id, &state).await?,
+        };
+        if actual != expected {
+            self.storage.delete_prefix(&keys::upload(id)).await?;
+            return Err(ApiError::new(
+                Code::DigestInvalid,
+                format!("the uploaded content has digest {actual}, not {expected}"),
+            )
+            .detail(serde_json::json!({ "digest": expected.to_string() })));
+        }
+        let blob = keys::blob(&expected);
+        if self.storage.stat(&blob).await?.is_none() {
+            self.storage.rename(&source, &blob).await?;
+        }
+        self.storage
+            .put(&keys::layer_link(name, &expected), Bytes::new())
+            .await?;
+        self.storage.delete_prefix(&keys::upload(id)).await?;
+        Ok(expected)
+    }
+
+    /// Joins the parts into one object, hashing them on the way.
+    async fn join_parts(&self, id: &str, state: &UploadState) -> ApiResult<(String, Digest)> {
+        let storage = self.storage.clone();
+        let parts: Vec<String> = state
+            .parts
+            .iter()
+            .map(|(offset, _)| keys::upload_part(id, *offset))
+            .collect();
+        let stream = futures_util::stream::iter(parts)
+            .then(move |key| {
+                let storage = storage.clone();
+                async move {
+                    match storage.get_stream(&key, None).await {
+                        Ok(Some((_, s))) => s,
+                        Ok(None) => Box::pin(futures_util::stream::once(async move {
+                            Err(std::io::Error::other(format!("upload part {key} vanished")))
+                        })) as ByteStream,
+                        Err(e) => Box::pin(futures_util::stream::once(async move {
+                            Err(std::io::Error::other(e.to_string()))
+                        })),
+                    }
+                }
+            })
+            .flatten();
+        let joined = keys::upload_joined(id);
+        let (_, digest) = self.storage.put_stream(&joined, Box::pin(stream)).await?;
+        Ok((joined, digest))
+    }
+
+    /// Abandons an upload.
+    pub async fn cancel_upload(&self, name: &str, id: &str) -> ApiResult<()> {
+        self.upload_state(name, id).await?;
+        Ok(self.storage.delete_prefix(&keys::upload(id)).await?)
+    }
+
+    /// Removes upload sessions started more than `max_age` ago; returns how many.
+    pub async fn purge_uploads(&self, max_age: Duration) -> ApiResult<usize> {
+        let mut purged = 0;
+        let now = unix_now();
+        for id in self.storage.list_dirs(keys::UPLOADS).await? {
+            let started = match self.storage.get(&keys::upload_info(&id)).await? {
+                Some(b) => serde_json::from_slice::<UploadInfo>(&b)
+                    .map(|i| i.started)
+                    .unwrap_or(0),
+                None => 0,
+            };
+            if now.saturating_sub(started) > max_age.as_secs() {
+                self.storage.delete_prefix(&keys::upload(&id)).await?;
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+
+    // ---- manifests ----
+
+    async fn manifest_by_digest(&self, d: &Digest) -> ApiResult<Option<(Bytes, String)>> {
+        if let Ok(cache) = self.manifests.lock()
+            && let Some(hit) = cache.entries.get(d)
+        {
+            return Ok(Some(hit.clone()));
+        }
+        let Some(body) = self.storage.get(&keys::blob(d)).await? else {
+            return Ok(None);
+        };
+        let media_type = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("mediaType")?.as_str().map(str::to_string))
+            .unwrap_or_else(|| guess_type(&body));
+        if let Ok(mut cache) = self.manifests.lock() {
+            if cache.bytes + body.len() > MANIFEST_CACHE_BYTES {
+                *cache = ManifestCache::default();
+            }
+            cache.bytes += body.len();
+            cache
+                .entries
+                .insert(d.clone(), (body.clone(), media_type.clone()));
+        }
+        Ok(Some((body, media_type)))
+    }
+
+    /// The digest a reference names in `name`, if the repository has it.
+    pub async fn resolve(&self, name: &str, reference: &str) -> ApiResult<Digest> {
+        if reference.contains(':') {
+            let d = parse_digest(reference)?;
+            if self
+                .storage
+                .stat(&keys::revision(name, &d))
+                .await?
+                .is_none()
+            {
+                return Err(manifest_unknown(reference));
+            }
+            return Ok(d);
+        }
+        if !valid_tag(reference) {
+            return Err(manifest_unknown(reference));
+        }
+        let tag = self.storage.get(&keys::tag(name, reference)).await?;
+        tag.and_then(|b| Digest::parse(std::str::from_utf8(&b).ok()?.trim()).ok())
+            .ok_or_else(|| manifest_unknown(reference))
+    }
+
+    /// A manifest by tag or digest.
+    pub async fn manifest(&self, name: &str, reference: &str) -> ApiResult<ServedManifest> {
+        let digest = self.resolve(name, reference).await?;
+        let (body, media_type) = self
+            .manifest_by_digest(&digest)
+            .await?
+            .ok_or_else(|| manifest_unknown(reference))?;
+        Ok(ServedManifest {
+            body,
+            media_type,
+            digest,
+        })
+    }
+
+    /// Stores a manifest after checking it, under its digest and `reference`.
+    pub async fn put_manifest(
+        &self,
+        name: &str,
+        reference: &str,
+        content_type: Option<&str>,
+        body: Bytes,
+    ) -> ApiResult<StoredManifest> {
+        self.writable()?;
+        let max = self.config.limits.max_manifest_bytes;
+        if body.len() > max {
+            return Err(invalid(format!("manifest is larger than {max} bytes")).with_status(413));
+        }
+        let digest = Digest::of(&body);
+        let tag = if reference.contains(':') {
+            let wanted = parse_digest(reference)?;
+            if wanted != digest {
+                return Err(ApiError::new(
+                    Code::DigestInvalid,
+                    format!("the manifest has digest {digest}, not {wanted}"),
+                ));
+            }
+            None
+        } else if valid_tag(reference) {
+            Some(reference)
+        } else {
+            return Err(invalid(format!("invalid tag {reference:?}")));
+        };
+        let json: Value = serde_json::from_slice(&body)
+            .map_err(|e| invalid(format!("manifest is not JSON: {e}")))?;
+        if !json.is_object() {
+            return Err(invalid("manifest is not a JSON object"));
+        }
+        let declared = json.get("mediaType").and_then(Value::as_str);
+        let header = content_type
+            .map(|c| c.split(';').next().unwrap_or(c).trim())
+            .filter(|c| !matches!(*c, "" | "application/json" | "application/octet-stream"));
+        let media_type = match (header, declared) {
+            (Some(h), Some(d)) if h != d => {
+                return Err(invalid(format!(
+                    "Content-Type {h} does not match the manifest's mediaType {d}"
+                )));
+            }
+            (Some(h), _) => h.to_string(),
+            (None, Some(d)) => d.to_string(),
+            (None, None) => guess_type(&body),
+        };
+        if json.get("schemaVersion").and_then(Value::as_u64) != Some(2) {
+            return Err(invalid("only schemaVersion 2 manifests are accepted"));
+        }
+        if !MANIFEST_TYPES.contains(&media_type.as_str()) {
+            return Err(invalid(format!(
+                "unsupported manifest media type {media_type}"
+            )));
+        }
+        // Shared with other manifest writes, exclusive with collection's sweep:
+        // the blobs checked below cannot vanish before the revision is visible.
+        let _lock = self.storage.lock(false).await?;
+        let subject;
+        let artifact_type;
+        if media::is_index(&media_type) {
+            let index: Index = berth_oci::image::from_json("image index", &body)
+                .map_err(|e| invalid(e.to_string()))?;
+            for child in &index.manifests {
+                if self
+                    .storage
+                    .stat(&keys::revision(name, &child.digest))
+                    .await?
+                    .is_none()
+                {
+                    return Err(ApiError::new(
+                        Code::ManifestBlobUnknown,
+                        format!("manifest {} of the index is not in {name}", child.digest),
+                    )
+                    .detail(serde_json::json!({ "digest": child.digest.to_string() })));
+                }
+            }
+            subject = descriptor_field(&json, "subject")?;
+            artifact_type = json
+                .get("artifactType")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+        } else {
+            let manifest: Manifest = berth_oci::image::from_json("image manifest", &body)
+                .map_err(|e| invalid(e.to_string()))?;
+            for desc in std::iter::once(&manifest.config).chain(&manifest.layers) {
+                if !desc.urls.is_empty() {
+                    continue; // a foreign layer lives elsewhere
+                }
+                self.check_referenced_blob(name, desc).await?;
+            }
+            subject = descriptor_field(&json, "subject")?;
+            artifact_type = json
+                .get("artifactType")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| Some(manifest.config.media_type.clone()));
+        }
+        if self.storage.stat(&keys::blob(&digest)).await?.is_none() {
+            self.storage.put(&keys::blob(&digest), body.clone()).await?;
+        }
+        self.storage
+            .put(
+                &keys::revision(name, &digest),
+                Bytes::from(media_type.clone()),
+            )
+            .await?;
+        if let Some(subject) = &subject {
+            let desc = serde_json::json!({
+                "mediaType": media_type,
+                "digest": digest.to_string(),
+                "size": body.len(),
+                "artifactType": artifact_type,
+                "annotations": json.get("annotations"),
+            });
+            let desc = strip_nulls(desc);
+            self.storage
+                .put(
+                    &keys::referrer(name, &subject.digest, &digest),
+                    Bytes::from(serde_json::to_vec(&desc).unwrap_or_default()),
+                )
+                .await?;
+        }
+        if let Some(tag) = tag {
+            self.storage
+                .put(&keys::tag(name, tag), Bytes::from(digest.to_string()))
+                .await?;
+        }
+        let entry = keys::catalog_entry(name);
+        if self.storage.stat(&entry).await?.is_none() {
+            self.storage.put(&entry, Bytes::new()).await?;
+        }
+        Ok(StoredManifest {
+            digest,
+            subject: subject.map(|s| s.digest),
+        })
+    }
+
+    async fn check_referenced_blob(&self, name: &str, desc: &Descriptor) -> ApiResult<()> {
+        let (link, blob) = futures_util::future::join(
+            self.storage.stat(&keys::layer_link(name, &desc.digest)),
+            self.storage.stat(&keys::blob(&desc.digest)),
+        )
+        .await;
+        match (link?, blob?) {
+            (Some(_), Some(b)) if b.size == desc.size => Ok(()),
+            (Some(_), Some(b)) => Err(invalid(format!(
+                "blob {} has {} bytes, the manifest says {}",
+                desc.digest, b.size, desc.size
+            ))),
+            _ => Err(ApiError::new(
+                Code::ManifestBlobUnknown,
+                format!("blob {} is not in {name}", desc.digest),
+            )
+            .detail(serde_json::json!({ "digest": desc.digest.to_string() }))),
+        }
+    }
+
+    /// Deletes a tag, or a manifest by digest with the tags pointing at it.
+    pub async fn delete_manifest(&self, name: &str, reference: &str) -> ApiResult<()> {
+        self.deletable()?;
+        if !reference.contains(':') {
+            let key = keys::tag(name, reference);
+            if !valid_tag(reference) || self.storage.stat(&key).await?.is_none() {
+                return Err(manifest_unknown(reference));
+            }
+            return Ok(self.storage.delete(&key).await?);
+        }
+        let digest = self.resolve(name, reference).await?;
+        for tag in self.storage.list(&keys::tags(name)).await? {
+            let key = keys::tag(name, &tag.name);
+            let points_here = self
+                .storage
+                .get(&key)
+                .await?
+                .is_some_and(|b| b.as_ref() == digest.to_string().as_bytes());
+            if points_here {
+                self.storage.delete(&key).await?;
+            }
+        }
+        if let Some((body, _)) = self.manifest_by_digest(&digest).await?
+            && let Ok(json) = serde_json::from_slice::<Value>(&body)
+            && let Ok(Some(subject)) = descriptor_field(&json, "subject")
+        {
+            self.storage
+                .delete(&keys::referrer(name, &subject.digest, &digest))
+                .await?;
+        }
+        Ok(self.storage.delete(&keys::revision(name, &digest)).await?)
+    }
+
+    // ---- discovery ----
+
+    /// Whether the repository exists (has had a manifest).
+    pub async fn repository_exists(&self, name: &str) -> ApiResult<bool> {
+        Ok(self
+            .storage
+            .stat(&keys::catalog_entry(name))
+            .await?
+            .is_some())
+    }
+
+    /// The tags of `name`, sorted.
+    pub async fn tags(&self, name: &str) -> ApiResult<Vec<String>> {
+        if !self.repository_exists(name).await? {
+            return Err(
+                ApiError::new(Code::NameUnknown, "repository name not known to registry")
+                    .detail(serde_json::json!({ "name": name })),
+            );
+        }
+        let mut tags: Vec<String> = self
+            .storage
+            .list(&keys::tags(name))
+            .await?
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        tags.sort();
+        Ok(tags)
+    }
+
+    /// Every repository, sorted.
+    pub async fn repositories(&self) -> ApiResult<Vec<String>> {
+        let mut names: Vec<String> = self
+            .storage
+            .list(keys::CATALOG)
+            .await?
+            .into_iter()
+            .map(|m: Meta| m.name.replace('+', "/"))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// The manifests whose subject is `digest`, optionally of one artifact type.
+    pub async fn referrers(
+        &self,
+        name: &str,
+        digest: &str,
+        artifact_type: Option<&str>,
+    ) -> ApiResult<Vec<Value>> {
+        let d = parse_digest(digest)?;
+        let prefix = keys::referrers(name, &d);
+        let mut out = Vec::new();
+        for m in self.storage.list(&prefix).await? {
+            let Some(body) = self.storage.get(&format!("{prefix}/{}", m.name)).await? else {
+                continue;
+            };
+            let Ok(desc) = serde_json::from_slice::<Value>(&body) else {
+                continue;
+            };
+            if let Some(t) = artifact_type
+                && desc.get("artifactType").and_then(Value::as_str) != Some(t)
+            {
+                continue;
+            }
+            out.push(desc);
+        }
+        Ok(out)
+    }
+
+    /// The description search shows for a repository: its latest image's.
+    async fn description(&self, name: &str) -> ApiResult<String> {
+        let tags = self.storage.list(&keys::tags(name)).await?;
+        let latest = tags
+            .iter()
+            .find(|m| m.name == "latest")
+            .or_else(|| tags.iter().max_by_key(|m| m.modified));
+        let Some(tag) = latest else {
+            return Ok(String::new());
+        };
+        let Ok(mut m) = self.manifest(name, &tag.name).await else {
+            return Ok(String::new());
+        };
+        // An index describes itself, or through the host platform's image.
+        if let Ok(index) = berth_oci::image::from_json::<Index>("image index", &m.body)
+            && !index
+                .annotations
+                .contains_key("org.opencontainers.image.description")
+            && let Some(child) = index
+                .for_platform(&berth_oci::image::Platform::host())
+                .or(index.manifests.first())
+            && let Ok(child) = self.manifest(name, &child.digest.to_string()).await
+        {
+            m = child;
+        }
+        if let Ok(cache) = self.descriptions.lock()
+            && let Some(d) = cache.get(&m.digest)
+        {
+            return Ok(d.clone());
+        }
+        let mut text = String::new();
+        if let Ok(manifest) = berth_oci::image::from_json::<Manifest>("image manifest", &m.body) {
+            if let Some(d) = manifest
+                .annotations
+                .get("org.opencontainers.image.description")
+            {
+                text = d.clone();
+            } else if let Some(config) = self
+                .storage
+                .get(&keys::blob(&manifest.config.digest))
+                .await?
+                && let Ok(c) = berth_oci::image::from_json::<ImageConfig>("image config", &config)
+                && let Some(labels) = c.config.as_ref().and_then(|r| r.labels.as_ref())
+            {
+                text = labels
+                    .get("org.opencontainers.image.description")
+                    .or_else(|| labels.get("description"))
+                    .cloned()
+                    .unwrap_or_default();
+            }
+        } else if let Ok(index) = berth_oci::image::from_json::<Index>("image index", &m.body) {
+            text = index
+                .annotations
+                .get("org.opencontainers.image.description")
+                .cloned()
+                .unwrap_or_default();
+        }
+        if let Ok(mut cache) = self.descriptions.lock() {
+            if cache.len() > 100_000 {
+                cache.clear();
+            }
+            cache.insert(m.digest, text.clone());
+        }
+        Ok(text)
+    }
+
+    /// Repositories whose name or description contains `query` (case-insensitive).
+    pub async fn search(
+        &self,
+        query: &str,
+        visible: impl Fn(&str) -> bool,
+    ) -> ApiResult<Vec<SearchHit>> {
+        let q = query.to_lowercase();
+        let mut hits = Vec::new();
+        for name in self.repositories().await? {
+            if !visible(&name) {
+                continue;
+            }
+            let description = self.description(&name).await?;
+            if name.contains(&q) || description.to_lowercase().contains(&q) {
+                hits.push(SearchHit {
+                    name,
+                    description,
+                    star_count: 0,
+                    is_official: false,
+                    is_automated: false,
+                });
+            }
+        }
+        Ok(hits)
+    }
+}
+
+/// A manifest's type from its shape, when neither header nor field says.
+fn guess_type(body: &[u8]) -> String {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    if v.get("manifests").is_some() {
+        media::OCI_INDEX.to_string()
+    } else {
+        media::OCI_MANIFEST.to_string()
+    }
+}
+
+fn descriptor_field(json: &Value, field: &str) -> ApiResult<Option<Descriptor>> {
+    match json.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v.clone())
+            .map(Some)
+            .map_err(|e| invalid(format!("{field}: {e}"))),
+    }
+}
+
+fn strip_nulls(v: Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect())
+        }
+        other => other,
+    }
+}
