@@ -3,7 +3,8 @@
 # busybox-static, import it, tag it, inspect it, read its history, stack a
 # second image on the same base (kept once on disk), look at the union view,
 # then save -> rmi -> load, then a Dockerfile build and containers (the tomcat walk-through: run,
-# copy-on-write, diff, commit), then push to a registry -> rmi -> pull back.
+# copy-on-write, diff, commit), then push to a registry -> rmi -> pull back,
+# and berth's own registry server with logins, search and gc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
@@ -105,4 +106,24 @@ berth rmi "$repo:1" greeter:1
 berth pull "$repo:1"
 [ "$("$berth_bin" inspect -f '{{.Id}}' "$repo:1")" = "$id" ] && echo "pulled back with the same image ID"
 berth pull "$repo:1"
+
+echo "== host a registry: berth registry serve, with htpasswd logins"
+port2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+htpasswd -Bbc "$work/htpasswd" haochen s3cret 2>/dev/null
+"$berth_bin" registry serve --root "$work/berth-registry" --addr "127.0.0.1:$port2" \
+  --htpasswd "$work/htpasswd" 2> "$work/berth-registry.log" &
+berth_registry_pid=$!
+trap 'kill $registry_pid $berth_registry_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -s "http://127.0.0.1:$port2/v2/" >/dev/null && break; sleep 0.05; done
+own=127.0.0.1:$port2/haochen/tomcat02
+berth tag tomcat02:1.0 "$own:1.0"
+berth push "$own:1.0" || echo "(refused: not logged in yet)"
+echo s3cret | berth login -u haochen --password-stdin "127.0.0.1:$port2"
+berth push "$own:1.0"
+berth search "127.0.0.1:$port2/tomcat"
+skopeo inspect --tls-verify=false --creds haochen:s3cret "docker://$own:1.0" | grep -E '"(Name|Digest)"'
+berth rmi "$own:1.0"
+berth pull "$own:1.0"
+"$berth_bin" registry gc --root "$work/berth-registry" --dry-run --grace 0s | tail -1
+tail -3 "$work/berth-registry.log"
 echo "demo store left in $work"

@@ -11,11 +11,18 @@ packages=(
   umoci runc       # OCI peers
   libseccomp-dev pkg-config
   zstd xz-utils openssl ca-certificates e2fsprogs
-  python3 hyperfine bc  # benchmarks
+  python3 hyperfine bc wrk  # benchmarks
 )
 apt-get update
 apt-get install -y --no-install-recommends "${packages[@]}"
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
+fi
+# A real S3 server for the registry's S3 backend tests: s3s-fs serves a
+# directory over the S3 API (lighter than Garage: one small crate, ~2 min to
+# build on 2 cores, no cluster layout to set up). 0.14.1 is the newest that
+# builds with Debian-era stable toolchains (0.17 needs rustc 1.96).
+if ! command -v s3s-fs >/dev/null 2>&1; then
+  cargo install s3s-fs --version 0.14.1 --features binary --locked
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true

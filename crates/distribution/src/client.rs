@@ -884,6 +884,11 @@ impl Registry {
         url.query_pairs_mut()
             .append_pair("q", term)
             .append_pair("n", &limit.to_string());
+        // A registry may answer anonymous searches with only public results
+        // instead of a challenge: like docker, send the login up front.
+        if self.credentials.is_some() {
+            *self.basic.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        }
         let resp = self.send(
             "",
             &url,

@@ -309,6 +309,11 @@ impl Auth {
         out
     }
 
+    /// Whether clients without credentials may see anything at all.
+    pub fn anonymous_has_access(&self) -> bool {
+        matches!(self.mode, Mode::Anonymous) || self.acl.iter().any(|e| e.account == "anonymous")
+    }
+
     /// Issues a token granting what `who` asked for in `scopes` and the ACL allows.
     pub fn issue(&self, who: &Identity, scopes: &[String]) -> Option<(String, u64)> {
         let Mode::Token(svc) = &self.mode else {

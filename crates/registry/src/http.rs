@@ -255,7 +255,9 @@ fn authorize(
             let ok = match &need {
                 Need::Nothing => true,
                 Need::Login => identity != Identity::Anonymous,
-                Need::Listing => true,
+                // Anonymous listings are empty unless the ACL opens something
+                // to everyone: challenge, so that clients send credentials.
+                Need::Listing => identity != Identity::Anonymous || auth.anonymous_has_access(),
                 Need::Repository(n, a) => auth.allowed(&identity, n).contains(a),
             };
             match (ok, &identity) {

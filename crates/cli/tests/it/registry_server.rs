@@ -1169,6 +1169,8 @@ fn basic_auth_with_acls_and_no_bypass() {
         .json()
         .expect("json");
     assert_eq!(cat["repositories"], json!([]), "{cat}");
+    let found = b.ok(&["search", &format!("{}/busybox", reg.addr)]);
+    assert!(found.contains("alice/busybox"), "{found}");
 }
 
 fn base64_basic(user: &str, pass: &str) -> String {

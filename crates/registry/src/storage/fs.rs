@@ -80,6 +80,66 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Objects at least this big are served from a memory map.
+const MAP_FROM: u64 = 1 << 20;
+
+/// A read-only shared mapping of a whole file.
+struct Mapping {
+    ptr: *mut std::ffi::c_void,
+    len: usize,
+}
+
+// SAFETY: the mapping is read-only, owned by this value alone and unmapped
+// only on drop; sharing `&[u8]` views of it between threads is sound.
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
+impl AsRef<[u8]> for Mapping {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: `ptr` maps `len` readable bytes for as long as `self` lives.
+        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly what mmap returned, unmapped once.
+        let _ = unsafe { rustix::mm::munmap(self.ptr, self.len) };
+    }
+}
+
+/// Maps a blob file. Blobs are written once and renamed into place, never
+/// changed or truncated (a deleted one stays mapped until unmapped), so the
+/// mapping cannot shrink under its readers.
+fn map_file(file: &File, len: u64) -> io::Result<Bytes> {
+    let len = usize::try_from(len).map_err(io::Error::other)?;
+    // SAFETY: a fresh read-only private mapping of `len` bytes of an open
+    // file; no existing memory is touched.
+    let ptr = unsafe {
+        rustix::mm::mmap(
+            std::ptr::null_mut(),
+            len,
+            rustix::mm::ProtFlags::READ,
+            rustix::mm::MapFlags::SHARED,
+            file,
+            0,
+        )
+    }?;
+    // SAFETY: advice on the range just mapped; failure is harmless.
+    let _ = unsafe { rustix::mm::madvise(ptr, len, rustix::mm::Advice::Sequential) };
+    Ok(Bytes::from_owner(Mapping { ptr, len }))
+}
+
+/// `range` of a mapped object, in pieces hyper writes one after another.
+fn stream_mapped(all: Bytes, range: Range<u64>) -> ByteStream {
+    let (start, end) = (range.start as usize, range.end as usize);
+    let pieces = (start..end)
+        .step_by(4 * CHUNK)
+        .map(move |o| Ok(all.slice(o..(o + 4 * CHUNK).min(end))));
+    Box::pin(futures_util::stream::iter(pieces))
+}
+
 /// Reads `len` bytes from `file` in chunks into a channel the response drains.
 fn stream_file(mut file: File, len: u64) -> ByteStream {
     let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
@@ -157,13 +217,17 @@ impl Storage for FsStorage {
                 Some(r) => (r.start.min(size), r.end.min(size)),
                 None => (0, size),
             };
+            if size >= MAP_FROM {
+                let all = map_file(&file, size)?;
+                return Ok(Some((size, stream_mapped(all, start..end))));
+            }
             if start > 0 {
                 file.seek(SeekFrom::Start(start))?;
             }
-            Ok(Some((file, size, end.saturating_sub(start))))
+            Ok(Some((size, stream_file(file, end.saturating_sub(start)))))
         })
         .await?;
-        Ok(opened.map(|(file, size, len)| (size, stream_file(file, len))))
+        Ok(opened)
     }
 
     async fn stat(&self, key: &str) -> Result<Option<Meta>, StorageError> {
