@@ -189,17 +189,25 @@ impl Registry {
 
     // ---- blobs ----
 
+    /// A blob's metadata when it exists and is linked into `name`.
+    async fn linked_blob(&self, name: &str, d: &Digest) -> ApiResult<Option<Meta>> {
+        let (link, blob) = futures_util::future::join(
+            self.storage.stat(&keys::layer_link(name, d)),
+            self.storage.stat(&keys::blob(d)),
+        )
+        .await;
+        Ok(match (link?, blob?) {
+            (Some(_), Some(b)) => Some(b),
+            _ => None,
+        })
+    }
+
     /// A blob of repository `name`: its size; BLOB_UNKNOWN unless it is linked there.
     pub async fn blob_size(&self, name: &str, digest: &str) -> ApiResult<u64> {
         let d = parse_digest(digest)?;
-        let (link, blob) = futures_util::future::join(
-            self.storage.stat(&keys::layer_link(name, &d)),
-            self.storage.stat(&keys::blob(&d)),
-        )
-        .await;
-        match (link?, blob?) {
-            (Some(_), Some(b)) => Ok(b.size),
-            _ => Err(blob_unknown(&d)),
+        match self.linked_blob(name, &d).await? {
+            Some(b) => Ok(b.size),
+            None => Err(blob_unknown(&d)),
         }
     }
 
@@ -662,18 +670,13 @@ impl Registry {
     }
 
     async fn check_referenced_blob(&self, name: &str, desc: &Descriptor) -> ApiResult<()> {
-        let (link, blob) = futures_util::future::join(
-            self.storage.stat(&keys::layer_link(name, &desc.digest)),
-            self.storage.stat(&keys::blob(&desc.digest)),
-        )
-        .await;
-        match (link?, blob?) {
-            (Some(_), Some(b)) if b.size == desc.size => Ok(()),
-            (Some(_), Some(b)) => Err(invalid(format!(
+        match self.linked_blob(name, &desc.digest).await? {
+            Some(b) if b.size == desc.size => Ok(()),
+            Some(b) => Err(invalid(format!(
                 "blob {} has {} bytes, the manifest says {}",
                 desc.digest, b.size, desc.size
             ))),
-            _ => Err(ApiError::new(
+            None => Err(ApiError::new(
                 Code::ManifestBlobUnknown,
                 format!("blob {} is not in {name}", desc.digest),
             )

@@ -246,6 +246,16 @@ fn push_blob(c: &Client, base: &str, repo: &str, data: &[u8]) -> String {
     d
 }
 
+/// Opens an upload session; returns its absolute URL.
+fn start_upload(c: &Client, base: &str, repo: &str) -> String {
+    let resp = c
+        .post(format!("{base}/v2/{repo}/blobs/uploads/"))
+        .send()
+        .expect("post");
+    assert_eq!(resp.status(), 202);
+    format!("{base}{}", header(&resp, "location"))
+}
+
 fn config_blob() -> Vec<u8> {
     serde_json::to_vec(&json!({
         "architecture": "amd64", "os": "linux",
@@ -406,11 +416,7 @@ pub fn conformance(base: &str) {
     );
 
     // a wrong digest is refused and nothing becomes visible
-    let resp = c
-        .post(format!("{base}/v2/conf/a/blobs/uploads/"))
-        .send()
-        .expect("post");
-    let upload = format!("{base}{}", header(&resp, "location"));
+    let upload = start_upload(&c, base, "conf/a");
     let wrong = sha(b"something else");
     let resp = c
         .put(format!("{upload}?digest={wrong}"))
@@ -432,11 +438,7 @@ pub fn conformance(base: &str) {
         .expect("post");
     expect_error(resp, 400, "DIGEST_INVALID");
     // cancel
-    let resp = c
-        .post(format!("{base}/v2/conf/a/blobs/uploads/"))
-        .send()
-        .expect("post");
-    let upload = format!("{base}{}", header(&resp, "location"));
+    let upload = start_upload(&c, base, "conf/a");
     assert_eq!(c.delete(&upload).send().expect("cancel").status(), 204);
     expect_error(
         c.get(&upload).send().expect("status"),
@@ -1699,4 +1701,54 @@ fn read_only_and_delete_disabled_say_unsupported() {
         405,
         "UNSUPPORTED",
     );
+}
+
+#[test]
+fn serves_https_with_the_given_certificate() {
+    if !require_tool("openssl") || !require_tool("curl") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
+    run(Command::new("openssl").args([
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-keyout",
+        key.to_str().expect("utf-8"),
+        "-out",
+        cert.to_str().expect("utf-8"),
+    ]));
+    let reg = Served::start(&[
+        "--tls-cert",
+        cert.to_str().expect("utf-8"),
+        "--tls-key",
+        key.to_str().expect("utf-8"),
+    ]);
+    let out = run(Command::new("curl").args([
+        "-sS",
+        "--cacert",
+        cert.to_str().expect("utf-8"),
+        "-w",
+        " %{http_code} %{ssl_verify_result}",
+        &format!("https://{}/v2/", reg.addr),
+    ]));
+    assert_eq!(out.trim(), "{} 200 0");
+    // plain HTTP on the TLS port gets nothing served
+    let plain = Command::new("curl")
+        .args(["-sS", "-m", "5", &format!("http://{}/v2/", reg.addr)])
+        .output()
+        .expect("curl");
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("{}"));
+    assert!(reg.log().contains("listening on https://"), "{}", reg.log());
 }
