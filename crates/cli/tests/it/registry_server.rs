@@ -246,6 +246,25 @@ fn push_blob(c: &Client, base: &str, repo: &str, data: &[u8]) -> String {
     d
 }
 
+/// The JSON a GET answers.
+fn json_at(c: &Client, url: String) -> Value {
+    c.get(&url)
+        .send()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .json()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+/// Sends a request that must get an answer.
+fn send(r: reqwest::blocking::RequestBuilder) -> Response {
+    r.send().expect("request")
+}
+
+/// The status a request gets.
+fn status_of(r: reqwest::blocking::RequestBuilder) -> u16 {
+    send(r).status().as_u16()
+}
+
 /// Opens an upload session; returns its absolute URL.
 fn start_upload(c: &Client, base: &str, repo: &str) -> String {
     let resp = c
@@ -348,9 +367,7 @@ pub fn conformance(base: &str) {
     assert_eq!(bad_range.status(), 416);
     // a blob is visible only in the repositories it was pushed or mounted to
     expect_error(
-        c.get(format!("{base}/v2/conf/other/blobs/{d}"))
-            .send()
-            .expect("get"),
+        send(c.get(format!("{base}/v2/conf/other/blobs/{d}"))),
         404,
         "BLOB_UNKNOWN",
     );
@@ -425,9 +442,7 @@ pub fn conformance(base: &str) {
         .expect("put");
     expect_error(resp, 400, "DIGEST_INVALID");
     expect_error(
-        c.head(format!("{base}/v2/conf/a/blobs/{wrong}"))
-            .send()
-            .expect("head"),
+        send(c.head(format!("{base}/v2/conf/a/blobs/{wrong}"))),
         404,
         "",
     );
@@ -456,9 +471,7 @@ pub fn conformance(base: &str) {
         .expect("id")
         .to_string();
     expect_error(
-        c.get(format!("{base}/v2/conf/b/blobs/uploads/{id}"))
-            .send()
-            .expect("status"),
+        send(c.get(format!("{base}/v2/conf/b/blobs/uploads/{id}"))),
         404,
         "BLOB_UPLOAD_UNKNOWN",
     );
@@ -642,9 +655,7 @@ pub fn conformance(base: &str) {
         .expect("referrers");
     assert_eq!(resp.status(), 200);
     expect_error(
-        c.get(format!("{base}/v2/conf/a/referrers/sha256:zz"))
-            .send()
-            .expect("referrers"),
+        send(c.get(format!("{base}/v2/conf/a/referrers/sha256:zz"))),
         400,
         "DIGEST_INVALID",
     );
@@ -675,12 +686,7 @@ pub fn conformance(base: &str) {
         .expect("tags");
     assert_eq!(header(&resp, "link"), "");
     assert_eq!(resp.json::<Value>().expect("json")["tags"], json!(["t5"]));
-    let all: Value = c
-        .get(format!("{base}/v2/_catalog"))
-        .send()
-        .expect("catalog")
-        .json()
-        .expect("json");
+    let all: Value = json_at(&c, format!("{base}/v2/_catalog"));
     let repos: Vec<&str> = all["repositories"]
         .as_array()
         .expect("list")
@@ -702,12 +708,7 @@ pub fn conformance(base: &str) {
     );
 
     // search over names and descriptions
-    let found: Value = c
-        .get(format!("{base}/v1/search?q=conformance&n=10"))
-        .send()
-        .expect("search")
-        .json()
-        .expect("json");
+    let found: Value = json_at(&c, format!("{base}/v1/search?q=conformance&n=10"));
     let names: Vec<&str> = found["results"]
         .as_array()
         .expect("results")
@@ -715,136 +716,86 @@ pub fn conformance(base: &str) {
         .filter_map(|r| r["name"].as_str())
         .collect();
     assert!(names.contains(&"conf/a"), "{found}");
-    let found: Value = c
-        .get(format!("{base}/v1/search?q=tags"))
-        .send()
-        .expect("search")
-        .json()
-        .expect("json");
+    let found: Value = json_at(&c, format!("{base}/v1/search?q=tags"));
     assert_eq!(found["results"][0]["name"], "conf/tags");
 
     // unknown things and invalid names
     expect_error(
-        c.get(format!("{base}/v2/conf/a/manifests/nope"))
-            .send()
-            .expect("get"),
+        send(c.get(format!("{base}/v2/conf/a/manifests/nope"))),
         404,
         "MANIFEST_UNKNOWN",
     );
     expect_error(
-        c.get(format!("{base}/v2/conf/a/blobs/{}", sha(b"nope")))
-            .send()
-            .expect("get"),
+        send(c.get(format!("{base}/v2/conf/a/blobs/{}", sha(b"nope")))),
         404,
         "BLOB_UNKNOWN",
     );
     expect_error(
-        c.get(format!("{base}/v2/conf/nothing/tags/list"))
-            .send()
-            .expect("get"),
+        send(c.get(format!("{base}/v2/conf/nothing/tags/list"))),
         404,
         "NAME_UNKNOWN",
     );
     expect_error(
-        c.get(format!("{base}/v2/Conf/A/manifests/v1"))
-            .send()
-            .expect("get"),
+        send(c.get(format!("{base}/v2/Conf/A/manifests/v1"))),
         400,
         "NAME_INVALID",
     );
     expect_error(
-        c.get(format!("{base}/v2/conf//a/manifests/v1"))
-            .send()
-            .expect("get"),
+        send(c.get(format!("{base}/v2/conf//a/manifests/v1"))),
         400,
         "NAME_INVALID",
     );
     expect_error(
-        c.get(format!("{base}/v2/conf/a/blobs/sha256:xyz"))
-            .send()
-            .expect("get"),
+        send(c.get(format!("{base}/v2/conf/a/blobs/sha256:xyz"))),
         400,
         "DIGEST_INVALID",
     );
     expect_error(
-        c.put(format!("{base}/v2/conf/a/blobs/{d}"))
-            .send()
-            .expect("put"),
+        send(c.put(format!("{base}/v2/conf/a/blobs/{d}"))),
         405,
         "UNSUPPORTED",
     );
 
     // deletion: a tag, a manifest by digest (its tags go too), a blob
     assert_eq!(
-        c.delete(format!("{base}/v2/conf/tags/manifests/t5"))
-            .send()
-            .expect("delete")
-            .status(),
+        status_of(c.delete(format!("{base}/v2/conf/tags/manifests/t5"))),
         202
     );
     expect_error(
-        c.get(format!("{base}/v2/conf/tags/manifests/t5"))
-            .send()
-            .expect("get"),
+        send(c.get(format!("{base}/v2/conf/tags/manifests/t5"))),
         404,
         "MANIFEST_UNKNOWN",
     );
     assert_eq!(
-        c.delete(format!("{base}/v2/conf/a/manifests/{}", sha(&artifact)))
-            .send()
-            .expect("delete")
-            .status(),
+        status_of(c.delete(format!("{base}/v2/conf/a/manifests/{}", sha(&artifact)))),
         202
     );
-    let idx: Value = c
-        .get(format!("{base}/v2/conf/a/referrers/{md}"))
-        .send()
-        .expect("referrers")
-        .json()
-        .expect("json");
+    let idx: Value = json_at(&c, format!("{base}/v2/conf/a/referrers/{md}"));
     assert_eq!(idx["manifests"].as_array().map(Vec::len), Some(0));
     let m1d = sha(&m1);
     assert_eq!(
-        c.delete(format!("{base}/v2/conf/tags/manifests/{m1d}"))
-            .send()
-            .expect("delete")
-            .status(),
+        status_of(c.delete(format!("{base}/v2/conf/tags/manifests/{m1d}"))),
         202
     );
-    let tags: Value = c
-        .get(format!("{base}/v2/conf/tags/tags/list"))
-        .send()
-        .expect("tags")
-        .json()
-        .expect("json");
+    let tags: Value = json_at(&c, format!("{base}/v2/conf/tags/tags/list"));
     assert_eq!(tags["tags"], json!([]));
     expect_error(
-        c.delete(format!("{base}/v2/conf/tags/manifests/{m1d}"))
-            .send()
-            .expect("delete"),
+        send(c.delete(format!("{base}/v2/conf/tags/manifests/{m1d}"))),
         404,
         "MANIFEST_UNKNOWN",
     );
     assert_eq!(
-        c.delete(format!("{base}/v2/conf/mounted/blobs/{d}"))
-            .send()
-            .expect("delete")
-            .status(),
+        status_of(c.delete(format!("{base}/v2/conf/mounted/blobs/{d}"))),
         202
     );
     expect_error(
-        c.get(format!("{base}/v2/conf/mounted/blobs/{d}"))
-            .send()
-            .expect("get"),
+        send(c.get(format!("{base}/v2/conf/mounted/blobs/{d}"))),
         404,
         "BLOB_UNKNOWN",
     );
     // ... and the other repository still has it
     assert_eq!(
-        c.head(format!("{base}/v2/conf/a/blobs/{d}"))
-            .send()
-            .expect("head")
-            .status(),
+        status_of(c.head(format!("{base}/v2/conf/a/blobs/{d}"))),
         200
     );
 
@@ -1102,23 +1053,16 @@ fn basic_auth_with_acls_and_no_bypass() {
     );
     // anonymous may pull public/ only
     assert_eq!(
-        c.get(format!("{base}/v2/public/tool/blobs/{d}"))
-            .send()
-            .expect("get")
-            .status(),
+        status_of(c.get(format!("{base}/v2/public/tool/blobs/{d}"))),
         200
     );
     expect_error(
-        c.get(format!("{base}/v2/alice/app/blobs/{d}"))
-            .send()
-            .expect("get"),
+        send(c.get(format!("{base}/v2/alice/app/blobs/{d}"))),
         401,
         "UNAUTHORIZED",
     );
     expect_error(
-        c.post(format!("{base}/v2/public/tool/blobs/uploads/"))
-            .send()
-            .expect("push"),
+        send(c.post(format!("{base}/v2/public/tool/blobs/uploads/"))),
         401,
         "UNAUTHORIZED",
     );
@@ -1414,13 +1358,7 @@ fn uploads_are_atomic_across_sigkill_and_concurrent_pushes() {
     std::thread::sleep(Duration::from_millis(300));
     reg.kill_and_restart();
     drop(s);
-    assert_eq!(
-        c.head(format!("{base}/v2/k/blobs/{d}"))
-            .send()
-            .expect("head")
-            .status(),
-        404
-    );
+    assert_eq!(status_of(c.head(format!("{base}/v2/k/blobs/{d}"))), 404);
     let resp = c.get(format!("{base}{location}")).send().expect("status");
     assert_eq!(resp.status(), 204);
     assert_eq!(
@@ -1623,10 +1561,7 @@ fn gc_removes_only_unreferenced_blobs() {
     let pending = b"pushed, manifest not yet".to_vec();
     push_blob(&c, &base, "gc/c", &pending);
     assert_eq!(
-        c.delete(format!("{base}/v2/gc/b/manifests/{}", sha(&mb)))
-            .send()
-            .expect("delete")
-            .status(),
+        status_of(c.delete(format!("{base}/v2/gc/b/manifests/{}", sha(&mb)))),
         202
     );
     // the default grace keeps everything recent
@@ -1664,9 +1599,7 @@ fn gc_removes_only_unreferenced_blobs() {
         "{out}"
     );
     expect_error(
-        c.head(format!("{base}/v2/gc/b/blobs/{}", sha(&only_b)))
-            .send()
-            .expect("head"),
+        send(c.head(format!("{base}/v2/gc/b/blobs/{}", sha(&only_b)))),
         404,
         "",
     );
@@ -1685,9 +1618,7 @@ fn read_only_and_delete_disabled_say_unsupported() {
     let reg = Served::start(&["--read-only"]);
     let c = client();
     expect_error(
-        c.post(reg.url("/v2/x/blobs/uploads/"))
-            .send()
-            .expect("post"),
+        send(c.post(reg.url("/v2/x/blobs/uploads/"))),
         405,
         "UNSUPPORTED",
     );
@@ -1695,9 +1626,7 @@ fn read_only_and_delete_disabled_say_unsupported() {
     let base = format!("http://{}", reg.addr);
     let d = push_image(&c, &base, "x", "1", b"layer");
     expect_error(
-        c.delete(reg.url(&format!("/v2/x/manifests/{d}")))
-            .send()
-            .expect("delete"),
+        send(c.delete(reg.url(&format!("/v2/x/manifests/{d}")))),
         405,
         "UNSUPPORTED",
     );
