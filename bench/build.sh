@@ -8,15 +8,8 @@
 #           step, as berth and docker make) is shown too.
 # Usage: bench/build.sh [WORKDIR]   (root; hyperfine, buildah, podman, busybox-static)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-work=${1:-/var/tmp/berth-bench-build}
+source "$(dirname "$0")/scratch.sh" /var/tmp/berth-bench-build "$@"
 runs=${RUNS:-10}
-cargo build --release --quiet
-berth_bin=$PWD/target/release/berth
-rm -rf "$work"
-mkdir -p "$work"
-root=$work/root run=$work/run
-berth() { "$berth_bin" --root "$root" --runroot "$run" "$@"; }
 storage=(--root "$work/containers" --runroot "$work/containers-run" --storage-driver overlay)
 cleanup() {
   for id in $(berth ps -aq 2>/dev/null); do berth rm -f "$id" >/dev/null 2>&1 || true; done

@@ -11,15 +11,8 @@
 #   ps:     `berth ps -a` with 500 containers (target < 100 ms).
 # Usage: bench/containers.sh [WORKDIR]   (root; hyperfine, runc, podman, busybox-static)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-work=${1:-/var/tmp/berth-bench-containers}
+source "$(dirname "$0")/scratch.sh" /var/tmp/berth-bench-containers "$@"
 runs=${RUNS:-30}
-cargo build --release --quiet
-berth_bin=$PWD/target/release/berth
-rm -rf "$work"
-mkdir -p "$work"
-root=$work/root run=$work/run
-berth() { "$berth_bin" --root "$root" --runroot "$run" "$@"; }
 podman_() {
   # Debian's podman asks runc for RLIMIT_NOFILE/NPROC above this host's hard
   # limits unless told otherwise; these keep it inside them.

@@ -64,9 +64,9 @@ impl Action {
         }
     }
 
-    fn parse_list(words: &str) -> BTreeSet<Action> {
+    fn parse_list<'a>(words: impl IntoIterator<Item = &'a str>) -> BTreeSet<Action> {
         let mut out = BTreeSet::new();
-        for w in words.split(',') {
+        for w in words {
             match w.trim() {
                 "pull" => {
                     out.insert(Action::Pull);
@@ -183,7 +183,8 @@ pub struct Auth {
     /// The mode.
     pub mode: Mode,
     users: HashMap<String, String>,
-    acl: Vec<AclEntry>,
+    /// ACL entries with their actions parsed once.
+    acl: Vec<(AclEntry, BTreeSet<Action>)>,
     /// bcrypt takes ~50 ms by design; a client sending basic auth with every
     /// request would pay it each time. Verified (user, password) pairs are
     /// remembered by their sha256 for a few minutes.
@@ -245,7 +246,16 @@ impl Auth {
         Ok(Auth {
             mode,
             users,
-            acl: config.acl.clone(),
+            acl: config
+                .acl
+                .iter()
+                .map(|e| {
+                    (
+                        e.clone(),
+                        Action::parse_list(e.actions.iter().map(String::as_str)),
+                    )
+                })
+                .collect(),
             verified: Mutex::new(HashMap::new()),
         })
     }
@@ -261,7 +271,17 @@ impl Auth {
         {
             return Some(Identity::User(username.to_string()));
         }
-        if !bcrypt::verify(password, hash).unwrap_or(false) {
+        // bcrypt is ~50 ms of CPU by design: keep it off the runtime's
+        // workers, which serve every other connection meanwhile.
+        let verify = || bcrypt::verify(password, hash).unwrap_or(false);
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let ok = if multi_thread {
+            tokio::task::block_in_place(verify)
+        } else {
+            verify()
+        };
+        if !ok {
             return None;
         }
         if let Ok(mut cache) = self.verified.lock() {
@@ -286,7 +306,7 @@ impl Auth {
 
     /// The actions the ACL gives `who` on repository `name`.
     pub fn allowed(&self, who: &Identity, name: &str) -> BTreeSet<Action> {
-        let all = || Action::parse_list("*");
+        let all = || Action::parse_list(["*"]);
         if self.acl.is_empty() {
             return match (&self.mode, who) {
                 (Mode::Anonymous, _) | (_, Identity::User(_)) => all(),
@@ -294,7 +314,7 @@ impl Auth {
             };
         }
         let mut out = BTreeSet::new();
-        for entry in &self.acl {
+        for (entry, actions) in &self.acl {
             let account_matches = match (entry.account.as_str(), who) {
                 ("anonymous", _) => true,
                 ("*", Identity::User(_)) => true,
@@ -303,7 +323,7 @@ impl Auth {
             };
             let pattern = entry.repository.replace("${account}", who.name());
             if account_matches && glob(&pattern, name) {
-                out.extend(Action::parse_list(&entry.actions.join(",")));
+                out.extend(actions.iter().copied());
             }
         }
         out
@@ -311,7 +331,8 @@ impl Auth {
 
     /// Whether clients without credentials may see anything at all.
     pub fn anonymous_has_access(&self) -> bool {
-        matches!(self.mode, Mode::Anonymous) || self.acl.iter().any(|e| e.account == "anonymous")
+        matches!(self.mode, Mode::Anonymous)
+            || self.acl.iter().any(|(e, _)| e.account == "anonymous")
     }
 
     /// Issues a token granting what `who` asked for in `scopes` and the ACL allows.
@@ -330,7 +351,7 @@ impl Auth {
             match kind {
                 "repository" => {
                     let allowed = self.allowed(who, name);
-                    let granted: Vec<String> = Action::parse_list(actions)
+                    let granted: Vec<String> = Action::parse_list(actions.split(','))
                         .intersection(&allowed)
                         .map(|a| a.as_str().to_string())
                         .collect();

@@ -229,76 +229,63 @@ fn authorize(
 ) -> Result<Caller, Reply> {
     let auth = &state.auth;
     let need = need(route, method);
+    let anonymous = Caller {
+        identity: Identity::Anonymous,
+        token: None,
+    };
+    if matches!(auth.mode, Mode::Anonymous) || matches!(need, Need::Nothing) {
+        return Ok(anonymous);
+    }
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let scope = match &need {
-        Need::Repository(n, a) => Some(scope_for(n, *a)),
-        Need::Listing => Some("registry:catalog:*".to_string()),
-        _ => None,
+    if let Mode::Token(_) = &auth.mode {
+        let scope = match &need {
+            Need::Repository(n, a) => Some(scope_for(n, *a)),
+            Need::Listing => Some("registry:catalog:*".to_string()),
+            _ => None,
+        };
+        let Some(value) = authorization else {
+            return Err(challenge(auth, scope.as_deref(), None));
+        };
+        let Some(token) = auth.bearer(Some(value)) else {
+            return Err(challenge(auth, scope.as_deref(), Some("invalid_token")));
+        };
+        if let Need::Repository(n, a) = &need
+            && !token.allows(n, *a)
+        {
+            return Err(challenge(
+                auth,
+                scope.as_deref(),
+                Some("insufficient_scope"),
+            ));
+        }
+        return Ok(Caller {
+            identity: token.identity.clone(),
+            token: Some(token),
+        });
+    }
+    let identity = auth
+        .basic(authorization)
+        .map_err(|_| challenge(auth, None, None))?;
+    let ok = match &need {
+        Need::Login => identity != Identity::Anonymous,
+        // Anonymous listings are empty unless the ACL opens something
+        // to everyone: challenge, so that clients send credentials.
+        Need::Listing => identity != Identity::Anonymous || auth.anonymous_has_access(),
+        Need::Repository(n, a) => auth.allowed(&identity, n).contains(a),
+        Need::Nothing => true,
     };
-    match &auth.mode {
-        Mode::Anonymous => Ok(Caller {
-            identity: Identity::Anonymous,
+    match (ok, &identity) {
+        (true, _) => Ok(Caller {
+            identity,
             token: None,
         }),
-        Mode::Basic => {
-            if matches!(need, Need::Nothing) {
-                return Ok(Caller {
-                    identity: Identity::Anonymous,
-                    token: None,
-                });
-            }
-            let identity = auth
-                .basic(authorization)
-                .map_err(|_| challenge(auth, None, None))?;
-            let ok = match &need {
-                Need::Nothing => true,
-                Need::Login => identity != Identity::Anonymous,
-                // Anonymous listings are empty unless the ACL opens something
-                // to everyone: challenge, so that clients send credentials.
-                Need::Listing => identity != Identity::Anonymous || auth.anonymous_has_access(),
-                Need::Repository(n, a) => auth.allowed(&identity, n).contains(a),
-            };
-            match (ok, &identity) {
-                (true, _) => Ok(Caller {
-                    identity,
-                    token: None,
-                }),
-                (false, Identity::Anonymous) => Err(challenge(auth, None, None)),
-                (false, Identity::User(_)) => Err(Reply::error(&ApiError::new(
-                    Code::Denied,
-                    "requested access to the resource is denied",
-                ))),
-            }
-        }
-        Mode::Token(_) => {
-            if matches!(need, Need::Nothing) {
-                return Ok(Caller {
-                    identity: Identity::Anonymous,
-                    token: None,
-                });
-            }
-            let Some(value) = authorization else {
-                return Err(challenge(auth, scope.as_deref(), None));
-            };
-            let Some(token) = auth.bearer(Some(value)) else {
-                return Err(challenge(auth, scope.as_deref(), Some("invalid_token")));
-            };
-            if let Need::Repository(n, a) = &need
-                && !token.allows(n, *a)
-            {
-                return Err(challenge(
-                    auth,
-                    scope.as_deref(),
-                    Some("insufficient_scope"),
-                ));
-            }
-            Ok(Caller {
-                identity: token.identity.clone(),
-                token: Some(token),
-            })
-        }
+        (false, Identity::Anonymous) => Err(challenge(auth, None, None)),
+        (false, Identity::User(_)) => Err(Reply::error(&ApiError::new(
+            Code::Denied,
+            "requested access to the resource is denied",
+        ))),
     }
 }
 
@@ -453,10 +440,7 @@ async fn dispatch(
                 && caller.may_pull(&state.auth, from)
                 && reg.mount(name, digest, from).await?
             {
-                return Ok(Reply::new(201)
-                    .header("location", format!("/v2/{name}/blobs/{digest}"))
-                    .header("docker-content-digest", digest)
-                    .header("content-length", "0"));
+                return Ok(blob_created(name, digest));
             }
             if let Some(digest) = param(&q, "digest") {
                 let _slot = UploadSlot::take(state)?;
@@ -470,10 +454,7 @@ async fn dispatch(
                         return Err(e);
                     }
                 };
-                return Ok(Reply::new(201)
-                    .header("location", format!("/v2/{name}/blobs/{d}"))
-                    .header("docker-content-digest", d.to_string())
-                    .header("content-length", "0"));
+                return Ok(blob_created(name, &d.to_string()));
             }
             let id = reg.start_upload(name).await?;
             Ok(upload_reply(202, name, &id, 0))
@@ -491,10 +472,10 @@ async fn dispatch(
                 Some((s, e)) => (Some(s), Some(e - s + 1)),
                 None => (None, None),
             };
-            let size = reg
+            let st = reg
                 .append(name, id, start, len, body_stream(req.into_body()))
                 .await?;
-            Ok(upload_reply(202, name, id, size))
+            Ok(upload_reply(202, name, id, st.size))
         }
         (Route::Upload(name, id), "PUT") => {
             let _slot = UploadSlot::take(state)?;
@@ -506,10 +487,7 @@ async fn dispatch(
                 .to_string();
             let body = has_body(&req).then(|| body_stream(req.into_body()));
             let d = reg.complete(name, id, &digest, body).await?;
-            Ok(Reply::new(201)
-                .header("location", format!("/v2/{name}/blobs/{d}"))
-                .header("docker-content-digest", d.to_string())
-                .header("content-length", "0"))
+            Ok(blob_created(name, &d.to_string()))
         }
         (Route::Upload(name, id), "DELETE") => {
             reg.cancel_upload(name, id).await?;
@@ -568,6 +546,14 @@ async fn dispatch(
     }
 }
 
+/// 201 for a blob now in repository `name`.
+fn blob_created(name: &str, digest: &str) -> Reply {
+    Reply::new(201)
+        .header("location", format!("/v2/{name}/blobs/{digest}"))
+        .header("docker-content-digest", digest)
+        .header("content-length", "0")
+}
+
 fn upload_reply(status: u16, name: &str, id: &str, size: u64) -> Reply {
     Reply::new(status)
         .header("location", format!("/v2/{name}/blobs/uploads/{id}"))
@@ -580,35 +566,35 @@ fn upload_reply(status: u16, name: &str, id: &str, size: u64) -> Reply {
 /// a bound) so the client sees the 413 instead of a reset connection.
 async fn read_small_body(body: Incoming, limits: &crate::config::Limits) -> ApiResult<Bytes> {
     let max = limits.max_manifest_bytes;
+    let drain = max.saturating_mul(4).max(16 << 20) as u64;
     let idle = Duration::from_secs(limits.body_idle_timeout);
-    let mut stream = body_stream(body);
+    let mut stream = crate::repo::bounded(body_stream(body), drain, idle);
     let mut kept = bytes::BytesMut::new();
     let mut seen = 0usize;
-    loop {
-        let next = tokio::time::timeout(idle, stream.next())
-            .await
-            .map_err(|_| {
-                ApiError::new(
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(data) => {
+                seen += data.len();
+                if seen <= max {
+                    kept.extend_from_slice(&data);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::FileTooLarge => {
+                seen = seen.max(max + 1);
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                return Err(ApiError::new(
                     Code::ManifestInvalid,
                     "the client stopped sending the manifest",
                 )
-                .with_status(408)
-            })?;
-        match next {
-            None => break,
-            Some(Err(e)) => {
+                .with_status(408));
+            }
+            Err(e) => {
                 return Err(ApiError::new(
                     Code::ManifestInvalid,
                     format!("reading the manifest: {e}"),
                 ));
-            }
-            Some(Ok(data)) => {
-                seen += data.len();
-                if seen <= max {
-                    kept.extend_from_slice(&data);
-                } else if seen > max.saturating_mul(4).max(16 << 20) {
-                    break;
-                }
             }
         }
     }

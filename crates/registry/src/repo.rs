@@ -68,7 +68,14 @@ pub struct StoredManifest {
 pub struct UploadState {
     /// Bytes received so far.
     pub size: u64,
-    parts: Vec<(u64, u64)>,
+    parts: Vec<Part>,
+}
+
+/// One stored chunk of an upload.
+struct Part {
+    offset: u64,
+    /// Its sha256 when this process just hashed it (else it is in storage, if at all).
+    digest: Option<Digest>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -303,13 +310,17 @@ impl Registry {
                     "upload parts are not contiguous",
                 ));
             }
-            parts.push((offset, m.size));
+            parts.push(Part {
+                offset,
+                digest: None,
+            });
             size += m.size;
         }
         Ok(UploadState { size, parts })
     }
 
     /// Appends a chunk. `start` is Content-Range's first byte; `len` its length.
+    /// Returns the session as it stands after the chunk.
     pub async fn append(
         &self,
         name: &str,
@@ -317,9 +328,9 @@ impl Registry {
         start: Option<u64>,
         len: Option<u64>,
         body: ByteStream,
-    ) -> ApiResult<u64> {
+    ) -> ApiResult<UploadState> {
         self.writable()?;
-        let state = self.upload_state(name, id).await?;
+        let mut state = self.upload_state(name, id).await?;
         if let Some(start) = start
             && start != state.size
         {
@@ -349,15 +360,20 @@ impl Registry {
         }
         if written == 0 {
             self.storage.delete(&part).await?;
-        } else {
-            self.storage
-                .put(
-                    &keys::upload_part_digest(id, state.size),
-                    Bytes::from(digest.to_string()),
-                )
-                .await?;
+            return Ok(state);
         }
-        Ok(state.size + written)
+        self.storage
+            .put(
+                &keys::upload_part_digest(id, state.size),
+                Bytes::from(digest.to_string()),
+            )
+            .await?;
+        state.parts.push(Part {
+            offset: state.size,
+            digest: Some(digest),
+        });
+        state.size += written;
+        Ok(state)
     }
 
     /// Finishes an upload: the bytes must hash to `digest`; the blob then
@@ -371,10 +387,10 @@ impl Registry {
     ) -> ApiResult<Digest> {
         self.writable()?;
         let expected = parse_digest(digest)?;
-        if let Some(body) = last_chunk {
-            self.append(name, id, None, None, body).await?;
-        }
-        let state = self.upload_state(name, id).await?;
+        let state = match last_chunk {
+            Some(body) => self.append(name, id, None, None, body).await?,
+            None => self.upload_state(name, id).await?,
+        };
         let (source, actual) = match state.parts.as_slice() {
             [] => {
                 self.storage
@@ -382,14 +398,17 @@ impl Registry {
                     .await?;
                 (keys::upload_part(id, 0), Digest::of(b""))
             }
-            [(offset, _)] => {
-                let sum = self
-                    .storage
-                    .get(&keys::upload_part_digest(id, *offset))
-                    .await?
-                    .and_then(|b| Digest::parse(std::str::from_utf8(&b).ok()?).ok());
+            [part] => {
+                let sum = match &part.digest {
+                    Some(d) => Some(d.clone()),
+                    None => self
+                        .storage
+                        .get(&keys::upload_part_digest(id, part.offset))
+                        .await?
+                        .and_then(|b| Digest::parse(std::str::from_utf8(&b).ok()?).ok()),
+                };
                 match sum {
-                    Some(d) => (keys::upload_part(id, *offset), d),
+                    Some(d) => (keys::upload_part(id, part.offset), d),
                     None => self.join_parts(id, &state).await?,
                 }
             }
@@ -420,7 +439,7 @@ impl Registry {
         let parts: Vec<String> = state
             .parts
             .iter()
-            .map(|(offset, _)| keys::upload_part(id, *offset))
+            .map(|p| keys::upload_part(id, p.offset))
             .collect();
         let stream = futures_util::stream::iter(parts)
             .then(move |key| {

@@ -10,13 +10,13 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use berth_oci::{Digest, Hasher};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 
 use super::{ByteStream, LockGuard, Meta, Storage, StorageError};
 
-/// Reads of big objects go out in pieces of this size.
-const CHUNK: usize = 1 << 20;
+/// A mapped object goes out in pieces of this size.
+const PIECE: usize = 4 << 20;
 
 /// Objects as files under `root`.
 pub struct FsStorage {
@@ -135,48 +135,9 @@ fn map_file(file: &File, len: u64) -> io::Result<Bytes> {
 fn stream_mapped(all: Bytes, range: Range<u64>) -> ByteStream {
     let (start, end) = (range.start as usize, range.end as usize);
     let pieces = (start..end)
-        .step_by(4 * CHUNK)
-        .map(move |o| Ok(all.slice(o..(o + 4 * CHUNK).min(end))));
+        .step_by(PIECE)
+        .map(move |o| Ok(all.slice(o..(o + PIECE).min(end))));
     Box::pin(futures_util::stream::iter(pieces))
-}
-
-/// Reads `len` bytes from `file` in chunks into a channel the response drains.
-fn stream_file(mut file: File, len: u64) -> ByteStream {
-    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
-    tokio::task::spawn_blocking(move || {
-        let mut left = len;
-        while left > 0 {
-            let want = left.min(CHUNK as u64) as usize;
-            let mut buf = BytesMut::zeroed(want);
-            let mut got = 0;
-            while got < want {
-                match file.read(&mut buf[got..]) {
-                    Ok(0) => break,
-                    Ok(n) => got += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(e));
-                        return;
-                    }
-                }
-            }
-            if got == 0 {
-                let _ = tx.blocking_send(Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "object shrank while being read",
-                )));
-                return;
-            }
-            buf.truncate(got);
-            left -= got as u64;
-            if tx.blocking_send(Ok(buf.freeze())).is_err() {
-                return; // the client went away
-            }
-        }
-    });
-    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    }))
 }
 
 enum Piece {
@@ -221,10 +182,15 @@ impl Storage for FsStorage {
                 let all = map_file(&file, size)?;
                 return Ok(Some((size, stream_mapped(all, start..end))));
             }
-            if start > 0 {
-                file.seek(SeekFrom::Start(start))?;
-            }
-            Ok(Some((size, stream_file(file, end.saturating_sub(start)))))
+            // Smaller objects are read whole, here on the blocking thread.
+            let mut data = vec![0u8; end.saturating_sub(start) as usize];
+            file.seek(SeekFrom::Start(start))?;
+            file.read_exact(&mut data)?;
+            let once: ByteStream =
+                Box::pin(futures_util::stream::once(
+                    async move { Ok(Bytes::from(data)) },
+                ));
+            Ok(Some((size, once)))
         })
         .await?;
         Ok(opened)

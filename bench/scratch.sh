@@ -1,0 +1,13 @@
+# Sourced by the benchmarks that need no test image (build, containers):
+# builds berth (release) and gives it a fresh store in WORKDIR.
+# Usage: source bench/scratch.sh DEFAULT_WORKDIR [WORKDIR]
+# Sets: work, berth_bin, root, run; defines berth (with that store).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+work=${2:-$1}
+cargo build --release --quiet
+berth_bin=$PWD/target/release/berth
+rm -rf "$work"
+mkdir -p "$work"
+root=$work/root run=$work/run
+berth() { "$berth_bin" --root "$root" --runroot "$run" "$@"; }
