@@ -38,10 +38,17 @@ pub struct Cli {
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, global = true, default_value = "warn", value_name = "LEVEL")]
     pub log_level: String,
-    /// Largest uncompressed layer accepted, in bytes (a guard against decompression bombs).
-    #[arg(long, global = true, env = "BERTH_MAX_LAYER_SIZE", default_value_t = 64 << 30, hide_short_help = true, value_name = "BYTES")]
-    pub max_layer_size: u64,
-    /// Registry settings (insecure-registries, registry-mirrors, max-concurrent-downloads, certs-dir), in daemon.json's words.
+    /// Largest uncompressed layer that import, load, pull and build unpack (a guard against
+    /// decompression bombs), e.g. 500MB or 1GiB; 0 for no limit [default: the config's
+    /// max-layer-size, else 32GiB]
+    #[arg(long, global = true, env = "BERTH_MAX_LAYER_SIZE", value_parser = crate::size::parse_size, hide_short_help = true, value_name = "SIZE")]
+    pub max_layer_size: Option<u64>,
+    /// Largest total of one image's uncompressed layers, e.g. 100GiB; 0 for no limit
+    /// [default: the config's max-image-size, else 64GiB]
+    #[arg(long, global = true, env = "BERTH_MAX_IMAGE_SIZE", value_parser = crate::size::parse_size, hide_short_help = true, value_name = "SIZE")]
+    pub max_image_size: Option<u64>,
+    /// Settings in daemon.json's words: registries (insecure-registries, registry-mirrors,
+    /// max-concurrent-downloads, certs-dir) and limits (max-layer-size, max-image-size).
     #[arg(
         long,
         global = true,
@@ -197,6 +204,10 @@ pub struct RegistryServeArgs {
     /// Address to listen on [default: 127.0.0.1:5000].
     #[arg(long, value_name = "HOST:PORT")]
     pub addr: Option<String>,
+    /// Also serve /metrics, without authentication, on this address (a bare PORT means
+    /// 127.0.0.1:PORT); on --addr, /metrics answers only logged-in users when auth is on.
+    #[arg(long, value_name = "[HOST:]PORT")]
+    pub metrics_addr: Option<String>,
     #[command(flatten)]
     pub storage: RegistryStorageArgs,
     /// Require basic auth against this htpasswd file (bcrypt: htpasswd -B).

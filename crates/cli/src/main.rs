@@ -3,8 +3,10 @@
 
 mod cli;
 mod commands;
+mod config;
 mod format;
 mod progress;
+mod size;
 
 use std::process::ExitCode;
 

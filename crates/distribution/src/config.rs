@@ -247,8 +247,8 @@ fn helper_get(helper: &str, key: &str) -> Result<Option<Credentials>, Error> {
     }))
 }
 
-/// berth's registry settings (`/etc/berth/registries.json` by default), in the
-/// words of docker's daemon.json so that a copied file works.
+/// berth's registry settings, in the words of docker's daemon.json so that a
+/// copied file works (the CLI reads them from its settings file).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct RegistryConfig {
@@ -265,18 +265,6 @@ pub struct RegistryConfig {
     pub certs_dir: Option<PathBuf>,
     /// Seconds a request may wait for the server before it is retried.
     pub timeout: Option<u64>,
-}
-
-impl RegistryConfig {
-    /// Reads the file; a missing file gives the defaults.
-    pub fn load(path: &Path) -> Result<RegistryConfig, Error> {
-        match std::fs::read(path) {
-            Ok(raw) => serde_json::from_slice(&raw)
-                .map_err(|e| Error::Config(format!("{}: {e}", path.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RegistryConfig::default()),
-            Err(e) => Err(Error::Config(format!("reading {}: {e}", path.display()))),
-        }
-    }
 }
 
 #[cfg(test)]

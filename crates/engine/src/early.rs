@@ -14,7 +14,9 @@ use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Condvar, Mutex};
 
-use berth_layer::{Applied, ApplyOptions, Compression, WhiteoutMode, apply_layer, decompress};
+use berth_layer::{
+    Applied, ApplyOptions, Compression, SizeBudget, WhiteoutMode, apply_layer, decompress,
+};
 use berth_oci::Digest;
 
 use crate::unpack::{Counting, extract_key};
@@ -96,6 +98,10 @@ pub(crate) struct Incoming<'a> {
     pub label: String,
     /// Its size.
     pub size: u64,
+    /// What all of the archive's early extractions may unpack together. Past
+    /// it an extraction fails with `ImageTooLarge` and its layer is unpacked
+    /// later from its blob, under its own image's budget.
+    pub budget: Arc<SizeBudget>,
 }
 
 /// An extraction started while the archive streams.
@@ -132,6 +138,7 @@ impl Engine {
             named,
             label,
             size,
+            budget,
         } = incoming;
         let file = match File::open(path) {
             Ok(f) => f,
@@ -153,6 +160,7 @@ impl Engine {
                 let mut opts = ApplyOptions::default();
                 opts.whiteouts = WhiteoutMode::Overlay;
                 opts.max_size = self.max_layer_size;
+                opts.image_budget = Some(budget);
                 if compression == Compression::None {
                     // Stored under its own digest, which the blob writer checks.
                     opts.known_diff_id = named;

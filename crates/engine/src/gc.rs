@@ -20,6 +20,23 @@ pub(crate) struct Swept {
 }
 
 impl Engine {
+    /// Sweeps, then runs `work` with the GC lock held shared (a load, a pull);
+    /// when it fails, sweeps again, so that what it made for an image it did
+    /// not record (layers committed before a later one failed) goes at once
+    /// rather than at the next command.
+    pub(crate) fn with_sweeps<T>(&self, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.sweep(false)?;
+        let result = self
+            .gc
+            .shared()
+            .map_err(Into::into)
+            .and_then(|_guard| work());
+        if result.is_err() {
+            let _ = self.sweep(false);
+        }
+        result
+    }
+
     /// Sweeps, waiting for the lock when `wait`, else skipping if it is busy.
     pub(crate) fn sweep(&self, wait: bool) -> Result<Swept> {
         let _guard = if wait {

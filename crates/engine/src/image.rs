@@ -3,12 +3,25 @@
 
 use std::collections::BTreeMap;
 
-use berth_oci::image::{Descriptor, ImageConfig, Manifest, from_json};
+use berth_oci::image::{Descriptor, ImageConfig, MAX_LAYERS, Manifest, from_json};
 use berth_oci::{ChainId, Digest, Reference, chain_ids, media};
 use berth_store::db::{ImageEntry, ImageRecord};
 
 use crate::import::descriptor;
 use crate::{Engine, Error, Result, to_json};
+
+/// Refuses an image of more than [`MAX_LAYERS`] layers; called where an image's
+/// layer count is first known, before any of its layers is fetched or unpacked.
+pub(crate) fn check_layer_count(image: impl std::fmt::Display, count: usize) -> Result<()> {
+    if count > MAX_LAYERS {
+        return Err(Error::TooManyLayers {
+            image: image.to_string(),
+            count,
+            limit: MAX_LAYERS,
+        });
+    }
+    Ok(())
+}
 
 /// An image in the store.
 #[derive(Debug, Clone)]
@@ -256,6 +269,10 @@ impl Engine {
         layers: Vec<Descriptor>,
         tags: &[Reference],
     ) -> Result<Digest> {
+        let name = tags
+            .first()
+            .map_or("being written".to_string(), |t| t.familiar());
+        check_layer_count(name, config.rootfs.diff_ids.len())?;
         let config_bytes = to_json(config)?;
         let config_digest = self.blobs.put(&config_bytes)?;
         let manifest = Manifest {

@@ -2,7 +2,7 @@
 
 use std::io::{Read, Write};
 
-use berth_layer::{ApplyOptions, WhiteoutMode, apply_layer, decompress};
+use berth_layer::{ApplyOptions, SizeBudget, WhiteoutMode, apply_layer, decompress};
 use berth_oci::image::{Descriptor, History, ImageConfig, Platform, RootFs, RunConfig};
 use berth_oci::{Digest, Kind, Reference, media};
 use berth_snapshot::Layout;
@@ -160,6 +160,7 @@ impl Engine {
             Layout::Full => WhiteoutMode::Direct,
         };
         opts.max_size = self.max_layer_size;
+        opts.image_budget = Some(std::sync::Arc::new(SizeBudget::new(self.max_image_size)));
         let applied = apply_layer(
             Tee {
                 inner: tar,

@@ -32,7 +32,7 @@ pub use berth_build::instruction::parse_duration;
 pub use berth_distribution::is_url;
 pub use berth_distribution::{Credentials, RegistryConfig, SearchResult, server_key};
 pub use berth_runtime as runtime;
-pub use build::{BuildOptions, BuildProgress, is_tar_archive, unpack_context};
+pub use build::{BuildOptions, BuildProgress, is_tar_archive};
 pub use container::{
     CommitOptions, Container, ContainerConfig, ContainerFilter, ContainerRecord, ContainerState,
     CreateOptions, Exec, ExecOptions, HostConfig, Started,
@@ -53,6 +53,7 @@ pub use time::{human_duration, human_size, parse_time, rfc3339_now};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+pub use berth_oci::image::MAX_LAYERS;
 use berth_oci::{Digest, Kind};
 use berth_snapshot::{Overlay, Snapshotter, Vfs};
 use berth_store::{Blobs, Db, GcLock};
@@ -96,6 +97,31 @@ pub enum Error {
     /// An archive is not a docker-archive or OCI archive, or is inconsistent.
     #[error("invalid archive: {0}")]
     Archive(String),
+    /// An image has more layers than berth accepts ([`MAX_LAYERS`]).
+    #[error(
+        "image {image} has {count} layers, more than the {limit} berth accepts (docker's limit; overlayfs stacks at most 500)"
+    )]
+    TooManyLayers {
+        /// The image: its reference, or where it came from.
+        image: String,
+        /// Its layers.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// An archive's manifest.json, index.json, manifest or config is larger
+    /// than berth reads.
+    #[error(
+        "invalid archive: {path} is {size} bytes, more than the {limit} berth reads for a manifest, index or config"
+    )]
+    MetadataTooLarge {
+        /// The file in the archive.
+        path: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// A layer's content does not match the digest its image names.
     #[error("layer {expected}: content has digest {actual} (corrupt or tampered layer)")]
     LayerDigest {
@@ -227,6 +253,7 @@ impl Error {
             | Error::Driver { .. } => Kind::InvalidArgument,
             Error::Oci(e) => e.kind(),
             Error::Conflict { .. } => Kind::Conflict,
+            Error::TooManyLayers { .. } | Error::MetadataTooLarge { .. } => Kind::ResourceExhausted,
             Error::Archive(_) | Error::LayerDigest { .. } | Error::BlobDigest { .. } => {
                 Kind::DataLoss
             }
@@ -270,9 +297,17 @@ pub struct EngineBuilder {
     runroot: PathBuf,
     driver: Option<String>,
     max_layer_size: u64,
+    max_image_size: u64,
     registries: RegistrySettings,
     monitor: Option<(PathBuf, Vec<String>)>,
 }
+
+/// Default of [`EngineBuilder::max_layer_size`]: 32 GiB, above the largest
+/// layers of real images (CUDA and model images ship layers of a few GiB).
+pub const DEFAULT_MAX_LAYER_SIZE: u64 = 32 << 30;
+
+/// Default of [`EngineBuilder::max_image_size`]: 64 GiB.
+pub const DEFAULT_MAX_IMAGE_SIZE: u64 = 64 << 30;
 
 impl Default for EngineBuilder {
     fn default() -> Self {
@@ -280,7 +315,8 @@ impl Default for EngineBuilder {
             root: PathBuf::from("/var/lib/berth"),
             runroot: PathBuf::from("/run/berth"),
             driver: None,
-            max_layer_size: 64 << 30,
+            max_layer_size: DEFAULT_MAX_LAYER_SIZE,
+            max_image_size: DEFAULT_MAX_IMAGE_SIZE,
             registries: RegistrySettings::default(),
             monitor: None,
         }
@@ -307,9 +343,17 @@ impl EngineBuilder {
         self
     }
 
-    /// Largest uncompressed layer accepted, in bytes. Default: 64 GiB.
+    /// Largest uncompressed layer that import, load, pull and build unpack, in
+    /// bytes; 0 for no limit. Default: [`DEFAULT_MAX_LAYER_SIZE`].
     pub fn max_layer_size(&mut self, bytes: u64) -> &mut Self {
         self.max_layer_size = bytes;
+        self
+    }
+
+    /// Largest total of one image's uncompressed layers, in bytes; 0 for no
+    /// limit. Default: [`DEFAULT_MAX_IMAGE_SIZE`].
+    pub fn max_image_size(&mut self, bytes: u64) -> &mut Self {
+        self.max_image_size = bytes;
         self
     }
 
@@ -348,7 +392,8 @@ impl EngineBuilder {
             driver: self.driver.clone(),
             runroot: std::path::absolute(&self.runroot)
                 .map_err(Error::io(self.runroot.display()))?,
-            max_layer_size: self.max_layer_size,
+            max_layer_size: no_limit_if_zero(self.max_layer_size),
+            max_image_size: no_limit_if_zero(self.max_image_size),
             registries: self.registries.clone(),
             monitor: self.monitor.clone(),
             root,
@@ -366,8 +411,13 @@ pub struct Engine {
     driver: Option<String>,
     snapshotter: OnceLock<Box<dyn Snapshotter>>,
     max_layer_size: u64,
+    max_image_size: u64,
     registries: RegistrySettings,
     monitor: Option<(PathBuf, Vec<String>)>,
+}
+
+fn no_limit_if_zero(limit: u64) -> u64 {
+    if limit == 0 { u64::MAX } else { limit }
 }
 
 impl Engine {

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, mpsc};
 use std::thread::ScopedJoinHandle;
 
-use berth_layer::{Compression, decompress};
-use berth_oci::image::{Descriptor, ImageConfig, Index, Manifest, Platform, from_json};
+use berth_layer::{Compression, SizeBudget, decompress};
+use berth_oci::image::{Descriptor, ImageConfig, Index, MAX_LAYERS, Manifest, Platform, from_json};
 use berth_oci::{ChainId, Digest, Kind, Reference, chain_ids, media};
 use berth_snapshot::Layout;
 use berth_store::PendingBlob;
@@ -26,6 +26,18 @@ use crate::{Engine, Error, Progress, Result, to_json};
 
 /// Files up to this size that are not named as blobs are kept in memory.
 const SMALL_FILE_MAX: u64 = 16 << 20;
+
+/// What all the files kept in memory may take together; later ones go to the
+/// content store, so a flood of small files cannot exhaust memory.
+const SMALL_FILES_TOTAL_MAX: u64 = 256 << 20;
+
+/// Blobs waiting for the committer, and committed together with one syncfs.
+const COMMIT_BATCH: usize = 128;
+
+/// The largest `manifest.json`, `index.json`, manifest or image config a load
+/// reads: real ones are kilobytes (a `manifest.json` for a thousand images of
+/// a hundred layers is ~10 MB), and each is read into memory whole.
+const METADATA_MAX: u64 = 16 << 20;
 
 /// What a load brought in.
 #[derive(Debug, Clone, Default)]
@@ -73,28 +85,40 @@ impl ArchiveFiles {
         path
     }
 
+    /// Reads a metadata file (manifest.json, index.json, a manifest or a
+    /// config), refusing one larger than [`METADATA_MAX`].
     fn read(&self, engine: &Engine, path: &str) -> Result<Vec<u8>> {
         let path = self.resolve(path);
         if let Some(b) = self.small.get(path) {
             return Ok(b.clone());
         }
-        match (
-            self.blobs.get(path),
-            self.blobs.get(path).and_then(|d| self.pending.get(d)),
-        ) {
-            // Verified when written; it may not be committed yet.
-            (Some(d), Some(pending)) => {
-                let mut data = Vec::new();
-                engine
-                    .blobs
-                    .open_pending(pending, d)?
-                    .read_to_end(&mut data)
-                    .map_err(Error::io(path))?;
-                Ok(data)
-            }
-            (Some(d), None) => Ok(engine.blobs.read(d)?),
-            (None, _) => Err(Error::Archive(format!("the archive has no file {path:?}"))),
+        let Some(d) = self.blobs.get(path) else {
+            return Err(Error::Archive(format!("the archive has no file {path:?}")));
+        };
+        // Verified when written; it may not be committed yet.
+        let file = match self.pending.get(d) {
+            Some(pending) => engine.blobs.open_pending(pending, d)?,
+            None => engine.blobs.open_blob(d)?,
+        };
+        let size = file.metadata().map_err(Error::io(path))?.len();
+        if size > METADATA_MAX {
+            return Err(Error::MetadataTooLarge {
+                path: path.to_string(),
+                size,
+                limit: METADATA_MAX,
+            });
         }
+        let mut data = Vec::with_capacity(size as usize);
+        file.take(METADATA_MAX)
+            .read_to_end(&mut data)
+            .map_err(Error::io(path))?;
+        Ok(data)
+    }
+
+    /// Whether the archive has a file at `path`.
+    fn has(&self, path: &str) -> bool {
+        let path = self.resolve(path);
+        self.small.contains_key(path) || self.blobs.contains_key(path)
     }
 
     /// The digest of a file, storing it as a blob if it was kept in memory.
@@ -177,17 +201,27 @@ fn link_target(path: &str, target: &str) -> String {
 impl Engine {
     /// Loads every image of an archive. `input` may be compressed (gzip, zstd, xz).
     pub fn load(&self, input: impl Read, progress: &dyn Progress) -> Result<LoadOutcome> {
-        self.sweep(false)?;
-        let _guard = self.gc.shared()?;
+        self.with_sweeps(|| self.load_locked(input, progress))
+    }
+
+    fn load_locked(&self, input: impl Read, progress: &dyn Progress) -> Result<LoadOutcome> {
         let counted = Counting::new(input, "archive", progress);
         let (_, tar) = decompress(counted).map_err(|e| Error::Archive(e.to_string()))?;
         let started = std::time::Instant::now();
-        let (commits, committed) = mpsc::channel::<PendingBlob>();
+        // Bounded, so a flood of small files waits for the committer instead
+        // of holding a descriptor each (EMFILE).
+        let (commits, committed) = mpsc::sync_channel::<PendingBlob>(COMMIT_BATCH);
         let committer = std::thread::spawn(move || -> Result<(), berth_store::Error> {
             let mut failed = None;
-            for blob in committed {
+            while let Ok(first) = committed.recv() {
+                let mut batch = vec![first];
+                while batch.len() < COMMIT_BATCH
+                    && let Ok(next) = committed.try_recv()
+                {
+                    batch.push(next);
+                }
                 if failed.is_none()
-                    && let Err(e) = blob.commit()
+                    && let Err(e) = PendingBlob::commit_all(batch)
                 {
                     failed = Some(e);
                 }
@@ -198,6 +232,7 @@ impl Engine {
         // Extract large files as they arrive where a layer can be attached to its
         // parent afterwards (see early.rs).
         let early_ok = snap.layout() == Layout::Diff;
+        let early_budget = Arc::new(SizeBudget::new(self.max_image_size));
         let mut early: HashMap<Digest, Early> = HashMap::new();
         let result = std::thread::scope(|scope| {
             let mut handles = Vec::new();
@@ -205,7 +240,7 @@ impl Engine {
                 tar,
                 progress,
                 &commits,
-                early_ok.then_some(scope),
+                early_ok.then_some((scope, &early_budget)),
                 &mut handles,
             );
             for (digest, handle) in handles {
@@ -244,9 +279,9 @@ impl Engine {
         progress: &dyn Progress,
     ) -> Result<LoadOutcome> {
         tracing::info!(elapsed = ?started.elapsed(), blobs = files.blobs.len(), "archive read");
-        let images = if files.small.contains_key("manifest.json") {
+        let images = if files.has("manifest.json") {
             self.docker_archive_images(&files)?
-        } else if files.small.contains_key("index.json") {
+        } else if files.has("index.json") {
             self.oci_archive_images(&files)?
         } else {
             return Err(Error::Archive(
@@ -296,13 +331,14 @@ impl Engine {
         &'env self,
         tar: impl Read,
         progress: &'env dyn Progress,
-        commits: &mpsc::Sender<PendingBlob>,
-        early: Option<&'scope std::thread::Scope<'scope, 'env>>,
+        commits: &mpsc::SyncSender<PendingBlob>,
+        early: Option<(&'scope std::thread::Scope<'scope, 'env>, &Arc<SizeBudget>)>,
         handles: &mut Vec<(Option<Digest>, ScopedJoinHandle<'scope, Early>)>,
     ) -> Result<ArchiveFiles> {
         let mut buf = vec![0u8; 1 << 20];
         let corrupt = |e: io::Error| Error::Archive(format!("corrupt or truncated archive: {e}"));
         let mut files = ArchiveFiles::default();
+        let mut small_total = 0u64;
         let mut archive = tar::Archive::new(tar);
         for entry in archive.entries().map_err(corrupt)? {
             let mut entry = entry.map_err(corrupt)?;
@@ -337,7 +373,8 @@ impl Engine {
                 io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData => corrupt(e),
                 _ => Error::io(&path)(e),
             };
-            if size <= SMALL_FILE_MAX {
+            if size <= SMALL_FILE_MAX && small_total + size <= SMALL_FILES_TOTAL_MAX {
+                small_total += size;
                 // Small files are kept in memory too: manifests and configs are read
                 // back before their blobs are committed.
                 let mut data = Vec::with_capacity(size as usize);
@@ -350,14 +387,20 @@ impl Engine {
                 files.small.insert(path.clone(), data);
             } else {
                 let busy = handles.iter().filter(|(_, h)| !h.is_finished()).count();
+                // Only large files are worth extracting before the manifest says
+                // they are layers, and no more of them than one image may have.
+                let speculate = size > SMALL_FILE_MAX
+                    && busy < crate::parallel::cpu_workers()
+                    && handles.len() < MAX_LAYERS;
                 let follow = match early {
-                    Some(scope) if busy < crate::parallel::cpu_workers() => {
+                    Some((scope, budget)) if speculate => {
                         let follow = Arc::new(Follow::default());
                         let incoming = Incoming {
                             path: w.path(),
                             named: named.clone(),
                             label: id.clone(),
                             size,
+                            budget: budget.clone(),
                         };
                         match self.start_early(scope, incoming, follow.clone(), progress) {
                             Ok(h) => {
@@ -446,6 +489,13 @@ impl Engine {
                 self.unpack(&layers[..=i], progress)?;
                 continue;
             };
+            if let Err(Error::Tarball(berth_layer::Error::ImageTooLarge { .. })) = &applied {
+                // The archive's early extractions ran out of budget together;
+                // this layer is unpacked from its blob under its image's own.
+                let _ = snap.remove(&key);
+                self.unpack(&layers[..=i], progress)?;
+                continue;
+            }
             let parent = (i > 0).then(|| chains[i - 1].to_string());
             let attached = applied
                 .map_err(|e| match e {
@@ -477,13 +527,21 @@ impl Engine {
 
     fn docker_archive_images(&self, files: &ArchiveFiles) -> Result<Vec<ArchivedImage>> {
         let entries: Vec<ArchiveManifest> =
-            serde_json::from_slice(&files.small["manifest.json"])
+            serde_json::from_slice(&files.read(self, "manifest.json")?)
                 .map_err(|e| Error::Archive(format!("manifest.json: {e}")))?;
+        // Before any config is read or layer unpacked.
+        for entry in &entries {
+            let name = match entry.repo_tags.as_deref() {
+                Some([first, ..]) => first.as_str(),
+                _ => entry.config.as_str(),
+            };
+            crate::image::check_layer_count(name, entry.layers.len())?;
+        }
         // Docker 25+ also writes an OCI layout: reuse its manifests so that their
         // digests survive a save/load round trip.
         let mut oci_manifests: HashMap<Digest, (Digest, Manifest)> = HashMap::new();
-        if let Some(raw) = files.small.get("index.json")
-            && let Ok(index) = from_json::<Index>("index.json", raw)
+        if files.has("index.json")
+            && let Ok(index) = from_json::<Index>("index.json", &files.read(self, "index.json")?)
         {
             for d in index
                 .manifests
@@ -502,7 +560,8 @@ impl Engine {
         for entry in entries {
             let config_raw = files.read(self, &entry.config)?;
             let config_digest = self.blobs.put(&config_raw)?;
-            let config: ImageConfig = from_json("image config", &config_raw)?;
+            let config: ImageConfig = from_json("image config", &config_raw)
+                .map_err(|e| Error::Archive(format!("{}: {e}", entry.config)))?;
             let mut layer_blobs = Vec::new();
             for l in &entry.layers {
                 layer_blobs.push(files.blob(self, l)?);
@@ -571,15 +630,14 @@ impl Engine {
     }
 
     fn oci_archive_images(&self, files: &ArchiveFiles) -> Result<Vec<ArchivedImage>> {
-        let index: Index = from_json("index.json", &files.small["index.json"])?;
+        let index: Index = from_json("index.json", &files.read(self, "index.json")?)?;
         let mut out: Vec<ArchivedImage> = Vec::new();
         for desc in &index.manifests {
             let (digest, manifest) = self.pick_manifest(files, desc, 0)?;
-            let config_raw = files.read(
-                self,
-                &format!("blobs/sha256/{}", manifest.config.digest.hex()),
-            )?;
-            let config: ImageConfig = from_json("image config", &config_raw)?;
+            let config_path = format!("blobs/sha256/{}", manifest.config.digest.hex());
+            let config_raw = files.read(self, &config_path)?;
+            let config: ImageConfig = from_json("image config", &config_raw)
+                .map_err(|e| Error::Archive(format!("{config_path}: {e}")))?;
             for l in &manifest.layers {
                 files.blob(self, &format!("blobs/sha256/{}", l.digest.hex()))?;
             }

@@ -67,8 +67,16 @@ impl Engine {
     ) -> Result<Vec<Pulled>> {
         let reference = Reference::parse(name)?;
         let endpoints = self.pull_endpoints(reference.domain())?;
-        self.sweep(false)?;
-        let _guard = self.gc.shared()?;
+        self.with_sweeps(|| self.pull_locked(reference, &endpoints, opts, progress))
+    }
+
+    fn pull_locked(
+        &self,
+        reference: Reference,
+        endpoints: &[Registry],
+        opts: &PullOptions,
+        progress: &dyn Progress,
+    ) -> Result<Vec<Pulled>> {
         if opts.all_tags {
             if reference.tag().is_some() || reference.digest().is_some() {
                 return Err(Error::InvalidArgument(
@@ -83,7 +91,7 @@ impl Engine {
             let mut out = Vec::new();
             for tag in tags {
                 let r = reference.with_tag(&tag)?;
-                out.push(self.pull_one(&endpoints, &r, opts, progress)?);
+                out.push(self.pull_one(endpoints, &r, opts, progress)?);
             }
             return Ok(out);
         }
@@ -93,7 +101,7 @@ impl Engine {
         } else {
             reference
         };
-        Ok(vec![self.pull_one(&endpoints, &reference, opts, progress)?])
+        Ok(vec![self.pull_one(endpoints, &reference, opts, progress)?])
     }
 
     fn pull_one(
@@ -144,6 +152,7 @@ impl Engine {
         let platform = opts.platform.clone().unwrap_or_else(Platform::host);
         let manifest_raw = self.resolve_platform(registry, reference, &top, &platform)?;
         let manifest: Manifest = from_json("manifest", &manifest_raw.bytes)?;
+        crate::image::check_layer_count(reference, manifest.layers.len())?;
         for l in &manifest.layers {
             if !supported_layer(&l.media_type) {
                 return Err(Error::Unsupported(format!(
@@ -242,7 +251,7 @@ impl Engine {
     ) -> Result<FetchedManifest> {
         let mut current = top.clone();
         for _ in 0..4 {
-            let media_type = effective_media_type(&current);
+            let media_type = effective_media_type(reference, &current)?;
             if media::is_manifest(&media_type) {
                 return Ok(current);
             }
@@ -286,35 +295,12 @@ impl Engine {
     }
 }
 
-/// The media type of a fetched manifest: the document's own `mediaType` when
-/// the server sent a generic Content-Type.
-fn effective_media_type(m: &FetchedManifest) -> String {
-    if media::is_manifest(&m.media_type) || media::is_index(&m.media_type) {
-        return m.media_type.clone();
-    }
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Probe {
-        #[serde(default)]
-        media_type: Option<String>,
-        #[serde(default)]
-        manifests: Option<serde_json::Value>,
-        #[serde(default)]
-        config: Option<serde_json::Value>,
-    }
-    match serde_json::from_slice::<Probe>(&m.bytes) {
-        Ok(Probe {
-            media_type: Some(t),
-            ..
-        }) => t,
-        Ok(Probe {
-            manifests: Some(_), ..
-        }) => media::OCI_INDEX.to_string(),
-        Ok(Probe {
-            config: Some(_), ..
-        }) => media::OCI_MANIFEST.to_string(),
-        _ => m.media_type.clone(),
-    }
+/// What a fetched manifest is, by the rule the registry server applies too
+/// (`media::manifest_type`): a document whose fields make it both a manifest
+/// and an index, or contradict its declared type, is refused.
+fn effective_media_type(reference: &Reference, m: &FetchedManifest) -> Result<String> {
+    media::manifest_type(&m.bytes, Some(&m.media_type))
+        .map_err(|e| Error::Archive(format!("manifest {} of {reference} refused: {e}", m.digest)))
 }
 
 /// `os/arch[/variant]`.

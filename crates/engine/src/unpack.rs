@@ -8,9 +8,10 @@
 
 use std::io::{BufReader, Read};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use berth_layer::{Applied, ApplyOptions, WhiteoutMode, apply_layer, decompress};
+use berth_layer::{Applied, ApplyOptions, SizeBudget, WhiteoutMode, apply_layer, decompress};
 use berth_oci::image::{ImageConfig, Manifest};
 use berth_oci::{ChainId, Digest, HashingReader, Kind, chain_ids};
 use berth_snapshot::{Layout, Snapshotter};
@@ -35,6 +36,7 @@ pub(crate) fn image_layers(
     config: &ImageConfig,
     pending: impl Fn(&Digest) -> Option<PathBuf>,
 ) -> Result<Vec<LayerBlob>> {
+    crate::image::check_layer_count(manifest.config.digest.short(), manifest.layers.len())?;
     if manifest.layers.len() != config.rootfs.diff_ids.len() {
         return Err(Error::Archive(format!(
             "image {}: manifest has {} layers but config has {} diff IDs",
@@ -198,6 +200,8 @@ impl Engine {
         progress: &dyn Progress,
     ) -> Result<()> {
         let snap = self.snapshotter()?;
+        // The image's layers share one size budget; those it has already count.
+        let budget = Arc::new(SizeBudget::new(self.max_image_size));
         let mut missing = Vec::new();
         for (i, chain) in chains.iter().enumerate() {
             let id = layers[i].blob.short().to_string();
@@ -206,6 +210,16 @@ impl Engine {
                     // The files are there, but this image's blob must still be the
                     // layer it claims to be: save and push hand the blob on.
                     self.verify_blob(&layers[i], progress)?;
+                    let size = self.db.layer(chain)?.map_or(0, |l| l.size);
+                    if !budget.charge(size) {
+                        return Err(Error::Layer {
+                            layer: layers[i].diff_id.clone(),
+                            source: berth_layer::Error::ImageTooLarge {
+                                limit: budget.limit(),
+                                used: budget.used(),
+                            },
+                        });
+                    }
                     progress.done(&id, "Already exists");
                 }
                 _ => missing.push(i),
@@ -214,25 +228,24 @@ impl Engine {
         if missing.is_empty() {
             return Ok(());
         }
+        let fill = |key: &str, i: usize, mode: WhiteoutMode| {
+            self.fill(snap, key, &layers[i], mode, &budget, source, progress)
+        };
         match snap.layout() {
-            Layout::Diff => self.unpack_parallel(snap, layers, chains, &missing, source, progress),
+            Layout::Diff => {
+                let threads = source
+                    .workers(self)
+                    .unwrap_or_else(crate::parallel::cpu_workers);
+                self.unpack_parallel(snap, layers, chains, &missing, threads, &fill)
+            }
             Layout::Full => {
                 for &i in &missing {
                     let key = extract_key();
                     let parent = (i > 0).then(|| chains[i - 1].to_string());
                     snap.prepare(&key, parent.as_deref())?;
-                    let done = self
-                        .fill(
-                            snap,
-                            &key,
-                            &layers[i],
-                            WhiteoutMode::Direct,
-                            source,
-                            progress,
-                        )
-                        .and_then(|size| {
-                            self.commit_layer(snap, &key, &chains[i], &layers[i], size)
-                        });
+                    let done = fill(&key, i, WhiteoutMode::Direct).and_then(|size| {
+                        self.commit_layer(snap, &key, &chains[i], &layers[i], size)
+                    });
                     if let Err(e) = done {
                         let _ = snap.remove(&key);
                         return Err(e);
@@ -249,8 +262,8 @@ impl Engine {
         layers: &[LayerBlob],
         chains: &[ChainId],
         missing: &[usize],
-        source: &dyn LayerSource,
-        progress: &dyn Progress,
+        threads: usize,
+        fill: &(dyn Fn(&str, usize, WhiteoutMode) -> Result<u64> + Sync),
     ) -> Result<()> {
         // Prepare bottom-up so each key's parent is the previous key or chain.
         let mut keys: Vec<(usize, String)> = Vec::new();
@@ -271,18 +284,8 @@ impl Engine {
             }
             keys.push((i, key));
         }
-        let threads = source
-            .workers(self)
-            .unwrap_or_else(crate::parallel::cpu_workers);
         let sizes = match crate::parallel::map(&keys, threads, |(i, key)| {
-            self.fill(
-                snap,
-                key,
-                &layers[*i],
-                WhiteoutMode::Overlay,
-                source,
-                progress,
-            )
+            fill(key, *i, WhiteoutMode::Overlay)
         }) {
             Ok(sizes) => sizes,
             Err(e) => {
@@ -299,13 +302,16 @@ impl Engine {
         Ok(())
     }
 
-    /// Applies one layer blob into the active snapshot `key`; returns its content size.
+    /// Applies one layer blob into the active snapshot `key`, drawing on its
+    /// image's size `budget`; returns its content size.
+    #[allow(clippy::too_many_arguments)]
     fn fill(
         &self,
         snap: &dyn Snapshotter,
         key: &str,
         layer: &LayerBlob,
         mode: WhiteoutMode,
+        budget: &Arc<SizeBudget>,
         source: &dyn LayerSource,
         progress: &dyn Progress,
     ) -> Result<u64> {
@@ -317,6 +323,7 @@ impl Engine {
         let mut opts = ApplyOptions::default();
         opts.whiteouts = mode;
         opts.max_size = self.max_layer_size;
+        opts.image_budget = Some(budget.clone());
         if layer.blob == layer.diff_id {
             // An uncompressed blob is stored under its own digest, verified when it
             // was written: the stream needs no second hash.

@@ -24,8 +24,8 @@ use std::thread::JoinHandle;
 use berth_oci::{Digest, HashingReader};
 use tar::EntryType;
 
-use crate::Error;
 use crate::sys;
+use crate::{Error, SizeBudget};
 
 /// How whiteout entries (`.wh.NAME`, `.wh..wh..opq`) are applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +46,9 @@ pub struct ApplyOptions {
     pub whiteouts: WhiteoutMode,
     /// Largest uncompressed layer accepted, in bytes. Default: 64 GiB.
     pub max_size: u64,
+    /// The budget of the image this layer belongs to, shared with its other
+    /// layers (see [`SizeBudget`]). Default: none.
+    pub image_budget: Option<Arc<SizeBudget>>,
     /// The stream's digest, when it is known to be right (the blob it comes from
     /// was verified under that digest): it is then not hashed again. Default: none.
     pub known_diff_id: Option<Digest>,
@@ -63,6 +66,7 @@ impl Default for ApplyOptions {
         ApplyOptions {
             whiteouts: WhiteoutMode::Overlay,
             max_size: 64 << 30,
+            image_budget: None,
             known_diff_id: None,
             workers: cpus.min(2),
         }
@@ -99,6 +103,13 @@ pub fn apply_layer<R: Read>(
         path: target.display().to_string(),
         source,
     })?;
+    match &opts.image_budget {
+        Some(budget) => apply_read(budget.reader(input), root, opts),
+        None => apply_read(input, root, opts),
+    }
+}
+
+fn apply_read<R: Read>(input: R, root: OwnedFd, opts: &ApplyOptions) -> Result<Applied, Error> {
     let mut reader = match &opts.known_diff_id {
         Some(d) => HashingReader::known(input, opts.max_size, d.clone()),
         None => HashingReader::new(input, opts.max_size),
@@ -106,8 +117,20 @@ pub fn apply_layer<R: Read>(
     let mut state = State::new(root, opts);
     let outcome = run(&mut reader, &mut state);
     let finished = state.finish();
-    outcome?;
+    let over_limit = |e: Error, read: u64| match (e, &opts.image_budget) {
+        (Error::TooLarge { .. }, Some(budget)) if budget.exceeded() => Error::ImageTooLarge {
+            limit: budget.limit(),
+            used: budget.used(),
+        },
+        (Error::TooLarge { limit, .. }, _) => Error::TooLarge { limit, read },
+        (other, _) => other,
+    };
+    outcome.map_err(|e| over_limit(e, reader.count()))?;
     finished?;
+    // The digest covers what follows the archive's end too.
+    if let Err(e) = io::copy(&mut reader, &mut io::sink()) {
+        return Err(over_limit(read_error(e, opts.max_size), reader.count()));
+    }
     let (diff_id, tar_size) = reader.finish().map_err(|e| read_error(e, opts.max_size))?;
     Ok(Applied {
         diff_id,
@@ -126,9 +149,11 @@ fn run<R: Read>(reader: &mut HashingReader<R>, state: &mut State) -> Result<(), 
     Ok(())
 }
 
+/// A read failure: corrupt input, or a size limit passed (the caller, who
+/// knows how much was read, fills in `read`).
 fn read_error(e: io::Error, limit: u64) -> Error {
     if e.kind() == io::ErrorKind::FileTooLarge {
-        Error::TooLarge { limit }
+        Error::TooLarge { limit, read: 0 }
     } else {
         Error::Corrupt(e)
     }

@@ -9,11 +9,13 @@
 #![deny(missing_docs)]
 
 pub mod apply;
+pub mod budget;
 pub mod compression;
 pub mod diff;
 mod sys;
 
 pub use apply::{Applied, ApplyOptions, WhiteoutMode, apply_layer};
+pub use budget::SizeBudget;
 pub use compression::{Compression, Compressor, decompress};
 
 use berth_oci::Kind;
@@ -48,10 +50,24 @@ pub enum Error {
         kind: char,
     },
     /// The uncompressed layer exceeds the size limit.
-    #[error("layer exceeds the size limit of {limit} bytes (a decompression bomb?)")]
+    #[error(
+        "layer exceeds the size limit: {read} bytes uncompressed so far, the limit is {limit} (max-layer-size); a decompression bomb?"
+    )]
     TooLarge {
         /// The limit in bytes.
         limit: u64,
+        /// Uncompressed bytes read when the limit was passed.
+        read: u64,
+    },
+    /// The layers of one image together exceed the image size limit.
+    #[error(
+        "image exceeds the size limit: {used} bytes uncompressed so far, the limit is {limit} (max-image-size)"
+    )]
+    ImageTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+        /// Uncompressed bytes of the image's layers when the limit was passed.
+        used: u64,
     },
     /// The stream is not a valid tar archive, or ends too early.
     #[error("corrupt or truncated layer: {0}")]
@@ -87,7 +103,7 @@ impl Error {
             | Error::BadHardLink { .. }
             | Error::UnsupportedEntry { .. } => Kind::InvalidArgument,
             Error::UnsupportedCompression(_) => Kind::NotImplemented,
-            Error::TooLarge { .. } => Kind::ResourceExhausted,
+            Error::TooLarge { .. } | Error::ImageTooLarge { .. } => Kind::ResourceExhausted,
             Error::Corrupt(_) => Kind::DataLoss,
             Error::Write { source, .. } | Error::Io { source, .. } => Kind::of_io(source),
         }

@@ -224,6 +224,13 @@ pub struct History {
     pub empty_layer: bool,
 }
 
+/// The most layers an image may have. Docker refuses a layer chain deeper
+/// than 125 ("max depth exceeded"), so an image berth accepts also runs
+/// under docker; overlayfs cannot stack more than 500 lower directories
+/// anyway; and it stops an archive of 100,000 one-file layers before any of
+/// them is unpacked.
+pub const MAX_LAYERS: usize = 125;
+
 /// Parses JSON of a given kind, with the kind in the error.
 pub fn from_json<T: serde::de::DeserializeOwned>(
     what: &'static str,

@@ -2,6 +2,7 @@
 //!
 //! ```toml
 //! addr = "0.0.0.0:5000"
+//! metrics_addr = "127.0.0.1:5001"      # /metrics without auth; on addr it needs a login
 //! root = "/var/lib/berth-registry"      # or an [s3] table
 //! read_only = false
 //! delete = true                         # DELETE of manifests, tags and blobs
@@ -52,6 +53,10 @@ pub enum ConfigError {
 pub struct Config {
     /// Address to listen on.
     pub addr: String,
+    /// A second address that serves `/metrics` alone, without authentication
+    /// (`PORT` alone means 127.0.0.1:PORT). On `addr`, `/metrics` answers
+    /// only logged-in users when auth is on.
+    pub metrics_addr: Option<String>,
     /// Filesystem storage root.
     pub root: Option<PathBuf>,
     /// S3 storage instead of `root`.
@@ -76,6 +81,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             addr: "127.0.0.1:5000".into(),
+            metrics_addr: None,
             root: None,
             s3: None,
             read_only: false,

@@ -104,6 +104,13 @@ impl Reply {
     fn error(e: &ApiError) -> Reply {
         Reply::new(e.status()).bytes("application/json", Bytes::from(e.body()))
     }
+
+    fn into_response(self) -> Response<Body> {
+        let mut response = Response::new(self.body);
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.headers;
+        response
+    }
 }
 
 /// Serves one request.
@@ -157,10 +164,27 @@ pub async fn serve(
         ms = format_args!("{:.2}", elapsed.as_secs_f64() * 1e3),
         "request"
     );
-    let mut response = Response::new(reply.body);
-    *response.status_mut() = reply.status;
-    *response.headers_mut() = reply.headers;
-    Ok(response)
+    Ok(reply.into_response())
+}
+
+/// Serves the metrics listener (`metrics_addr`): `/metrics` alone, without
+/// authentication, for a scraper on a trusted address.
+pub async fn serve_metrics(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let reply = match (Route::parse(req.uri().path()), req.method().as_str()) {
+        (Route::Metrics, "GET") => metrics_reply(&state),
+        _ => Reply::new(404).bytes("text/plain", Bytes::from_static(b"404 page not found\n")),
+    };
+    Ok(reply.into_response())
+}
+
+fn metrics_reply(state: &State) -> Reply {
+    Reply::new(200).bytes(
+        "text/plain; version=0.0.4",
+        Bytes::from(state.metrics.render(state.uploads.load(Ordering::Relaxed))),
+    )
 }
 
 /// The caller after authorization.
@@ -172,6 +196,8 @@ struct Caller {
 enum Need {
     Nothing,
     Login,
+    /// A user who logged in: an anonymous token or none is not enough.
+    Account,
     Listing,
     Repository(String, Action),
 }
@@ -180,6 +206,9 @@ fn need(route: &Route, method: &Method) -> Need {
     let write = |n: &String, a| Need::Repository(n.clone(), a);
     match (route, method.as_str()) {
         (Route::Base, _) => Need::Login,
+        // Request counts are nobody else's business where users log in; a
+        // scraper without credentials uses `--metrics-addr`.
+        (Route::Metrics, _) => Need::Account,
         (Route::Catalog | Route::Search, _) => Need::Listing,
         (Route::Tags(n) | Route::Referrers(n, _), _) => write(n, Action::Pull),
         (Route::Manifest(n, _) | Route::Blob(n, _), "DELETE") => write(n, Action::Delete),
@@ -260,6 +289,9 @@ fn authorize(
                 Some("insufficient_scope"),
             ));
         }
+        if matches!(need, Need::Account) && token.identity == Identity::Anonymous {
+            return Err(challenge(auth, None, Some("insufficient_scope")));
+        }
         return Ok(Caller {
             identity: token.identity.clone(),
             token: Some(token),
@@ -269,7 +301,7 @@ fn authorize(
         .basic(authorization)
         .map_err(|_| challenge(auth, None, None))?;
     let ok = match &need {
-        Need::Login => identity != Identity::Anonymous,
+        Need::Login | Need::Account => identity != Identity::Anonymous,
         // Anonymous listings are empty unless the ACL opens something
         // to everyone: challenge, so that clients send credentials.
         Need::Listing => identity != Identity::Anonymous || auth.anonymous_has_access(),
@@ -370,10 +402,7 @@ async fn dispatch(
     let unsupported = || ApiError::new(Code::Unsupported, "the operation is unsupported");
     match (route, method.as_str()) {
         (Route::Base, "GET" | "HEAD") => Ok(Reply::new(200).json(&serde_json::json!({}))),
-        (Route::Metrics, "GET") => Ok(Reply::new(200).bytes(
-            "text/plain; version=0.0.4",
-            Bytes::from(state.metrics.render(state.uploads.load(Ordering::Relaxed))),
-        )),
+        (Route::Metrics, "GET") => Ok(metrics_reply(state)),
         (Route::Token, "GET" | "POST") => token(state, req).await,
         (Route::Catalog, "GET") => {
             let q = query(&req);

@@ -43,7 +43,7 @@ pub struct Registry {
 #[derive(Default)]
 struct ManifestCache {
     bytes: usize,
-    entries: HashMap<Digest, (Bytes, String)>,
+    entries: HashMap<Digest, Bytes>,
 }
 
 /// A manifest as served.
@@ -489,7 +489,7 @@ impl Registry {
 
     // ---- manifests ----
 
-    async fn manifest_by_digest(&self, d: &Digest) -> ApiResult<Option<(Bytes, String)>> {
+    async fn manifest_by_digest(&self, d: &Digest) -> ApiResult<Option<Bytes>> {
         if let Ok(cache) = self.manifests.lock()
             && let Some(hit) = cache.entries.get(d)
         {
@@ -498,20 +498,14 @@ impl Registry {
         let Some(body) = self.storage.get(&keys::blob(d)).await? else {
             return Ok(None);
         };
-        let media_type = serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|v| v.get("mediaType")?.as_str().map(str::to_string))
-            .unwrap_or_else(|| guess_type(&body));
         if let Ok(mut cache) = self.manifests.lock() {
             if cache.bytes + body.len() > MANIFEST_CACHE_BYTES {
                 *cache = ManifestCache::default();
             }
             cache.bytes += body.len();
-            cache
-                .entries
-                .insert(d.clone(), (body.clone(), media_type.clone()));
+            cache.entries.insert(d.clone(), body.clone());
         }
-        Ok(Some((body, media_type)))
+        Ok(Some(body))
     }
 
     /// The digest a reference names in `name`, if the repository has it.
@@ -536,13 +530,33 @@ impl Registry {
             .ok_or_else(|| manifest_unknown(reference))
     }
 
-    /// A manifest by tag or digest.
+    /// A manifest by tag or digest, with the media type decided when it was
+    /// stored in this repository.
     pub async fn manifest(&self, name: &str, reference: &str) -> ApiResult<ServedManifest> {
         let digest = self.resolve(name, reference).await?;
-        let (body, media_type) = self
+        let revision = self
+            .storage
+            .get(&keys::revision(name, &digest))
+            .await?
+            .ok_or_else(|| manifest_unknown(reference))?;
+        let body = self
             .manifest_by_digest(&digest)
             .await?
             .ok_or_else(|| manifest_unknown(reference))?;
+        let stored = std::str::from_utf8(&revision)
+            .ok()
+            .filter(|t| MANIFEST_TYPES.contains(t));
+        let media_type = match stored {
+            Some(t) => t.to_string(),
+            // A revision without a usable type (written by hand): decide it as
+            // a PUT would, never serve a guess.
+            None => media::manifest_type(&body, None).map_err(|e| {
+                ApiError::new(
+                    Code::ManifestUnknown,
+                    format!("manifest {digest} cannot be served: {e}"),
+                )
+            })?,
+        };
         Ok(ServedManifest {
             body,
             media_type,
@@ -583,20 +597,10 @@ impl Registry {
         if !json.is_object() {
             return Err(invalid("manifest is not a JSON object"));
         }
-        let declared = json.get("mediaType").and_then(Value::as_str);
-        let header = content_type
-            .map(|c| c.split(';').next().unwrap_or(c).trim())
-            .filter(|c| !matches!(*c, "" | "application/json" | "application/octet-stream"));
-        let media_type = match (header, declared) {
-            (Some(h), Some(d)) if h != d => {
-                return Err(invalid(format!(
-                    "Content-Type {h} does not match the manifest's mediaType {d}"
-                )));
-            }
-            (Some(h), _) => h.to_string(),
-            (None, Some(d)) => d.to_string(),
-            (None, None) => guess_type(&body),
-        };
+        // Decided once, stored with the revision and served as stored: what was
+        // validated is what clients get (CVE-2021-41190).
+        let media_type = media::manifest_type(&body, content_type)
+            .map_err(|e| invalid(format!("manifest: {e}")))?;
         if json.get("schemaVersion").and_then(Value::as_u64) != Some(2) {
             return Err(invalid("only schemaVersion 2 manifests are accepted"));
         }
@@ -725,7 +729,7 @@ impl Registry {
                 self.storage.delete(&key).await?;
             }
         }
-        if let Some((body, _)) = self.manifest_by_digest(&digest).await?
+        if let Some(body) = self.manifest_by_digest(&digest).await?
             && let Ok(json) = serde_json::from_slice::<Value>(&body)
             && let Ok(Some(subject)) = descriptor_field(&json, "subject")
         {
@@ -900,15 +904,6 @@ impl Registry {
 }
 
 /// A manifest's type from its shape, when neither header nor field says.
-fn guess_type(body: &[u8]) -> String {
-    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    if v.get("manifests").is_some() {
-        media::OCI_INDEX.to_string()
-    } else {
-        media::OCI_MANIFEST.to_string()
-    }
-}
-
 fn descriptor_field(json: &Value, field: &str) -> ApiResult<Option<Descriptor>> {
     match json.get(field) {
         None | Some(Value::Null) => Ok(None),

@@ -58,6 +58,7 @@ fn tls_acceptor(tls: &TlsConfig) -> Result<TlsAcceptor, Error> {
 /// A bound, ready server.
 pub struct Server {
     listener: TcpListener,
+    metrics: Option<TcpListener>,
     state: Arc<State>,
     tls: Option<TlsAcceptor>,
 }
@@ -71,9 +72,24 @@ impl Server {
         let listener = TcpListener::bind(&config.addr)
             .await
             .map_err(|e| Error::Config(format!("listening on {}: {e}", config.addr)))?;
+        let metrics =
+            match &config.metrics_addr {
+                None => None,
+                Some(a) => {
+                    let addr = if a.parse::<u16>().is_ok() {
+                        format!("127.0.0.1:{a}")
+                    } else {
+                        a.clone()
+                    };
+                    Some(TcpListener::bind(&addr).await.map_err(|e| {
+                        Error::Config(format!("listening for metrics on {addr}: {e}"))
+                    })?)
+                }
+            };
         let registry = Registry::new(storage, config);
         Ok(Server {
             listener,
+            metrics,
             state: Arc::new(State::new(registry, auth)),
             tls,
         })
@@ -91,8 +107,12 @@ impl Server {
             crate::auth::Mode::Basic => "htpasswd",
             crate::auth::Mode::Token(_) => "token",
         };
+        let metrics = match self.metrics.as_ref().and_then(|l| l.local_addr().ok()) {
+            Some(a) => format!(", metrics: http://{a}/metrics"),
+            None => String::new(),
+        };
         format!(
-            "{}://{} (storage: {}, auth: {auth})",
+            "{}://{} (storage: {}, auth: {auth}{metrics})",
             if self.tls.is_some() { "https" } else { "http" },
             self.local_addr().map(|a| a.to_string()).unwrap_or_default(),
             self.state.registry.storage.describe()
@@ -109,6 +129,9 @@ impl Server {
             .header_read_timeout(Duration::from_secs(limits.header_timeout.max(1)))
             .keep_alive(true);
         let purge = tokio::spawn(purge_uploads(self.state.clone()));
+        let metrics = self
+            .metrics
+            .map(|l| tokio::spawn(serve_metrics(l, self.state.clone(), http.clone())));
         tokio::pin!(shutdown);
         loop {
             let permit = tokio::select! {
@@ -175,6 +198,9 @@ impl Server {
             });
         }
         purge.abort();
+        if let Some(m) = metrics {
+            m.abort();
+        }
         drop(self.listener);
         tracing::info!(target: "berth::registry", "shutting down: finishing requests in flight");
         if tokio::time::timeout(DRAIN, graceful.shutdown())
@@ -184,6 +210,22 @@ impl Server {
             tracing::warn!(target: "berth::registry", "requests still running after {DRAIN:?}; closing");
         }
         Ok(())
+    }
+}
+
+/// Serves the metrics listener, one small request at a time per connection.
+async fn serve_metrics(listener: TcpListener, state: Arc<State>, http: http1::Builder) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let state = state.clone();
+        let http = http.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| crate::http::serve_metrics(state.clone(), req));
+            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+        });
     }
 }
 

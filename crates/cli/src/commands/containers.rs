@@ -25,24 +25,10 @@ use crate::cli::{
 use crate::format::{Format, print_out};
 use crate::progress::Reporter;
 
-/// docker's `RAMInBytes`: `512`, `64k`, `64m`, `1g` (binary units).
+/// A size flag (`--memory 64m`) as the engine takes it.
 fn parse_bytes(s: &str) -> Result<i64> {
-    let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        Some('t') => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    let n: f64 = num
-        .parse()
-        .with_context(|| format!("invalid size {s:?}: expected e.g. 512k, 64m, 1g"))?;
-    if n < 0.0 {
-        bail!("invalid size {s:?}: negative");
-    }
-    Ok((n * mult as f64) as i64)
+    let bytes = crate::size::parse_size(s).map_err(anyhow::Error::msg)?;
+    i64::try_from(bytes).with_context(|| format!("invalid size {s:?}: too large"))
 }
 
 /// The create options from the flags; pulls the image first when the policy says so.

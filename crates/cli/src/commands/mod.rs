@@ -10,7 +10,7 @@ pub mod registry_server;
 pub mod system;
 
 use anyhow::Context;
-use berth_engine::{Engine, RegistryConfig, RegistrySettings};
+use berth_engine::{Engine, RegistrySettings};
 
 use crate::cli::Cli;
 
@@ -41,7 +41,8 @@ impl std::error::Error for ExitWith {}
 
 /// Opens the engine the global flags describe.
 pub fn open_engine(cli: &Cli) -> anyhow::Result<Engine> {
-    let mut config = RegistryConfig::load(&cli.registries_config)?;
+    let settings = crate::config::Settings::load(&cli.registries_config)?;
+    let mut config = settings.registries;
     if cli.max_concurrent_downloads.is_some() {
         config.max_concurrent_downloads = cli.max_concurrent_downloads;
     }
@@ -54,7 +55,16 @@ pub fn open_engine(cli: &Cli) -> anyhow::Result<Engine> {
         .root(&cli.root)
         .runroot(&cli.runroot)
         .driver(cli.storage_driver.clone())
-        .max_layer_size(cli.max_layer_size)
+        .max_layer_size(
+            cli.max_layer_size
+                .or(settings.max_layer_size)
+                .unwrap_or(berth_engine::DEFAULT_MAX_LAYER_SIZE),
+        )
+        .max_image_size(
+            cli.max_image_size
+                .or(settings.max_image_size)
+                .unwrap_or(berth_engine::DEFAULT_MAX_IMAGE_SIZE),
+        )
         .registries(RegistrySettings {
             config,
             tls_verify: cli.tls_verify,

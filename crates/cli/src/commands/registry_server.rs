@@ -22,6 +22,9 @@ pub fn run(command: &RegistryCommand, root: Option<&Path>) -> anyhow::Result<()>
             if let Some(addr) = &a.addr {
                 config.addr = addr.clone();
             }
+            if let Some(addr) = &a.metrics_addr {
+                config.metrics_addr = Some(addr.clone());
+            }
             if let Some(h) = &a.htpasswd {
                 config.auth.htpasswd = Some(h.clone());
             }

@@ -15,6 +15,7 @@ mod interop;
 mod registry;
 mod registry_server;
 mod resources;
+mod review;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -136,6 +137,7 @@ impl Berth {
             .args(args)
             .env_remove("BERTH_ROOT")
             .env_remove("BERTH_MAX_LAYER_SIZE")
+            .env_remove("BERTH_MAX_IMAGE_SIZE")
             // Credentials and registry settings of this test only.
             .env("DOCKER_CONFIG", self.path("docker-config"))
             .env("BERTH_REGISTRIES_CONFIG", self.path("registries.json"));

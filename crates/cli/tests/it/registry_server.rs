@@ -17,9 +17,9 @@ use crate::fixtures::noise;
 use crate::registry::{Process, free_port, import_busybox, run, skopeo_inspect, wait_for_port};
 use crate::{Berth, require_root, require_tool};
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub(crate) const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
 /// A `berth registry serve` process on a free port.
 pub struct Served {
@@ -200,7 +200,7 @@ impl S3Server {
     }
 }
 
-fn client() -> Client {
+pub(crate) fn client() -> Client {
     Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(60))
@@ -208,7 +208,7 @@ fn client() -> Client {
         .expect("client")
 }
 
-fn sha(data: &[u8]) -> String {
+pub(crate) fn sha(data: &[u8]) -> String {
     format!("sha256:{}", crate::registry::sha256_hex(data))
 }
 
@@ -220,12 +220,12 @@ fn code_of(resp: Response) -> (StatusCode, String) {
     (status, code)
 }
 
-fn expect_error(resp: Response, status: u16, code: &str) {
+pub(crate) fn expect_error(resp: Response, status: u16, code: &str) {
     let (s, c) = code_of(resp);
     assert_eq!((s.as_u16(), c.as_str()), (status, code));
 }
 
-fn header(resp: &Response, name: &str) -> String {
+pub(crate) fn header(resp: &Response, name: &str) -> String {
     resp.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -234,7 +234,7 @@ fn header(resp: &Response, name: &str) -> String {
 }
 
 /// Uploads a blob monolithically; returns its digest.
-fn push_blob(c: &Client, base: &str, repo: &str, data: &[u8]) -> String {
+pub(crate) fn push_blob(c: &Client, base: &str, repo: &str, data: &[u8]) -> String {
     let d = sha(data);
     let resp = c
         .post(format!("{base}/v2/{repo}/blobs/uploads/?digest={d}"))
@@ -275,7 +275,7 @@ fn start_upload(c: &Client, base: &str, repo: &str) -> String {
     format!("{base}{}", header(&resp, "location"))
 }
 
-fn config_blob() -> Vec<u8> {
+pub(crate) fn config_blob() -> Vec<u8> {
     serde_json::to_vec(&json!({
         "architecture": "amd64", "os": "linux",
         "config": {"Labels": {"org.opencontainers.image.description": "a conformance fixture"}},
@@ -298,7 +298,7 @@ fn manifest_of(config: &[u8], layers: &[&[u8]]) -> Vec<u8> {
     .expect("json")
 }
 
-fn put_manifest(
+pub(crate) fn put_manifest(
     c: &Client,
     base: &str,
     repo: &str,
@@ -314,7 +314,7 @@ fn put_manifest(
 }
 
 /// Pushes config + one layer + manifest as `repo:tag`; returns the manifest digest.
-fn push_image(c: &Client, base: &str, repo: &str, tag: &str, layer: &[u8]) -> String {
+pub(crate) fn push_image(c: &Client, base: &str, repo: &str, tag: &str, layer: &[u8]) -> String {
     let config = config_blob();
     push_blob(c, base, repo, &config);
     push_blob(c, base, repo, layer);
@@ -948,7 +948,7 @@ fn skopeo_and_berth_push_pull_list_delete_and_search() {
     c.ok(&["pull", &name]);
 }
 
-fn htpasswd(dir: &Path, users: &[(&str, &str)]) -> PathBuf {
+pub(crate) fn htpasswd(dir: &Path, users: &[(&str, &str)]) -> PathBuf {
     let path = dir.join("htpasswd");
     for (i, (u, p)) in users.iter().enumerate() {
         let flags = if i == 0 { "-Bbc" } else { "-Bb" };
@@ -1119,7 +1119,7 @@ fn basic_auth_with_acls_and_no_bypass() {
     assert!(found.contains("alice/busybox"), "{found}");
 }
 
-fn base64_basic(user: &str, pass: &str) -> String {
+pub(crate) fn base64_basic(user: &str, pass: &str) -> String {
     let out =
         run(Command::new("sh").args(["-c", &format!("printf '%s' '{user}:{pass}' | base64 -w0")]));
     out.trim().to_string()

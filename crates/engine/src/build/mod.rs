@@ -434,6 +434,27 @@ impl Engine {
         run.progress.done(n, started.elapsed());
         // The base image's ONBUILD triggers run first, and go no further.
         let triggers = state.run_mut().on_build.take().unwrap_or_default();
+        // Refused before any step runs when the stage would end with too many layers.
+        let makes_layer = |keyword: &str| {
+            ["RUN", "COPY", "ADD"]
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(keyword))
+        };
+        let added = stage
+            .lines
+            .iter()
+            .filter(|l| makes_layer(&l.keyword))
+            .count()
+            + triggers
+                .iter()
+                .filter(|t| t.split_whitespace().next().is_some_and(makes_layer))
+                .count();
+        crate::image::check_layer_count("being built", state.layers.len() + added).map_err(
+            |e| Error::Build {
+                line: stage.from.line,
+                message: e.to_string(),
+            },
+        )?;
         for t in triggers {
             let line = parse_line(&t, stage.from.line)?;
             let n = self.next_step(run, &format!("[{label}1/{total}] ONBUILD {t}"));
@@ -1101,7 +1122,9 @@ impl Engine {
                     .map_err(|e| at(e.to_string()))?;
                     let target =
                         crate::root::resolve(root, dir, true).map_err(|e| at(e.to_string()))?;
-                    extract_archive(src, &target).map_err(|e| at(e.to_string()))?;
+                    engine
+                        .extract_archive(src, &target)
+                        .map_err(|e| at(e.to_string()))?;
                 }
                 Ok(())
             })
@@ -1179,7 +1202,36 @@ impl Engine {
     /// A build context given as the URL of a tar archive, unpacked into `dir`.
     pub fn fetch_build_context(&self, url: &str, dir: &Path) -> Result<()> {
         let (body, _) = berth_distribution::fetch(url)?;
-        unpack_context(body, dir)
+        self.unpack_context(body, dir)
+    }
+
+    /// Unpacks a build context given as a tar archive (plain or compressed,
+    /// from stdin or a URL) into `dir`, confined to it.
+    pub fn unpack_context(&self, input: impl std::io::Read, dir: &Path) -> Result<()> {
+        self.unpack_archive(input, dir)
+            .map_err(|e| Error::Archive(format!("build context: {e}")))
+    }
+
+    /// Unpacks a tar archive (plain or compressed) into `dir`, confined to it
+    /// and to the layer size limit (what it unpacks becomes one layer);
+    /// `.wh.` entries delete, as they would in any other archive's unpacking.
+    fn unpack_archive(
+        &self,
+        input: impl std::io::Read,
+        dir: &Path,
+    ) -> std::result::Result<(), berth_layer::Error> {
+        let (_, tar) = berth_layer::decompress(input)?;
+        let mut opts = berth_layer::ApplyOptions::default();
+        opts.whiteouts = berth_layer::WhiteoutMode::Direct;
+        opts.max_size = self.max_layer_size;
+        berth_layer::apply_layer(tar, dir, &opts).map(|_| ())
+    }
+
+    /// Unpacks the archive at `src` into `target` (ADD).
+    fn extract_archive(&self, src: &Path, target: &Path) -> std::result::Result<(), String> {
+        let f = std::fs::File::open(src).map_err(|e| format!("{}: {e}", src.display()))?;
+        self.unpack_archive(f, target)
+            .map_err(|e| format!("{}: {e}", src.display()))
     }
 
     /// `berth builder prune`: forgets the build cache and removes what only
@@ -1189,24 +1241,6 @@ impl Engine {
         let swept = self.sweep(true)?;
         Ok((entries, swept.bytes))
     }
-}
-
-/// Unpacks a build context given as a tar archive (plain or compressed, from
-/// stdin or a URL) into `dir`, confined to it.
-pub fn unpack_context(input: impl std::io::Read, dir: &Path) -> Result<()> {
-    unpack_archive(input, dir).map_err(|e| Error::Archive(format!("build context: {e}")))
-}
-
-/// Unpacks a tar archive (plain or compressed) into `dir`, confined to it;
-/// `.wh.` entries delete, as they would in any other archive's unpacking.
-fn unpack_archive(
-    input: impl std::io::Read,
-    dir: &Path,
-) -> std::result::Result<(), berth_layer::Error> {
-    let (_, tar) = berth_layer::decompress(input)?;
-    let mut opts = berth_layer::ApplyOptions::default();
-    opts.whiteouts = berth_layer::WhiteoutMode::Direct;
-    berth_layer::apply_layer(tar, dir, &opts).map(|_| ())
 }
 
 /// Whether `input` is a tar archive, plain or compressed (what ADD unpacks,
@@ -1274,12 +1308,6 @@ fn remove_stubs(dir: &Path, changes: &mut Vec<Change>) -> std::io::Result<()> {
     }
     changes.retain(|c| !gone.contains(&c.path));
     Ok(())
-}
-
-/// Unpacks the archive at `src` into `target` (ADD).
-fn extract_archive(src: &Path, target: &Path) -> std::result::Result<(), String> {
-    let f = std::fs::File::open(src).map_err(|e| format!("{}: {e}", src.display()))?;
-    unpack_archive(f, target).map_err(|e| format!("{}: {e}", src.display()))
 }
 
 /// ADD of a URL: its bytes, checked against `--checksum` when given.
