@@ -1,0 +1,192 @@
+//! The metadata database: which images exist, their names, and the layers and
+//! blobs each one holds on to.
+//!
+//! SQLite in WAL mode, so several berth processes use it at once; every change is
+//! one `BEGIN IMMEDIATE` transaction. The database only records references:
+//! whatever it names must exist before the row is written (blobs and snapshots are
+//! created first), and rows are deleted before what they name, so a kill at any
+//! instant leaves at worst unreferenced garbage that the next sweep removes.
+//!
+//! One module per table family: `images` (images, tags, repo digests, their
+//! layers and blobs), `layers` (layer snapshots and verified blob diff IDs),
+//! `containers`, `build_cache`, and `references` (what the GC must keep).
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use berth_oci::Digest;
+use rusqlite::Connection;
+
+use crate::Error;
+
+mod build_cache;
+mod containers;
+mod images;
+mod layers;
+mod references;
+
+pub use build_cache::{BuildLayer, BuildStep};
+pub use containers::ContainerRow;
+pub use images::{ImageEntry, ImageRecord, Removal};
+pub use layers::LayerRecord;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS images (
+    id       TEXT PRIMARY KEY,
+    manifest TEXT NOT NULL,
+    created  INTEGER NOT NULL,
+    added    INTEGER NOT NULL,
+    size     INTEGER NOT NULL,
+    labels   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tags (
+    name  TEXT PRIMARY KEY,
+    image TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tags_image ON tags(image);
+CREATE TABLE IF NOT EXISTS repo_digests (
+    name  TEXT PRIMARY KEY,
+    image TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS repo_digests_image ON repo_digests(image);
+CREATE TABLE IF NOT EXISTS image_layers (
+    image TEXT NOT NULL,
+    idx   INTEGER NOT NULL,
+    chain TEXT NOT NULL,
+    PRIMARY KEY (image, idx)
+);
+CREATE INDEX IF NOT EXISTS image_layers_chain ON image_layers(chain);
+CREATE TABLE IF NOT EXISTS image_blobs (
+    image TEXT NOT NULL,
+    blob  TEXT NOT NULL,
+    PRIMARY KEY (image, blob)
+);
+CREATE TABLE IF NOT EXISTS blob_diff_ids (
+    blob    TEXT PRIMARY KEY,
+    diff_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS layers (
+    chain   TEXT PRIMARY KEY,
+    diff_id TEXT NOT NULL,
+    size    INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS containers (
+    id      TEXT PRIMARY KEY,
+    name    TEXT NOT NULL UNIQUE,
+    image   TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    record  TEXT NOT NULL,
+    state   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS containers_image ON containers(image);
+CREATE TABLE IF NOT EXISTS build_cache (
+    key     TEXT PRIMARY KEY,
+    created TEXT NOT NULL,
+    blob    TEXT,
+    diff_id TEXT,
+    size    INTEGER,
+    chain   TEXT,
+    used    INTEGER NOT NULL
+);
+";
+
+/// Opens (creating) an SQLite database in WAL mode, as every berth process
+/// shares it, and applies `schema`. Two processes creating the same database at
+/// once can get "database is locked" straight away (switching a new file to WAL
+/// needs an exclusive lock, and SQLite may answer BUSY there without waiting),
+/// so the setup is retried for up to ten seconds.
+pub fn open_sqlite(path: &Path, schema: &str) -> rusqlite::Result<Connection> {
+    let mut attempt = 0;
+    loop {
+        let opened = Connection::open(path).and_then(|conn| {
+            conn.busy_timeout(Duration::from_secs(60))?;
+            // Each berth command is a short process, often the only one open: a
+            // checkpoint (and the WAL's deletion) at every close cost more than
+            // the command's own work. SQLite checkpoints as the WAL grows instead.
+            conn.set_db_config(
+                rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                true,
+            )?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.execute_batch(schema)?;
+            truncate_long_wal(&conn, path)?;
+            Ok(conn)
+        });
+        match opened {
+            Err(e)
+                if attempt < 200
+                    && matches!(
+                        e.sqlite_error_code(),
+                        Some(
+                            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                        )
+                    ) =>
+            {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// WAL size past which the opening process checkpoints and empties it.
+const WAL_TRUNCATE_BYTES: u64 = 4 << 20;
+
+/// Keeps the WAL short. Without checkpoints on close, every process that opens
+/// the database recovers the WAL's index by reading all of it, and recovery
+/// forgets what earlier checkpoints copied back, so SQLite never restarts the
+/// log: it grew to tens of megabytes, read in full by every command. A
+/// TRUNCATE checkpoint, at most once per `WAL_TRUNCATE_BYTES` written, bounds
+/// that read.
+fn truncate_long_wal(conn: &Connection, path: &Path) -> rusqlite::Result<()> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let long = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_TRUNCATE_BYTES);
+    if long {
+        // The result row says whether another connection kept it from
+        // finishing; the next opener tries again then.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    }
+    Ok(())
+}
+
+/// The database handle. Cheap to share between threads.
+pub struct Db {
+    conn: Mutex<Connection>,
+}
+
+fn digest_col(s: String) -> Result<Digest, Error> {
+    Digest::parse(&s).map_err(|_| Error::Corrupt(format!("not a digest: {s:?}")))
+}
+
+impl Db {
+    /// Opens (creating) the database at `path`.
+    pub fn open(path: &Path) -> Result<Db, Error> {
+        // SQLite reports a file it may not write as "readonly database"; the
+        // system's own words name the file and the cause.
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+        {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(path)(e)),
+            _ => {}
+        }
+        let conn = open_sqlite(path, SCHEMA)?;
+        Ok(Db {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent, so a
+        // poisoned mutex is still usable.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests;
