@@ -32,7 +32,7 @@ const SMALL_FILE_MAX: u64 = 16 << 20;
 const SMALL_FILES_TOTAL_MAX: u64 = 256 << 20;
 
 /// Blobs waiting for the committer, and committed together with one syncfs.
-const COMMIT_BATCH: usize = 128;
+const COMMIT_BATCH: usize = 384;
 
 /// The largest `manifest.json`, `index.json`, manifest or image config a load
 /// reads: real ones are kilobytes (a `manifest.json` for a thousand images of
