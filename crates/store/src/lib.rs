@@ -59,6 +59,19 @@ pub enum Error {
     /// A row in the database holds something that is not what it should be.
     #[error("metadata database holds a corrupt value: {0}")]
     Corrupt(String),
+    /// The database was written by a newer berth, with tables this one does
+    /// not know.
+    #[error(
+        "{path}: metadata schema version {found} is newer than version {supported}, the newest this berth knows; use a newer berth"
+    )]
+    SchemaTooNew {
+        /// The database file.
+        path: PathBuf,
+        /// Its schema version.
+        found: u32,
+        /// The newest version this berth migrates to.
+        supported: u32,
+    },
 }
 
 impl Error {
@@ -70,6 +83,7 @@ impl Error {
                 Kind::DataLoss
             }
             Error::Io { source, .. } => Kind::of_io(source),
+            Error::SchemaTooNew { .. } => Kind::FailedPrecondition,
             Error::Db(e) => match e.sqlite_error_code() {
                 Some(rusqlite::ErrorCode::DiskFull) => Kind::ResourceExhausted,
                 Some(rusqlite::ErrorCode::PermissionDenied | rusqlite::ErrorCode::ReadOnly) => {

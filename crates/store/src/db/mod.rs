@@ -9,7 +9,8 @@
 //!
 //! One module per table family: `images` (images, tags, repo digests, their
 //! layers and blobs), `layers` (layer snapshots and verified blob diff IDs),
-//! `containers`, `build_cache`, and `references` (what the GC must keep).
+//! `containers`, `build_cache`, and `references` (what the GC must keep);
+//! `schema` numbers the schema and migrates older databases on open.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -25,71 +26,13 @@ mod containers;
 mod images;
 mod layers;
 mod references;
+mod schema;
 
 pub use build_cache::{BuildLayer, BuildStep};
 pub use containers::ContainerRow;
 pub use images::{ImageEntry, ImageRecord, Removal};
 pub use layers::LayerRecord;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS images (
-    id       TEXT PRIMARY KEY,
-    manifest TEXT NOT NULL,
-    created  INTEGER NOT NULL,
-    added    INTEGER NOT NULL,
-    size     INTEGER NOT NULL,
-    labels   TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tags (
-    name  TEXT PRIMARY KEY,
-    image TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS tags_image ON tags(image);
-CREATE TABLE IF NOT EXISTS repo_digests (
-    name  TEXT PRIMARY KEY,
-    image TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS repo_digests_image ON repo_digests(image);
-CREATE TABLE IF NOT EXISTS image_layers (
-    image TEXT NOT NULL,
-    idx   INTEGER NOT NULL,
-    chain TEXT NOT NULL,
-    PRIMARY KEY (image, idx)
-);
-CREATE INDEX IF NOT EXISTS image_layers_chain ON image_layers(chain);
-CREATE TABLE IF NOT EXISTS image_blobs (
-    image TEXT NOT NULL,
-    blob  TEXT NOT NULL,
-    PRIMARY KEY (image, blob)
-);
-CREATE TABLE IF NOT EXISTS blob_diff_ids (
-    blob    TEXT PRIMARY KEY,
-    diff_id TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS layers (
-    chain   TEXT PRIMARY KEY,
-    diff_id TEXT NOT NULL,
-    size    INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS containers (
-    id      TEXT PRIMARY KEY,
-    name    TEXT NOT NULL UNIQUE,
-    image   TEXT NOT NULL,
-    created INTEGER NOT NULL,
-    record  TEXT NOT NULL,
-    state   TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS containers_image ON containers(image);
-CREATE TABLE IF NOT EXISTS build_cache (
-    key     TEXT PRIMARY KEY,
-    created TEXT NOT NULL,
-    blob    TEXT,
-    diff_id TEXT,
-    size    INTEGER,
-    chain   TEXT,
-    used    INTEGER NOT NULL
-);
-";
+pub use schema::VERSION as SCHEMA_VERSION;
 
 /// Opens (creating) an SQLite database in WAL mode, as every berth process
 /// shares it, and applies `schema`. Two processes creating the same database at
@@ -175,7 +118,8 @@ impl Db {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(path)(e)),
             _ => {}
         }
-        let conn = open_sqlite(path, SCHEMA)?;
+        let mut conn = open_sqlite(path, "")?;
+        schema::migrate(&mut conn, path)?;
         Ok(Db {
             conn: Mutex::new(conn),
         })
