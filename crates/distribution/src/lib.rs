@@ -12,6 +12,7 @@ pub mod config;
 use std::io::Read;
 use std::time::Duration;
 
+use berth_oci::errcode::ErrorCode;
 use berth_oci::{Digest, Kind};
 
 pub use auth::Credentials;
@@ -107,13 +108,10 @@ impl Error {
             Error::Transport { .. } | Error::Unreachable { .. } | Error::Tls { .. } => {
                 Kind::Unavailable
             }
-            Error::Registry { status, code, .. } => match code.as_str() {
-                "MANIFEST_UNKNOWN" | "BLOB_UNKNOWN" | "NAME_UNKNOWN" => Kind::NotFound,
-                "UNAUTHORIZED" => Kind::Unauthenticated,
-                "DENIED" => Kind::PermissionDenied,
-                "UNSUPPORTED" => Kind::NotImplemented,
+            Error::Registry { status, code, .. } => match ErrorCode::parse(code) {
                 _ if status.is_server_error() => Kind::Unavailable,
-                _ => Kind::InvalidArgument,
+                Some(c) => c.kind(),
+                None => Kind::InvalidArgument,
             },
             Error::Unauthorized { .. } => Kind::Unauthenticated,
             Error::DigestMismatch { .. } | Error::Protocol(_) => Kind::DataLoss,

@@ -5,7 +5,9 @@
 //! This crate knows nothing of disks, networks or the CLI.
 #![deny(missing_docs)]
 
+pub mod auth;
 pub mod digest;
+pub mod errcode;
 pub mod errdefs;
 pub mod image;
 pub mod media;

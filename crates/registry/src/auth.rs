@@ -299,7 +299,7 @@ impl Auth {
             return Ok(Identity::Anonymous);
         };
         let encoded = strip_scheme(value, "basic").ok_or(BadCredentials)?;
-        let creds = berth_distribution::auth::decode_basic(encoded).ok_or(BadCredentials)?;
+        let creds = berth_oci::auth::decode_basic(encoded).ok_or(BadCredentials)?;
         self.login(&creds.username, &creds.secret)
             .ok_or(BadCredentials)
     }

@@ -1,75 +1,9 @@
-//! The distribution spec's error codes, each with its HTTP status.
+//! Errors as the registry answers them: the distribution spec's code (from
+//! `oci`), a message, detail, and the HTTP status.
 
 use crate::storage::StorageError;
 
-/// An error code of the OCI distribution spec (plus the reference registry's
-/// TAG_INVALID and the generic internal error).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub enum Code {
-    BlobUnknown,
-    BlobUploadInvalid,
-    BlobUploadUnknown,
-    DigestInvalid,
-    ManifestBlobUnknown,
-    ManifestInvalid,
-    ManifestUnknown,
-    NameInvalid,
-    NameUnknown,
-    SizeInvalid,
-    Unauthorized,
-    Denied,
-    Unsupported,
-    TooManyRequests,
-    RangeInvalid,
-    Unknown,
-}
-
-impl Code {
-    /// The code as the JSON body spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::BlobUnknown => "BLOB_UNKNOWN",
-            Code::BlobUploadInvalid => "BLOB_UPLOAD_INVALID",
-            Code::BlobUploadUnknown => "BLOB_UPLOAD_UNKNOWN",
-            Code::DigestInvalid => "DIGEST_INVALID",
-            Code::ManifestBlobUnknown => "MANIFEST_BLOB_UNKNOWN",
-            Code::ManifestInvalid => "MANIFEST_INVALID",
-            Code::ManifestUnknown => "MANIFEST_UNKNOWN",
-            Code::NameInvalid => "NAME_INVALID",
-            Code::NameUnknown => "NAME_UNKNOWN",
-            Code::SizeInvalid => "SIZE_INVALID",
-            Code::Unauthorized => "UNAUTHORIZED",
-            Code::Denied => "DENIED",
-            Code::Unsupported => "UNSUPPORTED",
-            Code::TooManyRequests => "TOOMANYREQUESTS",
-            Code::RangeInvalid => "RANGE_INVALID",
-            Code::Unknown => "UNKNOWN",
-        }
-    }
-
-    /// The status the spec (or the reference registry) answers with.
-    pub fn status(self) -> u16 {
-        match self {
-            Code::BlobUnknown
-            | Code::BlobUploadUnknown
-            | Code::ManifestUnknown
-            | Code::NameUnknown => 404,
-            Code::BlobUploadInvalid
-            | Code::DigestInvalid
-            | Code::ManifestBlobUnknown
-            | Code::ManifestInvalid
-            | Code::NameInvalid
-            | Code::SizeInvalid => 400,
-            Code::Unauthorized => 401,
-            Code::Denied => 403,
-            Code::Unsupported => 405,
-            Code::TooManyRequests => 429,
-            Code::RangeInvalid => 416,
-            Code::Unknown => 500,
-        }
-    }
-}
+pub use berth_oci::errcode::ErrorCode as Code;
 
 /// An error answered to a client: code, message, optional detail.
 #[derive(Debug)]
