@@ -12,7 +12,7 @@ use std::io::{self, Read};
 use berth_distribution::{FetchedManifest, Registry};
 use berth_layer::{Applied, decompress};
 use berth_oci::image::{Descriptor, ImageConfig, Index, Manifest, Platform, from_json};
-use berth_oci::{Digest, Hasher, Reference, media};
+use berth_oci::{Digest, Reference, media};
 use berth_store::PartialBlob;
 
 use crate::unpack::{Counting, LayerBlob, LayerSource, StoredLayers, image_layers};
@@ -379,7 +379,6 @@ impl RemoteLayers<'_> {
             registry: self.registry,
             repo: self.repo,
             desc,
-            hasher: Hasher::new(),
             pos: 0,
             partial,
             body: None,
@@ -424,7 +423,6 @@ struct Download<'a> {
     registry: &'a Registry,
     repo: &'a str,
     desc: &'a Descriptor,
-    hasher: Hasher,
     pos: u64,
     partial: PartialBlob,
     body: Option<Box<dyn Read + Send>>,
@@ -441,7 +439,6 @@ impl Download<'_> {
             // A foreign layer: from its own URLs, from the start.
             self.partial.truncate()?;
             self.pos = 0;
-            self.hasher = Hasher::new();
             let mut last = None;
             for url in &self.desc.urls {
                 match berth_distribution::fetch(url) {
@@ -480,26 +477,26 @@ impl Download<'_> {
             return Err(f.into());
         }
         drained.map_err(Error::io(&self.desc.digest))?;
-        let actual = std::mem::take(&mut self.hasher).finish();
-        if self.pos != self.desc.size || actual != self.desc.digest {
-            self.partial.discard();
-            return Err(Error::BlobDigest {
-                blob: self.desc.digest.clone(),
-                actual,
-                size: self.pos,
-                expected_size: self.desc.size,
-            });
+        let (size, expected_size) = (self.pos, self.desc.size);
+        let mismatch = |actual| Error::BlobDigest {
+            blob: self.desc.digest.clone(),
+            actual,
+            size,
+            expected_size,
+        };
+        match self.partial.commit() {
+            Err(berth_store::Error::DigestMismatch { actual, .. }) => Err(mismatch(actual)),
+            // The digest's own bytes, though not the size the manifest says.
+            Ok(()) if size != expected_size => Err(mismatch(self.desc.digest.clone())),
+            other => Ok(other?),
         }
-        self.partial.commit(&actual)?;
-        Ok(())
     }
 }
 
 impl Read for Download<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.pos < self.partial.len() {
-            let n = self.partial.read_at(buf, self.pos)?;
-            self.hasher.update(&buf[..n]);
+            let n = self.partial.read_back(buf)?;
             self.pos += n as u64;
             return Ok(n);
         }
@@ -518,7 +515,6 @@ impl Read for Download<'_> {
             match body.read(&mut buf[..max]) {
                 Ok(n) if n > 0 => {
                     self.partial.append(&buf[..n])?;
-                    self.hasher.update(&buf[..n]);
                     self.pos += n as u64;
                     return Ok(n);
                 }

@@ -193,6 +193,8 @@ impl Blobs {
                 file: Some(file),
                 path,
                 len: held.len(),
+                hasher: Hasher::new(),
+                hashed: 0,
                 digest: digest.clone(),
                 dir: self.dir.clone(),
             }));
@@ -254,12 +256,18 @@ const PARTIAL_PREFIX: &str = "dl-";
 const PARTIAL_KEEP: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// A download in progress, kept across interruptions (see [`Blobs::resume`]).
-/// Bytes are appended as they arrive; [`PartialBlob::commit`] checks the whole
-/// and publishes it. Dropped, it stays on disk for the next try.
+/// Bytes already on disk are read back (and hashed) with
+/// [`PartialBlob::read_back`], new ones appended (and hashed) as they arrive;
+/// [`PartialBlob::commit`] publishes the blob only if what it hashed is the
+/// digest it was opened for: the digest is never taken on the caller's word.
+/// Dropped, it stays on disk for the next try.
 pub struct PartialBlob {
     file: Option<File>,
     path: PathBuf,
     len: u64,
+    hasher: Hasher,
+    /// Bytes hashed so far, from the start: read back or appended.
+    hashed: u64,
     digest: Digest,
     dir: PathBuf,
 }
@@ -275,26 +283,42 @@ impl PartialBlob {
         self.len == 0
     }
 
-    /// Reads already-downloaded bytes at `offset` (to hash them again on resume).
-    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    /// Bytes hashed so far: read back with [`PartialBlob::read_back`] or appended.
+    pub fn hashed(&self) -> u64 {
+        self.hashed
+    }
+
+    /// Reads the next already-downloaded bytes (after those hashed so far) and
+    /// hashes them; 0 once all are read back.
+    pub fn read_back(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         use std::os::unix::fs::FileExt;
         let file = self
             .file
             .as_ref()
             .ok_or_else(|| io::Error::other("partial blob closed"))?;
-        let max = (self.len.saturating_sub(offset)).min(buf.len() as u64) as usize;
-        file.read_at(&mut buf[..max], offset)
+        let max = (self.len.saturating_sub(self.hashed)).min(buf.len() as u64) as usize;
+        let n = file.read_at(&mut buf[..max], self.hashed)?;
+        self.hasher.update(&buf[..n]);
+        self.hashed += n as u64;
+        Ok(n)
     }
 
-    /// Appends downloaded bytes.
+    /// Appends downloaded bytes, once every byte before them was read back.
     pub fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.hashed != self.len {
+            return Err(io::Error::other(
+                "partial blob: bytes on disk must be read back before appending",
+            ));
+        }
         let file = self
             .file
             .as_mut()
             .ok_or_else(|| io::Error::other("partial blob closed"))?;
         file.write_all(data)?;
+        self.hasher.update(data);
         let before = self.len;
         self.len += data.len() as u64;
+        self.hashed = self.len;
         if self.len / WRITEBACK_STEP != before / WRITEBACK_STEP {
             let start = before / WRITEBACK_STEP * WRITEBACK_STEP;
             start_writeback(file, start, self.len - start);
@@ -308,18 +332,28 @@ impl PartialBlob {
             f.set_len(0)?;
         }
         self.len = 0;
+        self.hashed = 0;
+        self.hasher = Hasher::new();
         Ok(())
     }
 
-    /// Publishes the blob once its bytes hashed to `actual` (checked against the
-    /// digest it was opened for): fsync, rename. On a mismatch the partial file is
-    /// removed, so the next try starts afresh.
-    pub fn commit(mut self, actual: &Digest) -> Result<(), Error> {
-        if actual != &self.digest {
+    /// Publishes the blob if every byte was hashed and they hash to the digest
+    /// it was opened for: fsync, rename. Otherwise the partial file is removed,
+    /// so the next try starts afresh, and the error says what it hashed to.
+    pub fn commit(mut self) -> Result<(), Error> {
+        if self.hashed != self.len {
+            self.discard();
+            return Err(Error::Corrupt(format!(
+                "partial blob {} committed with {} of its {} bytes hashed",
+                self.digest, self.hashed, self.len
+            )));
+        }
+        let actual = std::mem::take(&mut self.hasher).finish();
+        if actual != self.digest {
             self.discard();
             return Err(Error::DigestMismatch {
                 expected: self.digest.clone(),
-                actual: actual.clone(),
+                actual,
             });
         }
         publish(
@@ -562,19 +596,37 @@ mod tests {
         blobs.cleanup().unwrap();
         let mut p = blobs.resume(&d).unwrap().unwrap();
         assert_eq!(p.len(), 5);
-        let mut buf = [0u8; 16];
-        assert_eq!(p.read_at(&mut buf, 1).unwrap(), 4);
-        assert_eq!(&buf[..4], b"ello");
+        // What is on disk is read back, and hashed, before anything is added.
+        assert!(p.append(b" world").is_err());
+        let mut buf = [0u8; 3];
+        assert_eq!(p.read_back(&mut buf).unwrap(), 3);
+        assert_eq!(&buf, b"hel");
+        assert_eq!(p.read_back(&mut buf).unwrap(), 2);
+        assert_eq!(p.read_back(&mut buf).unwrap(), 0);
+        assert_eq!(p.hashed(), 5);
         p.append(b" world").unwrap();
-        p.commit(&d).unwrap();
+        p.commit().unwrap();
         assert_eq!(blobs.read(&d).unwrap(), b"hello world");
         assert!(blobs.resume(&d).unwrap().is_none());
-        // A wrong whole removes the partial file.
+        // A wrong whole is refused with what it hashed to, and the partial
+        // file goes.
         let e = Digest::of(b"x");
         let mut p = blobs.resume(&e).unwrap().unwrap();
         p.append(b"y").unwrap();
-        assert!(p.commit(&Digest::of(b"y")).is_err());
+        match p.commit() {
+            Err(Error::DigestMismatch { expected, actual }) => {
+                assert_eq!((expected, actual), (e.clone(), Digest::of(b"y")));
+            }
+            other => panic!("{other:?}"),
+        }
         assert_eq!(blobs.resume(&e).unwrap().unwrap().len(), 0);
+        // Bytes on disk never read back cannot be committed on trust.
+        let mut p = blobs.resume(&e).unwrap().unwrap();
+        p.append(b"x").unwrap();
+        drop(p);
+        let p = blobs.resume(&e).unwrap().unwrap();
+        assert!(matches!(p.commit(), Err(Error::Corrupt(_))));
+        assert!(!blobs.contains(&e));
     }
 
     #[test]
