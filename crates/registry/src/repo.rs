@@ -44,6 +44,21 @@ pub struct Registry {
 struct ManifestCache {
     bytes: usize,
     entries: HashMap<Digest, Bytes>,
+    /// The type each repository's revision was stored with. Another server
+    /// on the same bucket may re-PUT the same bytes with another type of the
+    /// same kind (a schema2 or an OCI manifest without `mediaType`); a stale
+    /// entry then serves the older of two types the bytes were validated as,
+    /// never a manifest as an index.
+    types: HashMap<(String, Digest), &'static str>,
+}
+
+impl ManifestCache {
+    fn remember_type(&mut self, name: &str, digest: &Digest, media_type: &str) {
+        if let Some(t) = MANIFEST_TYPES.iter().find(|t| **t == media_type) {
+            self.bytes += name.len() + 128;
+            self.types.insert((name.to_string(), digest.clone()), t);
+        }
+    }
 }
 
 /// A manifest as served.
@@ -534,20 +549,35 @@ impl Registry {
     /// stored in this repository.
     pub async fn manifest(&self, name: &str, reference: &str) -> ApiResult<ServedManifest> {
         let digest = self.resolve(name, reference).await?;
-        let revision = self
-            .storage
-            .get(&keys::revision(name, &digest))
-            .await?
-            .ok_or_else(|| manifest_unknown(reference))?;
+        let cached = self.manifests.lock().ok().and_then(|c| {
+            c.types
+                .get(&(name.to_string(), digest.clone()))
+                .map(|t| t.to_string())
+        });
+        let stored = match cached {
+            Some(t) => Some(t),
+            None => {
+                let revision = self
+                    .storage
+                    .get(&keys::revision(name, &digest))
+                    .await?
+                    .ok_or_else(|| manifest_unknown(reference))?;
+                let stored = std::str::from_utf8(&revision)
+                    .ok()
+                    .filter(|t| MANIFEST_TYPES.contains(t))
+                    .map(str::to_string);
+                if let (Some(t), Ok(mut cache)) = (&stored, self.manifests.lock()) {
+                    cache.remember_type(name, &digest, t);
+                }
+                stored
+            }
+        };
         let body = self
             .manifest_by_digest(&digest)
             .await?
             .ok_or_else(|| manifest_unknown(reference))?;
-        let stored = std::str::from_utf8(&revision)
-            .ok()
-            .filter(|t| MANIFEST_TYPES.contains(t));
         let media_type = match stored {
-            Some(t) => t.to_string(),
+            Some(t) => t,
             // A revision without a usable type (written by hand): decide it as
             // a PUT would, never serve a guess.
             None => media::manifest_type(&body, None).map_err(|e| {
@@ -661,6 +691,9 @@ impl Registry {
                 Bytes::from(media_type.clone()),
             )
             .await?;
+        if let Ok(mut cache) = self.manifests.lock() {
+            cache.remember_type(name, &digest, &media_type);
+        }
         if let Some(subject) = &subject {
             let desc = serde_json::json!({
                 "mediaType": media_type,
@@ -736,6 +769,9 @@ impl Registry {
             self.storage
                 .delete(&keys::referrer(name, &subject.digest, &digest))
                 .await?;
+        }
+        if let Ok(mut cache) = self.manifests.lock() {
+            cache.types.remove(&(name.to_string(), digest.clone()));
         }
         Ok(self.storage.delete(&keys::revision(name, &digest)).await?)
     }
