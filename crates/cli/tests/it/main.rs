@@ -205,6 +205,21 @@ impl Berth {
         self.ok(&["load", "-i", p.to_str().expect("utf-8 path")])
     }
 
+    /// After a failed command: the images are `ids`, `snapshots` snapshot
+    /// directories are left, and no partial blob.
+    pub fn assert_unchanged(&self, ids: &[String], snapshots: usize, what: &str) {
+        assert_eq!(self.ids(), ids, "{what}: the store changed");
+        assert_eq!(
+            self.snapshot_dirs(),
+            snapshots,
+            "{what}: a snapshot was left behind"
+        );
+        let ingest = std::fs::read_dir(self.root().join("ingest"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        assert_eq!(ingest, 0, "{what}: partial blobs left behind");
+    }
+
     /// Snapshot directories of the driver (numeric names).
     pub fn snapshot_dirs(&self) -> usize {
         let dir = self.root().join("snapshots").join(self.driver);

@@ -294,16 +294,6 @@ fn build_refuses_a_dockerfile_of_126_layers_before_any_step() {
     assert_eq!(b.snapshot_dirs(), 0);
 }
 
-/// A store whose every failed command must leave it as it was.
-fn assert_nothing_kept(b: &Berth, ids: &[String], snapshots: usize, what: &str) {
-    assert_eq!(&b.ids(), ids, "{what}: the store changed");
-    assert_eq!(b.snapshot_dirs(), snapshots, "{what}: a snapshot was left");
-    let ingest = std::fs::read_dir(b.root().join("ingest"))
-        .map(|d| d.count())
-        .unwrap_or(0);
-    assert_eq!(ingest, 0, "{what}: partial blobs left behind");
-}
-
 #[test]
 fn gzip_bomb_stops_at_max_layer_size_from_the_flag_and_the_config() {
     if !require_root() {
@@ -327,7 +317,7 @@ fn gzip_bomb_stops_at_max_layer_size_from_the_flag_and_the_config() {
         "{}",
         r.stderr
     );
-    assert_nothing_kept(&b, &[], 0, "--max-layer-size");
+    b.assert_unchanged(&[], 0, "--max-layer-size");
     // The same key in the settings file, as a size or a number.
     for value in [json!("4MB"), json!(4194304)] {
         std::fs::write(
@@ -342,7 +332,7 @@ fn gzip_bomb_stops_at_max_layer_size_from_the_flag_and_the_config() {
             "{}",
             r.stderr
         );
-        assert_nothing_kept(&b, &[], 0, "max-layer-size in the config");
+        b.assert_unchanged(&[], 0, "max-layer-size in the config");
     }
     // The flag wins over the file; 0 is no limit.
     b.ok(&["--max-layer-size", "0", "import", p, "bomb:unlimited"]);
@@ -373,7 +363,7 @@ fn layers_under_the_layer_cap_stop_at_max_image_size() {
         "{}",
         r.stderr
     );
-    assert_nothing_kept(&b, &[], 0, "--max-image-size");
+    b.assert_unchanged(&[], 0, "--max-image-size");
     b.ok(&["--max-image-size", "10MiB", "load", "-i", p]);
     assert_eq!(b.ids().len(), 1);
 }
@@ -419,7 +409,7 @@ fn max_image_size_counts_each_image_of_an_archive_on_its_own() {
         "{}",
         r.stderr
     );
-    assert_nothing_kept(&b, &ids, snapshots, "stacked");
+    b.assert_unchanged(&ids, snapshots, "stacked");
 }
 
 #[test]
