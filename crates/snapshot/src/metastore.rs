@@ -423,3 +423,49 @@ pub(crate) fn disk_usage(dir: &Path) -> Result<crate::Usage, Error> {
     }
     Ok(usage)
 }
+
+/// The [`crate::Snapshotter`] methods that a snapshotter answers from its
+/// bookkeeping alone: `stat`, `usage`, `commit`, `remove`, `walk`, `path`,
+/// `apply_dir` and `cleanup`. An implementation with a `meta: MetaStore`
+/// field calls this inside its `impl Snapshotter` and writes only its
+/// mechanism (directories and mount options).
+macro_rules! bookkept_methods {
+    () => {
+        fn stat(&self, key: &str) -> Result<Info, Error> {
+            let r = self.meta.get(key)?;
+            self.meta.info(&r)
+        }
+
+        fn usage(&self, key: &str) -> Result<Usage, Error> {
+            // The directory holds what the snapshot costs on disk: overlay's
+            // its own changes only, vfs's its parents' files too.
+            let r = self.meta.get(key)?;
+            $crate::metastore::disk_usage(&self.meta.fs_dir(r.id))
+        }
+
+        fn commit(&self, name: &str, key: &str) -> Result<(), Error> {
+            self.meta.commit(name, key)
+        }
+
+        fn remove(&self, key: &str) -> Result<(), Error> {
+            self.meta.remove(key)
+        }
+
+        fn walk(&self, visit: &mut dyn FnMut(&Info) -> Result<(), Error>) -> Result<(), Error> {
+            self.meta.walk(visit)
+        }
+
+        fn path(&self, key: &str) -> Result<PathBuf, Error> {
+            Ok(self.meta.fs_dir(self.meta.get(key)?.id))
+        }
+
+        fn apply_dir(&self, key: &str) -> Result<PathBuf, Error> {
+            Ok(self.meta.fs_dir(self.meta.writable(key)?.id))
+        }
+
+        fn cleanup(&self) -> Result<usize, Error> {
+            self.meta.cleanup()
+        }
+    };
+}
+pub(crate) use bookkept_methods;

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::metastore::{MetaStore, Row, disk_usage};
+use crate::metastore::{MetaStore, Row, bookkept_methods};
 use crate::{Error, Info, Kind, Layout, Mount, Snapshotter, Usage};
 
 /// Kernel overlayfs snapshots.
@@ -127,18 +127,10 @@ impl Snapshotter for Overlay {
         "overlay"
     }
 
+    bookkept_methods!();
+
     fn layout(&self) -> Layout {
         Layout::Diff
-    }
-
-    fn stat(&self, key: &str) -> Result<Info, Error> {
-        let r = self.meta.get(key)?;
-        self.meta.info(&r)
-    }
-
-    fn usage(&self, key: &str) -> Result<Usage, Error> {
-        let r = self.meta.get(key)?;
-        disk_usage(&self.meta.fs_dir(r.id))
     }
 
     fn mounts(&self, key: &str) -> Result<Vec<Mount>, Error> {
@@ -160,31 +152,7 @@ impl Snapshotter for Overlay {
         self.mounts_of(&r)
     }
 
-    fn commit(&self, name: &str, key: &str) -> Result<(), Error> {
-        self.meta.commit(name, key)
-    }
-
     fn rebase(&self, key: &str, parent: Option<&str>) -> Result<(), Error> {
         self.meta.rebase(key, parent)
-    }
-
-    fn remove(&self, key: &str) -> Result<(), Error> {
-        self.meta.remove(key)
-    }
-
-    fn walk(&self, visit: &mut dyn FnMut(&Info) -> Result<(), Error>) -> Result<(), Error> {
-        self.meta.walk(visit)
-    }
-
-    fn path(&self, key: &str) -> Result<PathBuf, Error> {
-        Ok(self.meta.fs_dir(self.meta.get(key)?.id))
-    }
-
-    fn apply_dir(&self, key: &str) -> Result<PathBuf, Error> {
-        Ok(self.meta.fs_dir(self.meta.writable(key)?.id))
-    }
-
-    fn cleanup(&self) -> Result<usize, Error> {
-        self.meta.cleanup()
     }
 }

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::metastore::{MetaStore, Row, disk_usage};
+use crate::metastore::{MetaStore, Row, bookkept_methods};
 use crate::{Error, Info, Kind, Layout, Mount, Snapshotter, Usage};
 
 /// Copying snapshots.
@@ -76,19 +76,10 @@ impl Snapshotter for Vfs {
         "vfs"
     }
 
+    bookkept_methods!();
+
     fn layout(&self) -> Layout {
         Layout::Full
-    }
-
-    fn stat(&self, key: &str) -> Result<Info, Error> {
-        let r = self.meta.get(key)?;
-        self.meta.info(&r)
-    }
-
-    fn usage(&self, key: &str) -> Result<Usage, Error> {
-        // A vfs snapshot holds its parents' files too; that is its real disk use.
-        let r = self.meta.get(key)?;
-        disk_usage(&self.meta.fs_dir(r.id))
     }
 
     fn mounts(&self, key: &str) -> Result<Vec<Mount>, Error> {
@@ -116,29 +107,5 @@ impl Snapshotter for Vfs {
             fs::create_dir(dir.join("fs")).map_err(Error::io(dir))
         })?;
         Ok(self.mounts_of(&r))
-    }
-
-    fn commit(&self, name: &str, key: &str) -> Result<(), Error> {
-        self.meta.commit(name, key)
-    }
-
-    fn remove(&self, key: &str) -> Result<(), Error> {
-        self.meta.remove(key)
-    }
-
-    fn walk(&self, visit: &mut dyn FnMut(&Info) -> Result<(), Error>) -> Result<(), Error> {
-        self.meta.walk(visit)
-    }
-
-    fn path(&self, key: &str) -> Result<PathBuf, Error> {
-        Ok(self.meta.fs_dir(self.meta.get(key)?.id))
-    }
-
-    fn apply_dir(&self, key: &str) -> Result<PathBuf, Error> {
-        Ok(self.meta.fs_dir(self.meta.writable(key)?.id))
-    }
-
-    fn cleanup(&self) -> Result<usize, Error> {
-        self.meta.cleanup()
     }
 }
