@@ -109,46 +109,10 @@ pub enum Command {
     Logout(LogoutArgs),
     /// Search a registry for images (Docker Hub by default).
     Search(SearchArgs),
-    /// Create and run a new container from an image.
-    Run(RunArgs),
-    /// Create a new container.
-    Create(CreateArgs),
-    /// Start one or more stopped containers.
-    Start(StartArgs),
-    /// Stop one or more running containers.
-    Stop(StopArgs),
-    /// Restart one or more containers.
-    Restart(StopArgs),
-    /// Kill one or more running containers.
-    Kill(KillArgs),
-    /// Pause all processes within one or more containers.
-    Pause(ContainersArgs),
-    /// Unpause all processes within one or more containers.
-    Unpause(ContainersArgs),
-    /// Remove one or more containers.
-    Rm(RmArgs),
     /// List containers.
     Ps(PsArgs),
-    /// Fetch the logs of a container.
-    Logs(LogsArgs),
-    /// Block until one or more containers stop, then print their exit codes.
-    Wait(ContainersArgs),
-    /// Attach local standard input, output, and error streams to a running container.
-    Attach(AttachArgs),
-    /// Display the running processes of a container.
-    Top(TopArgs),
-    /// Rename a container.
-    Rename(RenameArgs),
-    /// Execute a command in a running container.
-    Exec(ExecArgs),
-    /// Inspect changes to files or directories on a container's filesystem.
-    Diff(DiffArgs),
-    /// Create a new image from a container's changes.
-    Commit(CommitArgs),
-    /// Export a container's filesystem as a tar archive.
-    Export(ExportArgs),
-    /// Copy files/folders between a container and the local filesystem.
-    Cp(CpArgs),
+    #[command(flatten)]
+    Op(Box<ContainerOp>),
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -1004,6 +968,19 @@ pub enum ContainerCommand {
     /// List containers.
     #[command(visible_alias = "list", alias = "ps")]
     Ls(PsArgs),
+    /// Remove all stopped containers.
+    Prune(ContainerPruneArgs),
+    /// Display detailed information on one or more containers.
+    Inspect(InspectArgs),
+    #[command(flatten)]
+    Op(Box<ContainerOp>),
+}
+
+/// What is done to containers, declared once: both top-level commands
+/// (`berth run`) and `berth container` subcommands (`berth container run`),
+/// as in docker.
+#[derive(Debug, Subcommand)]
+pub enum ContainerOp {
     /// Create and run a new container from an image.
     Run(RunArgs),
     /// Create a new container.
@@ -1022,10 +999,6 @@ pub enum ContainerCommand {
     Unpause(ContainersArgs),
     /// Remove one or more containers.
     Rm(RmArgs),
-    /// Remove all stopped containers.
-    Prune(ContainerPruneArgs),
-    /// Display detailed information on one or more containers.
-    Inspect(InspectArgs),
     /// Fetch the logs of a container.
     Logs(LogsArgs),
     /// Block until one or more containers stop, then print their exit codes.

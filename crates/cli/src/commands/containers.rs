@@ -18,12 +18,37 @@ use serde_json::{Value, json};
 
 use super::{ExitWith, finish, report};
 use crate::cli::{
-    AttachArgs, CommitArgs, ContainerPruneArgs, ContainersArgs, CpArgs, CreateFlags, DiffArgs,
-    ExecArgs, ExportArgs, InspectArgs, KillArgs, LogsArgs, PsArgs, RenameArgs, RmArgs, RunArgs,
-    StartArgs, StopArgs, TopArgs,
+    AttachArgs, CommitArgs, ContainerOp, ContainerPruneArgs, ContainersArgs, CpArgs, CreateFlags,
+    DiffArgs, ExecArgs, ExportArgs, InspectArgs, KillArgs, LogsArgs, PsArgs, RenameArgs, RmArgs,
+    RunArgs, StartArgs, StopArgs, TopArgs,
 };
 use crate::format::{Format, print_out};
 use crate::progress::Reporter;
+
+/// Runs one container command (top-level or under `berth container`).
+pub fn dispatch(engine: &Engine, op: ContainerOp) -> Result<()> {
+    match op {
+        ContainerOp::Run(a) => run(engine, a),
+        ContainerOp::Create(a) => create(engine, &a.create),
+        ContainerOp::Start(a) => start(engine, a),
+        ContainerOp::Stop(a) => stop(engine, a),
+        ContainerOp::Restart(a) => restart(engine, a),
+        ContainerOp::Kill(a) => kill(engine, a),
+        ContainerOp::Pause(a) => pause(engine, a, true),
+        ContainerOp::Unpause(a) => pause(engine, a, false),
+        ContainerOp::Rm(a) => remove(engine, a),
+        ContainerOp::Logs(a) => logs(engine, a),
+        ContainerOp::Wait(a) => wait(engine, a),
+        ContainerOp::Attach(a) => attach(engine, a),
+        ContainerOp::Top(a) => top(engine, a),
+        ContainerOp::Rename(a) => rename(engine, a),
+        ContainerOp::Exec(a) => exec(engine, a),
+        ContainerOp::Diff(a) => diff(engine, a),
+        ContainerOp::Commit(a) => commit(engine, a),
+        ContainerOp::Export(a) => export(engine, a),
+        ContainerOp::Cp(a) => cp(engine, a),
+    }
+}
 
 /// A size flag (`--memory 64m`) as the engine takes it.
 fn parse_bytes(s: &str) -> Result<i64> {
