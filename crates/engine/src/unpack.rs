@@ -211,15 +211,10 @@ impl Engine {
                     // layer it claims to be: save and push hand the blob on.
                     self.verify_blob(&layers[i], progress)?;
                     let size = self.db.layer(chain)?.map_or(0, |l| l.size);
-                    if !budget.charge(size) {
-                        return Err(Error::Layer {
-                            layer: layers[i].diff_id.clone(),
-                            source: berth_layer::Error::ImageTooLarge {
-                                limit: budget.limit(),
-                                used: budget.used(),
-                            },
-                        });
-                    }
+                    budget.charge(size).map_err(|source| Error::Layer {
+                        layer: layers[i].diff_id.clone(),
+                        source,
+                    })?;
                     progress.done(&id, "Already exists");
                 }
                 _ => missing.push(i),

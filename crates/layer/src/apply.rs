@@ -117,13 +117,13 @@ fn apply_read<R: Read>(input: R, root: OwnedFd, opts: &ApplyOptions) -> Result<A
     let mut state = State::new(root, opts);
     let outcome = run(&mut reader, &mut state);
     let finished = state.finish();
-    let over_limit = |e: Error, read: u64| match (e, &opts.image_budget) {
-        (Error::TooLarge { .. }, Some(budget)) if budget.exceeded() => Error::ImageTooLarge {
-            limit: budget.limit(),
-            used: budget.used(),
-        },
-        (Error::TooLarge { limit, .. }, _) => Error::TooLarge { limit, read },
-        (other, _) => other,
+    let over_limit = |e: Error, read: u64| match e {
+        Error::TooLarge { limit, .. } => opts
+            .image_budget
+            .as_ref()
+            .and_then(|b| b.exceeded())
+            .unwrap_or(Error::TooLarge { limit, read }),
+        other => other,
     };
     outcome.map_err(|e| over_limit(e, reader.count()))?;
     finished?;

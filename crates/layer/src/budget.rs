@@ -4,6 +4,8 @@
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::Error;
+
 /// Uncompressed bytes one image may still unpack. Layers applied with the same
 /// budget (see [`crate::ApplyOptions::image_budget`]) draw from it together;
 /// the read that takes the total past the limit fails, and so the layer being
@@ -23,26 +25,26 @@ impl SizeBudget {
         }
     }
 
-    /// The limit in bytes.
-    pub fn limit(&self) -> u64 {
-        self.limit
-    }
-
     /// Bytes charged so far.
     pub fn used(&self) -> u64 {
         self.used.load(Ordering::Relaxed)
     }
 
-    /// Whether the charges have passed the limit.
-    pub fn exceeded(&self) -> bool {
-        self.used() > self.limit
+    /// The error of a budget whose charges have passed the limit; None while
+    /// they have not.
+    pub fn exceeded(&self) -> Option<Error> {
+        let used = self.used();
+        (used > self.limit).then_some(Error::ImageTooLarge {
+            limit: self.limit,
+            used,
+        })
     }
 
-    /// Charges `n` bytes (layers the image already has, say); false once the
+    /// Charges `n` bytes (layers the image already has, say); fails once the
     /// total is past the limit.
-    pub fn charge(&self, n: u64) -> bool {
-        let before = self.used.fetch_add(n, Ordering::Relaxed);
-        before.saturating_add(n) <= self.limit
+    pub fn charge(&self, n: u64) -> Result<(), Error> {
+        self.used.fetch_add(n, Ordering::Relaxed);
+        self.exceeded().map_or(Ok(()), Err)
     }
 
     /// Wraps a stream so that what is read from it is charged.
@@ -63,11 +65,8 @@ pub(crate) struct Charged<'a, R> {
 impl<R: Read> Read for Charged<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        if !self.budget.charge(n as u64) {
-            return Err(io::Error::new(
-                io::ErrorKind::FileTooLarge,
-                format!("the image passed {} bytes", self.budget.limit),
-            ));
+        if let Err(e) = self.budget.charge(n as u64) {
+            return Err(io::Error::new(io::ErrorKind::FileTooLarge, e.to_string()));
         }
         Ok(n)
     }
@@ -80,14 +79,19 @@ mod tests {
     #[test]
     fn reads_past_the_limit_fail_and_the_budget_says_so() {
         let budget = SizeBudget::new(10);
-        assert!(budget.charge(4));
+        assert!(budget.charge(4).is_ok());
         let mut r = budget.reader(&[0u8; 6][..]);
         std::io::copy(&mut r, &mut std::io::sink()).unwrap();
-        assert!(!budget.exceeded());
+        assert!(budget.exceeded().is_none());
         let mut r = budget.reader(&[0u8; 1][..]);
         let err = std::io::copy(&mut r, &mut std::io::sink()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::FileTooLarge);
-        assert!(budget.exceeded());
-        assert_eq!(budget.used(), 11);
+        assert!(matches!(
+            budget.exceeded(),
+            Some(Error::ImageTooLarge {
+                limit: 10,
+                used: 11
+            })
+        ));
     }
 }
