@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use berth_oci::{ChainId, Digest};
 use berth_snapshot::Kind;
 
-use crate::unpack::EXTRACT_PREFIX;
+use crate::layers::unpack::EXTRACT_PREFIX;
 use crate::{Engine, Result};
 
 /// What a sweep removed.

@@ -6,48 +6,37 @@
 //! metadata), `berth_snapshot` (layer trees), `berth_layer` (tar application).
 #![deny(missing_docs)]
 
-mod build;
-pub mod changes;
-mod container;
+mod builds;
+mod containers;
 mod df;
-mod early;
 mod gc;
-mod image;
-mod import;
-mod inspect;
-mod load;
-mod mount;
+mod images;
+mod layers;
 mod parallel;
 mod progress;
-mod pull;
-mod push;
-mod registry;
-mod remove;
 mod root;
-mod save;
 mod time;
-mod unpack;
 
 pub use berth_build::instruction::parse_duration;
 pub use berth_distribution::is_url;
 pub use berth_distribution::{Credentials, RegistryConfig, SearchResult, server_key};
 pub use berth_runtime as runtime;
-pub use build::{BuildOptions, BuildProgress, is_tar_archive};
-pub use container::{
+pub use builds::{BuildOptions, BuildProgress, is_tar_archive};
+pub use containers::{
     CommitOptions, Container, ContainerConfig, ContainerFilter, ContainerRecord, ContainerState,
     CreateOptions, Exec, ExecOptions, HostConfig, Started,
 };
 pub use df::{DiskUsage, ImageUsage};
-pub use image::{Image, ImageFilter};
-pub use import::ImportOptions;
-pub use inspect::{HistoryRow, ImageInspect};
-pub use load::LoadOutcome;
+pub use images::catalog::{Image, ImageFilter};
+pub use images::import::ImportOptions;
+pub use images::inspect::{HistoryRow, ImageInspect};
+pub use images::load::LoadOutcome;
+pub use images::pull::{PullOptions, Pulled, platform_string};
+pub use images::push::{PushCompression, PushOptions, Pushed};
+pub use images::registry::{RegistrySettings, login_domain};
+pub use images::remove::RemoveEvent;
+pub use images::save::{ArchiveCompression, SaveOptions};
 pub use progress::{NoProgress, Progress};
-pub use pull::{PullOptions, Pulled, platform_string};
-pub use push::{PushCompression, PushOptions, Pushed};
-pub use registry::{RegistrySettings, login_domain};
-pub use remove::RemoveEvent;
-pub use save::{ArchiveCompression, SaveOptions};
 pub use time::{human_duration, human_size, parse_time, rfc3339_now};
 
 use std::path::{Path, PathBuf};

@@ -8,8 +8,8 @@ use berth_oci::{Digest, Kind, Reference, media};
 use berth_snapshot::Layout;
 use berth_store::db::LayerRecord;
 
-use crate::changes::apply_changes;
-use crate::unpack::{Counting, extract_key};
+use crate::builds::changes::apply_changes;
+use crate::layers::unpack::{Counting, extract_key};
 use crate::{Engine, Progress, Result, rfc3339_now};
 
 /// Settings of [`Engine::import`].

@@ -15,7 +15,7 @@ use berth_oci::image::{Descriptor, ImageConfig, Index, Manifest, Platform, from_
 use berth_oci::{Digest, Reference, media};
 use berth_store::PartialBlob;
 
-use crate::unpack::{Counting, LayerBlob, LayerSource, StoredLayers, image_layers};
+use crate::layers::unpack::{Counting, LayerBlob, LayerSource, StoredLayers, image_layers};
 use crate::{Engine, Error, Progress, Result};
 
 /// Settings of [`Engine::pull`].
@@ -152,7 +152,7 @@ impl Engine {
         let platform = opts.platform.clone().unwrap_or_else(Platform::host);
         let manifest_raw = self.resolve_platform(registry, reference, &top, &platform)?;
         let manifest: Manifest = from_json("manifest", &manifest_raw.bytes)?;
-        crate::image::check_layer_count(reference, manifest.layers.len())?;
+        crate::images::catalog::check_layer_count(reference, manifest.layers.len())?;
         for l in &manifest.layers {
             if !supported_layer(&l.media_type) {
                 return Err(Error::Unsupported(format!(

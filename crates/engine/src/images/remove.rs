@@ -4,7 +4,7 @@ use berth_oci::{Digest, Reference};
 
 use berth_store::Removal;
 
-use crate::mount::mount_key;
+use crate::images::mount::mount_key;
 use crate::{Engine, Error, ImageFilter, Result};
 
 fn familiar(name: &str) -> String {

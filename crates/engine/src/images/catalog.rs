@@ -7,7 +7,7 @@ use berth_oci::image::{Descriptor, ImageConfig, MAX_LAYERS, Manifest, from_json}
 use berth_oci::{ChainId, Digest, Reference, chain_ids, media};
 use berth_store::db::{ImageEntry, ImageRecord};
 
-use crate::import::descriptor;
+use crate::images::import::descriptor;
 use crate::{Engine, Error, Result, to_json};
 
 /// Refuses an image of more than [`MAX_LAYERS`] layers; called where an image's

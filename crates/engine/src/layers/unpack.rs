@@ -36,7 +36,10 @@ pub(crate) fn image_layers(
     config: &ImageConfig,
     pending: impl Fn(&Digest) -> Option<PathBuf>,
 ) -> Result<Vec<LayerBlob>> {
-    crate::image::check_layer_count(manifest.config.digest.short(), manifest.layers.len())?;
+    crate::images::catalog::check_layer_count(
+        manifest.config.digest.short(),
+        manifest.layers.len(),
+    )?;
     if manifest.layers.len() != config.rootfs.diff_ids.len() {
         return Err(Error::Archive(format!(
             "image {}: manifest has {} layers but config has {} diff IDs",

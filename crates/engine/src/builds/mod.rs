@@ -5,6 +5,7 @@
 //! parent's key, its instruction after substitution and, for COPY and ADD, the
 //! digest of what it copies. A rebuild of what did not change only hashes.
 
+pub(crate) mod changes;
 pub(crate) mod copy;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -26,9 +27,9 @@ use berth_runtime::attach::{kind, read_frame};
 use berth_snapshot::mount::{mount_all, unmount_if_mounted};
 use berth_store::db::{BuildLayer, BuildStep, LayerRecord};
 
-use crate::container::{Base, CreateOptions};
-use crate::import::descriptor;
-use crate::unpack::{EXTRACT_PREFIX, LayerBlob};
+use crate::containers::{Base, CreateOptions};
+use crate::images::import::descriptor;
+use crate::layers::unpack::{EXTRACT_PREFIX, LayerBlob};
 use crate::{Engine, Error, NoProgress, PullOptions, Result, is_url};
 
 /// What `berth build` was asked.
@@ -449,12 +450,11 @@ impl Engine {
                 .iter()
                 .filter(|t| t.split_whitespace().next().is_some_and(makes_layer))
                 .count();
-        crate::image::check_layer_count("being built", state.layers.len() + added).map_err(
-            |e| Error::Build {
+        crate::images::catalog::check_layer_count("being built", state.layers.len() + added)
+            .map_err(|e| Error::Build {
                 line: stage.from.line,
                 message: e.to_string(),
-            },
-        )?;
+            })?;
         for t in triggers {
             let line = parse_line(&t, stage.from.line)?;
             let n = self.next_step(run, &format!("[{label}1/{total}] ONBUILD {t}"));
@@ -1141,7 +1141,10 @@ impl Engine {
         fill: impl FnOnce(&Path) -> Result<()>,
     ) -> Result<BuildLayer> {
         let snap = self.snapshotter()?;
-        let key = format!("{EXTRACT_PREFIX}build-{}", crate::unpack::extract_key());
+        let key = format!(
+            "{EXTRACT_PREFIX}build-{}",
+            crate::layers::unpack::extract_key()
+        );
         let mounts = snap.prepare(&key, parent.map(|p| p.to_string()).as_deref())?;
         let target = self.runroot.join("build").join(&key);
         let filled = std::fs::create_dir_all(&target)
@@ -1164,7 +1167,10 @@ impl Engine {
 
     /// A read-only view of a chain, mounted for as long as it lives.
     fn view(&self, top: Option<&ChainId>) -> Result<View<'_>> {
-        let key = format!("{EXTRACT_PREFIX}view-{}", crate::unpack::extract_key());
+        let key = format!(
+            "{EXTRACT_PREFIX}view-{}",
+            crate::layers::unpack::extract_key()
+        );
         let path = self.runroot.join("build").join(&key);
         std::fs::create_dir_all(&path).map_err(Error::io(path.display()))?;
         let v = View {

@@ -13,8 +13,8 @@ use berth_snapshot::mount::mount_all;
 use berth_store::db::LayerRecord;
 
 use super::Container;
-use crate::changes::apply_changes;
-use crate::import::descriptor;
+use crate::builds::changes::apply_changes;
+use crate::images::import::descriptor;
 use crate::{Engine, Error, Result};
 
 /// The flags of `commit`.

@@ -16,7 +16,7 @@ use berth_layer::{Compression, Compressor};
 use berth_oci::image::{Descriptor, Manifest, from_json};
 use berth_oci::{Digest, Reference, media};
 
-use crate::unpack::Counting;
+use crate::layers::unpack::Counting;
 use crate::{Engine, Error, Progress, Result, to_json};
 
 /// How uncompressed layers are compressed for a push.

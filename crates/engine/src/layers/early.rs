@@ -19,7 +19,7 @@ use berth_layer::{
 };
 use berth_oci::Digest;
 
-use crate::unpack::{Counting, extract_key};
+use crate::layers::unpack::{Counting, extract_key};
 use crate::{Engine, Error, Progress, Result};
 
 /// How far a blob's ingest file is written, shared by its writer and a follower.

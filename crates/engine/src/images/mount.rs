@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use berth_oci::Digest;
 use berth_snapshot::mount::{is_mount_point, mount_all, unmount_if_mounted};
 
-use crate::unpack::image_layers;
+use crate::layers::unpack::image_layers;
 use crate::{Engine, Error, Image, NoProgress, Result};
 
 pub(crate) fn mount_key(id: &Digest) -> String {

@@ -19,9 +19,9 @@ use berth_snapshot::Layout;
 use berth_store::PendingBlob;
 use serde::Deserialize;
 
-use crate::early::{Early, Follow, Incoming};
-use crate::import::descriptor;
-use crate::unpack::{Counting, LayerBlob, image_layers};
+use crate::images::import::descriptor;
+use crate::layers::early::{Early, Follow, Incoming};
+use crate::layers::unpack::{Counting, LayerBlob, image_layers};
 use crate::{Engine, Error, Progress, Result, to_json};
 
 /// Files up to this size that are not named as blobs are kept in memory.
@@ -535,7 +535,7 @@ impl Engine {
                 Some([first, ..]) => first.as_str(),
                 _ => entry.config.as_str(),
             };
-            crate::image::check_layer_count(name, entry.layers.len())?;
+            crate::images::catalog::check_layer_count(name, entry.layers.len())?;
         }
         // Docker 25+ also writes an OCI layout: reuse its manifests so that their
         // digests survive a save/load round trip.
