@@ -6,10 +6,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use berth_oci::{ChainId, Digest};
+use berth_oci::ChainId;
 use berth_snapshot::Kind;
 
-use crate::layers::unpack::EXTRACT_PREFIX;
+use crate::keys::{self, SnapshotKey};
 use crate::{Engine, Result};
 
 /// What a sweep removed.
@@ -57,37 +57,33 @@ impl Engine {
         })?;
         // Extractions in flight hold the lock shared, so any left now are dead.
         // Walk order is creation order: children come after parents, so go backwards.
-        for i in infos
+        let keys: HashMap<String, SnapshotKey> = infos
             .iter()
-            .rev()
-            .filter(|i| i.kind != Kind::Committed && i.name.starts_with(EXTRACT_PREFIX))
-        {
-            snap.remove(&i.name)?;
-        }
-        infos.retain(|i| !(i.kind != Kind::Committed && i.name.starts_with(EXTRACT_PREFIX)));
-        // A container's layer whose row never landed (a kill inside `create`) or
-        // is gone (a kill inside `rm`).
+            .map(|i| (i.name.clone(), SnapshotKey::parse(&i.name)))
+            .collect();
+        let mut dead: HashSet<String> = HashSet::new();
         for i in infos.iter().rev().filter(|i| i.kind != Kind::Committed) {
-            if let Some(id) = i.name.strip_prefix("ctr-")
-                && self.db.container(id.trim_end_matches("-init"))?.is_none()
-            {
+            let gone = match &keys[&i.name] {
+                SnapshotKey::Extract(_) => true,
+                // A container's layer whose row never landed (a kill inside
+                // `create`) or is gone (a kill inside `rm`).
+                key => match key.container() {
+                    Some(id) => self.db.container(id)?.is_none(),
+                    None => false,
+                },
+            };
+            if gone {
                 snap.remove(&i.name)?;
+                dead.insert(i.name.clone());
             }
         }
-        infos.retain(|i| {
-            i.kind == Kind::Committed
-                || !i.name.starts_with("ctr-")
-                || matches!(
-                    self.db.container(i.name[4..].trim_end_matches("-init")),
-                    Ok(Some(_))
-                )
-        });
+        infos.retain(|i| !dead.contains(&i.name));
 
         let mut keep: HashSet<String> = self
             .db
             .referenced_chains()?
             .iter()
-            .map(|c| c.to_string())
+            .map(keys::layer)
             .collect();
         let parents: HashMap<&str, Option<&str>> = infos
             .iter()
@@ -120,7 +116,10 @@ impl Engine {
                 break;
             }
             for i in now {
-                let chain = Digest::parse(&i.name).ok();
+                let chain = match &keys[&i.name] {
+                    SnapshotKey::Layer(c) => Some(c.clone()),
+                    _ => None,
+                };
                 if let Some(c) = &chain {
                     swept.bytes += self.db.layer(c)?.map(|l| l.size).unwrap_or(0);
                 }

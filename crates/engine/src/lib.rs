@@ -11,8 +11,10 @@ mod containers;
 mod df;
 mod gc;
 mod images;
+mod keys;
 mod layers;
 mod parallel;
+mod paths;
 mod progress;
 mod root;
 mod time;
@@ -46,6 +48,8 @@ pub use berth_oci::image::MAX_LAYERS;
 use berth_oci::{Digest, Kind};
 use berth_snapshot::{Overlay, Snapshotter, Vfs};
 use berth_store::{Blobs, Db, GcLock};
+
+use crate::paths::Paths;
 
 /// Errors of the engine.
 #[derive(Debug, thiserror::Error)]
@@ -373,27 +377,27 @@ impl EngineBuilder {
                 reason: "unknown driver; berth has overlay and vfs",
             });
         }
+        let runroot =
+            std::path::absolute(&self.runroot).map_err(Error::io(self.runroot.display()))?;
+        let paths = Paths::new(root.clone(), runroot);
         Ok(Engine {
             blobs: Blobs::open(&root)?,
-            db: Db::open(&root.join("berth.db"))?,
-            gc: GcLock::open(&root.join("gc.lock"))?,
+            db: Db::open(&paths.db())?,
+            gc: GcLock::open(&paths.gc_lock())?,
             snapshotter: OnceLock::new(),
             driver: self.driver.clone(),
-            runroot: std::path::absolute(&self.runroot)
-                .map_err(Error::io(self.runroot.display()))?,
             max_layer_size: no_limit_if_zero(self.max_layer_size),
             max_image_size: no_limit_if_zero(self.max_image_size),
             registries: self.registries.clone(),
             monitor: self.monitor.clone(),
-            root,
+            paths,
         })
     }
 }
 
 /// The engine: one store root, one storage driver.
 pub struct Engine {
-    root: PathBuf,
-    runroot: PathBuf,
+    paths: Paths,
     blobs: Blobs,
     db: Db,
     gc: GcLock,
@@ -417,7 +421,7 @@ impl Engine {
 
     /// The store root.
     pub fn root(&self) -> &Path {
-        &self.root
+        self.paths.root()
     }
 
     /// The snapshotter, opened on first use (listing images never needs it).
@@ -425,9 +429,9 @@ impl Engine {
         if let Some(s) = self.snapshotter.get() {
             return Ok(s.as_ref());
         }
-        let snaps = self.root.join("snapshots");
+        let snaps = self.paths.snapshots();
         std::fs::create_dir_all(&snaps).map_err(Error::io(snaps.display()))?;
-        let remembered = snaps.join("driver");
+        let remembered = self.paths.driver_file();
         let name = match &self.driver {
             Some(d) => d.clone(),
             None => match std::fs::read_to_string(&remembered) {
@@ -443,7 +447,7 @@ impl Engine {
                 }
             },
         };
-        let dir = snaps.join(&name);
+        let dir = self.paths.snapshotter(&name);
         let s: Box<dyn Snapshotter> = match name.as_str() {
             "overlay" => {
                 if !dir.exists() && !Overlay::supported(&snaps) {

@@ -7,9 +7,11 @@
 #![deny(missing_docs)]
 
 pub mod attach;
+pub mod cgroup;
 pub mod logs;
 pub mod monitor;
 pub mod oci;
+pub mod process;
 pub mod spec;
 pub mod user;
 

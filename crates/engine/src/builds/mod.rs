@@ -29,7 +29,8 @@ use berth_store::db::{BuildLayer, BuildStep, LayerRecord};
 
 use crate::containers::{Base, CreateOptions};
 use crate::images::import::descriptor;
-use crate::layers::unpack::{EXTRACT_PREFIX, LayerBlob};
+use crate::keys::{self, Purpose};
+use crate::layers::unpack::LayerBlob;
 use crate::{Engine, Error, NoProgress, PullOptions, Result, is_url};
 
 /// What `berth build` was asked.
@@ -665,7 +666,7 @@ impl Engine {
                     let base = Base {
                         image: base,
                         config,
-                        top: parent.map(|p| p.to_string()),
+                        top: parent.cloned(),
                         init_layer: false,
                     };
                     engine.run_step(run, base, parent, argv, network, n, line.line)
@@ -772,7 +773,11 @@ impl Engine {
         ));
         state.history(&created, created_by, false);
         // A cached layer whose snapshot went (a new storage driver): extract it.
-        if self.snapshotter()?.stat(&layer.chain.to_string()).is_err() {
+        if self
+            .snapshotter()?
+            .stat(&keys::layer(&layer.chain))
+            .is_err()
+        {
             let layers: Vec<LayerBlob> = state
                 .layers
                 .iter()
@@ -814,7 +819,7 @@ impl Engine {
         })?;
         let chain = chain_id(parent, &written.diff_id);
         let snap = self.snapshotter()?;
-        match snap.commit(&chain.to_string(), key) {
+        match snap.commit(&keys::layer(&chain), key) {
             Ok(()) => {}
             Err(e) if e.kind() == berth_oci::Kind::AlreadyExists => snap.remove(key)?,
             Err(e) => return Err(e.into()),
@@ -869,7 +874,7 @@ impl Engine {
             )));
         }
         let c = self.container(&id)?;
-        let layer = self.commit_step_layer(&crate::Engine::container_key(&id), parent, true);
+        let layer = self.commit_step_layer(&keys::container(&id), parent, true);
         let _ = self.db.delete_container(&id);
         let _ = self.remove_container_files(&c);
         layer
@@ -1141,12 +1146,9 @@ impl Engine {
         fill: impl FnOnce(&Path) -> Result<()>,
     ) -> Result<BuildLayer> {
         let snap = self.snapshotter()?;
-        let key = format!(
-            "{EXTRACT_PREFIX}build-{}",
-            crate::layers::unpack::extract_key()
-        );
-        let mounts = snap.prepare(&key, parent.map(|p| p.to_string()).as_deref())?;
-        let target = self.runroot.join("build").join(&key);
+        let key = keys::extract(Purpose::BuildStep);
+        let mounts = snap.prepare(&key, parent.map(keys::layer).as_deref())?;
+        let target = self.paths.build_mount(&key);
         let filled = std::fs::create_dir_all(&target)
             .map_err(Error::io(target.display()))
             .and_then(|()| Ok(mount_all(&mounts, &target)?))
@@ -1167,11 +1169,8 @@ impl Engine {
 
     /// A read-only view of a chain, mounted for as long as it lives.
     fn view(&self, top: Option<&ChainId>) -> Result<View<'_>> {
-        let key = format!(
-            "{EXTRACT_PREFIX}view-{}",
-            crate::layers::unpack::extract_key()
-        );
-        let path = self.runroot.join("build").join(&key);
+        let key = keys::extract(Purpose::BuildView);
+        let path = self.paths.build_mount(&key);
         std::fs::create_dir_all(&path).map_err(Error::io(path.display()))?;
         let v = View {
             engine: self,
@@ -1179,7 +1178,7 @@ impl Engine {
             path,
         };
         if let Some(t) = top {
-            let mounts = self.snapshotter()?.view(&v.key, Some(&t.to_string()))?;
+            let mounts = self.snapshotter()?.view(&v.key, Some(&keys::layer(t)))?;
             mount_all(&mounts, &v.path)?;
         }
         Ok(v)

@@ -15,6 +15,7 @@ use berth_store::db::LayerRecord;
 use super::Container;
 use crate::builds::changes::apply_changes;
 use crate::images::import::descriptor;
+use crate::keys;
 use crate::{Engine, Error, Result};
 
 /// The flags of `commit`.
@@ -160,7 +161,7 @@ impl Engine {
 
     /// The container's changes against its image and the directory holding them.
     fn changes_of(&self, c: &Container) -> Result<(Vec<Change>, PathBuf)> {
-        let source = self.change_source(&Engine::container_key(&c.id))?;
+        let source = self.change_source(&keys::container(&c.id))?;
         let mut changes = Vec::new();
         source
             .each(&mut |change| {
@@ -283,7 +284,7 @@ impl Engine {
         } else {
             None
         };
-        let source = self.change_source(&Engine::container_key(&c.id))?;
+        let source = self.change_source(&keys::container(&c.id))?;
         let _guard = self.gc.shared()?;
         let written = self.write_layer_blob(source.dir(), &|each| source.each(each))?;
         drop(_thaw);
@@ -326,16 +327,13 @@ impl Engine {
     pub fn export_container(&self, name: &str, out: &mut dyn Write) -> Result<()> {
         let c = self.container(name)?;
         let snap = self.snapshotter()?;
-        let key = Engine::container_key(&c.id);
+        let key = keys::container(&c.id);
         // A running container's rootfs is mounted already; overlayfs does not
         // want one upper directory in two mounts.
-        let running_root = self.bundle_dir(&c.id).join("rootfs");
+        let running_root = self.paths.rootfs(&c.id);
         let own_mount = !berth_snapshot::mount::is_mount_point(&running_root);
         let target = if own_mount {
-            let t = self
-                .runroot
-                .join("export")
-                .join(format!("{}-{}", c.id, std::process::id()));
+            let t = self.paths.export_mount(&c.id);
             std::fs::create_dir_all(&t).map_err(Error::io(t.display()))?;
             mount_all(&snap.mounts(&key)?, &t)?;
             t

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use berth_snapshot::mount::{is_mount_point, mount_all, unmount_if_mounted};
 
 use super::Container;
+use crate::keys;
 use crate::{Engine, Error, Result};
 
 /// The container's root, mounted for as long as this lives; the container
@@ -85,7 +86,7 @@ fn copy_tree(src: &Path, dst: &Path, keep_owner: bool) -> std::io::Result<()> {
 
 impl Engine {
     fn open_root<'a>(&'a self, c: &'a Container) -> Result<OpenRoot<'a>> {
-        let running_root = self.bundle_dir(&c.id).join("rootfs");
+        let running_root = self.paths.rootfs(&c.id);
         let mut root = OpenRoot {
             engine: self,
             container: c,
@@ -100,13 +101,10 @@ impl Engine {
             }
             return Ok(root);
         }
-        let target = self
-            .runroot
-            .join("cp")
-            .join(format!("{}-{}", c.id, std::process::id()));
+        let target = self.paths.cp_mount(&c.id);
         fs::create_dir_all(&target).map_err(Error::io(target.display()))?;
         let snap = self.snapshotter()?;
-        mount_all(&snap.mounts(&Engine::container_key(&c.id))?, &target)?;
+        mount_all(&snap.mounts(&keys::container(&c.id))?, &target)?;
         root.path = target;
         root.own_mount = true;
         Ok(root)

@@ -3,11 +3,14 @@
 
 use std::path::Path;
 
+use berth_oci::ChainId;
 use berth_runtime::spec::{MountSpec, Network};
 use berth_store::db::ContainerRow;
 
 use super::names::{new_id, random_name, valid_name};
 use super::{ContainerConfig, ContainerRecord, ContainerState, HostConfig};
+use crate::keys;
+use crate::paths::Paths;
 use crate::{Engine, Error, Result};
 
 /// The flags of `create` / `run`.
@@ -77,7 +80,7 @@ pub(crate) struct Base {
     /// The config its settings default to.
     pub config: berth_oci::image::RunConfig,
     /// The snapshot its layer goes on (none: an empty root).
-    pub top: Option<String>,
+    pub top: Option<ChainId>,
     /// Put docker's init layer (mount points, /etc files) between: what a
     /// build step commits must not hold it.
     pub init_layer: bool,
@@ -85,7 +88,7 @@ pub(crate) struct Base {
 
 /// Parses `-v HOST:CTR[:ro|rw]` / `-v NAME:CTR` / `--mount …` / `--tmpfs …` into
 /// runtime mounts; named volumes become directories under `volumes_root`.
-fn parse_mounts(opts: &CreateOptions, volumes_root: &Path) -> Result<Vec<MountSpec>> {
+fn parse_mounts(opts: &CreateOptions, paths: &Paths) -> Result<Vec<MountSpec>> {
     let bad = |what: &str, v: &str, why: &str| {
         Error::InvalidArgument(format!("invalid {what} {v:?}: {why}"))
     };
@@ -96,7 +99,7 @@ fn parse_mounts(opts: &CreateOptions, volumes_root: &Path) -> Result<Vec<MountSp
                 "invalid volume name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )));
         }
-        let dir = volumes_root.join(name).join("_data");
+        let dir = paths.volume_data(name);
         std::fs::create_dir_all(&dir).map_err(Error::io(dir.display()))?;
         Ok(dir.display().to_string())
     };
@@ -234,7 +237,7 @@ impl Engine {
         let base = Base {
             image: img.id.clone(),
             config: image_config.config.unwrap_or_default(),
-            top: chains.last().map(|c| c.to_string()),
+            top: chains.last().cloned(),
             init_layer: true,
         };
         self.create_from(opts, &base)
@@ -297,7 +300,7 @@ impl Engine {
                 .into_owned(),
             (None, Network::None) => id[..12].to_string(),
         };
-        let mounts = parse_mounts(opts, &self.root.join("volumes"))?;
+        let mounts = parse_mounts(opts, &self.paths)?;
         let config = ContainerConfig {
             hostname: hostname.clone(),
             user: opts.user.clone().or(ic.user.clone()).unwrap_or_default(),
@@ -386,7 +389,7 @@ impl Engine {
 
         // Files first, then the snapshot, then the row: a kill before the row
         // leaves garbage the sweep removes, never a row naming nothing.
-        let dir = self.container_dir(&id);
+        let dir = self.paths.container(&id);
         std::fs::create_dir_all(&dir).map_err(Error::io(dir.display()))?;
         // Held until the row is in: the sweep removes container snapshots that no
         // row names.
@@ -394,18 +397,17 @@ impl Engine {
         let etc = write_etc_files(&dir, &hostname, network);
         let prepared = etc.and_then(|()| {
             let parent = match &base.top {
-                Some(top) if base.init_layer => Some(self.init_layer(&id, Some(top))?),
-                None if base.init_layer => Some(self.init_layer(&id, None)?),
-                other => other.clone(),
+                _ if base.init_layer => Some(self.init_layer(&id, base.top.as_ref())?),
+                top => top.as_ref().map(keys::layer),
             };
             self.snapshotter()?
-                .prepare(&Engine::container_key(&id), parent.as_deref())?;
+                .prepare(&keys::container(&id), parent.as_deref())?;
             Ok(())
         });
         let undo = || {
             if let Ok(s) = self.snapshotter() {
-                let _ = s.remove(&Engine::container_key(&id));
-                let _ = s.remove(&format!("{}-init", Engine::container_key(&id)));
+                let _ = s.remove(&keys::container(&id));
+                let _ = s.remove(&keys::container_init(&id));
             }
             let _ = std::fs::remove_dir_all(&dir);
         };
@@ -485,15 +487,15 @@ impl Engine {
     /// The init layer on the image's top layer `parent`, made by the first
     /// container of the image and shared by the rest (its content is the same
     /// for all). Returns its name.
-    fn init_layer(&self, id: &str, parent: Option<&str>) -> Result<String> {
+    fn init_layer(&self, id: &str, parent: Option<&ChainId>) -> Result<String> {
         let snap = self.snapshotter()?;
-        let name = format!("init-{}", parent.unwrap_or("scratch"));
+        let name = keys::init(parent);
         if snap.stat(&name).is_ok() {
             return Ok(name);
         }
-        let active = format!("{}-init", Engine::container_key(id));
-        let mounts = snap.prepare(&active, parent)?;
-        let target = self.bundle_dir(id).join("init");
+        let active = keys::container_init(id);
+        let mounts = snap.prepare(&active, parent.map(keys::layer).as_deref())?;
+        let target = self.paths.init_target(id);
         let filled = std::fs::create_dir_all(&target)
             .map_err(Error::io(target.display()))
             .and_then(|()| Ok(berth_snapshot::mount::mount_all(&mounts, &target)?))
@@ -507,7 +509,7 @@ impl Engine {
                 berth_snapshot::mount::unmount_if_mounted(&target)?;
                 made
             });
-        let _ = std::fs::remove_dir_all(self.bundle_dir(id));
+        let _ = std::fs::remove_dir_all(self.paths.bundle(id));
         let committed = filled.and_then(|()| Ok(snap.commit(&name, &active)?));
         match committed {
             Ok(()) => Ok(name),

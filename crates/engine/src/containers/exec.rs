@@ -75,8 +75,8 @@ impl Engine {
         if opts.cmd.is_empty() {
             return Err(Error::InvalidArgument("no command specified".into()));
         }
-        let bundle = self.bundle_dir(&c.id);
-        let rootfs = bundle.join("rootfs");
+        let bundle = self.paths.bundle(&c.id);
+        let rootfs = self.paths.rootfs(&c.id);
         let spec_user = opts
             .user
             .clone()

@@ -25,6 +25,7 @@ use berth_runtime::spec::MountSpec;
 use berth_store::db::ContainerRow;
 use serde::{Deserialize, Serialize};
 
+use crate::keys;
 use crate::{Engine, Error, Result};
 
 pub use commit::CommitOptions;
@@ -244,59 +245,25 @@ fn json<T: Serialize>(value: &T) -> Result<String> {
         .map_err(|e| Error::InvalidArgument(format!("container record: {e}")))
 }
 
-/// The start time of a process, in clock ticks since boot (field 22 of
-/// /proc/PID/stat), to tell a live process from a reused PID.
-pub(crate) fn process_start(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses; fields follow the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split(' ').nth(19)?.parse().ok()
-}
-
-/// Whether the process `(pid, start)` still lives (a zombie counts as gone).
-pub(crate) fn alive(pid: i32, start: u64) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let state = stat
-        .rfind(')')
-        .and_then(|i| stat.get(i + 2..i + 3))
-        .unwrap_or("Z");
-    state != "Z" && process_start(pid) == Some(start)
-}
-
 /// Holds a container's lock: commands that change one container take turns.
 pub(crate) struct ContainerLock(#[allow(dead_code)] File);
 
 impl Engine {
-    pub(crate) fn container_dir(&self, id: &str) -> PathBuf {
-        self.root.join("containers").join(id)
-    }
-
-    pub(crate) fn bundle_dir(&self, id: &str) -> PathBuf {
-        self.runroot.join("containers").join(id)
-    }
-
-    pub(crate) fn container_key(id: &str) -> String {
-        format!("ctr-{id}")
-    }
-
     pub(crate) fn oci_runtime(&self, host: &HostConfig) -> OciRuntime {
         if host.runtime.is_empty() || host.runtime == "berth" {
             OciRuntime::Builtin {
-                state: self.runroot.join("rt"),
+                state: self.paths.builtin_runtime_state(),
             }
         } else {
             OciRuntime::External {
                 path: PathBuf::from(&host.runtime),
-                state: self.runroot.join("runc"),
+                state: self.paths.external_runtime_state(),
             }
         }
     }
 
     pub(crate) fn lock_container(&self, id: &str) -> Result<ContainerLock> {
-        let dir = self.container_dir(id);
-        let path = dir.join("lock");
+        let path = self.paths.container_lock(id);
         let f = File::options()
             .create(true)
             .truncate(false)
@@ -351,7 +318,7 @@ impl Engine {
         let monitor_alive = c
             .state
             .monitor
-            .is_some_and(|(pid, start)| alive(pid, start));
+            .is_some_and(|(pid, start)| berth_runtime::process::alive(pid, start));
         if monitor_alive {
             return Ok(c);
         }
@@ -374,8 +341,8 @@ impl Engine {
 
     /// Unmounts the container's rootfs and removes its bundle directory.
     pub(crate) fn release_rootfs(&self, id: &str) -> Result<()> {
-        let bundle = self.bundle_dir(id);
-        berth_snapshot::mount::unmount_if_mounted(&bundle.join("rootfs"))?;
+        let bundle = self.paths.bundle(id);
+        berth_snapshot::mount::unmount_if_mounted(&self.paths.rootfs(id))?;
         match std::fs::remove_dir_all(&bundle) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -388,7 +355,7 @@ impl Engine {
         let c = self.container(id)?;
         let rw = self
             .snapshotter()?
-            .usage(&Engine::container_key(&c.id))
+            .usage(&keys::container(&c.id))
             .map(|u| u.size)
             .unwrap_or(0);
         let image = self.db.image(&c.image)?.map(|i| i.record.size).unwrap_or(0);
@@ -409,9 +376,9 @@ impl Engine {
     /// `berth inspect CONTAINER`: docker's document.
     pub fn inspect_container(&self, name: &str) -> Result<serde_json::Value> {
         let c = self.container(name)?;
-        let dir = self.container_dir(&c.id);
+        let dir = self.paths.container(&c.id);
         let snap = self.snapshotter()?;
-        let key = Engine::container_key(&c.id);
+        let key = keys::container(&c.id);
         let mut data = serde_json::Map::new();
         if let Ok(mounts) = snap.mounts(&key) {
             for o in mounts.iter().flat_map(|m| m.options.iter()) {
@@ -433,11 +400,7 @@ impl Engine {
         }
         data.insert(
             "MergedDir".into(),
-            self.bundle_dir(&c.id)
-                .join("rootfs")
-                .display()
-                .to_string()
-                .into(),
+            self.paths.rootfs(&c.id).display().to_string().into(),
         );
         let mounts: Vec<serde_json::Value> = c
             .record
@@ -450,7 +413,7 @@ impl Engine {
                     "tmpfs"
                 } else if m
                     .source
-                    .starts_with(&self.root.join("volumes").display().to_string())
+                    .starts_with(&self.paths.volumes().display().to_string())
                 {
                     "volume"
                 } else {

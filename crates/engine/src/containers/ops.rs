@@ -1,14 +1,17 @@
 //! Lifecycle commands on existing containers: stop, kill, wait, rm, pause,
 //! unpause, rename, prune, top, logs, and the list with its filters.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use berth_runtime::logs::{self, LogLine, LogsOptions};
-use rustix::event::{PollFd, PollFlags, poll};
 
 use super::names::valid_name;
 use super::start::monitor_alive;
-use super::{Container, alive, process_start};
+use berth_runtime::cgroup::Cgroup;
+use berth_runtime::process::{start_time, wait_gone};
+
+use super::Container;
+use crate::keys;
 use crate::{Engine, Error, Result};
 
 /// `ps --filter` settings.
@@ -125,32 +128,6 @@ pub fn parse_signal(s: &str) -> Result<i32> {
     Err(Error::InvalidArgument(format!("invalid signal: {s}")))
 }
 
-/// Waits until the process `(pid, start)` is gone, up to `limit`. True if it went.
-fn wait_gone(pid: i32, start: u64, limit: Option<Duration>) -> bool {
-    let deadline = limit.map(|l| Instant::now() + l);
-    let pidfd = rustix::process::Pid::from_raw(pid)
-        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok());
-    loop {
-        if !alive(pid, start) {
-            return true;
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return false;
-        }
-        let step = rustix::event::Timespec {
-            tv_sec: 0,
-            tv_nsec: 50_000_000,
-        };
-        match &pidfd {
-            Some(fd) => {
-                let mut fds = [PollFd::new(fd, PollFlags::IN)];
-                let _ = poll(&mut fds, Some(&step));
-            }
-            None => std::thread::sleep(Duration::from_millis(50)),
-        }
-    }
-}
-
 impl Engine {
     /// Containers matching `filter` (all of them with `all`, else running ones),
     /// newest first.
@@ -237,7 +214,7 @@ impl Engine {
         }
         let sig = parse_signal(c.record.config.stop_signal.as_deref().unwrap_or("TERM"))?;
         let secs = timeout.or(c.record.config.stop_timeout).unwrap_or(10);
-        let init = process_start(c.state.pid).map(|s| (c.state.pid, s));
+        let init = start_time(c.state.pid).map(|s| (c.state.pid, s));
         let _ = runtime.kill(&c.id, sig, false);
         let gone = match init {
             Some((pid, start)) if secs >= 0 => {
@@ -352,11 +329,11 @@ impl Engine {
     /// Removes the writable layer and directory of a container whose row is gone.
     pub(crate) fn remove_container_files(&self, c: &Container) -> Result<()> {
         let snap = self.snapshotter()?;
-        let key = Engine::container_key(&c.id);
+        let key = keys::container(&c.id);
         if snap.stat(&key).is_ok() {
             snap.remove(&key)?;
         }
-        let dir = self.container_dir(&c.id);
+        let dir = self.paths.container(&c.id);
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -375,7 +352,7 @@ impl Engine {
                 continue;
             }
             bytes += snap
-                .usage(&Engine::container_key(&c.id))
+                .usage(&keys::container(&c.id))
                 .map(|u| u.size)
                 .unwrap_or(0);
             let _lock = self.lock_container(&c.id)?;
@@ -448,18 +425,9 @@ impl Engine {
 
     /// PIDs of the container's processes, from its cgroup (or the init alone).
     pub(crate) fn container_pids(&self, c: &Container) -> Vec<i32> {
-        for ctl in ["pids", "memory", "cpu,cpuacct", "freezer", "unified", ""] {
-            let p = std::path::Path::new("/sys/fs/cgroup")
-                .join(ctl)
-                .join("berth")
-                .join(&c.id)
-                .join("cgroup.procs");
-            if let Ok(text) = std::fs::read_to_string(&p) {
-                let pids: Vec<i32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
-                if !pids.is_empty() {
-                    return pids;
-                }
-            }
+        let pids = Cgroup::of(&c.id).pids();
+        if !pids.is_empty() {
+            return pids;
         }
         if c.state.pid > 0 {
             vec![c.state.pid]

@@ -14,7 +14,11 @@ use berth_runtime::{StartFailure, user};
 use berth_snapshot::mount::mount_all;
 use serde_json::json;
 
-use super::{Container, ContainerState, alive, process_start};
+use berth_runtime::cgroup::Cgroup;
+use berth_runtime::process::{alive, start_time};
+
+use super::{Container, ContainerState};
+use crate::keys;
 use crate::{Engine, Error, Result};
 
 /// The environment variable naming the monitor's sync descriptor.
@@ -71,8 +75,8 @@ impl Engine {
         cmd.args(args)
             .arg(&c.id)
             .env(SYNC_FD_ENV, write.as_raw_fd().to_string())
-            .env("BERTH_ROOT", &self.root)
-            .env("BERTH_RUNROOT", &self.runroot)
+            .env("BERTH_ROOT", self.paths.root())
+            .env("BERTH_RUNROOT", self.paths.runroot())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -149,7 +153,7 @@ impl Engine {
 
     /// Connects to a running container's stdio.
     pub fn attach_container(&self, id: &str) -> Result<UnixStream> {
-        let (_dir, path) = monitor::short_socket_path(&self.bundle_dir(id), ATTACH_SOCKET)?;
+        let (_dir, path) = monitor::short_socket_path(&self.paths.bundle(id), ATTACH_SOCKET)?;
         Ok(berth_runtime::attach::connect(&path)?)
     }
 
@@ -220,11 +224,11 @@ impl Engine {
 
     /// Mounts the rootfs and writes `config.json`.
     fn prepare_bundle(&self, c: &Container, wait_attach: bool) -> Result<MonitorConfig> {
-        let bundle = self.bundle_dir(&c.id);
-        let rootfs = bundle.join("rootfs");
+        let bundle = self.paths.bundle(&c.id);
+        let rootfs = self.paths.rootfs(&c.id);
         std::fs::create_dir_all(&rootfs).map_err(Error::io(rootfs.display()))?;
         let snap = self.snapshotter()?;
-        let mounts = snap.mounts(&Engine::container_key(&c.id))?;
+        let mounts = snap.mounts(&keys::container(&c.id))?;
         berth_snapshot::mount::unmount_if_mounted(&rootfs)?;
         mount_all(&mounts, &rootfs)?;
         let rec = &c.record;
@@ -239,7 +243,7 @@ impl Engine {
         if !env.iter().any(|e| e.starts_with("HOME=")) {
             env.push(format!("HOME={}", u.home));
         }
-        let dir = self.container_dir(&c.id);
+        let dir = self.paths.container(&c.id);
         let host = &rec.host_config;
         let opts = SpecOptions {
             args: std::iter::once(rec.path.clone())
@@ -275,7 +279,7 @@ impl Engine {
                 cpus: (host.nano_cpus > 0).then(|| host.nano_cpus as f64 / 1e9),
                 pids: host.pids_limit,
             },
-            cgroups_path: format!("/berth/{}", c.id),
+            cgroups_path: Cgroup::of(&c.id).spec_path(),
         };
         let spec = berth_runtime::spec::build(&opts)?;
         berth_runtime::spec::write(&bundle, &spec)?;
@@ -292,13 +296,13 @@ impl Engine {
 
     /// The container's json-file log.
     pub(crate) fn log_path(&self, id: &str) -> std::path::PathBuf {
-        self.container_dir(id).join(format!("{id}-json.log"))
+        self.paths.container_log(id)
     }
 
     /// After the process ended: the runtime forgets it, its cgroup and mounts go.
     pub(crate) fn cleanup_run(&self, c: &Container) {
         let _ = self.oci_runtime(&c.record.host_config).delete(&c.id);
-        remove_cgroups(&c.id);
+        Cgroup::of(&c.id).remove();
         let _ = self.release_rootfs(&c.id);
     }
 }
@@ -325,7 +329,7 @@ impl Hooks for MonitorHooks<'_> {
             pid,
             started_at: crate::rfc3339_now(),
             finished_at: self.container.state.finished_at.clone(),
-            monitor: process_start(me).map(|s| (me, s)),
+            monitor: start_time(me).map(|s| (me, s)),
             ..Default::default()
         };
         self.engine
@@ -348,7 +352,7 @@ impl Hooks for MonitorHooks<'_> {
             let _ = self.engine.db.delete_container(&c.id);
             return;
         }
-        let oom = oom_killed(&c.id);
+        let oom = Cgroup::of(&c.id).oom_killed();
         // State first (a `wait` returns on it), then the cleanup.
         if let Ok(current) = self.engine.container(&c.id) {
             let mut state = current.state;
@@ -371,47 +375,6 @@ impl Hooks for MonitorHooks<'_> {
         if self.container.record.host_config.auto_remove {
             let _ = self.engine.remove_container_files(self.container);
         }
-    }
-}
-
-/// Cgroup roots this host may have the container's cgroup under.
-fn cgroup_dirs(id: &str) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let root = std::path::Path::new("/sys/fs/cgroup");
-    if root.join("cgroup.controllers").exists() {
-        out.push(root.join("berth").join(id));
-        return out;
-    }
-    if let Ok(entries) = std::fs::read_dir(root) {
-        for e in entries.flatten() {
-            out.push(e.path().join("berth").join(id));
-        }
-    }
-    out
-}
-
-/// Whether the kernel's OOM killer killed a process of the container.
-fn oom_killed(id: &str) -> bool {
-    cgroup_dirs(id).iter().any(|d| {
-        ["memory.oom_control", "memory.events"].iter().any(|f| {
-            std::fs::read_to_string(d.join(f))
-                .map(|t| {
-                    t.lines().any(|l| {
-                        l.strip_prefix("oom_kill ")
-                            .and_then(|n| n.trim().parse::<u64>().ok())
-                            .is_some_and(|n| n > 0)
-                    })
-                })
-                .unwrap_or(false)
-        })
-    })
-}
-
-/// Removes what the runtime left of the container's cgroups (libcontainer keeps
-/// the directories on some hierarchies).
-fn remove_cgroups(id: &str) {
-    for d in cgroup_dirs(id) {
-        let _ = std::fs::remove_dir(&d);
     }
 }
 

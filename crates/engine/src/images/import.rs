@@ -9,7 +9,8 @@ use berth_snapshot::Layout;
 use berth_store::db::LayerRecord;
 
 use crate::builds::changes::apply_changes;
-use crate::layers::unpack::{Counting, extract_key};
+use crate::keys::{self, Purpose};
+use crate::layers::unpack::Counting;
 use crate::{Engine, Progress, Result, rfc3339_now};
 
 /// Settings of [`Engine::import`].
@@ -70,7 +71,7 @@ impl Engine {
         self.sweep(false)?;
         let _guard = self.gc.shared()?;
         let snap = self.snapshotter()?;
-        let key = extract_key();
+        let key = keys::extract(Purpose::Layer);
         snap.prepare(&key, None)?;
         let imported = self.import_layer(&key, input, progress);
         let (diff_id, size) = match imported {
@@ -80,7 +81,7 @@ impl Engine {
                 return Err(e);
             }
         };
-        match snap.commit(&diff_id.to_string(), &key) {
+        match snap.commit(&keys::layer(&diff_id), &key) {
             Ok(()) => {}
             // The same tarball was imported before: share that layer.
             Err(e) if e.kind() == Kind::AlreadyExists => snap.remove(&key)?,

@@ -6,6 +6,7 @@ use berth_oci::Digest;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::keys;
 use crate::{Engine, Result};
 
 /// `docker image inspect` output for one image; the field names are Docker's
@@ -111,7 +112,7 @@ impl Engine {
         let snap = self.snapshotter()?;
         let mut dirs: Vec<String> = Vec::new();
         for c in chains.iter().rev() {
-            match snap.path(&c.to_string()) {
+            match snap.path(&keys::layer(c)) {
                 Ok(p) => dirs.push(p.display().to_string()),
                 Err(_) => break,
             }

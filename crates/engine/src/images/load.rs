@@ -20,6 +20,7 @@ use berth_store::PendingBlob;
 use serde::Deserialize;
 
 use crate::images::import::descriptor;
+use crate::keys;
 use crate::layers::early::{Early, Follow, Incoming};
 use crate::layers::unpack::{Counting, LayerBlob, image_layers};
 use crate::{Engine, Error, Progress, Result, to_json};
@@ -480,7 +481,7 @@ impl Engine {
         let chains = chain_ids(&diff_ids);
         for (i, layer) in layers.iter().enumerate() {
             let committed = snap
-                .stat(&chains[i].to_string())
+                .stat(&keys::layer(&chains[i]))
                 .is_ok_and(|s| s.kind == berth_snapshot::Kind::Committed);
             if committed {
                 continue;
@@ -496,7 +497,7 @@ impl Engine {
                 self.unpack(&layers[..=i], progress)?;
                 continue;
             }
-            let parent = (i > 0).then(|| chains[i - 1].to_string());
+            let parent = (i > 0).then(|| keys::layer(&chains[i - 1]));
             let attached = applied
                 .map_err(|e| match e {
                     Error::Tarball(source) => Error::Layer {

@@ -9,16 +9,13 @@ use std::path::PathBuf;
 use berth_oci::Digest;
 use berth_snapshot::mount::{is_mount_point, mount_all, unmount_if_mounted};
 
+use crate::keys;
 use crate::layers::unpack::image_layers;
 use crate::{Engine, Error, Image, NoProgress, Result};
 
-pub(crate) fn mount_key(id: &Digest) -> String {
-    format!("mount-{}", id.hex())
-}
-
 impl Engine {
     fn mount_point(&self, id: &Digest) -> PathBuf {
-        self.runroot.join("mounts").join(id.hex()).join("merged")
+        self.paths.image_mount(id)
     }
 
     /// Makes sure an image's layers are unpacked (re-extracting from its blobs any
@@ -37,7 +34,7 @@ impl Engine {
         let img = self.resolve(name)?;
         let chains = self.ensure_unpacked(&img)?;
         let snap = self.snapshotter()?;
-        let key = mount_key(&img.id);
+        let key = keys::mount(&img.id);
         let target = self.mount_point(&img.id);
         let mounts = match snap.stat(&key) {
             Ok(_) => {
@@ -47,7 +44,7 @@ impl Engine {
                 snap.mounts(&key)?
             }
             Err(_) => match chains.last() {
-                Some(top) => snap.view(&key, Some(&top.to_string()))?,
+                Some(top) => snap.view(&key, Some(&keys::layer(top)))?,
                 None => {
                     return Err(Error::Archive(format!(
                         "image {} has no layers to mount",
@@ -68,7 +65,7 @@ impl Engine {
     pub fn unmount_image(&self, name: &str) -> Result<bool> {
         let img = self.resolve(name)?;
         let snap = self.snapshotter()?;
-        let key = mount_key(&img.id);
+        let key = keys::mount(&img.id);
         let target = self.mount_point(&img.id);
         let mounted = unmount_if_mounted(&target)?;
         let _ = std::fs::remove_dir(&target);

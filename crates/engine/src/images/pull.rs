@@ -15,6 +15,7 @@ use berth_oci::image::{Descriptor, ImageConfig, Index, Manifest, Platform, from_
 use berth_oci::{Digest, Reference, media};
 use berth_store::PartialBlob;
 
+use crate::keys;
 use crate::layers::unpack::{Counting, LayerBlob, LayerSource, StoredLayers, image_layers};
 use crate::{Engine, Error, Progress, Result};
 
@@ -195,7 +196,7 @@ impl Engine {
         let unpacked: Vec<bool> = chains
             .iter()
             .map(|c| {
-                snap.stat(&c.to_string())
+                snap.stat(&keys::layer(c))
                     .is_ok_and(|i| i.kind == berth_snapshot::Kind::Committed)
             })
             .collect();

@@ -4,7 +4,7 @@ use berth_oci::{Digest, Reference};
 
 use berth_store::Removal;
 
-use crate::images::mount::mount_key;
+use crate::keys;
 use crate::{Engine, Error, ImageFilter, Result};
 
 fn familiar(name: &str) -> String {
@@ -28,7 +28,7 @@ impl Engine {
     /// Layers still used by other images stay.
     pub fn remove_image(&self, name: &str, force: bool) -> Result<Vec<RemoveEvent>> {
         let img = self.resolve(name)?;
-        if self.snapshotter()?.stat(&mount_key(&img.id)).is_ok() {
+        if self.snapshotter()?.stat(&keys::mount(&img.id)).is_ok() {
             return Err(Error::Conflict {
                 id: img.id.short().to_string(),
                 reason: "(cannot be forced) - image is mounted; run `berth image umount` first",
@@ -100,7 +100,7 @@ impl Engine {
         let mut events = Vec::new();
         let mut any = false;
         for img in self.images(&filter)? {
-            if self.snapshotter()?.stat(&mount_key(&img.id)).is_ok()
+            if self.snapshotter()?.stat(&keys::mount(&img.id)).is_ok()
                 || !self.db.containers_of_image(&img.id)?.is_empty()
             {
                 continue;

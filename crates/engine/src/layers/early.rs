@@ -19,7 +19,8 @@ use berth_layer::{
 };
 use berth_oci::Digest;
 
-use crate::layers::unpack::{Counting, extract_key};
+use crate::keys::{self, Purpose};
+use crate::layers::unpack::Counting;
 use crate::{Engine, Error, Progress, Result};
 
 /// How far a blob's ingest file is written, shared by its writer and a follower.
@@ -124,7 +125,7 @@ impl Engine {
         progress: &'env dyn Progress,
     ) -> Result<std::thread::ScopedJoinHandle<'scope, Early>> {
         let snap = self.snapshotter()?;
-        let key = extract_key();
+        let key = keys::extract(Purpose::Layer);
         snap.prepare(&key, None)?;
         let dir = match snap.apply_dir(&key) {
             Ok(d) => d,

@@ -9,7 +9,6 @@
 use std::io::{BufReader, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use berth_layer::{Applied, ApplyOptions, SizeBudget, WhiteoutMode, apply_layer, decompress};
 use berth_oci::image::{ImageConfig, Manifest};
@@ -17,6 +16,7 @@ use berth_oci::{ChainId, Digest, HashingReader, Kind, chain_ids};
 use berth_snapshot::{Layout, Snapshotter};
 use berth_store::db::LayerRecord;
 
+use crate::keys::{self, Purpose};
 use crate::{Engine, Error, Progress, Result};
 
 /// A layer to unpack: its blob in the content store and the diff ID it must have.
@@ -150,19 +150,6 @@ impl<R: Read> Read for Counting<'_, R> {
     }
 }
 
-static KEY_SEQ: AtomicUsize = AtomicUsize::new(0);
-
-/// Prefix of the keys of snapshots being extracted; the sweep removes any left.
-pub(crate) const EXTRACT_PREFIX: &str = "extract-";
-
-pub(crate) fn extract_key() -> String {
-    format!(
-        "{EXTRACT_PREFIX}{}-{}",
-        std::process::id(),
-        KEY_SEQ.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 impl Engine {
     /// Makes sure every layer is unpacked; returns the chain IDs, bottom first.
     /// The caller holds the GC lock shared.
@@ -208,7 +195,7 @@ impl Engine {
         let mut missing = Vec::new();
         for (i, chain) in chains.iter().enumerate() {
             let id = layers[i].blob.short().to_string();
-            match snap.stat(&chain.to_string()) {
+            match snap.stat(&keys::layer(chain)) {
                 Ok(info) if info.kind == berth_snapshot::Kind::Committed => {
                     // The files are there, but this image's blob must still be the
                     // layer it claims to be: save and push hand the blob on.
@@ -238,8 +225,8 @@ impl Engine {
             }
             Layout::Full => {
                 for &i in &missing {
-                    let key = extract_key();
-                    let parent = (i > 0).then(|| chains[i - 1].to_string());
+                    let key = keys::extract(Purpose::Layer);
+                    let parent = (i > 0).then(|| keys::layer(&chains[i - 1]));
                     snap.prepare(&key, parent.as_deref())?;
                     let done = fill(&key, i, WhiteoutMode::Direct).and_then(|size| {
                         self.commit_layer(snap, &key, &chains[i], &layers[i], size)
@@ -271,10 +258,10 @@ impl Engine {
             }
         };
         for &i in missing {
-            let key = extract_key();
+            let key = keys::extract(Purpose::Layer);
             let parent = match keys.last() {
                 Some((j, k)) if *j + 1 == i => Some(k.clone()),
-                _ => (i > 0).then(|| chains[i - 1].to_string()),
+                _ => (i > 0).then(|| keys::layer(&chains[i - 1])),
             };
             if let Err(e) = snap.prepare(&key, parent.as_deref()) {
                 cleanup(&keys);
@@ -413,7 +400,7 @@ impl Engine {
         layer: &LayerBlob,
         size: u64,
     ) -> Result<()> {
-        snap.commit(&chain.to_string(), key)?;
+        snap.commit(&keys::layer(chain), key)?;
         self.db.put_layer(&LayerRecord {
             chain: chain.clone(),
             diff_id: layer.diff_id.clone(),
