@@ -16,7 +16,6 @@ mod layers;
 mod parallel;
 mod paths;
 mod progress;
-mod root;
 mod time;
 
 pub use berth_build::instruction::parse_duration;
@@ -255,7 +254,7 @@ impl Error {
             Error::ContainerState(_) => Kind::FailedPrecondition,
             Error::NameInUse(_) | Error::ImageInUse(_) => Kind::Conflict,
             Error::Start { .. } => Kind::FailedPrecondition,
-            Error::Runtime(_) => Kind::Internal,
+            Error::Runtime(e) => e.kind(),
             Error::Dockerfile(_) => Kind::InvalidArgument,
             Error::Build { .. } => Kind::FailedPrecondition,
             Error::Canceled(_) => Kind::Canceled,

@@ -8,6 +8,7 @@
 
 pub mod attach;
 pub mod cgroup;
+pub mod command;
 pub mod logs;
 pub mod monitor;
 pub mod oci;
@@ -17,7 +18,7 @@ pub mod user;
 
 use std::path::{Path, PathBuf};
 
-pub use oci::{CreateStdio, OciRuntime, StartFailure};
+pub use oci::{CreateStdio, OciRuntime};
 
 /// Sets a terminal's window size (the pty master or slave `fd`); a failure is
 /// not worth reporting (the program keeps the size it had).
@@ -49,6 +50,9 @@ pub enum Error {
         /// The runtime's message.
         message: String,
     },
+    /// The command is not there or cannot be executed (docker's 127, 126).
+    #[error(transparent)]
+    Command(#[from] command::CommandError),
     /// The OCI runtime failed.
     #[error("{message}")]
     Runtime {
@@ -70,6 +74,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// The class of this error.
+    pub fn kind(&self) -> berth_oci::Kind {
+        use berth_oci::Kind;
+        match self {
+            Error::Io { source, .. } | Error::Sys { source, .. } => Kind::of_io(source),
+            Error::Command(_) | Error::Invalid(_) => Kind::InvalidArgument,
+            Error::Start { .. } => Kind::FailedPrecondition,
+            Error::Runtime { .. } => Kind::Internal,
+        }
+    }
+
     pub(crate) fn io(path: impl AsRef<Path>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.as_ref().to_path_buf();
         move |source| Error::Io { path, source }

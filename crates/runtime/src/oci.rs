@@ -46,40 +46,6 @@ pub enum OciRuntime {
     },
 }
 
-/// How a process failed to start, for docker's exit codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StartFailure {
-    /// The command does not exist (exit 127).
-    NotFound,
-    /// The command exists but cannot be executed (exit 126).
-    CannotInvoke,
-    /// Anything else (exit 125).
-    Other,
-}
-
-impl StartFailure {
-    /// Classifies a runtime's error message the way docker does.
-    pub fn classify(message: &str) -> StartFailure {
-        let m = message.to_ascii_lowercase();
-        if m.contains("not found") || m.contains("no such file or directory") {
-            StartFailure::NotFound
-        } else if m.contains("permission") || m.contains("is a directory") {
-            StartFailure::CannotInvoke
-        } else {
-            StartFailure::Other
-        }
-    }
-
-    /// Docker's exit code for this failure.
-    pub fn exit_code(self) -> i32 {
-        match self {
-            StartFailure::NotFound => 127,
-            StartFailure::CannotInvoke => 126,
-            StartFailure::Other => 125,
-        }
-    }
-}
-
 fn runtime_err(what: &str, id: &str, msg: impl std::fmt::Display) -> Error {
     Error::Runtime {
         message: format!("{what} {id}: {msg}"),

@@ -234,10 +234,7 @@ pub fn process_env(env: &[String], hostname: &str, terminal: bool) -> Vec<String
     let has = |env: &[String], k: &str| env.iter().any(|e| e.split('=').next() == Some(k));
     let mut out = env.to_vec();
     if !has(&out, "PATH") {
-        out.insert(
-            0,
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-        );
+        out.insert(0, format!("PATH={}", crate::command::DEFAULT_PATH));
     }
     if !has(&out, "HOSTNAME") {
         out.push(format!("HOSTNAME={hostname}"));

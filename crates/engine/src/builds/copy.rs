@@ -2,7 +2,7 @@
 //! stage's root or an image's), their digest for the cache, and the copy into
 //! the step's root.
 //!
-//! Every path inside a root goes through [`crate::root`]: an image's
+//! Every path inside a root goes through [`berth_layer::root`]: an image's
 //! `/usr/lib -> /lib` leads to the image's `/lib`, and no symlink, in the
 //! context or the image, leads out.
 
@@ -16,7 +16,7 @@ use berth_build::ignore::{Ignore, clean, glob_match};
 use berth_oci::Hasher;
 use rustix::fs::{AtFlags, Mode, OFlags, Timespec, Timestamps};
 
-use crate::root::{mkdir_all, open_in_root, open_root, resolve, under};
+use berth_layer::root::{mkdir_all, open_in_root, open_root, resolve, under};
 
 /// What one copied entry is.
 #[derive(Debug, Clone, PartialEq, Eq)]

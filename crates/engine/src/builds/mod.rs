@@ -1086,7 +1086,7 @@ impl Engine {
                 // Now that the root is here, a destination that is a directory
                 // there takes the file under its own name.
                 let dest_dir =
-                    || crate::root::resolve(root, &dest_abs, true).is_ok_and(|p| p.is_dir());
+                    || berth_layer::root::resolve(root, &dest_abs, true).is_ok_and(|p| p.is_dir());
                 let mut final_items = items.clone();
                 if !file_sources.is_empty()
                     && !many_sources
@@ -1125,8 +1125,8 @@ impl Engine {
                         o,
                     )
                     .map_err(|e| at(e.to_string()))?;
-                    let target =
-                        crate::root::resolve(root, dir, true).map_err(|e| at(e.to_string()))?;
+                    let target = berth_layer::root::resolve(root, dir, true)
+                        .map_err(|e| at(e.to_string()))?;
                     engine
                         .extract_archive(src, &target)
                         .map_err(|e| at(e.to_string()))?;

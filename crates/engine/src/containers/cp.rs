@@ -42,9 +42,9 @@ impl Drop for OpenRoot<'_> {
     }
 }
 
-/// [`crate::root::resolve`], with `cp`'s words for a path that is not there.
+/// [`berth_layer::root::resolve`], with `cp`'s words for a path that is not there.
 fn resolve_in_root(root: &Path, path: &str, follow: bool) -> Result<PathBuf> {
-    crate::root::resolve(root, path, follow).map_err(|e| {
+    berth_layer::root::resolve(root, path, follow).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::NotFound(format!("Could not find the file {path} in container"))
         } else {

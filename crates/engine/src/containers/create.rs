@@ -458,10 +458,10 @@ const INIT_FILES: &[&str] = &["etc/hosts", "etc/hostname", "etc/resolv.conf"];
 /// inside the root (an image's `/etc -> /elsewhere` stays in the image).
 fn ensure_in_root(root: &Path, rel: &str, dir: bool) -> std::io::Result<()> {
     use rustix::fs::{Mode, OFlags};
-    let root_fd = crate::root::open_root(root)?;
+    let root_fd = berth_layer::root::open_root(root)?;
     let (parent, name) = rel.rsplit_once('/').unwrap_or((".", rel));
     let parent_fd =
-        match crate::root::open_in_root(&root_fd, parent, OFlags::PATH | OFlags::DIRECTORY) {
+        match berth_layer::root::open_in_root(&root_fd, parent, OFlags::PATH | OFlags::DIRECTORY) {
             Ok(fd) => fd,
             // A parent that is not a directory (or not there): the runtime will say so.
             Err(_) => return Ok(()),

@@ -5,8 +5,10 @@
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
 
+use berth_runtime::command::Lookup;
 use berth_runtime::monitor::{CONSOLE_SOCKET, reap, receive_master, short_socket_path};
-use berth_runtime::{CreateStdio, StartFailure, user};
+use berth_runtime::spec::ProcessUser;
+use berth_runtime::{CreateStdio, user};
 use serde_json::json;
 
 use super::create::merge_env;
@@ -93,6 +95,24 @@ impl Engine {
             privileged: c.record.host_config.privileged || opts.privileged,
             ..Default::default()
         })?;
+        // The container's own view of its files, mounts included.
+        let root = std::path::PathBuf::from(format!("/proc/{}/root", c.state.pid));
+        Lookup {
+            root: &root,
+            mounts: &[],
+            env: &env,
+            cwd: opts
+                .workdir
+                .as_deref()
+                .unwrap_or(&c.record.config.working_dir),
+            user: ProcessUser {
+                uid: u.uid,
+                gid: u.gid,
+            },
+            groups: &u.additional_gids,
+        }
+        .check(&opts.cmd[0])
+        .map_err(|e| super::start::start_failure(e.into()))?;
         let mut process_user = json!({"uid": u.uid, "gid": u.gid});
         if !u.additional_gids.is_empty() {
             process_user["additionalGids"] = json!(u.additional_gids);
@@ -130,13 +150,7 @@ impl Engine {
         rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
             .map_err(|e| Error::io("subreaper")(e.into()))?;
         let runtime = self.oci_runtime(&c.record.host_config);
-        let start_err = |e: berth_runtime::Error| match e {
-            berth_runtime::Error::Start { message } => Error::Start {
-                code: StartFailure::classify(&message).exit_code(),
-                message,
-            },
-            other => other.into(),
-        };
+        let start_err = super::start::start_failure;
         if opts.tty {
             let (_dir, sock) = short_socket_path(work, CONSOLE_SOCKET)?;
             let listener = UnixListener::bind(&sock).map_err(Error::io(sock.display()))?;

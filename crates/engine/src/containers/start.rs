@@ -8,9 +8,10 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 
+use berth_runtime::command::Lookup;
 use berth_runtime::monitor::{self, ATTACH_SOCKET, Exit, Hooks, MonitorConfig};
 use berth_runtime::spec::{Network, ProcessUser, Resources, SpecOptions};
-use berth_runtime::{StartFailure, user};
+use berth_runtime::user;
 use berth_snapshot::mount::mount_all;
 use serde_json::json;
 
@@ -188,13 +189,7 @@ impl Engine {
         match monitor::run(&cfg, &mut hooks) {
             Ok(_) => Ok(()),
             Err(e) => {
-                let e = match e {
-                    berth_runtime::Error::Start { message } => Error::Start {
-                        code: StartFailure::classify(&message).exit_code(),
-                        message,
-                    },
-                    other => Error::Runtime(other),
-                };
+                let e = start_failure(e);
                 self.failed_start(&c, &e, &mut sync);
                 Err(e)
             }
@@ -235,8 +230,8 @@ impl Engine {
         let u = user::resolve(&rootfs, &rec.config.user)?;
         // docker creates a working directory that is not there (in the
         // container's layer), resolved inside the root.
-        let root_fd = crate::root::open_root(&rootfs).map_err(Error::io(rootfs.display()))?;
-        crate::root::mkdir_all(&root_fd, &rec.config.working_dir, (0, 0), 0o755).map_err(
+        let root_fd = berth_layer::root::open_root(&rootfs).map_err(Error::io(rootfs.display()))?;
+        berth_layer::root::mkdir_all(&root_fd, &rec.config.working_dir, (0, 0), 0o755).map_err(
             Error::io(format!("working directory {}", rec.config.working_dir)),
         )?;
         let mut env = rec.config.env.clone();
@@ -282,6 +277,16 @@ impl Engine {
             cgroups_path: Cgroup::of(&c.id).spec_path(),
         };
         let spec = berth_runtime::spec::build(&opts)?;
+        Lookup {
+            root: &rootfs,
+            mounts: &opts.mounts,
+            env: &opts.env,
+            cwd: &opts.cwd,
+            user: opts.user,
+            groups: &opts.additional_gids,
+        }
+        .check(&opts.args[0])
+        .map_err(|e| start_failure(e.into()))?;
         berth_runtime::spec::write(&bundle, &spec)?;
         Ok(MonitorConfig {
             id: c.id.clone(),
@@ -375,6 +380,20 @@ impl Hooks for MonitorHooks<'_> {
         if self.container.record.host_config.auto_remove {
             let _ = self.engine.remove_container_files(self.container);
         }
+    }
+}
+
+/// A runtime's failure to start a process as the engine reports it: a
+/// command not found or not executable keeps docker's 127 or 126, any other
+/// failure to start is 125.
+pub(crate) fn start_failure(e: berth_runtime::Error) -> Error {
+    match e {
+        berth_runtime::Error::Command(e) => Error::Start {
+            code: e.exit_code(),
+            message: e.to_string(),
+        },
+        berth_runtime::Error::Start { message } => Error::Start { code: 125, message },
+        other => Error::Runtime(other),
     }
 }
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
 
 /// The root directory, held open to resolve paths from.
-pub(crate) fn open_root(root: &Path) -> io::Result<OwnedFd> {
+pub fn open_root(root: &Path) -> io::Result<OwnedFd> {
     Ok(rustix::fs::open(
         root,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -20,7 +20,7 @@ pub(crate) fn open_root(root: &Path) -> io::Result<OwnedFd> {
 }
 
 /// Opens `path` inside `root` as if `root` were `/`.
-pub(crate) fn open_in_root(root: &OwnedFd, path: &str, flags: OFlags) -> io::Result<OwnedFd> {
+pub fn open_in_root(root: &OwnedFd, path: &str, flags: OFlags) -> io::Result<OwnedFd> {
     let rel = path.trim_start_matches('/');
     let rel = if rel.is_empty() { "." } else { rel };
     Ok(rustix::fs::openat2(
@@ -34,7 +34,7 @@ pub(crate) fn open_in_root(root: &OwnedFd, path: &str, flags: OFlags) -> io::Res
 
 /// The host path `path` inside `root` resolves to; with `follow`, a final
 /// symlink is followed too (inside the root).
-pub(crate) fn resolve(root: &Path, path: &str, follow: bool) -> io::Result<PathBuf> {
+pub fn resolve(root: &Path, path: &str, follow: bool) -> io::Result<PathBuf> {
     let flags = if follow {
         OFlags::PATH
     } else {
@@ -54,7 +54,7 @@ pub(crate) fn resolve(root: &Path, path: &str, follow: bool) -> io::Result<PathB
 }
 
 /// Joins a directory and a relative path.
-pub(crate) fn under(dir: &str, rel: &str) -> String {
+pub fn under(dir: &str, rel: &str) -> String {
     let d = dir.trim_end_matches('/');
     if rel.is_empty() {
         if d.is_empty() { "/".into() } else { d.into() }
@@ -66,12 +66,7 @@ pub(crate) fn under(dir: &str, rel: &str) -> String {
 /// Opens the directory `path` inside the root, creating what is missing with
 /// `mode` and owned by `owner`. A dangling symlink on the way is followed the
 /// way the kernel would inside the root: its target is created.
-pub(crate) fn mkdir_all(
-    root: &OwnedFd,
-    path: &str,
-    owner: (u32, u32),
-    mode: u32,
-) -> io::Result<OwnedFd> {
+pub fn mkdir_all(root: &OwnedFd, path: &str, owner: (u32, u32), mode: u32) -> io::Result<OwnedFd> {
     mkdir_all_depth(root, path, owner, mode, 0)
 }
 
