@@ -56,47 +56,27 @@ impl ErrorCode {
         ALL.into_iter().find(|c| c.as_str() == code)
     }
 
-    /// The class of the error, for a client that receives it.
+    /// The class of the error the code reports, for the server that sends it
+    /// and the client that receives it; its HTTP status is the kind's
+    /// ([`Kind::http_status`]), as the spec's table says.
     pub fn kind(self) -> Kind {
         match self {
             ErrorCode::BlobUnknown
             | ErrorCode::BlobUploadUnknown
             | ErrorCode::ManifestUnknown
             | ErrorCode::NameUnknown => Kind::NotFound,
+            ErrorCode::BlobUploadInvalid
+            | ErrorCode::DigestInvalid
+            | ErrorCode::ManifestBlobUnknown
+            | ErrorCode::ManifestInvalid
+            | ErrorCode::NameInvalid
+            | ErrorCode::SizeInvalid => Kind::InvalidArgument,
             ErrorCode::Unauthorized => Kind::Unauthenticated,
             ErrorCode::Denied => Kind::PermissionDenied,
-            ErrorCode::Unsupported => Kind::NotImplemented,
-            ErrorCode::TooManyRequests => Kind::Unavailable,
+            ErrorCode::Unsupported => Kind::NotAllowed,
+            ErrorCode::TooManyRequests => Kind::Throttled,
+            ErrorCode::RangeInvalid => Kind::OutOfRange,
             ErrorCode::Unknown => Kind::Internal,
-            ErrorCode::BlobUploadInvalid
-            | ErrorCode::DigestInvalid
-            | ErrorCode::ManifestBlobUnknown
-            | ErrorCode::ManifestInvalid
-            | ErrorCode::NameInvalid
-            | ErrorCode::SizeInvalid
-            | ErrorCode::RangeInvalid => Kind::InvalidArgument,
-        }
-    }
-
-    /// The status the spec (or the reference registry) answers with.
-    pub fn status(self) -> u16 {
-        match self {
-            ErrorCode::BlobUnknown
-            | ErrorCode::BlobUploadUnknown
-            | ErrorCode::ManifestUnknown
-            | ErrorCode::NameUnknown => 404,
-            ErrorCode::BlobUploadInvalid
-            | ErrorCode::DigestInvalid
-            | ErrorCode::ManifestBlobUnknown
-            | ErrorCode::ManifestInvalid
-            | ErrorCode::NameInvalid
-            | ErrorCode::SizeInvalid => 400,
-            ErrorCode::Unauthorized => 401,
-            ErrorCode::Denied => 403,
-            ErrorCode::Unsupported => 405,
-            ErrorCode::TooManyRequests => 429,
-            ErrorCode::RangeInvalid => 416,
-            ErrorCode::Unknown => 500,
         }
     }
 }
@@ -130,7 +110,9 @@ mod tests {
             assert_eq!(ErrorCode::parse(c.as_str()), Some(c));
         }
         assert_eq!(ErrorCode::parse("TAG_INVALID"), None);
-        assert_eq!(ErrorCode::ManifestUnknown.status(), 404);
+        assert_eq!(ErrorCode::ManifestUnknown.kind().http_status(), 404);
+        assert_eq!(ErrorCode::Unsupported.kind().http_status(), 405);
+        assert_eq!(ErrorCode::RangeInvalid.kind().http_status(), 416);
         assert_eq!(ErrorCode::ManifestUnknown.kind(), Kind::NotFound);
         assert_eq!(ErrorCode::Denied.kind(), Kind::PermissionDenied);
     }

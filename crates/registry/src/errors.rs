@@ -1,5 +1,8 @@
 //! Errors as the registry answers them: the distribution spec's code (from
-//! `oci`), a message, detail, and the HTTP status.
+//! `oci`), a message, detail, and the error's kind, whose HTTP status comes
+//! from the one table in `oci` ([`Kind::http_status`]).
+
+use berth_oci::Kind;
 
 use crate::storage::StorageError;
 
@@ -14,8 +17,8 @@ pub struct ApiError {
     pub message: String,
     /// Machine-readable detail (e.g. the digest that is missing).
     pub detail: Option<serde_json::Value>,
-    /// A status other than the code's usual one (413, 416, 503...).
-    pub status: Option<u16>,
+    /// The class of the failure: the code's usual one unless said otherwise.
+    pub kind: Kind,
 }
 
 impl ApiError {
@@ -25,7 +28,7 @@ impl ApiError {
             code,
             message: message.into(),
             detail: None,
-            status: None,
+            kind: code.kind(),
         }
     }
 
@@ -35,15 +38,16 @@ impl ApiError {
         self
     }
 
-    /// Answers with `status` instead of the code's usual one.
-    pub fn with_status(mut self, status: u16) -> ApiError {
-        self.status = Some(status);
+    /// A failure of another kind than the code's usual one (a chunk out of
+    /// range, a manifest too large, a client too slow).
+    pub fn with_kind(mut self, kind: Kind) -> ApiError {
+        self.kind = kind;
         self
     }
 
     /// The HTTP status.
     pub fn status(&self) -> u16 {
-        self.status.unwrap_or_else(|| self.code.status())
+        self.kind.http_status()
     }
 
     /// The spec's JSON body.
@@ -60,10 +64,11 @@ impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> ApiError {
         match e {
             StorageError::Body(io) if io.kind() == std::io::ErrorKind::FileTooLarge => {
-                ApiError::new(Code::SizeInvalid, io.to_string()).with_status(413)
+                ApiError::new(Code::SizeInvalid, io.to_string()).with_kind(Kind::TooLarge)
             }
             StorageError::Body(io) if io.kind() == std::io::ErrorKind::TimedOut => {
-                ApiError::new(Code::BlobUploadInvalid, io.to_string()).with_status(408)
+                ApiError::new(Code::BlobUploadInvalid, io.to_string())
+                    .with_kind(Kind::DeadlineExceeded)
             }
             StorageError::Body(io) => ApiError::new(
                 Code::BlobUploadInvalid,

@@ -1,5 +1,6 @@
 //! The HTTP face: routing, authorization, the endpoints' headers and bodies.
 
+use berth_oci::Kind;
 use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::io;
@@ -569,7 +570,7 @@ async fn dispatch(
         }
         (Route::InvalidName, _) => Err(ApiError::new(Code::NameInvalid, "invalid repository name")),
         (Route::NotFound, _) => {
-            Err(ApiError::new(Code::Unsupported, "no such endpoint").with_status(404))
+            Err(ApiError::new(Code::Unsupported, "no such endpoint").with_kind(Kind::NotFound))
         }
         _ => Err(unsupported()),
     }
@@ -617,7 +618,7 @@ async fn read_small_body(body: Incoming, limits: &crate::config::Limits) -> ApiR
                     Code::ManifestInvalid,
                     "the client stopped sending the manifest",
                 )
-                .with_status(408));
+                .with_kind(Kind::DeadlineExceeded));
             }
             Err(e) => {
                 return Err(ApiError::new(
@@ -632,7 +633,7 @@ async fn read_small_body(body: Incoming, limits: &crate::config::Limits) -> ApiR
             Code::ManifestInvalid,
             format!("manifest is larger than {max} bytes"),
         )
-        .with_status(413));
+        .with_kind(Kind::TooLarge));
     }
     Ok(kept.freeze())
 }
@@ -644,7 +645,7 @@ fn parse_content_range(v: &str) -> ApiResult<(u64, u64)> {
             Code::BlobUploadInvalid,
             format!("invalid Content-Range {v:?}"),
         )
-        .with_status(416)
+        .with_kind(Kind::OutOfRange)
     };
     let v = v
         .trim()
@@ -669,7 +670,8 @@ fn paginate(
 ) -> ApiResult<(Vec<String>, Option<String>)> {
     let n = match param(q, "n") {
         Some(v) => Some(v.parse::<usize>().map_err(|_| {
-            ApiError::new(Code::Unsupported, format!("invalid n {v:?}")).with_status(400)
+            ApiError::new(Code::Unsupported, format!("invalid n {v:?}"))
+                .with_kind(Kind::InvalidArgument)
         })?),
         None => None,
     };
@@ -829,7 +831,7 @@ async fn token(state: &State, req: Request<Incoming>) -> ApiResult<Reply> {
     if !matches!(auth.mode, Mode::Token(_)) {
         return Err(
             ApiError::new(Code::Unsupported, "this registry does not issue tokens")
-                .with_status(404),
+                .with_kind(Kind::NotFound),
         );
     }
     let denied = || {
@@ -845,14 +847,15 @@ async fn token(state: &State, req: Request<Incoming>) -> ApiResult<Reply> {
             .collect()
             .await
             .map_err(|_| {
-                ApiError::new(Code::Unsupported, "token request too large").with_status(400)
+                ApiError::new(Code::Unsupported, "token request too large")
+                    .with_kind(Kind::InvalidArgument)
             })?
             .to_bytes();
         q.extend(form_urlencoded::parse(&body).into_owned());
         if param(&q, "grant_type") != Some("password") {
             return Err(
                 ApiError::new(Code::Unsupported, "only the password grant is supported")
-                    .with_status(400),
+                    .with_kind(Kind::InvalidArgument),
             );
         }
         let (Some(user), Some(pass)) = (param(&q, "username"), param(&q, "password")) else {

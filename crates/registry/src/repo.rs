@@ -1,6 +1,7 @@
 //! What the endpoints do, over a [`Storage`]: blobs, uploads, manifests, tags,
 //! referrers, the catalog and search. HTTP is the caller's business.
 
+use berth_oci::Kind;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
@@ -356,7 +357,7 @@ impl Registry {
                     state.size
                 ),
             )
-            .with_status(416));
+            .with_kind(Kind::OutOfRange));
         }
         let limits = &self.config.limits;
         let left = limits.max_blob_bytes.saturating_sub(state.size);
@@ -371,7 +372,7 @@ impl Registry {
                 Code::BlobUploadInvalid,
                 format!("Content-Range announced {len} bytes, the body had {written}"),
             )
-            .with_status(416));
+            .with_kind(Kind::OutOfRange));
         }
         if written == 0 {
             self.storage.delete(&part).await?;
@@ -605,7 +606,9 @@ impl Registry {
         self.writable()?;
         let max = self.config.limits.max_manifest_bytes;
         if body.len() > max {
-            return Err(invalid(format!("manifest is larger than {max} bytes")).with_status(413));
+            return Err(
+                invalid(format!("manifest is larger than {max} bytes")).with_kind(Kind::TooLarge)
+            );
         }
         let digest = Digest::of(&body);
         let tag = if reference.contains(':') {
