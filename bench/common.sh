@@ -6,8 +6,14 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 work=${1:-/var/tmp/berth-bench}
-cargo build --release --quiet
-berth=$PWD/target/release/berth
+# BERTH=/path/to/berth measures that binary instead (a before/after
+# comparison of two commits); else the release build of this checkout.
+if [ -n "${BERTH:-}" ]; then
+  berth=$(realpath "$BERTH")
+else
+  cargo build --release --quiet
+  berth=$PWD/target/release/berth
+fi
 mkdir -p "$work"
 if [ ! -f "$work/image.tar" ]; then
   echo "building the test image in $work ..." >&2

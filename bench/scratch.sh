@@ -5,8 +5,14 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 work=${2:-$1}
-cargo build --release --quiet
-berth_bin=$PWD/target/release/berth
+# BERTH=/path/to/berth measures that binary instead (a before/after
+# comparison of two commits); else the release build of this checkout.
+if [ -n "${BERTH:-}" ]; then
+  berth_bin=$(realpath "$BERTH")
+else
+  cargo build --release --quiet
+  berth_bin=$PWD/target/release/berth
+fi
 rm -rf "$work"
 mkdir -p "$work"
 root=$work/root run=$work/run

@@ -25,7 +25,7 @@ pub use berth_runtime as runtime;
 pub use builds::{BuildOptions, BuildProgress, is_tar_archive};
 pub use containers::{
     CommitOptions, Container, ContainerConfig, ContainerFilter, ContainerRecord, ContainerState,
-    CreateOptions, Exec, ExecOptions, HostConfig, Started,
+    CreateOptions, Exec, ExecOptions, HostConfig, Started, StateError, Status,
 };
 pub use df::{DiskUsage, ImageUsage};
 pub use images::catalog::{Image, ImageFilter};
@@ -181,9 +181,12 @@ pub enum Error {
     /// An ID prefix names more than one container.
     #[error("container ID prefix {0:?} is ambiguous")]
     AmbiguousContainer(String),
-    /// The container is not in a state that allows this (running, paused, …).
-    #[error("{0}")]
-    ContainerState(String),
+    /// The container's status does not allow this (running, paused, …).
+    #[error(transparent)]
+    ContainerState(#[from] StateError),
+    /// `cp` into a container whose root filesystem is read-only.
+    #[error("container rootfs is marked read-only")]
+    ReadOnlyRootfs,
     /// An image is used by a container.
     #[error("{0}")]
     ImageInUse(String),
@@ -213,6 +216,24 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A worker thread of berth panicked (a bug).
+    #[error("{0} panicked")]
+    Panicked(&'static str),
+    /// A document berth writes could not be serialised (a bug).
+    #[error("cannot serialise {what}: {source}")]
+    Serialize {
+        /// The document.
+        what: &'static str,
+        /// What serde said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Something berth relies on internally did not hold (a bug).
+    #[error("{0}")]
+    Invariant(&'static str),
+    /// A container berth started ended without a recorded exit.
+    #[error("the build container {0} went away without an exit code")]
+    ContainerVanished(String),
     /// The user interrupted the work.
     #[error("{0}: canceled")]
     Canceled(String),
@@ -251,13 +272,17 @@ impl Error {
             }
             Error::NotFound(_) | Error::ContainerNotFound(_) => Kind::NotFound,
             Error::AmbiguousContainer(_) => Kind::InvalidArgument,
-            Error::ContainerState(_) => Kind::FailedPrecondition,
+            Error::ContainerState(_) | Error::ReadOnlyRootfs => Kind::FailedPrecondition,
             Error::NameInUse(_) | Error::ImageInUse(_) => Kind::Conflict,
             Error::Start { .. } => Kind::FailedPrecondition,
             Error::Runtime(e) => e.kind(),
             Error::Dockerfile(_) => Kind::InvalidArgument,
             Error::Build { .. } => Kind::FailedPrecondition,
             Error::Canceled(_) => Kind::Canceled,
+            Error::Panicked(_)
+            | Error::Serialize { .. }
+            | Error::Invariant(_)
+            | Error::ContainerVanished(_) => Kind::Internal,
             Error::InvalidArgument(_) => Kind::InvalidArgument,
             Error::Unsupported(_) => Kind::NotImplemented,
             Error::Layer { source, .. } | Error::Tarball(source) => source.kind(),
@@ -276,7 +301,10 @@ impl Error {
 
 /// Serialises a document berth writes (manifest, config, archive metadata).
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| Error::Archive(format!("cannot serialise: {e}")))
+    serde_json::to_vec(value).map_err(|source| Error::Serialize {
+        what: "a document",
+        source,
+    })
 }
 
 /// Result of engine operations.

@@ -51,7 +51,7 @@ pub(crate) fn map<T: Sync, R: Send>(
         }
     }
     if skipped {
-        return Err(Error::Archive("a parallel task did not run".into()));
+        return Err(Error::Invariant("a parallel task did not run"));
     }
     Ok(out)
 }

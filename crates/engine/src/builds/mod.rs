@@ -351,7 +351,7 @@ impl Engine {
         }
         let state = built
             .remove(&target)
-            .ok_or_else(|| Error::InvalidArgument("the target stage was not built".into()))?;
+            .ok_or_else(|| Error::Invariant("the target stage was not built"))?;
         self.write_built_image(state, opts, &tags)
     }
 
@@ -884,7 +884,9 @@ impl Engine {
     fn run_attached(&self, run: &Run<'_>, id: &str, n: usize) -> Result<i32> {
         let started = self.start_container(id, true)?;
         let Some(stream) = started.attach else {
-            return Err(Error::InvalidArgument("no attach stream".into()));
+            return Err(Error::Invariant(
+                "a build step started without its attach stream",
+            ));
         };
         stream
             .set_read_timeout(Some(Duration::from_millis(200)))
@@ -906,10 +908,7 @@ impl Engine {
                 }
                 Ok(Some(_)) => {}
                 Ok(None) => {
-                    return Err(Error::InvalidArgument(format!(
-                        "the build container {} went away without an exit code",
-                        &id[..12]
-                    )));
+                    return Err(Error::ContainerVanished(id[..12].to_string()));
                 }
                 Err(e)
                     if matches!(

@@ -218,10 +218,10 @@ impl Engine {
             let copied = std::io::copy(&mut tar_out, &mut gzip);
             let walked = walker
                 .join()
-                .map_err(|_| Error::InvalidArgument("the layer walk panicked".into()))?;
+                .map_err(|_| Error::Panicked("the layer walk"))?;
             let written = producer
                 .join()
-                .map_err(|_| Error::InvalidArgument("the layer writer panicked".into()))?;
+                .map_err(|_| Error::Panicked("the layer writer"))?;
             // The writer's error first (the walk then only saw it stop); a walk
             // that failed leaves a writer that looks finished.
             let done = written.map_err(Error::io(dir.display()))?;

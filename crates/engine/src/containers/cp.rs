@@ -156,9 +156,7 @@ impl Engine {
     ) -> Result<()> {
         let c = self.container(name)?;
         if c.record.host_config.readonly_rootfs {
-            return Err(Error::ContainerState(
-                "container rootfs is marked read-only".into(),
-            ));
+            return Err(Error::ReadOnlyRootfs);
         }
         fs::symlink_metadata(src).map_err(Error::io(src.display()))?;
         let root = self.open_root(&c)?;

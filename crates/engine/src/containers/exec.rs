@@ -11,6 +11,7 @@ use berth_runtime::spec::ProcessUser;
 use berth_runtime::{CreateStdio, user};
 use serde_json::json;
 
+use super::Operation;
 use super::create::merge_env;
 use super::names::new_id;
 use crate::{Engine, Error, Result};
@@ -62,18 +63,7 @@ impl Engine {
     /// (or a new pty). The caller waits with [`Exec::wait`].
     pub fn exec_container(&self, name: &str, opts: &ExecOptions) -> Result<Exec> {
         let c = self.container(name)?;
-        if !c.state.running {
-            return Err(Error::ContainerState(format!(
-                "container {} is not running",
-                c.id
-            )));
-        }
-        if c.state.paused {
-            return Err(Error::ContainerState(format!(
-                "container {} is paused, unpause the container before exec",
-                c.id
-            )));
-        }
+        c.state.check(Operation::Exec, &c.id, name)?;
         if opts.cmd.is_empty() {
             return Err(Error::InvalidArgument("no command specified".into()));
         }
@@ -144,8 +134,10 @@ impl Engine {
         opts: &ExecOptions,
     ) -> Result<Exec> {
         let path = work.join("process.json");
-        let bytes = serde_json::to_vec(process)
-            .map_err(|e| Error::InvalidArgument(format!("process spec: {e}")))?;
+        let bytes = serde_json::to_vec(process).map_err(|source| Error::Serialize {
+            what: "the process spec",
+            source,
+        })?;
         std::fs::write(&path, bytes).map_err(Error::io(path.display()))?;
         rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
             .map_err(|e| Error::io("subreaper")(e.into()))?;

@@ -14,6 +14,7 @@ mod exec;
 mod names;
 mod ops;
 mod start;
+mod state;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -34,6 +35,8 @@ pub use create::CreateOptions;
 pub use exec::{Exec, ExecOptions};
 pub use ops::ContainerFilter;
 pub use start::Started;
+pub(crate) use state::Operation;
+pub use state::{StateError, Status};
 
 /// docker's `Config` of a container (the parts berth uses).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -114,7 +117,7 @@ pub struct HostConfig {
 #[serde(rename_all = "PascalCase")]
 pub struct ContainerState {
     /// created, running, paused, exited, dead.
-    pub status: String,
+    pub status: Status,
     /// Whether the process runs (paused included).
     pub running: bool,
     /// Frozen by `pause`.
@@ -142,7 +145,7 @@ const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 impl Default for ContainerState {
     fn default() -> Self {
         ContainerState {
-            status: "created".into(),
+            status: Status::Created,
             running: false,
             paused: false,
             oom_killed: false,
@@ -196,18 +199,18 @@ impl Container {
     /// docker's STATUS column: `Up 3 minutes`, `Exited (0) 2 seconds ago`, `Created`.
     pub fn status_line(&self, now: i64) -> String {
         let ago = |t: &str| crate::parse_time(t).map(|s| now - s).unwrap_or(0);
-        match self.state.status.as_str() {
-            "running" => format!("Up {}", crate::human_duration(ago(&self.state.started_at))),
-            "paused" => format!(
+        match self.state.status {
+            Status::Running => format!("Up {}", crate::human_duration(ago(&self.state.started_at))),
+            Status::Paused => format!(
                 "Up {} (Paused)",
                 crate::human_duration(ago(&self.state.started_at))
             ),
-            "exited" => format!(
+            Status::Exited => format!(
                 "Exited ({}) {} ago",
                 self.state.exit_code,
                 crate::human_duration(ago(&self.state.finished_at))
             ),
-            "dead" => "Dead".into(),
+            Status::Dead => "Dead".into(),
             _ => "Created".into(),
         }
     }
@@ -241,8 +244,10 @@ fn from_row(row: ContainerRow) -> Result<Container> {
 
 /// A document of a container's row.
 fn json<T: Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value)
-        .map_err(|e| Error::InvalidArgument(format!("container record: {e}")))
+    serde_json::to_string(value).map_err(|source| Error::Serialize {
+        what: "the container record",
+        source,
+    })
 }
 
 /// Holds a container's lock: commands that change one container take turns.
@@ -328,13 +333,8 @@ impl Engine {
         let _ = runtime.kill(&c.id, libc::SIGKILL, true);
         let _ = runtime.delete(&c.id);
         let _ = self.release_rootfs(&c.id);
-        c.state.running = false;
-        c.state.paused = false;
-        c.state.status = "exited".into();
-        c.state.pid = 0;
-        c.state.exit_code = 255;
-        c.state.finished_at = crate::rfc3339_now();
-        c.state.monitor = None;
+        let oom = c.state.oom_killed;
+        c.state.exited(255, oom);
         self.save_state(&c.id, &c.state)?;
         Ok(c)
     }

@@ -10,7 +10,7 @@ use super::start::monitor_alive;
 use berth_runtime::cgroup::Cgroup;
 use berth_runtime::process::{start_time, wait_gone};
 
-use super::Container;
+use super::{Container, Operation, StateError, Status};
 use crate::keys;
 use crate::{Engine, Error, Result};
 
@@ -140,7 +140,10 @@ impl Engine {
             .containers()?
             .into_iter()
             .filter(|c| all || c.state.running || !filter.status.is_empty())
-            .filter(|c| filter.status.is_empty() || filter.status.contains(&c.state.status))
+            .filter(|c| {
+                filter.status.is_empty()
+                    || filter.status.iter().any(|s| s == c.state.status.as_str())
+            })
             .filter(|c| {
                 filter.name.is_empty()
                     || filter
@@ -158,7 +161,8 @@ impl Engine {
             })
             .filter(|c| {
                 filter.exited.is_empty()
-                    || (c.state.status == "exited" && filter.exited.contains(&c.state.exit_code))
+                    || (c.state.status == Status::Exited
+                        && filter.exited.contains(&c.state.exit_code))
             })
             .collect())
     }
@@ -189,12 +193,7 @@ impl Engine {
     pub fn kill_container(&self, name: &str, signal: &str) -> Result<()> {
         let sig = parse_signal(signal)?;
         let c = self.container(name)?;
-        if !c.state.running {
-            return Err(Error::ContainerState(format!(
-                "cannot kill container: {name}: container {} is not running",
-                c.id
-            )));
-        }
+        c.state.check(Operation::Kill, &c.id, name)?;
         self.oci_runtime(&c.record.host_config)
             .kill(&c.id, sig, false)?;
         Ok(())
@@ -243,27 +242,19 @@ impl Engine {
         let c = self.container(name)?;
         let _lock = self.lock_container(&c.id)?;
         let mut c = self.container(&c.id)?;
-        if !c.state.running {
-            return Err(Error::ContainerState(format!(
-                "container {} is not running",
-                c.id
-            )));
-        }
-        if c.state.paused == pause {
-            return Err(Error::ContainerState(if pause {
-                format!("container {} is already paused", c.id)
-            } else {
-                format!("container {} is not paused", c.id)
-            }));
-        }
+        let op = if pause {
+            Operation::Pause
+        } else {
+            Operation::Unpause
+        };
+        c.state.check(op, &c.id, name)?;
         let runtime = self.oci_runtime(&c.record.host_config);
         if pause {
             runtime.pause(&c.id)?;
         } else {
             runtime.resume(&c.id)?;
         }
-        c.state.paused = pause;
-        c.state.status = if pause { "paused" } else { "running" }.into();
+        c.state.set_paused(pause);
         self.save_state(&c.id, &c.state)
     }
 
@@ -297,10 +288,7 @@ impl Engine {
         let c = self.container(&c.id)?;
         if c.state.running {
             if !force {
-                return Err(Error::ContainerState(format!(
-                    "cannot remove container \"/{}\": container is {}: stop the container before removing or force remove",
-                    c.name, c.state.status
-                )));
+                c.state.check(Operation::Remove, &c.id, &c.name)?;
             }
             let runtime = self.oci_runtime(&c.record.host_config);
             if c.state.paused {
@@ -389,18 +377,10 @@ impl Engine {
     /// `berth top`: `ps -f` of the container's processes: the header and rows.
     pub fn top_container(&self, name: &str, ps_args: &[String]) -> Result<String> {
         let c = self.container(name)?;
-        if !c.state.running {
-            return Err(Error::ContainerState(format!(
-                "container {} is not running",
-                c.id
-            )));
-        }
+        c.state.check(Operation::Top, &c.id, name)?;
         let pids = self.container_pids(&c);
         if pids.is_empty() {
-            return Err(Error::ContainerState(format!(
-                "container {} has no processes",
-                c.id
-            )));
+            return Err(StateError::NoProcesses { id: c.id.clone() }.into());
         }
         let list: Vec<String> = pids.iter().map(|p| p.to_string()).collect();
         let mut cmd = std::process::Command::new("ps");

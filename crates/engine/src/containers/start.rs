@@ -18,7 +18,7 @@ use serde_json::json;
 use berth_runtime::cgroup::Cgroup;
 use berth_runtime::process::{alive, start_time};
 
-use super::{Container, ContainerState};
+use super::{Container, ContainerState, Operation};
 use crate::keys;
 use crate::{Engine, Error, Result};
 
@@ -45,13 +45,7 @@ impl Engine {
         let c = self.container(name)?;
         let _lock = self.lock_container(&c.id)?;
         let c = self.container(&c.id)?;
-        if c.state.paused {
-            return Err(Error::ContainerState(format!(
-                "cannot start a paused container {}, try unpause instead",
-                c.name
-            )));
-        }
-        if c.state.running {
+        if !c.state.check(Operation::Start, &c.id, &c.name)? {
             return Ok(Started {
                 id: c.id.clone(),
                 pid: c.state.pid,
@@ -202,11 +196,7 @@ impl Engine {
             _ => 125,
         };
         let mut state = c.state.clone();
-        state.error = e.to_string();
-        state.exit_code = code;
-        state.running = false;
-        state.pid = 0;
-        state.monitor = None;
+        state.failed_start(e.to_string(), code);
         let _ = self.save_state(&c.id, &state);
         let _ = self.release_rootfs(&c.id);
         if let Some(mut s) = sync.take() {
@@ -328,15 +318,8 @@ impl Hooks for MonitorHooks<'_> {
 
     fn started(&mut self, pid: i32) -> std::result::Result<(), berth_runtime::Error> {
         let me = std::process::id() as i32;
-        let state = ContainerState {
-            status: "running".into(),
-            running: true,
-            pid,
-            started_at: crate::rfc3339_now(),
-            finished_at: self.container.state.finished_at.clone(),
-            monitor: start_time(me).map(|s| (me, s)),
-            ..Default::default()
-        };
+        let state =
+            ContainerState::started(&self.container.state, pid, start_time(me).map(|s| (me, s)));
         self.engine
             .save_state(&self.container.id, &state)
             .map_err(|e| berth_runtime::Error::Runtime {
@@ -361,14 +344,7 @@ impl Hooks for MonitorHooks<'_> {
         // State first (a `wait` returns on it), then the cleanup.
         if let Ok(current) = self.engine.container(&c.id) {
             let mut state = current.state;
-            state.status = "exited".into();
-            state.running = false;
-            state.paused = false;
-            state.pid = 0;
-            state.exit_code = exit.code;
-            state.oom_killed = oom;
-            state.finished_at = crate::rfc3339_now();
-            state.monitor = None;
+            state.exited(exit.code, oom);
             self.engine.cleanup_run(c);
             let _ = self.engine.save_state(&c.id, &state);
         } else {

@@ -247,7 +247,7 @@ impl Engine {
             for (digest, handle) in handles {
                 let done = handle
                     .join()
-                    .map_err(|_| Error::Archive("a layer extraction panicked".into()));
+                    .map_err(|_| Error::Panicked("a layer extraction"));
                 match (digest, done) {
                     (Some(d), Ok(e)) if !early.contains_key(&d) => {
                         early.insert(d, e);
@@ -309,7 +309,7 @@ impl Engine {
         // Images are recorded only once every blob they name is durable.
         committer
             .join()
-            .map_err(|_| Error::Archive("the blob committer panicked".into()))??;
+            .map_err(|_| Error::Panicked("the blob committer"))??;
         tracing::info!(elapsed = ?started.elapsed(), "blobs committed");
         for (manifest_digest, manifest, config, tags, chains) in unpacked {
             for (tag, before) in
