@@ -7,7 +7,6 @@
 //! `RESOLVE_IN_ROOT`); a path under a bind mount of the spec resolves in the
 //! mount's source, one under a tmpfs finds nothing (it starts empty).
 
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use berth_layer::root::{open_in_root, open_root};
@@ -157,12 +156,11 @@ impl Lookup<'_> {
     /// Resolves a container path, final symlink followed, in the mount that
     /// holds it.
     fn find(&self, path: &str) -> Found {
-        let (root, rel) = self.mount_of(path);
-        let Some(root) = root else {
+        let Some((root, rel)) = self.mount_of(path) else {
             return Found::Nothing;
         };
         let stat = open_root(&root)
-            .and_then(|r: OwnedFd| open_in_root(&r, &rel, OFlags::PATH))
+            .and_then(|r| open_in_root(&r, &rel, OFlags::PATH))
             .and_then(|fd| Ok(rustix::fs::fstat(&fd)?));
         match stat {
             Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
@@ -180,7 +178,7 @@ impl Lookup<'_> {
     /// The host root that holds `path` and the path inside it: the deepest
     /// mount of the spec whose destination contains it, else the rootfs.
     /// `None` under a tmpfs.
-    fn mount_of(&self, path: &str) -> (Option<PathBuf>, String) {
+    fn mount_of(&self, path: &str) -> Option<(PathBuf, String)> {
         let best = self
             .mounts
             .iter()
@@ -194,18 +192,15 @@ impl Lookup<'_> {
             Some((m, _, rest)) if m.kind == "bind" => {
                 let source = Path::new(&m.source);
                 if source.is_dir() {
-                    (Some(source.to_path_buf()), rest.to_string())
+                    Some((source.to_path_buf(), rest.to_string()))
                 } else {
                     // A file bound onto the path: look it up in its directory.
-                    let name = source.file_name().map(|n| n.to_string_lossy().into_owned());
-                    (
-                        source.parent().map(Path::to_path_buf),
-                        name.unwrap_or_default(),
-                    )
+                    let name = source.file_name()?.to_string_lossy().into_owned();
+                    Some((source.parent()?.to_path_buf(), name))
                 }
             }
-            Some(_) => (None, String::new()),
-            None => (Some(self.root.to_path_buf()), path.to_string()),
+            Some(_) => None,
+            None => Some((self.root.to_path_buf(), path.to_string())),
         }
     }
 }

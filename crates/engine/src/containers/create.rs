@@ -396,9 +396,10 @@ impl Engine {
         let _guard = self.gc.shared()?;
         let etc = write_etc_files(&dir, &hostname, network);
         let prepared = etc.and_then(|()| {
-            let parent = match &base.top {
-                _ if base.init_layer => Some(self.init_layer(&id, base.top.as_ref())?),
-                top => top.as_ref().map(keys::layer),
+            let parent = if base.init_layer {
+                Some(self.init_layer(&id, base.top.as_ref())?)
+            } else {
+                base.top.as_ref().map(keys::layer)
             };
             self.snapshotter()?
                 .prepare(&keys::container(&id), parent.as_deref())?;

@@ -320,11 +320,7 @@ impl Engine {
         if !c.state.running {
             return Ok(c);
         }
-        let monitor_alive = c
-            .state
-            .monitor
-            .is_some_and(|(pid, start)| berth_runtime::process::alive(pid, start));
-        if monitor_alive {
+        if start::monitor_alive(&c.state) {
             return Ok(c);
         }
         // The runtime's processes may outlive their monitor; they are stopped now,

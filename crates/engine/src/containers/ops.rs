@@ -3,13 +3,12 @@
 
 use std::time::Duration;
 
+use berth_runtime::cgroup::Cgroup;
 use berth_runtime::logs::{self, LogLine, LogsOptions};
+use berth_runtime::process::{start_time, wait_gone};
 
 use super::names::valid_name;
 use super::start::monitor_alive;
-use berth_runtime::cgroup::Cgroup;
-use berth_runtime::process::{start_time, wait_gone};
-
 use super::{Container, Operation, StateError, Status};
 use crate::keys;
 use crate::{Engine, Error, Result};
@@ -286,10 +285,10 @@ impl Engine {
         let c = self.container(name)?;
         let _lock = self.lock_container(&c.id)?;
         let c = self.container(&c.id)?;
+        if !force {
+            c.state.check(Operation::Remove, &c.id, &c.name)?;
+        }
         if c.state.running {
-            if !force {
-                c.state.check(Operation::Remove, &c.id, &c.name)?;
-            }
             let runtime = self.oci_runtime(&c.record.host_config);
             if c.state.paused {
                 let _ = runtime.resume(&c.id);
