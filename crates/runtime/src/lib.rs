@@ -18,7 +18,7 @@ pub mod user;
 
 use std::path::{Path, PathBuf};
 
-pub use oci::{CreateStdio, OciRuntime};
+pub use oci::{CreateStdio, Runtime};
 
 /// Sets a terminal's window size (the pty master or slave `fd`); a failure is
 /// not worth reporting (the program keeps the size it had).

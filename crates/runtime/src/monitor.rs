@@ -18,17 +18,17 @@ use rustix::process::{Pid, PidfdFlags, WaitOptions};
 
 use crate::attach::{MAX_FRAME, kind, write_frame};
 use crate::logs::{LogWriter, Stream};
-use crate::{CreateStdio, Error, OciRuntime};
+use crate::{CreateStdio, Error, Runtime};
 
 /// What the monitor runs.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct MonitorConfig {
     /// The container ID (also the runtime's).
     pub id: String,
     /// The bundle: `config.json`, `rootfs`, the sockets.
     pub bundle: PathBuf,
     /// The runtime.
-    pub runtime: OciRuntime,
+    pub runtime: Box<dyn Runtime>,
     /// The process has a terminal.
     pub terminal: bool,
     /// Keep stdin open for attach clients (`-i`).

@@ -18,10 +18,9 @@ mod state;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::path::PathBuf;
 
 use berth_oci::Digest;
-use berth_runtime::OciRuntime;
+use berth_runtime::Runtime;
 use berth_runtime::spec::MountSpec;
 use berth_store::db::ContainerRow;
 use serde::{Deserialize, Serialize};
@@ -254,17 +253,13 @@ fn json<T: Serialize>(value: &T) -> Result<String> {
 pub(crate) struct ContainerLock(#[allow(dead_code)] File);
 
 impl Engine {
-    pub(crate) fn oci_runtime(&self, host: &HostConfig) -> OciRuntime {
-        if host.runtime.is_empty() || host.runtime == "berth" {
-            OciRuntime::Builtin {
-                state: self.paths.builtin_runtime_state(),
-            }
-        } else {
-            OciRuntime::External {
-                path: PathBuf::from(&host.runtime),
-                state: self.paths.external_runtime_state(),
-            }
-        }
+    /// The OCI runtime the container was created with.
+    pub(crate) fn oci_runtime(&self, host: &HostConfig) -> Box<dyn Runtime> {
+        berth_runtime::oci::for_name(
+            &host.runtime,
+            self.paths.builtin_runtime_state(),
+            self.paths.external_runtime_state(),
+        )
     }
 
     pub(crate) fn lock_container(&self, id: &str) -> Result<ContainerLock> {
