@@ -7,6 +7,7 @@
 mod archive;
 mod build;
 mod concurrency;
+mod conformance;
 mod containers;
 mod fixtures;
 mod hostile;
