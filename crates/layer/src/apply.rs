@@ -99,7 +99,7 @@ pub fn apply_layer<R: Read>(
     target: &Path,
     opts: &ApplyOptions,
 ) -> Result<Applied, Error> {
-    let root = sys::open_root(target).map_err(|source| Error::Io {
+    let root = sys::open_dir(target).map_err(|source| Error::Io {
         path: target.display().to_string(),
         source,
     })?;
@@ -636,13 +636,8 @@ impl State {
 
         match kind {
             EntryType::Directory => {
-                if existing.as_ref().is_some_and(|s| !sys::is_dir(s)) {
-                    self.clear_path(
-                        &dir,
-                        name,
-                        existing.as_ref().unwrap_or_else(|| unreachable!()),
-                        &name_str,
-                    )?;
+                if let Some(st) = existing.as_ref().filter(|s| !sys::is_dir(s)) {
+                    self.clear_path(&dir, name, st, &name_str)?;
                 }
                 if existing.as_ref().is_none_or(|s| !sys::is_dir(s)) {
                     sys::mkdir_at(&*dir, name, 0o700).map_err(werr)?;

@@ -14,6 +14,7 @@ pub mod compression;
 pub mod diff;
 pub mod root;
 mod sys;
+pub mod tree;
 
 pub use apply::{Applied, ApplyOptions, WhiteoutMode, apply_layer};
 pub use budget::SizeBudget;

@@ -28,7 +28,8 @@ pub fn is_escape(err: &io::Error) -> bool {
     matches!(err.raw_os_error(), Some(e) if e == rustix::io::Errno::LOOP.raw_os_error() || e == rustix::io::Errno::XDEV.raw_os_error())
 }
 
-pub fn open_root(path: &std::path::Path) -> io::Result<OwnedFd> {
+/// Opens the directory `path` for reading and creating entries in it.
+pub fn open_dir(path: &std::path::Path) -> io::Result<OwnedFd> {
     Ok(rfs::open(
         path,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,

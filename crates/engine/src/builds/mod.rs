@@ -20,6 +20,7 @@ use berth_build::ignore::Ignore;
 use berth_build::instruction::{Command, Form, join_workdir, shell_of};
 use berth_build::{Expander, apply_metadata};
 use berth_layer::diff::{Change, ChangeKind};
+use berth_layer::tree::{Entry, EntryKind, Owner, write_entries};
 use berth_oci::image::Descriptor;
 use berth_oci::image::{History, ImageConfig, Platform, RootFs, RunConfig};
 use berth_oci::{ChainId, Digest, Hasher, Reference, chain_id, chain_ids, media};
@@ -992,10 +993,10 @@ impl Engine {
                 } else {
                     dest_abs.clone()
                 };
-                items.push(copy::Item {
+                items.push(Entry {
                     src: None,
                     dst,
-                    kind: copy::Kind::Data(h.body.clone().into_bytes()),
+                    kind: EntryKind::Data(h.body.clone().into_bytes()),
                     mode: 0o644,
                     mtime: 0,
                 });
@@ -1013,10 +1014,10 @@ impl Engine {
                 } else {
                     dest_abs.clone()
                 };
-                items.push(copy::Item {
+                items.push(Entry {
                     src: None,
                     dst,
-                    kind: copy::Kind::Data(data),
+                    kind: EntryKind::Data(data),
                     mode: 0o600,
                     mtime: 0,
                 });
@@ -1038,7 +1039,7 @@ impl Engine {
             if *add {
                 // Local archives are unpacked into the destination, not copied.
                 planned.retain(|i| {
-                    let is_archive = i.kind == copy::Kind::File
+                    let is_archive = i.kind == EntryKind::File
                         && i.src
                             .as_deref()
                             .and_then(|p| std::fs::File::open(p).ok())
@@ -1081,7 +1082,7 @@ impl Engine {
                     }
                     None => (0, 0),
                 };
-                let o = copy::Overrides { uid, gid, mode };
+                let o = Owner { uid, gid, mode };
                 // Now that the root is here, a destination that is a directory
                 // there takes the file under its own name.
                 let dest_dir =
@@ -1107,17 +1108,17 @@ impl Engine {
                             .filter(|i| !archives.iter().any(|a| a.src == i.src)),
                     );
                 }
-                copy::apply(root, &final_items, o).map_err(|e| at(e.to_string()))?;
+                write_entries(root, &final_items, o).map_err(|e| at(e.to_string()))?;
                 for a in &archives {
                     let Some(src) = &a.src else { continue };
                     let dir = dest_abs.trim_end_matches('/');
                     let dir = if dir.is_empty() { "/" } else { dir };
-                    copy::apply(
+                    write_entries(
                         root,
-                        &[copy::Item {
+                        &[Entry {
                             src: None,
                             dst: dir.to_string(),
-                            kind: copy::Kind::Dir,
+                            kind: EntryKind::Dir,
                             mode: 0o755,
                             mtime: 0,
                         }],

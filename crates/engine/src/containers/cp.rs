@@ -8,9 +8,9 @@
 //! the container (CVE-2019-14271 came from a helper that did).
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt, lchown};
 use std::path::{Path, PathBuf};
 
+use berth_layer::tree::{chown_tree, copy_over, copy_tree};
 use berth_snapshot::mount::{is_mount_point, mount_all, unmount_if_mounted};
 
 use super::Container;
@@ -51,37 +51,6 @@ fn resolve_in_root(root: &Path, path: &str, follow: bool) -> Result<PathBuf> {
             Error::io(format!("{}:{path}", root.display()))(e)
         }
     })
-}
-
-/// Copies `src` to `dst` (which must not exist): directories recursively,
-/// symlinks as symlinks; modes and times kept, owners with `keep_owner`.
-fn copy_tree(src: &Path, dst: &Path, keep_owner: bool) -> std::io::Result<()> {
-    let meta = fs::symlink_metadata(src)?;
-    let ft = meta.file_type();
-    if ft.is_symlink() {
-        std::os::unix::fs::symlink(fs::read_link(src)?, dst)?;
-    } else if ft.is_dir() {
-        fs::create_dir(dst)?;
-        let mut names: Vec<_> = fs::read_dir(src)?.collect::<std::io::Result<_>>()?;
-        names.sort_by_key(|e| e.file_name());
-        for e in names {
-            copy_tree(&e.path(), &dst.join(e.file_name()), keep_owner)?;
-        }
-        fs::set_permissions(dst, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
-    } else if ft.is_file() {
-        let mut from = fs::File::open(src)?;
-        let mut to = fs::File::options().write(true).create_new(true).open(dst)?;
-        std::io::copy(&mut from, &mut to)?;
-        to.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))?;
-        to.set_modified(meta.modified()?)?;
-    } else {
-        // Devices, fifos and sockets are not copied, as docker cp does not.
-        return Ok(());
-    }
-    if keep_owner {
-        lchown(dst, Some(meta.uid()), Some(meta.gid()))?;
-    }
-    Ok(())
 }
 
 impl Engine {
@@ -130,20 +99,7 @@ impl Engine {
         } else {
             dest.to_path_buf()
         };
-        if fs::symlink_metadata(&target).is_ok_and(|m| !m.is_dir()) {
-            fs::remove_file(&target).map_err(Error::io(target.display()))?;
-        }
-        if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
-            // Copying a directory onto an existing one merges, as docker does.
-            for e in fs::read_dir(&real).map_err(Error::io(real.display()))? {
-                let e = e.map_err(Error::io(real.display()))?;
-                let to = target.join(e.file_name());
-                let _ = fs::remove_dir_all(&to).or_else(|_| fs::remove_file(&to));
-                copy_tree(&e.path(), &to, true).map_err(Error::io(to.display()))?;
-            }
-            return Ok(());
-        }
-        copy_tree(&real, &target, true).map_err(Error::io(target.display()))
+        copy_over(&real, &target, true).map_err(Error::io(target.display()))
     }
 
     /// `berth cp SRC CONTAINER:DEST`.
@@ -178,38 +134,16 @@ impl Engine {
             }
             Err(e) => return Err(e),
         };
-        if replace && let Ok(m) = fs::symlink_metadata(&target) {
-            if m.is_dir() && fs::symlink_metadata(src).is_ok_and(|s| s.is_dir()) {
-                for e in fs::read_dir(src).map_err(Error::io(src.display()))? {
-                    let e = e.map_err(Error::io(src.display()))?;
-                    let to = target.join(e.file_name());
-                    let _ = fs::remove_dir_all(&to).or_else(|_| fs::remove_file(&to));
-                    copy_tree(&e.path(), &to, archive).map_err(Error::io(to.display()))?;
-                }
-                return Ok(());
-            }
-            let removed = if m.is_dir() {
-                fs::remove_dir_all(&target)
-            } else {
-                fs::remove_file(&target)
-            };
-            removed.map_err(Error::io(target.display()))?;
-        }
-        copy_tree(src, &target, archive).map_err(Error::io(target.display()))?;
+        let copied = if replace {
+            copy_over(src, &target, archive)
+        } else {
+            copy_tree(src, &target, archive)
+        };
+        copied.map_err(Error::io(target.display()))?;
         if !archive {
-            chown_tree(&target).map_err(Error::io(target.display()))?;
+            // Files copied in belong to the container's root user, as docker's do.
+            chown_tree(&target, 0, 0).map_err(Error::io(target.display()))?;
         }
         Ok(())
     }
-}
-
-/// Files copied in belong to the container's root user, as docker's do.
-fn chown_tree(p: &Path) -> std::io::Result<()> {
-    lchown(p, Some(0), Some(0))?;
-    if fs::symlink_metadata(p)?.is_dir() {
-        for e in fs::read_dir(p)? {
-            chown_tree(&e?.path())?;
-        }
-    }
-    Ok(())
 }

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use berth_layer::tree::{Placeholder, ensure};
 use berth_oci::ChainId;
 use berth_runtime::spec::{MountSpec, Network};
 use berth_store::db::ContainerRow;
@@ -455,35 +456,6 @@ impl Engine {
 const INIT_DIRS: &[&str] = &["dev", "proc", "sys", "etc"];
 const INIT_FILES: &[&str] = &["etc/hosts", "etc/hostname", "etc/resolv.conf"];
 
-/// Creates `rel` in `root` unless something is there, resolving every path
-/// inside the root (an image's `/etc -> /elsewhere` stays in the image).
-fn ensure_in_root(root: &Path, rel: &str, dir: bool) -> std::io::Result<()> {
-    use rustix::fs::{Mode, OFlags};
-    let root_fd = berth_layer::root::open_root(root)?;
-    let (parent, name) = rel.rsplit_once('/').unwrap_or((".", rel));
-    let parent_fd =
-        match berth_layer::root::open_in_root(&root_fd, parent, OFlags::PATH | OFlags::DIRECTORY) {
-            Ok(fd) => fd,
-            // A parent that is not a directory (or not there): the runtime will say so.
-            Err(_) => return Ok(()),
-        };
-    let made = if dir {
-        rustix::fs::mkdirat(&parent_fd, name, Mode::from_raw_mode(0o755))
-    } else {
-        rustix::fs::openat(
-            &parent_fd,
-            name,
-            OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o644),
-        )
-        .map(drop)
-    };
-    match made {
-        Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
 impl Engine {
     /// The init layer on the image's top layer `parent`, made by the first
     /// container of the image and shared by the rest (its content is the same
@@ -503,9 +475,9 @@ impl Engine {
             .and_then(|()| {
                 let made = INIT_DIRS
                     .iter()
-                    .map(|d| (d, true))
-                    .chain(INIT_FILES.iter().map(|f| (f, false)))
-                    .try_for_each(|(p, dir)| ensure_in_root(&target, p, dir))
+                    .map(|d| (d, Placeholder::Dir))
+                    .chain(INIT_FILES.iter().map(|f| (f, Placeholder::File)))
+                    .try_for_each(|(p, what)| ensure(&target, p, what))
                     .map_err(Error::io(target.display()));
                 berth_snapshot::mount::unmount_if_mounted(&target)?;
                 made
