@@ -1,19 +1,22 @@
 //! Dockerfiles, as docker (BuildKit's frontend) reads them: the parser (parser
 //! directives, continuations, comments, heredocs, exec and shell forms, flags),
 //! variable substitution (`$VAR`, `${VAR:-default}`, quotes and escapes),
-//! `.dockerignore` patterns, and what each metadata instruction does to an
-//! image config. Running a build (containers, layers, the cache) is the
-//! engine's: this crate knows nothing of the store.
+//! `.dockerignore` patterns, what each metadata instruction does to an image
+//! config, and the build plan (stages, ARG/ENV scope, RUN's argv and
+//! environment, history and cache-key text). Running a build (containers,
+//! layers, the cache) is the engine's: this crate knows nothing of the store.
 
 pub mod dockerfile;
 pub mod expand;
 pub mod ignore;
 pub mod instruction;
+pub mod plan;
 
 pub use dockerfile::{Dockerfile, Heredoc, Line, parse};
 pub use expand::Expander;
 pub use ignore::{Ignore, glob_match};
 pub use instruction::{Command, Form, Healthcheck, apply_metadata};
+pub use plan::{Plan, Stage};
 
 /// What is wrong with a Dockerfile, and where.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -26,6 +29,23 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// The Dockerfile parses but cannot be built as asked: no FROM, a stage
+    /// name twice, an unknown `--target`, a bad ARG default.
+    #[error("{}", plan_message(*line, message))]
+    Plan {
+        /// The instruction's first line; 0 when no one line is at fault.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn plan_message(line: usize, message: &str) -> String {
+    if line == 0 {
+        message.to_string()
+    } else {
+        format!("Dockerfile:{line}: {message}")
+    }
 }
 
 impl Error {
@@ -36,17 +56,24 @@ impl Error {
         }
     }
 
+    pub(crate) fn plan(line: usize, message: impl Into<String>) -> Error {
+        Error::Plan {
+            line,
+            message: message.into(),
+        }
+    }
+
     /// What is wrong, without the line.
     pub fn message(&self) -> &str {
         match self {
-            Error::Syntax { message, .. } => message,
+            Error::Syntax { message, .. } | Error::Plan { message, .. } => message,
         }
     }
 
     /// The line the error is about.
     pub fn line(&self) -> usize {
         match self {
-            Error::Syntax { line, .. } => *line,
+            Error::Syntax { line, .. } | Error::Plan { line, .. } => *line,
         }
     }
 }

@@ -9,7 +9,6 @@ pub(crate) mod changes;
 pub(crate) mod copy;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Write as _;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use berth_build::dockerfile::{Line, parse_line};
 use berth_build::ignore::Ignore;
-use berth_build::instruction::{Command, Form, join_workdir, shell_of};
+use berth_build::instruction::{Command, join_workdir, shell_of};
+use berth_build::plan::{self, Plan, Scope, Stage};
 use berth_build::{Expander, apply_metadata};
 use berth_layer::diff::{Change, ChangeKind};
 use berth_layer::tree::{Entry, EntryKind, Owner, write_entries};
@@ -74,34 +74,12 @@ pub trait BuildProgress: Send + Sync {
     fn warning(&self, _text: &str) {}
 }
 
-/// Build args any RUN sees when given, without an ARG.
-const PROXY_ARGS: &[&str] = &[
-    "HTTP_PROXY",
-    "http_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "FTP_PROXY",
-    "ftp_proxy",
-    "NO_PROXY",
-    "no_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-];
-
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Mount points the runtime creates in a RUN's root when missing; a step's
 /// layer must not keep them.
 const STUB_FILES: &[&str] = &["etc/hosts", "etc/hostname", "etc/resolv.conf"];
 const STUB_DIRS: &[&str] = &["dev", "proc", "sys", "etc"];
-
-/// A stage of the Dockerfile.
-struct Stage {
-    index: usize,
-    name: Option<String>,
-    from: Line,
-    lines: Vec<Line>,
-}
 
 /// A stage's image as it builds.
 #[derive(Clone)]
@@ -132,15 +110,13 @@ impl State {
         chain_ids(&self.config.rootfs.diff_ids).pop()
     }
 
-    /// ENV wins over ARG of the same name.
+    fn env(&self) -> &[String] {
+        self.run().env.as_deref().unwrap_or_default()
+    }
+
+    /// A variable's value in the stage (ENV wins over ARG).
     fn lookup(&self, name: &str) -> Option<String> {
-        self.run()
-            .env
-            .iter()
-            .flatten()
-            .find_map(|e| e.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
-            .map(str::to_string)
-            .or_else(|| self.args.get(name).cloned().flatten())
+        plan::lookup(self.env(), &self.args, name)
     }
 
     fn history(&mut self, created: &str, created_by: String, empty_layer: bool) {
@@ -155,60 +131,16 @@ impl State {
     }
 }
 
-fn next_key(prev: &Digest, parts: &[&str]) -> Digest {
-    let mut h = Hasher::new();
-    let _ = write!(h, "{prev}");
-    for p in parts {
-        let _ = write!(h, "\0{p}");
-    }
-    h.finish()
-}
-
-/// docker's history rendering of an argv: `["a" "b"]`.
-fn argv_text(argv: &[String]) -> String {
-    let quoted: Vec<String> = argv.iter().map(|a| format!("{a:?}")).collect();
-    format!("[{}]", quoted.join(" "))
-}
-
-/// A step's instruction as the history shows it.
-fn instruction_text(cmd: &Command, shell: &[String]) -> String {
-    let pairs = |kv: &[(String, String)]| {
-        kv.iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    match cmd {
-        Command::Cmd(f) => format!("CMD {}", argv_text(&f.argv(shell))),
-        Command::Entrypoint(f) => format!("ENTRYPOINT {}", argv_text(&f.argv(shell))),
-        Command::Env(kv) => format!("ENV {}", pairs(kv)),
-        Command::Label(kv) => format!("LABEL {}", pairs(kv)),
-        Command::Workdir(p) => format!("WORKDIR {p}"),
-        Command::User(u) => format!("USER {u}"),
-        Command::Expose(p) => format!("EXPOSE {}", p.join(" ")),
-        Command::Volume(v) => format!("VOLUME {}", argv_text(v)),
-        Command::Shell(s) => format!("SHELL {}", argv_text(s)),
-        Command::StopSignal(s) => format!("STOPSIGNAL {s}"),
-        Command::Healthcheck(h) => format!("HEALTHCHECK {}", argv_text(&h.test)),
-        Command::Onbuild(t) => format!("ONBUILD {t}"),
-        Command::Maintainer(m) => format!("MAINTAINER {m}"),
-        other => format!("{other:?}"),
-    }
-}
-
 /// The build's fixed inputs.
 struct Run<'a> {
     opts: &'a BuildOptions,
     progress: &'a dyn BuildProgress,
     cancel: &'a AtomicBool,
-    escape: char,
+    plan: &'a Plan,
     ignore: Option<Ignore>,
-    /// ARGs before the first FROM (and the automatic platform ones).
-    meta: BTreeMap<String, Option<String>>,
     build_args: BTreeMap<String, String>,
     used_args: std::cell::RefCell<HashSet<String>>,
     step: std::cell::Cell<usize>,
-    names: HashMap<String, usize>,
 }
 
 impl Engine {
@@ -226,179 +158,37 @@ impl Engine {
             .iter()
             .map(|t| Reference::parse(t).map(Reference::with_default_tag))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        let mut stages: Vec<Stage> = Vec::new();
-        let mut meta_lines = Vec::new();
-        for line in df.lines {
-            if line.keyword == "FROM" {
-                let name = match line.command()? {
-                    Command::From { alias, .. } => alias,
-                    _ => None,
-                };
-                stages.push(Stage {
-                    index: stages.len(),
-                    name,
-                    from: line,
-                    lines: Vec::new(),
-                });
-            } else if let Some(s) = stages.last_mut() {
-                s.lines.push(line);
-            } else if line.keyword == "ARG" {
-                meta_lines.push(line);
-            } else {
-                return Err(Error::Build {
-                    line: line.line,
-                    message: format!(
-                        "{} before the first FROM: no build stage in current context",
-                        line.keyword
-                    ),
-                });
-            }
-        }
-        if stages.is_empty() {
-            return Err(Error::Build {
-                line: 0,
-                message: "the Dockerfile has no FROM: no build stage in current context".into(),
-            });
-        }
-        let mut names = HashMap::new();
-        for s in &stages {
-            if let Some(n) = &s.name
-                && names.insert(n.clone(), s.index).is_some()
-            {
-                return Err(Error::Build {
-                    line: s.from.line,
-                    message: format!("duplicate stage name {n:?}"),
-                });
-            }
-        }
         let build_args: BTreeMap<String, String> = opts.build_args.iter().cloned().collect();
-        // Builds are for this host: target and build platform are one.
-        let host = Platform::host();
-        let platform = format!("{}/{}", host.os, host.architecture);
-        let mut meta: BTreeMap<String, Option<String>> = [
-            ("TARGETPLATFORM", &platform),
-            ("TARGETOS", &host.os),
-            ("TARGETARCH", &host.architecture),
-            ("BUILDPLATFORM", &platform),
-            ("BUILDOS", &host.os),
-            ("BUILDARCH", &host.architecture),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), Some(v.to_string())))
-        .collect();
-        let mut used = HashSet::new();
-        for line in &meta_lines {
-            if let Command::Arg(kv) = line.command()? {
-                for (k, default) in kv {
-                    let lookup = |n: &str| meta.get(n).cloned().flatten();
-                    let ex = Expander::new(&lookup, df.escape);
-                    let value =
-                        match build_args.get(&k) {
-                            Some(v) => Some(v.clone()),
-                            None => default.map(|d| ex.word(&d)).transpose().map_err(|m| {
-                                Error::Build {
-                                    line: line.line,
-                                    message: m,
-                                }
-                            })?,
-                        };
-                    used.insert(k.clone());
-                    meta.insert(k, value);
-                }
-            }
-        }
+        let plan = Plan::new(df, &build_args, opts.target.as_deref(), &Platform::host())?;
         let run = Run {
             opts,
             progress,
             cancel,
-            escape: df.escape,
+            plan: &plan,
             ignore: opts.dockerignore.as_deref().map(Ignore::parse),
-            meta,
             build_args,
-            used_args: std::cell::RefCell::new(used),
+            used_args: std::cell::RefCell::new(plan.used_args.clone()),
             step: std::cell::Cell::new(0),
-            names,
         };
-        let target = match &opts.target {
-            Some(t) => *run
-                .names
-                .get(&t.to_ascii_lowercase())
-                .ok_or_else(|| Error::Build {
-                    line: 0,
-                    message: format!("target stage {t:?} could not be found"),
-                })?,
-            None => stages.len() - 1,
-        };
-        let needed = self.stages_needed(&run, &stages, target)?;
         let mut built: HashMap<usize, State> = HashMap::new();
-        for s in stages.iter().filter(|s| needed.contains(&s.index)) {
+        for &i in &plan.needed {
             if cancel.load(Ordering::SeqCst) {
                 return Err(Error::Canceled("build".into()));
             }
-            let state = self.build_stage(&run, &stages, s, &built)?;
-            built.insert(s.index, state);
+            let state = self.build_stage(&run, &plan.stages[i], &built)?;
+            built.insert(i, state);
         }
-        let unused: Vec<&String> = run
-            .build_args
-            .keys()
-            .filter(|k| !run.used_args.borrow().contains(*k) && !PROXY_ARGS.contains(&k.as_str()))
-            .collect();
+        let unused = plan::unused_build_args(&run.build_args, &run.used_args.borrow());
         if !unused.is_empty() {
-            let list: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
             progress.warning(&format!(
                 "[Warning] One or more build-args [{}] were not consumed",
-                list.join(" ")
+                unused.join(" ")
             ));
         }
         let state = built
-            .remove(&target)
+            .remove(&plan.target)
             .ok_or_else(|| Error::Invariant("the target stage was not built"))?;
         self.write_built_image(state, opts, &tags)
-    }
-
-    /// The stages `target` depends on (FROM another stage, COPY --from).
-    fn stages_needed(
-        &self,
-        run: &Run<'_>,
-        stages: &[Stage],
-        target: usize,
-    ) -> Result<HashSet<usize>> {
-        let mut needed = HashSet::new();
-        let mut todo = vec![target];
-        let lookup = |n: &str| run.meta.get(n).cloned().flatten();
-        let ex = Expander::new(&lookup, run.escape);
-        while let Some(i) = todo.pop() {
-            if !needed.insert(i) {
-                continue;
-            }
-            let s = &stages[i];
-            let mut refs = Vec::new();
-            if let Command::From { image, .. } = s.from.command()? {
-                refs.push(ex.word(&image).unwrap_or(image));
-            }
-            for l in &s.lines {
-                if l.keyword == "COPY"
-                    && let Command::Copy { from: Some(f), .. } = l.command()?
-                {
-                    refs.push(ex.word(&f).unwrap_or(f));
-                }
-            }
-            for r in refs {
-                if let Some(j) = self.stage_ref(run, &r, i) {
-                    todo.push(j);
-                }
-            }
-        }
-        Ok(needed)
-    }
-
-    /// The earlier stage `name` (a stage name or index) refers to, if any.
-    fn stage_ref(&self, run: &Run<'_>, name: &str, before: usize) -> Option<usize> {
-        let lower = name.to_ascii_lowercase();
-        if let Some(&i) = run.names.get(&lower) {
-            return (i < before).then_some(i);
-        }
-        name.parse::<usize>().ok().filter(|i| *i < before)
     }
 
     /// The base image of a FROM: in the store, else pulled.
@@ -417,16 +207,11 @@ impl Engine {
     fn build_stage(
         &self,
         run: &Run<'_>,
-        stages: &[Stage],
         stage: &Stage,
         built: &HashMap<usize, State>,
     ) -> Result<State> {
         let total = stage.lines.len() + 1;
-        let label = match (&stage.name, stages.len()) {
-            (Some(n), _) => format!("{n} "),
-            (None, 1) => String::new(),
-            (None, _) => format!("stage-{} ", stage.index),
-        };
+        let label = run.plan.label(stage);
         let title = |i: usize, l: &Line| {
             let flags: String = l.flags.iter().map(|f| format!("--{f} ")).collect();
             format!("[{label}{i}/{total}] {} {flags}{}", l.keyword, l.args)
@@ -438,19 +223,14 @@ impl Engine {
         // The base image's ONBUILD triggers run first, and go no further.
         let triggers = state.run_mut().on_build.take().unwrap_or_default();
         // Refused before any step runs when the stage would end with too many layers.
-        let makes_layer = |keyword: &str| {
-            ["RUN", "COPY", "ADD"]
-                .iter()
-                .any(|k| k.eq_ignore_ascii_case(keyword))
-        };
         let added = stage
             .lines
             .iter()
-            .filter(|l| makes_layer(&l.keyword))
+            .filter(|l| plan::makes_layer(&l.keyword))
             .count()
             + triggers
                 .iter()
-                .filter(|t| t.split_whitespace().next().is_some_and(makes_layer))
+                .filter(|t| t.split_whitespace().next().is_some_and(plan::makes_layer))
                 .count();
         crate::images::catalog::check_layer_count("being built", state.layers.len() + added)
             .map_err(|e| Error::Build {
@@ -490,8 +270,8 @@ impl Engine {
         built: &HashMap<usize, State>,
     ) -> Result<State> {
         let line = stage.from.line;
-        let lookup = |n: &str| run.meta.get(n).cloned().flatten();
-        let ex = Expander::new(&lookup, run.escape);
+        let lookup = |n: &str| run.plan.meta_value(n);
+        let ex = Expander::new(&lookup, run.plan.escape);
         let Command::From { image, .. } = stage.from.command()?.expand(&ex, line)? else {
             return Err(Error::Build {
                 line,
@@ -499,7 +279,7 @@ impl Engine {
             });
         };
         let fresh = |config: ImageConfig, layers, base: Digest| {
-            let key = next_key(&base, &["berth-build-v1", "FROM"]);
+            let key = plan::cache_key(&base, &[plan::CACHE_VERSION, "FROM"]);
             State {
                 config,
                 layers,
@@ -523,14 +303,14 @@ impl Engine {
                 ..Default::default()
             };
             fresh(config, Vec::new(), Hasher::new().finish())
-        } else if let Some(i) = self.stage_ref(run, &image, stage.index) {
+        } else if let Some(i) = run.plan.stage_ref(&image, stage.index) {
             let mut s = built.get(&i).cloned().ok_or_else(|| Error::Build {
                 line,
                 message: format!("stage {image:?} was not built"),
             })?;
             s.args.clear();
             s.cmd_set = false;
-            s.key = next_key(&s.key, &["FROM stage"]);
+            s.key = plan::cache_key(&s.key, &["FROM stage"]);
             s
         } else {
             let img = self.base_image(run, &image).map_err(|e| Error::Build {
@@ -568,17 +348,16 @@ impl Engine {
         let command = line.command()?;
         if let Command::Arg(kv) = &command {
             for (k, default) in kv {
-                let value = match run.build_args.get(k) {
-                    Some(v) => Some(v.clone()),
-                    None => match default {
-                        Some(d) => {
-                            let s = &*state;
-                            let lookup = |name: &str| s.lookup(name);
-                            Some(Expander::new(&lookup, run.escape).word(d).map_err(at)?)
-                        }
-                        None => run.meta.get(k).cloned().flatten(),
-                    },
-                };
+                let s = &*state;
+                let scope = |name: &str| s.lookup(name);
+                let value = plan::arg_value(
+                    k,
+                    default.as_deref(),
+                    &run.build_args,
+                    &scope,
+                    run.plan,
+                    line.line,
+                )?;
                 run.used_args.borrow_mut().insert(k.clone());
                 state.args.insert(k.clone(), value);
             }
@@ -587,7 +366,7 @@ impl Engine {
         let expanded = {
             let s = &*state;
             let lookup = |name: &str| s.lookup(name);
-            command.expand(&Expander::new(&lookup, run.escape), line.line)?
+            command.expand(&Expander::new(&lookup, run.plan.escape), line.line)?
         };
         let shell = shell_of(state.run());
         match &expanded {
@@ -597,81 +376,38 @@ impl Engine {
                 heredocs,
                 network,
             } => {
-                let argv = match (form, heredocs.is_empty()) {
-                    (Form::Shell(s), false) => {
-                        let only_marker =
-                            s.split_whitespace().count() == 1 && s.trim_start().starts_with("<<");
-                        let script = if only_marker && heredocs.len() == 1 {
-                            heredocs[0].body.clone()
-                        } else {
-                            let mut script = format!("{s}\n");
-                            for h in heredocs {
-                                script.push_str(&h.body);
-                                script.push_str(&h.name);
-                                script.push('\n');
-                            }
-                            script
-                        };
-                        shell.iter().cloned().chain([script]).collect()
-                    }
-                    _ => form.argv(&shell),
-                };
-                // ARG values reach the process (not the image); those in scope and
-                // set are part of the step's identity.
-                let mut arg_env: Vec<String> = state
-                    .args
-                    .iter()
-                    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
-                    .filter(|e| {
-                        let k = e.split('=').next().unwrap_or("");
-                        !state
-                            .run()
-                            .env
-                            .iter()
-                            .flatten()
-                            .any(|x| x.split('=').next() == Some(k))
-                    })
-                    .collect();
-                arg_env.sort();
-                let mut created_by = String::from("RUN ");
-                if !arg_env.is_empty() {
-                    created_by.push_str(&format!("|{} {} ", arg_env.len(), arg_env.join(" ")));
-                }
-                created_by.push_str(&argv.join(" "));
-                let network = network
-                    .clone()
-                    .or_else(|| run.opts.network.clone())
-                    .filter(|n| n != "default");
-                let key = next_key(
+                let planned = plan::run_step(
+                    form,
+                    heredocs,
+                    Scope {
+                        shell: &shell,
+                        args: &state.args,
+                        env: state.env(),
+                    },
+                    &run.build_args,
+                    network.clone().or_else(|| run.opts.network.clone()),
                     &state.key,
-                    &[
-                        &created_by,
-                        &argv_text(&argv),
-                        network.as_deref().unwrap_or(""),
-                    ],
                 );
-                let mut proxies: Vec<String> = run
-                    .build_args
-                    .iter()
-                    .filter(|(k, _)| {
-                        PROXY_ARGS.contains(&k.as_str()) && !state.args.contains_key(*k)
-                    })
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect();
                 let mut config = state.run().clone();
-                let env = config.env.get_or_insert_with(Vec::new);
-                env.extend(arg_env);
-                env.append(&mut proxies);
+                config.env.get_or_insert_with(Vec::new).extend(planned.env);
                 let base = state.base.clone();
-                self.layer_step(run, state, n, key, created_by, |engine, parent| {
-                    let base = Base {
-                        image: base,
-                        config,
-                        top: parent.cloned(),
-                        init_layer: false,
-                    };
-                    engine.run_step(run, base, parent, argv, network, n, line.line)
-                })
+                let (argv, network) = (planned.argv, planned.network);
+                self.layer_step(
+                    run,
+                    state,
+                    n,
+                    planned.key,
+                    planned.created_by,
+                    |engine, parent| {
+                        let base = Base {
+                            image: base,
+                            config,
+                            top: parent.cloned(),
+                            init_layer: false,
+                        };
+                        engine.run_step(run, base, parent, argv, network, n, line.line)
+                    },
+                )
             }
             Command::Copy { .. } => self.copy_step(run, state, &expanded, line, n, built),
             Command::Maintainer(m) => {
@@ -697,8 +433,8 @@ impl Engine {
         cmd: &Command,
         n: usize,
     ) -> Result<()> {
-        let text = instruction_text(cmd, &shell_of(state.run()));
-        let key = next_key(&state.key, &[&text]);
+        let text = plan::instruction_text(cmd, &shell_of(state.run()));
+        let key = plan::cache_key(&state.key, &[&text]);
         let created = match self.cached_step(run, &key)? {
             Some(step) => {
                 run.progress.cached(n);
@@ -966,7 +702,7 @@ impl Engine {
         let src_root: PathBuf = match from {
             None => run.opts.context.clone(),
             Some(f) => {
-                let top = match self.stage_ref(run, f, usize::MAX) {
+                let top = match run.plan.stage_ref(f, usize::MAX) {
                     Some(i) => built
                         .get(&i)
                         .ok_or_else(|| at(format!("stage {f:?} is not built before this one")))?
@@ -1069,7 +805,7 @@ impl Engine {
                 .collect::<Vec<_>>()
                 .join(" ")
         );
-        let key = next_key(&state.key, &[&text, &dest_abs, &digest, &archive_digest]);
+        let key = plan::cache_key(&state.key, &[&text, &dest_abs, &digest, &archive_digest]);
         let ctx_root = src_root.clone();
         let user = chown.clone();
         let result = self.layer_step(run, state, n, key, text, |engine, parent| {
