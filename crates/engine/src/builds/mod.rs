@@ -610,11 +610,7 @@ impl Engine {
                 argv.join(" ")
             )));
         }
-        let c = self.container(&id)?;
-        let layer = self.commit_step_layer(&keys::container(&id), parent, true);
-        let _ = self.db.delete_container(&id);
-        let _ = self.remove_container_files(&c);
-        layer
+        self.consume_container(&id, |key| self.commit_step_layer(key, parent, true))
     }
 
     /// Starts the container attached; relays its output until it exits.

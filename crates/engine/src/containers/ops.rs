@@ -313,6 +313,22 @@ impl Engine {
         self.remove_container_files(c)
     }
 
+    /// Hands the writable layer of the stopped container `id` to `take` (by
+    /// its snapshot key: a build step commits it as a layer), then removes
+    /// the container whatever `take` did.
+    pub(crate) fn consume_container<T>(
+        &self,
+        id: &str,
+        take: impl FnOnce(&str) -> Result<T>,
+    ) -> Result<T> {
+        let c = self.container(id)?;
+        let _lock = self.lock_container(&c.id)?;
+        c.state.check(Operation::Remove, &c.id, &c.name)?;
+        let taken = take(&keys::container(&c.id));
+        self.remove_container_now(&c)?;
+        taken
+    }
+
     /// Removes the writable layer and directory of a container whose row is gone.
     pub(crate) fn remove_container_files(&self, c: &Container) -> Result<()> {
         let snap = self.snapshotter()?;

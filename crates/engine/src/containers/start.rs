@@ -161,7 +161,9 @@ impl Engine {
         let fd: i32 = std::env::var(SYNC_FD_ENV)
             .ok()
             .and_then(|v| v.parse().ok())
-            .ok_or_else(|| Error::InvalidArgument(format!("{SYNC_FD_ENV} is not set")))?;
+            .ok_or(Error::Invariant(
+                "the monitor was started without its sync descriptor",
+            ))?;
         // SAFETY: the starting command put this descriptor here for this process
         // alone, and nothing else in this process owns it.
         let sync: OwnedFd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
