@@ -501,3 +501,43 @@ impl Engine {
         Ok(self.snapshotter()?.name())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kinds a user expects, each from a typed error (no message text).
+    #[test]
+    fn failures_have_the_kind_a_user_expects() {
+        let bogus_cap = berth_runtime::spec::capabilities(&berth_runtime::spec::SpecOptions {
+            cap_add: vec!["BOGUS".into()],
+            ..Default::default()
+        })
+        .unwrap_err();
+        let cases: Vec<(Error, Kind)> = vec![
+            (Error::from(bogus_cap), Kind::InvalidArgument),
+            (Error::ContainerNotFound("x".into()), Kind::NotFound),
+            (Error::NameInUse("/x".into()), Kind::Conflict),
+            (Error::Panicked("commit"), Kind::Internal),
+            (
+                Error::from(
+                    berth_build::plan::Plan::new(
+                        berth_build::parse("RUN x\n").unwrap(),
+                        &Default::default(),
+                        None,
+                        &berth_oci::image::Platform::host(),
+                    )
+                    .unwrap_err(),
+                ),
+                Kind::InvalidArgument,
+            ),
+            (Error::Canceled("build".into()), Kind::Canceled),
+        ];
+        for (e, kind) in cases {
+            assert_eq!(e.kind(), kind, "{e}");
+        }
+        assert_eq!(Kind::Conflict.http_status(), 409);
+        assert_eq!(Kind::NotFound.http_status(), 404);
+        assert_eq!(Kind::InvalidArgument.http_status(), 400);
+    }
+}
