@@ -134,6 +134,12 @@ pub enum Error {
     /// A tarball (import) could not be applied.
     #[error(transparent)]
     Tarball(#[from] berth_layer::Error),
+    /// A build context given as an archive could not be unpacked.
+    #[error("build context: {0}")]
+    Context(#[source] berth_layer::Error),
+    /// The image has no layers, so there is no filesystem to mount.
+    #[error("image {0} has no layers to mount")]
+    NoLayers(String),
     /// Fetching over HTTP failed.
     #[error(transparent)]
     Fetch(#[from] berth_distribution::Error),
@@ -285,7 +291,10 @@ impl Error {
             | Error::ContainerVanished(_) => Kind::Internal,
             Error::InvalidArgument(_) => Kind::InvalidArgument,
             Error::Unsupported(_) => Kind::NotImplemented,
-            Error::Layer { source, .. } | Error::Tarball(source) => source.kind(),
+            Error::Layer { source, .. } | Error::Tarball(source) | Error::Context(source) => {
+                source.kind()
+            }
+            Error::NoLayers(_) => Kind::FailedPrecondition,
             Error::Store(e) => e.kind(),
             Error::Fetch(e) => e.kind(),
             Error::Snapshot(e) => e.kind(),

@@ -945,8 +945,7 @@ impl Engine {
     /// Unpacks a build context given as a tar archive (plain or compressed,
     /// from stdin or a URL) into `dir`, confined to it.
     pub fn unpack_context(&self, input: impl std::io::Read, dir: &Path) -> Result<()> {
-        self.unpack_archive(input, dir)
-            .map_err(|e| Error::Archive(format!("build context: {e}")))
+        self.unpack_archive(input, dir).map_err(Error::Context)
     }
 
     /// Unpacks a tar archive (plain or compressed) into `dir`, confined to it

@@ -46,10 +46,7 @@ impl Engine {
             Err(_) => match chains.last() {
                 Some(top) => snap.view(&key, Some(&keys::layer(top)))?,
                 None => {
-                    return Err(Error::Archive(format!(
-                        "image {} has no layers to mount",
-                        img.id.short()
-                    )));
+                    return Err(Error::NoLayers(img.id.short().to_string()));
                 }
             },
         };
