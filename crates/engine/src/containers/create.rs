@@ -5,6 +5,7 @@ use std::path::Path;
 
 use berth_layer::tree::{Placeholder, ensure};
 use berth_oci::ChainId;
+use berth_oci::image::RunConfig;
 use berth_runtime::spec::{MountSpec, Network};
 use berth_store::db::ContainerRow;
 
@@ -257,29 +258,7 @@ impl Engine {
                 )));
             }
         };
-        let entrypoint = match &opts.entrypoint {
-            Some(e) if e.is_empty() => None,
-            Some(e) => Some(vec![e.clone()]),
-            None => ic.entrypoint.clone(),
-        };
-        // docker: a new entrypoint drops the image's CMD.
-        let cmd = if !opts.cmd.is_empty() {
-            Some(opts.cmd.clone())
-        } else if opts.entrypoint.is_some() {
-            None
-        } else {
-            ic.cmd.clone()
-        };
-        let mut argv: Vec<String> = entrypoint.clone().unwrap_or_default();
-        argv.extend(cmd.clone().unwrap_or_default());
-        if argv.is_empty() {
-            return Err(Error::InvalidArgument("no command specified".into()));
-        }
-        let mut labels = ic.labels.clone().unwrap_or_default();
-        for l in &opts.labels {
-            let (k, v) = l.split_once('=').unwrap_or((l, ""));
-            labels.insert(k.to_string(), v.to_string());
-        }
+        let (mut config, argv) = merge_config(opts, ic)?;
         if let Some(c) = opts.cpus
             && !(c > 0.0 && c.is_finite())
         {
@@ -302,35 +281,7 @@ impl Engine {
             (None, Network::None) => id[..12].to_string(),
         };
         let mounts = parse_mounts(opts, &self.paths)?;
-        let config = ContainerConfig {
-            hostname: hostname.clone(),
-            user: opts.user.clone().or(ic.user.clone()).unwrap_or_default(),
-            env: merge_env(&ic.env.clone().unwrap_or_default(), &opts.env),
-            cmd,
-            entrypoint,
-            working_dir: opts
-                .workdir
-                .clone()
-                .or(ic.working_dir.clone())
-                .filter(|w| !w.is_empty())
-                .unwrap_or_else(|| "/".into()),
-            labels,
-            tty: opts.tty,
-            open_stdin: opts.interactive,
-            stdin_once: opts.interactive,
-            image: opts.image.clone(),
-            stop_signal: opts.stop_signal.clone().or(ic.stop_signal.clone()),
-            stop_timeout: opts.stop_timeout,
-            exposed_ports: ic.exposed_ports.clone(),
-            volumes: ic.volumes.clone(),
-            on_build: ic.on_build.clone(),
-        };
-        if !config.working_dir.starts_with('/') {
-            return Err(Error::InvalidArgument(format!(
-                "the working directory {:?} is invalid: it needs to be an absolute path",
-                config.working_dir
-            )));
-        }
+        config.hostname = hostname.clone();
         let host_config = HostConfig {
             binds: opts.volumes.clone(),
             mounts,
@@ -450,6 +401,65 @@ impl Engine {
     }
 }
 
+/// The container's config: the image's, overridden by the options as docker
+/// does (a new entrypoint drops the image's CMD; env, labels, user, working
+/// directory and stop signal override by name). Returns it with the argv.
+/// The hostname is the caller's to set.
+fn merge_config(opts: &CreateOptions, ic: &RunConfig) -> Result<(ContainerConfig, Vec<String>)> {
+    let entrypoint = match &opts.entrypoint {
+        Some(e) if e.is_empty() => None,
+        Some(e) => Some(vec![e.clone()]),
+        None => ic.entrypoint.clone(),
+    };
+    let cmd = if !opts.cmd.is_empty() {
+        Some(opts.cmd.clone())
+    } else if opts.entrypoint.is_some() {
+        None
+    } else {
+        ic.cmd.clone()
+    };
+    let mut argv: Vec<String> = entrypoint.clone().unwrap_or_default();
+    argv.extend(cmd.clone().unwrap_or_default());
+    if argv.is_empty() {
+        return Err(Error::InvalidArgument("no command specified".into()));
+    }
+    let mut labels = ic.labels.clone().unwrap_or_default();
+    for l in &opts.labels {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let config = ContainerConfig {
+        hostname: String::new(),
+        user: opts.user.clone().or(ic.user.clone()).unwrap_or_default(),
+        env: merge_env(&ic.env.clone().unwrap_or_default(), &opts.env),
+        cmd,
+        entrypoint,
+        working_dir: opts
+            .workdir
+            .clone()
+            .or(ic.working_dir.clone())
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "/".into()),
+        labels,
+        tty: opts.tty,
+        open_stdin: opts.interactive,
+        stdin_once: opts.interactive,
+        image: opts.image.clone(),
+        stop_signal: opts.stop_signal.clone().or(ic.stop_signal.clone()),
+        stop_timeout: opts.stop_timeout,
+        exposed_ports: ic.exposed_ports.clone(),
+        volumes: ic.volumes.clone(),
+        on_build: ic.on_build.clone(),
+    };
+    if !config.working_dir.starts_with('/') {
+        return Err(Error::InvalidArgument(format!(
+            "the working directory {:?} is invalid: it needs to be an absolute path",
+            config.working_dir
+        )));
+    }
+    Ok((config, argv))
+}
+
 /// What the init layer holds: the mount points every container gets, so that
 /// the runtime creates nothing in the container's own layer (and `diff` and
 /// `commit` do not show them), as docker's `-init` layer does.
@@ -515,4 +525,68 @@ fn write_etc_files(dir: &Path, hostname: &str, network: Network) -> Result<()> {
     let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     write("resolv.conf", resolv)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image() -> RunConfig {
+        RunConfig {
+            entrypoint: Some(vec!["/entry".into()]),
+            cmd: Some(vec!["serve".into(), "--port=80".into()]),
+            env: Some(vec!["PATH=/bin".into(), "MODE=prod".into()]),
+            user: Some("app".into()),
+            working_dir: Some("/srv".into()),
+            labels: Some([("a".to_string(), "1".to_string())].into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn options_override_the_image_config_as_dockers_do() {
+        let (c, argv) = merge_config(&CreateOptions::default(), &image()).unwrap();
+        assert_eq!(argv, vec!["/entry", "serve", "--port=80"]);
+        assert_eq!((c.user.as_str(), c.working_dir.as_str()), ("app", "/srv"));
+
+        let opts = CreateOptions {
+            cmd: vec!["debug".into()],
+            env: vec!["MODE=dev".into(), "NEW=1".into()],
+            labels: vec!["a=2".into(), "b".into()],
+            user: Some("root".into()),
+            workdir: Some("/tmp".into()),
+            ..Default::default()
+        };
+        let (c, argv) = merge_config(&opts, &image()).unwrap();
+        assert_eq!(argv, vec!["/entry", "debug"]);
+        assert_eq!(c.env, vec!["PATH=/bin", "MODE=dev", "NEW=1"]);
+        assert_eq!(c.labels.get("a").map(String::as_str), Some("2"));
+        assert_eq!(c.labels.get("b").map(String::as_str), Some(""));
+        assert_eq!((c.user.as_str(), c.working_dir.as_str()), ("root", "/tmp"));
+
+        // A new entrypoint drops the image's CMD; an empty one clears it.
+        let opts = CreateOptions {
+            entrypoint: Some("/bin/sh".into()),
+            ..Default::default()
+        };
+        assert_eq!(merge_config(&opts, &image()).unwrap().1, vec!["/bin/sh"]);
+        let opts = CreateOptions {
+            entrypoint: Some(String::new()),
+            ..Default::default()
+        };
+        let err = merge_config(&opts, &image()).unwrap_err();
+        assert_eq!(err.to_string(), "no command specified");
+        assert_eq!(err.kind(), berth_oci::Kind::InvalidArgument);
+
+        let opts = CreateOptions {
+            workdir: Some("rel".into()),
+            ..Default::default()
+        };
+        assert!(
+            merge_config(&opts, &image())
+                .unwrap_err()
+                .to_string()
+                .contains("absolute path")
+        );
+    }
 }
