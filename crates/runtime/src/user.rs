@@ -5,7 +5,8 @@
 use std::io::Read;
 use std::path::Path;
 
-use rustix::fs::{Mode, OFlags, ResolveFlags};
+use berth_layer::root::{open_in_root, open_root};
+use rustix::fs::OFlags;
 
 use crate::Error;
 
@@ -25,22 +26,11 @@ pub struct User {
 /// Reads a file of the rootfs, resolving symlinks as if `rootfs` were `/`.
 /// A missing file reads as empty.
 pub fn read_in_root(rootfs: &Path, path: &str) -> Result<String, Error> {
-    let root = rustix::fs::open(
-        rootfs,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::io(rootfs)(e.into()))?;
-    let fd = match rustix::fs::openat2(
-        &root,
-        path.trim_start_matches('/'),
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-    ) {
+    let root = open_root(rootfs).map_err(Error::io(rootfs))?;
+    let fd = match open_in_root(&root, path, OFlags::RDONLY) {
         Ok(fd) => fd,
-        Err(rustix::io::Errno::NOENT) => return Ok(String::new()),
-        Err(e) => return Err(Error::io(rootfs.join(path))(e.into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
+        Err(e) => return Err(Error::io(rootfs.join(path))(e)),
     };
     let mut text = String::new();
     std::fs::File::from(fd)
