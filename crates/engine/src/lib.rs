@@ -426,6 +426,7 @@ impl EngineBuilder {
             max_image_size: no_limit_if_zero(self.max_image_size),
             registries: self.registries.clone(),
             monitor: self.monitor.clone(),
+            monitors: std::sync::Mutex::new(Vec::new()),
             paths,
         })
     }
@@ -443,6 +444,9 @@ pub struct Engine {
     max_image_size: u64,
     registries: RegistrySettings,
     monitor: Option<(PathBuf, Vec<String>)>,
+    /// Monitors this process started and has not reaped yet (a long-lived
+    /// caller reaps them with [`Engine::reap_monitors`]).
+    monitors: std::sync::Mutex<Vec<std::process::Child>>,
 }
 
 fn no_limit_if_zero(limit: u64) -> u64 {

@@ -56,6 +56,11 @@ impl Engine {
                 },
             });
         }
+        // The runtime's state of an earlier run is stale now (the container
+        // does not run). A cleanup can leave it when it races a `kill --all`
+        // still thawing the cgroup, and create would then fail with
+        // "container already exists".
+        let _ = self.oci_runtime(&c.record.host_config).delete(&c.id);
         let Some((program, args)) = &self.monitor else {
             return Err(Error::Unsupported(
                 "this engine has no monitor command configured".into(),
@@ -95,7 +100,8 @@ impl Engine {
             code: v["code"].as_i64().unwrap_or(125) as i32,
         };
         // The monitor double-forks nothing: it is reaped here once it exits, and
-        // left to run otherwise (the kernel reparents it when this process ends).
+        // otherwise kept for `reap_monitors` (the kernel reparents it when this
+        // process ends first).
         let reap_if_done = |child: &mut std::process::Child| {
             let _ = child.try_wait();
         };
@@ -139,11 +145,23 @@ impl Engine {
             }
         }
         reap_if_done(&mut child);
+        if let Ok(mut monitors) = self.monitors.lock() {
+            monitors.push(child);
+        }
         Ok(Started {
             id: c.id,
             pid,
             attach: stream,
         })
+    }
+
+    /// Reaps the monitors this process started that have ended: a
+    /// long-lived process (the daemon) calls it now and then, so that
+    /// finished monitors do not stay zombies.
+    pub fn reap_monitors(&self) {
+        if let Ok(mut monitors) = self.monitors.lock() {
+            monitors.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+        }
     }
 
     /// Connects to a running container's stdio.

@@ -118,7 +118,6 @@ impl Engine {
             .map(|d| d.to_string())
             .or_else(|| reference.tag().map(str::to_string))
             .unwrap_or_else(|| "latest".into());
-        progress.message(&format!("{wanted}: Pulling from {repo}"));
         // The first endpoint that has the manifest serves the whole image (a
         // mirror may lag behind or be down).
         let mut found = None;
@@ -142,6 +141,9 @@ impl Engine {
                 )));
             }
         };
+        // As dockerd: nothing is said before the manifest is found, so a
+        // missing image is one error (the API's 404) and no progress.
+        progress.message(&format!("{wanted}: Pulling from {repo}"));
         if let Some(d) = reference.digest()
             && &top.digest != d
         {

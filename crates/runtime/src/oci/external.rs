@@ -124,6 +124,9 @@ impl Runtime for External {
     }
 
     fn delete(&self, id: &str) -> Result<(), Error> {
+        if !self.state.join(id).exists() {
+            return Ok(());
+        }
         let out = self.run(&["delete", "--force", id])?;
         // runc keeps a container's state in a directory named by its ID: when
         // that is gone, so is the container, whatever the runtime said.
