@@ -9,6 +9,7 @@ packages=(
   docker-registry  # the reference registry (registry tests)
   apache2-utils curl  # htpasswd files and raw HTTP in the registry tests
   umoci runc       # OCI peers
+  docker.io        # the docker 20.10 CLI (API 1.41) that drives berth daemon; its dockerd is the benchmarks' peer
   libseccomp-dev pkg-config
   zstd xz-utils openssl ca-certificates e2fsprogs
   python3 hyperfine bc wrk  # benchmarks

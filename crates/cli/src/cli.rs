@@ -125,11 +125,27 @@ pub enum Command {
     /// Host a registry: serve it, collect its garbage.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Serve the Docker Engine API, so docker, docker-compose and docker-py
+    /// drive berth (DOCKER_HOST=unix:///run/berth/docker.sock).
+    Daemon(DaemonArgs),
     /// Print a shell completion script.
     Completion {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// `berth daemon`.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Where to listen: unix:///PATH or tcp://ADDR:PORT (loopback only), as
+    /// many as wanted [default: unix://RUNROOT/docker.sock]
+    #[arg(short = 'H', long = "host", value_name = "ADDRESS")]
+    pub hosts: Vec<String>,
+    /// The group that may use the unix socket (mode 0660); when it does not
+    /// exist, only root may.
+    #[arg(short = 'G', long, default_value = "docker")]
+    pub group: String,
 }
 
 /// `berth registry …`.

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
     // A registry server logs each request at info level unless told --quiet.
     let access_log = match &cli.command {
         Command::Registry(RegistryCommand::Serve(a)) if !a.quiet => ",berth::registry=info",
+        Command::Daemon(_) => ",berth::daemon=info",
         _ => "",
     };
     let filter = tracing_subscriber::EnvFilter::try_new(format!(
@@ -119,6 +120,7 @@ fn run(cli: Cli, root_given: bool) -> anyhow::Result<()> {
         Command::Image(ImageCommand::Mount(a)) => system::mount(&engine, a),
         Command::Image(ImageCommand::Umount(a)) => system::umount(&engine, a),
         Command::System(SystemCommand::Df(a)) => system::df(&engine, a),
+        Command::Daemon(a) => commands::daemon::run(engine, a, &cli.runroot),
         Command::Completion { .. } | Command::Registry(_) => Ok(()),
     }
 }

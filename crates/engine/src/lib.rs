@@ -21,11 +21,12 @@ mod time;
 pub use berth_build::instruction::parse_duration;
 pub use berth_distribution::is_url;
 pub use berth_distribution::{Credentials, RegistryConfig, SearchResult, server_key};
+pub use berth_layer::diff::{Change, ChangeKind};
 pub use berth_runtime as runtime;
 pub use builds::{BuildOptions, BuildProgress, is_tar_archive};
 pub use containers::{
     CommitOptions, Container, ContainerConfig, ContainerFilter, ContainerRecord, ContainerState,
-    CreateOptions, Exec, ExecOptions, HostConfig, Started, StateError, Status,
+    CreateOptions, Exec, ExecIo, ExecOptions, HostConfig, Started, StateError, Status,
 };
 pub use df::{DiskUsage, ImageUsage};
 pub use images::catalog::{Image, ImageFilter};

@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod build;
 pub mod containers;
+pub mod daemon;
 pub mod images;
 pub mod registry;
 pub mod registry_server;

@@ -9,6 +9,7 @@ mod build;
 mod concurrency;
 mod conformance;
 mod containers;
+mod daemon;
 mod fixtures;
 mod hostile;
 mod images;

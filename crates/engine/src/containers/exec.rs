@@ -38,6 +38,22 @@ pub struct ExecOptions {
     pub console_size: Option<(u16, u16)>,
 }
 
+/// Where an exec'd process's stdio goes when it has no terminal.
+#[derive(Debug)]
+pub enum ExecIo {
+    /// This process's own stdin (with `-i`), stdout and stderr.
+    Inherit,
+    /// The caller's descriptors (a daemon's pipes to its client).
+    Fds {
+        /// Standard input; `None` = /dev/null.
+        stdin: Option<OwnedFd>,
+        /// Standard output.
+        stdout: OwnedFd,
+        /// Standard error.
+        stderr: OwnedFd,
+    },
+}
+
 /// A process started by `exec`.
 #[derive(Debug)]
 pub struct Exec {
@@ -62,6 +78,12 @@ impl Engine {
     /// Starts `opts.cmd` in the running container; stdio is this process's own
     /// (or a new pty). The caller waits with [`Exec::wait`].
     pub fn exec_container(&self, name: &str, opts: &ExecOptions) -> Result<Exec> {
+        self.exec_container_io(name, opts, ExecIo::Inherit)
+    }
+
+    /// [`Engine::exec_container`] with the process's stdio given by `io`
+    /// (ignored with a terminal: the pty master comes back in [`Exec`]).
+    pub fn exec_container_io(&self, name: &str, opts: &ExecOptions, io: ExecIo) -> Result<Exec> {
         let c = self.container(name)?;
         c.state.check(Operation::Exec, &c.id, name)?;
         if opts.cmd.is_empty() {
@@ -121,7 +143,7 @@ impl Engine {
         }
         let work = bundle.join(format!("exec-{}", &new_id()?[..12]));
         std::fs::create_dir_all(&work).map_err(Error::io(work.display()))?;
-        let result = self.exec_in(&c, &work, &process, opts);
+        let result = self.exec_in(&c, &work, &process, opts, io);
         let _ = std::fs::remove_dir_all(&work);
         result
     }
@@ -132,6 +154,7 @@ impl Engine {
         work: &std::path::Path,
         process: &serde_json::Value,
         opts: &ExecOptions,
+        io: ExecIo,
     ) -> Result<Exec> {
         let path = work.join("process.json");
         let bytes = serde_json::to_vec(process).map_err(|source| Error::Serialize {
@@ -158,15 +181,25 @@ impl Engine {
                 terminal: Some(master),
             });
         }
-        let stdin = if opts.interactive {
-            Some(dup(rustix::stdio::stdin())?)
-        } else {
-            None
-        };
-        let stdio = CreateStdio::Fds {
-            stdin,
-            stdout: dup(rustix::stdio::stdout())?,
-            stderr: dup(rustix::stdio::stderr())?,
+        let stdio = match io {
+            ExecIo::Fds {
+                stdin,
+                stdout,
+                stderr,
+            } => CreateStdio::Fds {
+                stdin,
+                stdout,
+                stderr,
+            },
+            ExecIo::Inherit => CreateStdio::Fds {
+                stdin: if opts.interactive {
+                    Some(dup(rustix::stdio::stdin())?)
+                } else {
+                    None
+                },
+                stdout: dup(rustix::stdio::stdout())?,
+                stderr: dup(rustix::stdio::stderr())?,
+            },
         };
         let pid = runtime.exec(&c.id, &path, stdio, work).map_err(start_err)?;
         Ok(Exec {

@@ -31,7 +31,7 @@ use crate::{Engine, Error, Result};
 pub use commit::CommitOptions;
 pub(crate) use create::Base;
 pub use create::CreateOptions;
-pub use exec::{Exec, ExecOptions};
+pub use exec::{Exec, ExecIo, ExecOptions};
 pub use ops::ContainerFilter;
 pub use start::Started;
 pub(crate) use state::Operation;

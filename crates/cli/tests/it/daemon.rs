@@ -1,0 +1,823 @@
+//! `berth daemon` driven by the real docker CLIs (docker 28 first on PATH,
+//! Debian's docker.io 20.10 at /usr/bin/docker) and by raw HTTP on its unix
+//! socket: the same store as the `berth` CLI, docker's shapes, statuses and
+//! error bodies, and a clean SIGTERM.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::containers::setup;
+use crate::{Berth, Run, require};
+
+/// The docker CLIs under test: the one first on PATH (docker 28 on these
+/// machines) and Debian's docker.io (20.10, API 1.41).
+fn clients() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for (path, what) in [
+        (
+            "/usr/local/bin/docker",
+            "the docker 28 CLI (/usr/local/bin/docker)",
+        ),
+        (
+            "/usr/bin/docker",
+            "Debian's docker.io CLI (/usr/bin/docker)",
+        ),
+    ] {
+        if require(Path::new(path).is_file(), what) {
+            out.push(PathBuf::from(path));
+        }
+    }
+    out
+}
+
+/// A `berth daemon` on a socket in the test's directory, stopped by SIGTERM.
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Daemon {
+    fn start(b: &Berth) -> Daemon {
+        let socket = b.path("docker.sock");
+        let child = b
+            .cmd(&["daemon", "-H", &format!("unix://{}", socket.display())])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("berth daemon");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while UnixStream::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "the daemon did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Daemon { child, socket }
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// A docker CLI pointed at this daemon, with a config of its own.
+    fn docker(&self, b: &Berth, client: &Path, args: &[&str]) -> Run {
+        Command::new(client)
+            .args(args)
+            .env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", b.path("docker-cli-config"))
+            .env_remove("DOCKER_API_VERSION")
+            .stdin(Stdio::null())
+            .output()
+            .expect("docker CLI")
+            .into()
+    }
+
+    fn docker_ok(&self, b: &Berth, client: &Path, args: &[&str]) -> String {
+        let r = self.docker(b, client, args);
+        assert_eq!(
+            r.code,
+            0,
+            "{} {args:?}: {}{}",
+            client.display(),
+            r.stdout,
+            r.stderr
+        );
+        r.stdout
+    }
+
+    /// One raw HTTP/1.1 exchange: the status line, headers (lower case) and body.
+    fn raw(&self, request: &str) -> (u16, Vec<(String, String)>, String) {
+        let mut s = UnixStream::connect(&self.socket).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(request.as_bytes()).expect("send");
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        (status, headers, body.to_string())
+    }
+
+    fn get(&self, path: &str) -> (u16, Vec<(String, String)>, String) {
+        self.raw(&format!(
+            "GET {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n"
+        ))
+    }
+
+    /// SIGTERM; the exit status.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let status = self.child.wait().expect("wait");
+        std::mem::forget(self);
+        status
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+#[test]
+fn docker_clis_see_and_change_the_images_berth_has() {
+    let Some(b) = setup() else { return };
+    let clients = clients();
+    let d = Daemon::start(&b);
+    for (i, client) in clients.iter().enumerate() {
+        let v = d.docker_ok(
+            &b,
+            client,
+            &["version", "--format", "{{.Server.APIVersion}}"],
+        );
+        assert_eq!(v.trim(), "1.47", "{}", client.display());
+        let out = d.docker_ok(
+            &b,
+            client,
+            &["images", "--format", "{{.Repository}}:{{.Tag}}"],
+        );
+        assert!(out.lines().any(|l| l == "busybox:latest"), "{out}");
+        let tag = format!("team/bb:{i}");
+        d.docker_ok(&b, client, &["tag", "busybox", &tag]);
+        // The berth CLI sees what docker did, on the same store.
+        let ours = b.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+        assert!(ours.lines().any(|l| l == tag), "{ours}");
+        let id = d.docker_ok(&b, client, &["inspect", "--format", "{{.Id}}", &tag]);
+        let berth_id = b.ok(&["image", "inspect", "--format", "{{.Id}}", "busybox"]);
+        assert_eq!(id.trim(), berth_id.trim());
+        let history = d.docker_ok(&b, client, &["history", "-q", &tag]);
+        assert!(
+            berth_id.contains(history.lines().next().unwrap_or("?")),
+            "{history}"
+        );
+        let out = d.docker_ok(&b, client, &["rmi", &tag]);
+        assert!(out.contains(&format!("Untagged: {tag}")), "{out}");
+        // dockerd's 404 with dockerd's words, exit 1.
+        let r = d.docker(&b, client, &["image", "inspect", "nosuch"]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert!(r.stderr.contains("No such image: nosuch"), "{}", r.stderr);
+        let info = d.docker_ok(&b, client, &["info", "--format", "{{.Images}} {{.Driver}}"]);
+        assert_eq!(info.trim(), "1 overlay");
+    }
+}
+
+#[test]
+fn docker_clis_run_stop_and_remove_containers_berth_sees() {
+    let Some(b) = setup() else { return };
+    let clients = clients();
+    let d = Daemon::start(&b);
+    for client in &clients {
+        let id = d.docker_ok(
+            &b,
+            client,
+            &[
+                "run",
+                "-d",
+                "--name",
+                "web",
+                "busybox",
+                "sh",
+                "-c",
+                "echo hello; echo oops >&2; exec sleep 300",
+            ],
+        );
+        let id = id.trim();
+        assert_eq!(id.len(), 64, "{id}");
+        let ps = b.ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+        assert!(ps.starts_with("web Up"), "{ps}");
+        let ps = d.docker_ok(
+            &b,
+            client,
+            &["ps", "--format", "{{.ID}} {{.Names}} {{.Command}}"],
+        );
+        assert!(ps.contains(&format!("{} web", &id[..12])), "{ps}");
+        // Output arrives on its own stream.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let logs = loop {
+            let r = d.docker(&b, client, &["logs", "web"]);
+            if r.stdout.contains("hello") || Instant::now() > deadline {
+                break r;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(logs.stdout, "hello\n");
+        assert_eq!(logs.stderr, "oops\n");
+        let top = d.docker_ok(&b, client, &["top", "web"]);
+        assert!(top.contains("sleep 300"), "{top}");
+        d.docker_ok(&b, client, &["pause", "web"]);
+        let state = b.ok(&["inspect", "--format", "{{.State.Status}}", "web"]);
+        assert_eq!(state.trim(), "paused");
+        d.docker_ok(&b, client, &["unpause", "web"]);
+        d.docker_ok(&b, client, &["stop", "-t", "1", "web"]);
+        let code = d.docker_ok(&b, client, &["wait", "web"]);
+        assert_eq!(code.trim(), "137");
+        let st = d.docker_ok(
+            &b,
+            client,
+            &[
+                "inspect",
+                "--format",
+                "{{.State.Status}} {{.State.ExitCode}}",
+                "web",
+            ],
+        );
+        assert_eq!(st.trim(), "exited 137");
+        d.docker_ok(&b, client, &["start", "web"]);
+        d.docker_ok(&b, client, &["restart", "-t", "1", "web"]);
+        d.docker_ok(&b, client, &["rename", "web", "web2"]);
+        let r = d.docker(&b, client, &["rm", "web2"]);
+        assert_eq!(r.code, 1, "a running container is not removed without -f");
+        d.docker_ok(&b, client, &["rm", "-f", "web2"]);
+        assert_eq!(b.ok(&["ps", "-aq"]).trim(), "");
+        // A container berth made shows in docker's list.
+        b.ok(&["create", "--name", "made-by-berth", "busybox", "true"]);
+        let ps = d.docker_ok(
+            &b,
+            client,
+            &["ps", "-a", "--format", "{{.Names}} {{.Status}}"],
+        );
+        assert_eq!(ps.trim(), "made-by-berth Created");
+        let code = d.docker_ok(&b, client, &["start", "made-by-berth"]);
+        assert_eq!(code.trim(), "made-by-berth");
+        assert_eq!(
+            d.docker_ok(&b, client, &["wait", "made-by-berth"]).trim(),
+            "0"
+        );
+        d.docker_ok(&b, client, &["rm", "made-by-berth"]);
+        let r = d.docker(&b, client, &["create", "--name", "x", "busybox:nosuch"]);
+        assert_ne!(r.code, 0);
+    }
+}
+
+#[test]
+fn the_api_answers_with_dockers_shapes_statuses_and_errors() {
+    let Some(b) = setup() else { return };
+    let d = Daemon::start(&b);
+    let mode = std::fs::metadata(&d.socket).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o660);
+    let (status, headers, body) = d.get("/_ping");
+    assert_eq!((status, body.as_str()), (200, "OK"));
+    assert_eq!(header(&headers, "api-version"), "1.47");
+    assert_eq!(header(&headers, "builder-version"), "1");
+    assert_eq!(header(&headers, "ostype"), "linux");
+    let (status, headers, body) =
+        d.raw("HEAD /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n");
+    assert_eq!((status, body.as_str()), (200, ""));
+    assert_eq!(header(&headers, "api-version"), "1.47");
+    // Versioned and unversioned paths; versions out of range are 400s.
+    for path in ["/version", "/v1.41/version", "/v1.24/version"] {
+        let (status, _, body) = d.get(path);
+        assert_eq!(status, 200, "{path}: {body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["ApiVersion"], "1.47");
+        assert_eq!(v["MinAPIVersion"], "1.24");
+    }
+    let (status, _, body) = d.get("/v1.99/version");
+    assert_eq!(status, 400);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert!(v["message"].as_str().unwrap().contains("too new"), "{body}");
+    let (status, _, body) = d.get("/v1.41/nothing/here");
+    assert_eq!(status, 404);
+    assert!(serde_json::from_str::<Value>(&body).unwrap()["message"].is_string());
+    // A list before 1.44 carries VirtualSize; from 1.44 it does not.
+    let (_, _, body) = d.get("/v1.41/images/json");
+    let old: Value = serde_json::from_str(&body).unwrap();
+    assert!(old[0]["VirtualSize"].is_u64(), "{body}");
+    let (_, _, body) =
+        d.get("/v1.47/images/json?filters=%7B%22reference%22%3A%5B%22busybox%22%5D%7D");
+    let new: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(new[0]["RepoTags"][0], "busybox:latest");
+    assert!(new[0].get("VirtualSize").is_none());
+    let (status, _, _) = d.get("/images/json?filters=%7Bnot-json");
+    assert_eq!(status, 400);
+    // Names with slashes reach the image routes whole.
+    b.ok(&["tag", "busybox", "localhost:5000/a/b:c"]);
+    let (status, _, body) = d.get("/images/localhost:5000/a/b:c/json");
+    assert_eq!(status, 200, "{body}");
+    // Bad create bodies are 400s with a message; an unknown image is the 404
+    // that makes docker pull.
+    let post = |body: &str| {
+        d.raw(&format!(
+            "POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ))
+    };
+    let (status, _, body) = post("{not json");
+    assert_eq!(status, 400, "{body}");
+    let (status, _, body) = post(r#"{"Image":"nosuch:1"}"#);
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("No such image: nosuch:1"), "{body}");
+    let (status, _, body) =
+        post(r#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"CapAdd":["BOGUS"]}}"#);
+    assert_eq!(status, 400, "{body}");
+    // Garbage is a 400, not a crash; the daemon keeps serving.
+    let (status, _, _) = d.raw("NOT HTTP AT ALL\r\n\r\n");
+    assert_eq!(status, 400);
+    let (status, _, _) = d.get("/_ping");
+    assert_eq!(status, 200);
+    // Containers of an unknown name: 404 on every route.
+    for (method, path) in [
+        ("GET", "/containers/nosuch/json"),
+        ("POST", "/containers/nosuch/start"),
+        ("POST", "/containers/nosuch/wait"),
+        ("DELETE", "/containers/nosuch"),
+    ] {
+        let (status, _, body) = d.raw(&format!(
+            "{method} {path} HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ));
+        assert_eq!(status, 404, "{method} {path}: {body}");
+        assert!(body.contains("No such container: nosuch"), "{body}");
+    }
+    let (status, _, _) = d.get("/networks/nosuch");
+    assert_eq!(status, 404);
+    let (status, _, body) = d.get("/networks");
+    assert_eq!(status, 200);
+    assert!(body.contains("\"host\""), "{body}");
+}
+
+#[test]
+fn sigterm_stops_the_daemon_and_leaves_containers_running() {
+    let Some(b) = setup() else { return };
+    let clients = clients();
+    let d = Daemon::start(&b);
+    let socket = d.socket.clone();
+    // A container the daemon started: its monitor owns it, not the daemon.
+    match clients.first() {
+        Some(client) => {
+            d.docker_ok(
+                &b,
+                client,
+                &["run", "-d", "--name", "keeps", "busybox", "sleep", "300"],
+            );
+        }
+        None => {
+            b.ok(&["run", "-d", "--name", "keeps", "busybox", "sleep", "300"]);
+        }
+    }
+    let status = d.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(!socket.exists(), "the socket is removed on exit");
+    let ps = b.ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.starts_with("keeps Up"), "{ps}");
+    // Only loopback TCP without client certificates: one line, non-zero exit.
+    let r = b.run(&["daemon", "-H", "tcp://0.0.0.0:2375"]);
+    assert_eq!(r.code, 125, "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("refusing to listen on tcp://0.0.0.0:2375"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn socket_activation_hands_the_daemon_its_socket() {
+    let Some(b) = setup() else { return };
+    if !crate::require_tool("systemd-socket-activate") {
+        return;
+    }
+    let clients = clients();
+    let socket = b.path("activated.sock");
+    // systemd-socket-activate listens, then starts the daemon with the
+    // socket as fd 3 on the first connection, as berth.socket does.
+    let berth = b.cmd(&["daemon", "-H", "fd://"]);
+    let mut cmd = Command::new("systemd-socket-activate");
+    cmd.arg("-l").arg(&socket);
+    for (k, v) in berth.get_envs() {
+        if let Some(v) = v {
+            cmd.arg(format!(
+                "--setenv={}={}",
+                k.to_string_lossy(),
+                v.to_string_lossy()
+            ));
+        }
+    }
+    cmd.arg(berth.get_program()).args(berth.get_args());
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("systemd-socket-activate");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "no socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let d = Daemon { child, socket };
+    let (status, _, body) = d.get("/_ping");
+    assert_eq!((status, body.as_str()), (200, "OK"));
+    for client in &clients {
+        let out = d.docker_ok(&b, client, &["images", "--format", "{{.Repository}}"]);
+        assert_eq!(out.trim(), "busybox");
+    }
+}
+
+#[test]
+fn docker_pulls_through_berth_and_run_pulls_what_is_missing() {
+    let Some(source) = setup() else { return };
+    let clients = clients();
+    let reg = crate::registry_server::Served::start(&[]);
+    let name = format!("{}/team/busybox:1.0", reg.addr);
+    source.ok(&["tag", "busybox", &name]);
+    source.ok(&["push", "-q", &name]);
+    let b = Berth::new();
+    let d = Daemon::start(&b);
+    for client in &clients {
+        let out = d.docker_ok(&b, client, &["pull", &name]);
+        assert!(out.contains("1.0: Pulling from team/busybox"), "{out}");
+        assert!(out.contains("Pull complete"), "{out}");
+        assert!(
+            out.contains(&format!("Status: Downloaded newer image for {name}")),
+            "{out}"
+        );
+        // The berth CLI has it, under the same ID as where it came from.
+        let id = b.ok(&["image", "inspect", "--format", "{{.Id}}", &name]);
+        let src = source.ok(&["image", "inspect", "--format", "{{.Id}}", "busybox"]);
+        assert_eq!(id, src);
+        let again = d.docker_ok(&b, client, &["pull", &name]);
+        assert!(again.contains("Status: Image is up to date"), "{again}");
+        d.docker_ok(&b, client, &["rmi", &name]);
+        // `docker run` of a missing image pulls it (the 404 on create), then runs.
+        let r = d.docker(
+            &b,
+            client,
+            &["run", "-d", "--name", "pulled", &name, "sleep", "30"],
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stderr.contains("Unable to find image"), "{}", r.stderr);
+        let st = b.ok(&["inspect", "--format", "{{.State.Status}}", "pulled"]);
+        assert_eq!(st.trim(), "running");
+        d.docker_ok(&b, client, &["rm", "-f", "pulled"]);
+        d.docker_ok(&b, client, &["rmi", &name]);
+        // A name the registry does not have: one error, exit 1, nothing kept.
+        let missing = format!("{}/team/nosuch:1", reg.addr);
+        let r = d.docker(&b, client, &["pull", &missing]);
+        assert_eq!(r.code, 1, "{}", r.stdout);
+        assert!(
+            r.stderr.contains("Error response from daemon"),
+            "{}",
+            r.stderr
+        );
+        assert_eq!(b.ok(&["images", "-q"]).trim(), "");
+    }
+}
+
+/// Runs `docker ARGS` inside a pseudo-terminal of 33 rows and 101 columns
+/// (`script`), as a user at a terminal would; its output, `\r` removed.
+fn docker_in_terminal(d: &Daemon, b: &Berth, client: &Path, args: &str) -> (i32, String) {
+    let out = Command::new("script")
+        .args([
+            "-qec",
+            &format!(
+                "stty rows 33 cols 101; DOCKER_HOST={} DOCKER_CONFIG={} {} {args}",
+                d.host(),
+                b.path("docker-cli-config").display(),
+                client.display()
+            ),
+            "/dev/null",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("script");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).replace('\r', ""),
+    )
+}
+
+#[test]
+fn docker_run_attaches_with_and_without_a_terminal() {
+    let Some(b) = setup() else { return };
+    if !crate::require_tool("script") {
+        return;
+    }
+    let clients = clients();
+    let d = Daemon::start(&b);
+    for client in &clients {
+        // Without a TTY: stdout and stderr apart, the exit code returned.
+        let r = d.docker(
+            &b,
+            client,
+            &[
+                "run",
+                "--name",
+                "fg",
+                "busybox",
+                "sh",
+                "-c",
+                "echo out; echo err >&2; exit 3",
+            ],
+        );
+        assert_eq!(
+            (r.code, r.stdout.as_str(), r.stderr.as_str()),
+            (3, "out\n", "err\n")
+        );
+        d.docker_ok(&b, client, &["rm", "fg"]);
+        // --rm: gone after it ends.
+        let out = d.docker_ok(&b, client, &["run", "--rm", "busybox", "echo", "hi"]);
+        assert_eq!(out, "hi\n");
+        assert_eq!(b.ok(&["ps", "-aq"]).trim(), "");
+        // -i: stdin reaches the process, and its end ends `cat`.
+        let mut child = Command::new(client)
+            .args(["run", "-i", "--rm", "busybox", "sh", "-c", "cat; echo done"])
+            .env("DOCKER_HOST", d.host())
+            .env("DOCKER_CONFIG", b.path("docker-cli-config"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("docker run -i");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"line one\nline two\n")
+            .expect("write");
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "line one\nline two\ndone\n"
+        );
+        // `start -a` of a created container.
+        d.docker_ok(
+            &b,
+            client,
+            &["create", "--name", "later", "busybox", "echo", "started"],
+        );
+        let out = d.docker_ok(&b, client, &["start", "-a", "later"]);
+        assert_eq!(out, "started\n");
+        d.docker_ok(&b, client, &["rm", "later"]);
+        // With a terminal: a real pty of the client's size, and the exit code.
+        let (code, out) = docker_in_terminal(
+            &d,
+            &b,
+            client,
+            "run -it --rm busybox sh -c 'tty; stty size; exit 4'",
+        );
+        assert_eq!(code, 4, "{out}");
+        assert!(out.contains("/dev/pts/0\n"), "{out:?}");
+        // API 1.42 clients send the size with the create, so the process
+        // starts with it; older ones resize after the start, a race with
+        // dockerd as with berth.
+        if client.starts_with("/usr/local") {
+            assert!(out.contains("33 101\n"), "{out:?}");
+        }
+    }
+}
+
+#[test]
+fn docker_commits_diffs_exports_saves_and_loads() {
+    let Some(b) = setup() else { return };
+    let clients = clients();
+    let d = Daemon::start(&b);
+    for (i, client) in clients.iter().enumerate() {
+        let name = format!("changer{i}");
+        d.docker_ok(
+            &b,
+            client,
+            &[
+                "run",
+                "--name",
+                &name,
+                "busybox",
+                "sh",
+                "-c",
+                "mkdir /data; echo x > /data/f; rm /etc/passwd",
+            ],
+        );
+        let diff = d.docker_ok(&b, client, &["diff", &name]);
+        assert_eq!(diff, "A /data\nA /data/f\nC /etc\nD /etc/passwd\n");
+        let image = format!("mine/img:{i}");
+        let id = d.docker_ok(
+            &b,
+            client,
+            &[
+                "commit",
+                "-a",
+                "Ann <ann@example.com>",
+                "-m",
+                "made here",
+                "-c",
+                "ENV MODE=made",
+                "-c",
+                "CMD [\"sh\"]",
+                &name,
+                &image,
+            ],
+        );
+        assert!(id.trim().starts_with("sha256:"), "{id}");
+        let cfg = b.ok(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Author}}|{{.Config.Env}}|{{.Config.Cmd}}",
+            &image,
+        ]);
+        assert!(cfg.starts_with("Ann <ann@example.com>|"), "{cfg}");
+        assert!(
+            cfg.contains("MODE=made") && cfg.trim_end().ends_with("[sh]"),
+            "{cfg}"
+        );
+        let history = d.docker_ok(&b, client, &["history", "--format", "{{.Comment}}", &image]);
+        assert!(history.starts_with("made here\n"), "{history}");
+        // export: the flattened filesystem, streamed.
+        let out = Command::new(client)
+            .args(["export", &name])
+            .env("DOCKER_HOST", d.host())
+            .env("DOCKER_CONFIG", b.path("docker-cli-config"))
+            .output()
+            .expect("export");
+        assert!(out.status.success());
+        let mut names = Vec::new();
+        for e in tar::Archive::new(&out.stdout[..]).entries().expect("tar") {
+            names.push(
+                e.expect("entry")
+                    .path()
+                    .expect("path")
+                    .display()
+                    .to_string(),
+            );
+        }
+        assert!(names.iter().any(|n| n == "data/f"), "{names:?}");
+        assert!(!names.iter().any(|n| n == "etc/passwd"), "{names:?}");
+        // save, remove, load: the same image ID back.
+        let archive = b.path(&format!("saved{i}.tar"));
+        d.docker_ok(
+            &b,
+            client,
+            &["save", "-o", archive.to_str().unwrap(), &image],
+        );
+        d.docker_ok(&b, client, &["rm", &name]);
+        d.docker_ok(&b, client, &["rmi", &image]);
+        let out = d.docker_ok(&b, client, &["load", "-i", archive.to_str().unwrap()]);
+        assert_eq!(out.trim(), format!("Loaded image: {image}"));
+        let again = d.docker_ok(&b, client, &["inspect", "--format", "{{.Id}}", &image]);
+        assert_eq!(again.trim(), id.trim());
+        // Errors are dockerd's: unknown names, a truncated archive.
+        let r = d.docker(&b, client, &["save", "nosuch"]);
+        assert_eq!(r.code, 1);
+        assert!(r.stderr.contains("No such image: nosuch"), "{}", r.stderr);
+        let bytes = std::fs::read(&archive).unwrap();
+        let cut = b.file("cut.tar", &bytes[..bytes.len() / 2]);
+        let r = d.docker(&b, client, &["load", "-i", cut.to_str().unwrap()]);
+        assert_ne!(r.code, 0, "{}", r.stdout);
+        let df = d.docker_ok(
+            &b,
+            client,
+            &["system", "df", "--format", "{{.Type}} {{.TotalCount}}"],
+        );
+        assert!(df.starts_with("Images 2\nContainers 0\n"), "{df}");
+        d.docker_ok(&b, client, &["rmi", &image]);
+    }
+}
+
+#[test]
+fn docker_logs_in_pushes_and_searches_through_berth() {
+    let Some(b) = setup() else { return };
+    if !crate::require_tool("htpasswd") {
+        return;
+    }
+    let clients = clients();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pw = crate::registry_server::htpasswd(dir.path(), &[("alice", "wonderland")]);
+    let reg = crate::registry_server::Served::start(&["--htpasswd", pw.to_str().unwrap()]);
+    let d = Daemon::start(&b);
+    for (i, client) in clients.iter().enumerate() {
+        let name = format!("{}/team/app:{i}", reg.addr);
+        d.docker_ok(&b, client, &["tag", "busybox", &name]);
+        if i == 0 {
+            // Before any login. (After one, the daemon pushes with the
+            // credentials it keeps, as `berth push` does.)
+            let r = d.docker(&b, client, &["push", &name]);
+            assert_eq!(r.code, 1, "an anonymous push is refused: {}", r.stdout);
+            assert!(r.stderr.contains("authentication required"), "{}", r.stderr);
+        }
+        let r = d.docker(
+            &b,
+            client,
+            &["login", "-u", "alice", "-p", "wrong", &reg.addr],
+        );
+        assert_ne!(r.code, 0, "{}", r.stdout);
+        let out = d.docker_ok(
+            &b,
+            client,
+            &["login", "-u", "alice", "-p", "wonderland", &reg.addr],
+        );
+        assert!(out.contains("Login Succeeded"), "{out}");
+        let out = d.docker_ok(&b, client, &["push", &name]);
+        assert!(out.contains(&format!("{i}: digest: sha256:")), "{out}");
+        // berth pulls what docker pushed, with the daemon's stored login.
+        let fresh = Berth::new();
+        std::fs::create_dir_all(fresh.path("docker-config")).unwrap();
+        std::fs::copy(
+            b.path("docker-config/config.json"),
+            fresh.path("docker-config/config.json"),
+        )
+        .expect("the daemon kept the login where berth login keeps it");
+        fresh.ok(&["pull", "-q", &name]);
+        let found = d.docker_ok(&b, client, &["search", &format!("{}/app", reg.addr)]);
+        assert!(found.contains("team/app"), "{found}");
+    }
+}
+
+#[test]
+fn docker_exec_runs_in_the_container_with_and_without_a_terminal() {
+    let Some(b) = setup() else { return };
+    if !crate::require_tool("script") {
+        return;
+    }
+    let clients = clients();
+    let d = Daemon::start(&b);
+    for client in &clients {
+        d.docker_ok(
+            &b,
+            client,
+            &["run", "-d", "--name", "box", "busybox", "sleep", "300"],
+        );
+        let r = d.docker(
+            &b,
+            client,
+            &["exec", "box", "sh", "-c", "echo out; echo err >&2; exit 5"],
+        );
+        assert_eq!(
+            (r.code, r.stdout.as_str(), r.stderr.as_str()),
+            (5, "out\n", "err\n")
+        );
+        let mut child = Command::new(client)
+            .args(["exec", "-i", "box", "sh", "-c", "read x; echo got $x"])
+            .env("DOCKER_HOST", d.host())
+            .env("DOCKER_CONFIG", b.path("docker-cli-config"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("docker exec -i");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"piped\n")
+            .expect("write");
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "got piped\n");
+        let (code, out) = docker_in_terminal(
+            &d,
+            &b,
+            client,
+            "exec -it box sh -c 'tty; stty size; exit 6'",
+        );
+        assert_eq!(code, 6, "{out}");
+        assert!(out.contains("/dev/pts/"), "{out:?}");
+        if client.starts_with("/usr/local") {
+            assert!(out.contains("33 101\n"), "{out:?}");
+        }
+        // docker's 127 and 126, with the reason.
+        let r = d.docker(&b, client, &["exec", "box", "nosuchcmd"]);
+        assert_eq!(r.code, 127, "{}", r.stderr);
+        assert!(
+            r.stderr.contains("executable file not found in $PATH"),
+            "{}",
+            r.stderr
+        );
+        let r = d.docker(&b, client, &["exec", "box", "/etc/passwd"]);
+        assert_eq!(r.code, 126, "{}", r.stderr);
+        d.docker_ok(
+            &b,
+            client,
+            &["exec", "-d", "box", "sh", "-c", "echo detached > /tmp/d"],
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while d.docker(&b, client, &["exec", "box", "cat", "/tmp/d"]).code != 0 {
+            assert!(Instant::now() < deadline, "the detached exec never ran");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        d.docker_ok(&b, client, &["stop", "-t", "1", "box"]);
+        let r = d.docker(&b, client, &["exec", "box", "true"]);
+        assert_ne!(r.code, 0);
+        assert!(r.stderr.contains("is not running"), "{}", r.stderr);
+        d.docker_ok(&b, client, &["rm", "box"]);
+    }
+}

@@ -1,0 +1,677 @@
+//! `/containers/…`: create, list, inspect, the lifecycle (start, stop,
+//! restart, kill, pause, unpause, rename, wait, remove), logs and top.
+
+use std::collections::BTreeMap;
+
+use berth_engine::runtime::logs::{LogsOptions, Stream};
+use berth_engine::{ChangeKind, CommitOptions, ContainerFilter, CreateOptions};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::attach::exit_code_of;
+use super::stream::{bytes, channel};
+use super::{Api, ApiError, Body, Call, empty, json};
+
+/// The most a create body may hold.
+const MAX_CREATE_BODY: usize = 1 << 20;
+
+/// `GET /containers/json?all=&limit=&size=&filters=`.
+pub async fn list(api: &Api, call: &Call) -> Result<Response<Body>, ApiError> {
+    let filter = ContainerFilter::parse(&call.query.filters()?)?;
+    let limit = call.query.number("limit")?.filter(|n| *n > 0);
+    // `limit` means the newest N, stopped or not, as `ps -n`.
+    let all = call.query.flag("all") || limit.is_some();
+    let size = call.query.flag("size");
+    let rows = api
+        .blocking(move |engine| {
+            let mut list = engine.list_containers(all, &filter)?;
+            if let Some(n) = limit {
+                list.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+            }
+            let now = berth_engine::parse_time(&berth_engine::rfc3339_now()).unwrap_or(0);
+            let mut rows = Vec::with_capacity(list.len());
+            for c in list {
+                let mut row = json!({
+                    "Id": c.id,
+                    "Names": [format!("/{}", c.name)],
+                    "Image": c.record.config.image,
+                    "ImageID": c.image.to_string(),
+                    "Command": c.command_line(),
+                    "Created": berth_engine::parse_time(&c.record.created).unwrap_or(0),
+                    "Ports": [],
+                    "Labels": c.record.config.labels,
+                    "State": c.state.status,
+                    "Status": c.status_line(now),
+                    "HostConfig": {"NetworkMode": c.record.host_config.network_mode},
+                    "NetworkSettings": {"Networks": {}},
+                    "Mounts": [],
+                });
+                if size {
+                    let (rw, root) = engine.container_size(&c.id)?;
+                    row["SizeRw"] = json!(rw);
+                    row["SizeRootFs"] = json!(root);
+                }
+                rows.push(row);
+            }
+            Ok(rows)
+        })
+        .await?;
+    json(StatusCode::OK, &rows)
+}
+
+/// `GET /containers/{id}/json`.
+pub async fn inspect(api: &Api, id: &str) -> Result<Response<Body>, ApiError> {
+    let id = id.to_string();
+    let v = api
+        .blocking(move |engine| Ok(engine.inspect_container(&id)?))
+        .await?;
+    json(StatusCode::OK, &v)
+}
+
+/// What `POST /containers/create` reads of docker's `ContainerConfig`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct CreateBody {
+    image: String,
+    cmd: Option<StringOrList>,
+    entrypoint: Option<StringOrList>,
+    env: Option<Vec<String>>,
+    working_dir: String,
+    user: String,
+    hostname: String,
+    tty: bool,
+    open_stdin: bool,
+    labels: Option<BTreeMap<String, String>>,
+    stop_signal: Option<String>,
+    stop_timeout: Option<i64>,
+    host_config: Option<HostConfigBody>,
+}
+
+/// docker accepts `"sh"` or `["sh"]` for Cmd and Entrypoint.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum StringOrList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl StringOrList {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            StringOrList::One(s) => vec![s],
+            StringOrList::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct HostConfigBody {
+    binds: Option<Vec<String>>,
+    mounts: Option<Vec<MountBody>>,
+    tmpfs: Option<BTreeMap<String, String>>,
+    readonly_rootfs: bool,
+    network_mode: String,
+    memory: i64,
+    nano_cpus: i64,
+    pids_limit: Option<i64>,
+    cap_add: Option<Vec<String>>,
+    cap_drop: Option<Vec<String>>,
+    privileged: bool,
+    auto_remove: bool,
+    runtime: String,
+    console_size: Option<Vec<u16>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct MountBody {
+    #[serde(rename = "Type")]
+    kind: String,
+    source: String,
+    target: String,
+    read_only: bool,
+}
+
+impl CreateBody {
+    /// berth's create options for this body; `name` from the query.
+    fn options(self, name: Option<String>) -> Result<CreateOptions, ApiError> {
+        if self.image.is_empty() {
+            return Err(ApiError::bad_request(
+                "config cannot be empty in order to create a container",
+            ));
+        }
+        let h = self.host_config.unwrap_or_default();
+        let mut cmd = self.cmd.map(StringOrList::into_vec).unwrap_or_default();
+        // berth's entrypoint is one word; docker's further words come before
+        // the command, which gives the same argv.
+        let entrypoint = self.entrypoint.map(StringOrList::into_vec).map(|mut e| {
+            if e.is_empty() {
+                return String::new();
+            }
+            let first = e.remove(0);
+            e.append(&mut cmd);
+            cmd = e;
+            first
+        });
+        let mounts = h
+            .mounts
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| {
+                let mut s = format!("type={},source={},target={}", m.kind, m.source, m.target);
+                if m.read_only {
+                    s.push_str(",readonly");
+                }
+                s
+            })
+            .collect();
+        let tmpfs = h
+            .tmpfs
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(path, opts)| {
+                if opts.is_empty() {
+                    path
+                } else {
+                    format!("{path}:{opts}")
+                }
+            })
+            .collect();
+        // Until berth has bridge networks, docker's default is berth's (host).
+        let network = match h.network_mode.as_str() {
+            "" | "default" | "bridge" => None,
+            other => Some(other.to_string()),
+        };
+        let mut o = CreateOptions::default();
+        o.image = self.image;
+        o.name = name;
+        o.cmd = cmd;
+        o.entrypoint = entrypoint;
+        o.env = self.env.unwrap_or_default();
+        o.workdir = Some(self.working_dir).filter(|w| !w.is_empty());
+        o.user = Some(self.user).filter(|u| !u.is_empty());
+        o.hostname = Some(self.hostname).filter(|h| !h.is_empty());
+        o.tty = self.tty;
+        o.interactive = self.open_stdin;
+        o.volumes = h.binds.unwrap_or_default();
+        o.mounts = mounts;
+        o.tmpfs = tmpfs;
+        o.read_only = h.readonly_rootfs;
+        o.network = network;
+        o.memory = Some(h.memory).filter(|m| *m > 0);
+        o.cpus = Some(h.nano_cpus).filter(|n| *n > 0).map(|n| n as f64 / 1e9);
+        o.pids_limit = h.pids_limit.filter(|p| *p > 0);
+        o.cap_add = h.cap_add.unwrap_or_default();
+        o.cap_drop = h.cap_drop.unwrap_or_default();
+        o.privileged = h.privileged;
+        o.labels = self
+            .labels
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        o.stop_signal = self.stop_signal.filter(|s| !s.is_empty());
+        o.stop_timeout = self.stop_timeout;
+        o.runtime = Some(h.runtime).filter(|r| !r.is_empty() && r != "runc-default");
+        o.auto_remove = h.auto_remove;
+        o.console_size = match h.console_size.as_deref() {
+            Some([rows, cols]) if *rows > 0 && *cols > 0 => Some((*rows, *cols)),
+            _ => None,
+        };
+        Ok(o)
+    }
+}
+
+/// Reads a JSON body of at most `limit` bytes.
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned + Default>(
+    req: Request<Incoming>,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let body = http_body_util::Limited::new(req.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?
+        .to_bytes();
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+}
+
+/// `POST /containers/create?name=`: 201 `{"Id", "Warnings"}`.
+pub async fn create(
+    api: &Api,
+    call: &Call,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let body: CreateBody = read_json(req, MAX_CREATE_BODY).await?;
+    let opts = body.options(
+        call.query
+            .get("name")
+            .filter(|n| !n.is_empty())
+            .map(str::to_string),
+    )?;
+    let id = api
+        .blocking(move |engine| Ok(engine.create_container(&opts)?))
+        .await?;
+    json(StatusCode::CREATED, &json!({"Id": id, "Warnings": []}))
+}
+
+/// Whether the container runs now.
+async fn running(api: &Api, id: &str) -> Result<bool, ApiError> {
+    let id = id.to_string();
+    api.blocking(move |engine| Ok(engine.container(&id)?.state.running))
+        .await
+}
+
+/// `POST /containers/{id}/start`: 204, or 304 when it already runs. An
+/// attachment waiting for this start gets the monitor's stream, connected
+/// before the process runs.
+pub async fn start(api: &Api, id: &str) -> Result<Response<Body>, ApiError> {
+    let (cid, running) = {
+        let id = id.to_string();
+        api.blocking(move |engine| {
+            let c = engine.container(&id)?;
+            Ok((c.id, c.state.running))
+        })
+        .await?
+    };
+    if running {
+        return Ok(empty(StatusCode::NOT_MODIFIED));
+    }
+    let waiting = api.pending.take(&cid);
+    let waiters = api.waiters.take(&cid);
+    // Connected before the process runs, so that neither output nor the
+    // exit code is missed.
+    let attach = waiting.is_some() || !waiters.is_empty();
+    let engine = api.engine.clone();
+    let started = tokio::task::spawn_blocking(move || engine.start_container(&cid, attach))
+        .await
+        .map_err(|_| ApiError::internal("the request's worker panicked"))?;
+    let started = match started {
+        Ok(s) => s,
+        Err(e) => {
+            // A start that failed is the exit waiters hear of (126, 127).
+            if let berth_engine::Error::Start { code, .. } = &e {
+                for w in waiters {
+                    let _ = w.send(*code);
+                }
+            }
+            return Err(e.into());
+        }
+    };
+    match (waiting, started.attach) {
+        (Some(tx), Some(stream)) => {
+            let _ = tx.send((stream, waiters));
+        }
+        (None, Some(stream)) => {
+            tokio::spawn(exit_code_of(stream, waiters));
+        }
+        _ => {}
+    }
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// The stop timeout: `t` (and `timeout`, an older spelling).
+fn timeout(call: &Call) -> Result<Option<i64>, ApiError> {
+    Ok(call.query.number("t")?.or(call.query.number("timeout")?))
+}
+
+/// `POST /containers/{id}/stop?t=`: 204, or 304 when it was not running.
+pub async fn stop(api: &Api, call: &Call, id: &str) -> Result<Response<Body>, ApiError> {
+    if !running(api, id).await? {
+        return Ok(empty(StatusCode::NOT_MODIFIED));
+    }
+    let t = timeout(call)?;
+    let id = id.to_string();
+    api.blocking(move |engine| Ok(engine.stop_container(&id, t)?))
+        .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/{id}/restart?t=`.
+pub async fn restart(api: &Api, call: &Call, id: &str) -> Result<Response<Body>, ApiError> {
+    let t = timeout(call)?;
+    let id = id.to_string();
+    api.blocking(move |engine| Ok(engine.restart_container(&id, t)?))
+        .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/{id}/kill?signal=`.
+pub async fn kill(api: &Api, call: &Call, id: &str) -> Result<Response<Body>, ApiError> {
+    let signal = call
+        .query
+        .get("signal")
+        .filter(|s| !s.is_empty())
+        .unwrap_or("KILL")
+        .to_string();
+    let id = id.to_string();
+    api.blocking(move |engine| Ok(engine.kill_container(&id, &signal)?))
+        .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/{id}/pause` and `/unpause`.
+pub async fn pause(api: &Api, id: &str, pause: bool) -> Result<Response<Body>, ApiError> {
+    let id = id.to_string();
+    api.blocking(move |engine| Ok(engine.pause_container(&id, pause)?))
+        .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/{id}/rename?name=`.
+pub async fn rename(api: &Api, call: &Call, id: &str) -> Result<Response<Body>, ApiError> {
+    let name = call.query.get("name").unwrap_or("").to_string();
+    let id = id.to_string();
+    api.blocking(move |engine| Ok(engine.rename_container(&id, &name)?))
+        .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// `POST /containers/{id}/wait?condition=`: the headers at once (the docker
+/// CLI waits for them before it starts the container), the exit code when
+/// the container stops (`not-running`: now if it does not run;
+/// `next-exit`: its next exit) or then is gone too (`removed`).
+pub async fn wait(api: &Api, call: &Call, id: &str) -> Result<Response<Body>, ApiError> {
+    let condition = call.query.get("condition").unwrap_or("").to_string();
+    let condition = if condition.is_empty() {
+        "not-running".to_string()
+    } else {
+        condition
+    };
+    if !["not-running", "next-exit", "removed"].contains(&condition.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "invalid condition: {condition:?}"
+        )));
+    }
+    // An unknown container is a 404 before any header goes out.
+    let (cid, running, code_now) = {
+        let id = id.to_string();
+        api.blocking(move |engine| {
+            let c = engine.container(&id)?;
+            Ok((c.id, c.state.running, c.state.exit_code))
+        })
+        .await?
+    };
+    // A container that does not run yet: its start tells this wait.
+    let next = (!running && condition != "not-running").then(|| api.waiters.add(&cid));
+    let (sink, body) = channel();
+    let engine = api.engine.clone();
+    tokio::spawn(async move {
+        let code = match next {
+            Some(rx) => rx.await.ok(),
+            None if !running => Some(code_now),
+            None => {
+                let engine = engine.clone();
+                let cid = cid.clone();
+                tokio::task::spawn_blocking(move || engine.wait_container(&cid).ok())
+                    .await
+                    .ok()
+                    .flatten()
+            }
+        };
+        if condition == "removed" {
+            let engine = engine.clone();
+            let cid = cid.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                while engine.container(&cid).is_ok() {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            })
+            .await;
+        }
+        let answer = match code {
+            Some(code) => json!({"StatusCode": code, "Error": null}),
+            None => {
+                json!({"StatusCode": -1, "Error": {"Message": "the container's exit code was lost"}})
+            }
+        };
+        let _ = tokio::task::spawn_blocking(move || sink.send(format!("{answer}\n"))).await;
+    });
+    let mut r = Response::new(body);
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(r)
+}
+
+/// `DELETE /containers/{id}?force=&v=`.
+pub async fn remove(api: &Api, call: &Call, id: &str) -> Result<Response<Body>, ApiError> {
+    let force = call.query.flag("force");
+    let id = id.to_string();
+    api.blocking(move |engine| Ok(engine.remove_container(&id, force).map(drop)?))
+        .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// The 8-byte header of a multiplexed frame: stream, three zeros, length.
+fn frame(stream: u8, data: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(8 + data.len());
+    out.push(stream);
+    out.extend_from_slice(&[0, 0, 0]);
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    out.extend_from_slice(data);
+    Bytes::from(out)
+}
+
+/// `GET /containers/{id}/logs?stdout=&stderr=&follow=&tail=&timestamps=&since=&until=`:
+/// multiplexed frames without a TTY, the raw bytes with one.
+pub async fn logs(api: &Api, call: &Call, id: &str) -> Result<Response<Body>, ApiError> {
+    let (stdout, stderr) = (call.query.flag("stdout"), call.query.flag("stderr"));
+    if !stdout && !stderr {
+        return Err(ApiError::bad_request("You must choose at least one stream"));
+    }
+    let follow = call.query.flag("follow");
+    let timestamps = call.query.flag("timestamps");
+    let tail =
+        match call.query.get("tail") {
+            None | Some("all") | Some("") => None,
+            Some(n) => Some(n.parse::<usize>().map_err(|_| {
+                ApiError::bad_request(format!("invalid tail {n:?}: a number or all"))
+            })?),
+        };
+    let time = |name: &str| -> Result<_, ApiError> {
+        match call.query.get(name).filter(|v| !v.is_empty() && *v != "0") {
+            None => Ok(None),
+            Some(v) => {
+                let secs: f64 = v.parse().map_err(|_| {
+                    ApiError::bad_request(format!("invalid {name} {v:?}: seconds since the epoch"))
+                })?;
+                let whole = secs.trunc() as i64;
+                let nanos = (secs.fract() * 1e9) as u32;
+                Ok(chrono::DateTime::from_timestamp(whole, nanos))
+            }
+        }
+    };
+    let opts = LogsOptions {
+        tail,
+        since: time("since")?,
+        until: time("until")?,
+    };
+    let (known, tty) = {
+        let id = id.to_string();
+        api.blocking(move |engine| {
+            let c = engine.container(&id)?;
+            Ok((c.id, c.record.config.tty))
+        })
+        .await?
+    };
+    let content_type = match (tty, call.version.at_least(1, 42)) {
+        (false, true) => "application/vnd.docker.multiplexed-stream",
+        _ => "application/vnd.docker.raw-stream",
+    };
+    let (sink, body) = channel();
+    let engine = api.engine.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut emit = |l: &berth_engine::runtime::logs::LogLine| {
+            let wanted = match l.stream {
+                Stream::Stdout => stdout,
+                Stream::Stderr => stderr,
+            };
+            if !wanted {
+                return Ok(());
+            }
+            let text = if timestamps {
+                format!("{} {}", l.time, l.text)
+            } else {
+                l.text.clone()
+            };
+            let chunk = if tty {
+                Bytes::from(text.into_bytes())
+            } else {
+                frame(
+                    match l.stream {
+                        Stream::Stdout => 1,
+                        Stream::Stderr => 2,
+                    },
+                    text.as_bytes(),
+                )
+            };
+            sink.send(chunk)
+        };
+        if let Err(e) = engine.container_logs(&known, &opts, follow, &mut emit) {
+            tracing::debug!(error = %e, "logs");
+        }
+    });
+    let mut r = Response::new(body);
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Ok(r)
+}
+
+/// `GET /containers/{id}/top?ps_args=`: `{"Titles": [...], "Processes": [[...]]}`.
+pub async fn top(api: &Api, call: &Call, id: &str) -> Result<Response<Body>, ApiError> {
+    let args: Vec<String> = call
+        .query
+        .get("ps_args")
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let id = id.to_string();
+    let out = api
+        .blocking(move |engine| Ok(engine.top_container(&id, &args)?))
+        .await?;
+    let mut lines = out.lines();
+    let titles: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+    let n = titles.len().max(1);
+    let processes: Vec<Vec<String>> = lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            // The last column (the command) keeps its spaces.
+            let mut cols: Vec<String> = Vec::with_capacity(n);
+            let mut rest = l.trim_start();
+            for _ in 1..n {
+                let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+                cols.push(rest[..end].to_string());
+                rest = rest[end..].trim_start();
+            }
+            cols.push(rest.to_string());
+            cols
+        })
+        .collect();
+    json(
+        StatusCode::OK,
+        &json!({"Titles": titles, "Processes": processes}),
+    )
+}
+
+/// `GET /containers/{id}/changes`: `[{"Path", "Kind"}]`, Kind 0 modified,
+/// 1 added, 2 deleted.
+pub async fn changes(api: &Api, id: &str) -> Result<Response<Body>, ApiError> {
+    let id = id.to_string();
+    let changes = api
+        .blocking(move |engine| Ok(engine.container_diff(&id)?))
+        .await?;
+    let out: Vec<_> = changes
+        .iter()
+        .map(|c| {
+            let kind = match c.kind {
+                ChangeKind::Modified => 0,
+                ChangeKind::Added => 1,
+                ChangeKind::Deleted => 2,
+            };
+            json!({"Path": format!("/{}", c.path), "Kind": kind})
+        })
+        .collect();
+    json(StatusCode::OK, &out)
+}
+
+/// `GET /containers/{id}/export`: the flattened filesystem as a tar.
+pub async fn export(api: &Api, id: &str) -> Result<Response<Body>, ApiError> {
+    let id = id.to_string();
+    // A wrong name is a 404 before the stream.
+    let id = {
+        let id = id.clone();
+        api.blocking(move |engine| Ok(engine.container(&id)?.id))
+            .await?
+    };
+    let engine = api.engine.clone();
+    bytes("application/x-tar", move |out| {
+        engine.export_container(&id, out)?;
+        Ok(())
+    })
+    .await
+}
+
+/// `POST /commit?container=&repo=&tag=&author=&comment=&pause=&changes=`:
+/// 201 `{"Id"}`.
+pub async fn commit(api: &Api, call: &Call) -> Result<Response<Body>, ApiError> {
+    let container = call
+        .query
+        .get("container")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::bad_request("container is required"))?
+        .to_string();
+    let mut opts = CommitOptions::default();
+    opts.author = call
+        .query
+        .get("author")
+        .filter(|a| !a.is_empty())
+        .map(str::to_string);
+    opts.message = call
+        .query
+        .get("comment")
+        .filter(|c| !c.is_empty())
+        .map(str::to_string);
+    // docker's pause defaults to true; `pause=0` turns it off.
+    opts.pause = !matches!(call.query.get("pause"), Some("0" | "false" | "False"));
+    // Each `changes` value may hold several instructions, one per line.
+    opts.changes = call
+        .query
+        .all("changes")
+        .iter()
+        .flat_map(|c| c.lines().map(str::to_string).collect::<Vec<_>>())
+        .filter(|c| !c.trim().is_empty())
+        .collect();
+    opts.reference = match (
+        call.query.get("repo").filter(|r| !r.is_empty()),
+        call.query.get("tag").filter(|t| !t.is_empty()),
+    ) {
+        (Some(r), Some(t)) => Some(format!("{r}:{t}")),
+        (Some(r), None) => Some(r.to_string()),
+        (None, _) => None,
+    };
+    let id = api
+        .blocking(move |engine| Ok(engine.commit_container(&container, &opts)?))
+        .await?;
+    json(StatusCode::CREATED, &json!({"Id": id.to_string()}))
+}
+
+/// `POST /containers/prune`: every stopped container.
+pub async fn prune(api: &Api) -> Result<Response<Body>, ApiError> {
+    let (ids, bytes) = api
+        .blocking(|engine| Ok(engine.prune_containers()?))
+        .await?;
+    json(
+        StatusCode::OK,
+        &json!({"ContainersDeleted": if ids.is_empty() { json!(null) } else { json!(ids) }, "SpaceReclaimed": bytes}),
+    )
+}

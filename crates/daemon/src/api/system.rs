@@ -1,0 +1,335 @@
+//! `/_ping`, `/version`, `/info`.
+
+use hyper::body::Incoming;
+use hyper::header::{CACHE_CONTROL, HeaderValue, PRAGMA};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{Value, json};
+
+use super::{Api, ApiError, Body, MAX_VERSION, MIN_VERSION, json, text};
+use berth_engine::{ImageFilter, Status};
+
+/// `GET|HEAD /_ping`: `OK`, with the headers clients negotiate from. The
+/// builder is the classic API builder, so `Builder-Version` is 1: a client
+/// told 2 would speak BuildKit's session protocol.
+pub fn ping(method: &Method) -> Response<Body> {
+    let mut r = if method == Method::HEAD {
+        super::empty(StatusCode::OK)
+    } else {
+        text(StatusCode::OK, "OK")
+    };
+    let h = r.headers_mut();
+    h.insert("builder-version", HeaderValue::from_static("1"));
+    h.insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+    );
+    h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
+fn kernel_version() -> String {
+    rustix::system::uname()
+        .release()
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// `GET /version`.
+pub async fn version(_api: &Api) -> Result<Response<Body>, ApiError> {
+    let version = env!("CARGO_PKG_VERSION");
+    let v = json!({
+        "Platform": {"Name": "berth"},
+        "Components": [{
+            "Name": "Engine",
+            "Version": version,
+            "Details": {
+                "ApiVersion": MAX_VERSION.to_string(),
+                "MinAPIVersion": MIN_VERSION.to_string(),
+                "Os": "linux",
+                "Arch": arch(),
+                "KernelVersion": kernel_version(),
+                "Experimental": "false",
+            }
+        }],
+        "Version": version,
+        "ApiVersion": MAX_VERSION.to_string(),
+        "MinAPIVersion": MIN_VERSION.to_string(),
+        "GitCommit": "",
+        "GoVersion": "",
+        "Os": "linux",
+        "Arch": arch(),
+        "KernelVersion": kernel_version(),
+        "BuildTime": "",
+    });
+    json(StatusCode::OK, &v)
+}
+
+/// `PRETTY_NAME` of /etc/os-release.
+fn operating_system() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
+        })
+        .unwrap_or_else(|| "Linux".into())
+}
+
+/// `MemTotal` of /proc/meminfo, in bytes.
+fn mem_total() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("MemTotal:")?
+                    .trim()
+                    .strip_suffix(" kB")?
+                    .parse::<u64>()
+                    .ok()
+            })
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// `GET /info`.
+pub async fn info(api: &Api) -> Result<Response<Body>, ApiError> {
+    let v: Value = api
+        .blocking(|engine| {
+            let containers = engine.containers()?;
+            let count = |s: Status| containers.iter().filter(|c| c.state.status == s).count();
+            let images = engine.images(&ImageFilter::default())?.len();
+            let driver = engine.driver_name()?;
+            let root = engine.root().display().to_string();
+            let hostname = rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned();
+            // A stable ID for this store, as dockerd keeps one per data root.
+            let mut h = berth_oci::Hasher::new();
+            h.update(root.as_bytes());
+            let id = h.finish().hex()[..32].to_string();
+            Ok(json!({
+                "ID": id,
+                "Containers": containers.len(),
+                "ContainersRunning": count(Status::Running),
+                "ContainersPaused": count(Status::Paused),
+                "ContainersStopped": containers.len() - count(Status::Running) - count(Status::Paused),
+                "Images": images,
+                "Driver": driver,
+                "DriverStatus": [["Backing Filesystem", "extfs"]],
+                "Plugins": {
+                    "Volume": ["local"],
+                    "Network": ["host", "null"],
+                    "Authorization": null,
+                    "Log": ["json-file"],
+                },
+                "MemoryLimit": true,
+                "SwapLimit": false,
+                "CpuCfsPeriod": true,
+                "CpuCfsQuota": true,
+                "CPUShares": true,
+                "CPUSet": true,
+                "PidsLimit": true,
+                "IPv4Forwarding": true,
+                "BridgeNfIptables": false,
+                "BridgeNfIp6tables": false,
+                "Debug": false,
+                "NFd": 0,
+                "OomKillDisable": false,
+                "NGoroutines": 0,
+                "SystemTime": berth_engine::rfc3339_now(),
+                "LoggingDriver": "json-file",
+                "CgroupDriver": "cgroupfs",
+                "CgroupVersion": if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "2" } else { "1" },
+                "NEventsListener": 0,
+                "KernelVersion": kernel_version(),
+                "OperatingSystem": operating_system(),
+                "OSVersion": "",
+                "OSType": "linux",
+                "Architecture": std::env::consts::ARCH,
+                "IndexServerAddress": "https://index.docker.io/v1/",
+                "RegistryConfig": {
+                    "IndexConfigs": {},
+                    "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+                    "Mirrors": [],
+                },
+                "NCPU": std::thread::available_parallelism().map_or(1, |n| n.get()),
+                "MemTotal": mem_total(),
+                "GenericResources": null,
+                "DockerRootDir": root,
+                "HttpProxy": "",
+                "HttpsProxy": "",
+                "NoProxy": "",
+                "Name": hostname,
+                "Labels": [],
+                "ExperimentalBuild": false,
+                "ServerVersion": env!("CARGO_PKG_VERSION"),
+                "Runtimes": {"berth": {"path": "berth"}, "runc": {"path": "/usr/sbin/runc"}},
+                "DefaultRuntime": "berth",
+                "Swarm": {
+                    "NodeID": "",
+                    "NodeAddr": "",
+                    "LocalNodeState": "inactive",
+                    "ControlAvailable": false,
+                    "Error": "",
+                    "RemoteManagers": null,
+                },
+                "LiveRestoreEnabled": true,
+                "Isolation": "",
+                "InitBinary": "",
+                "ContainerdCommit": {"ID": ""},
+                "RuncCommit": {"ID": ""},
+                "InitCommit": {"ID": ""},
+                "SecurityOptions": [],
+                "Warnings": [],
+            }))
+        })
+        .await?;
+    json(StatusCode::OK, &v)
+}
+
+/// The networks berth has until bridge networking: `host` and `none`.
+fn network_list() -> Vec<Value> {
+    ["host", "none"]
+        .iter()
+        .map(|name| {
+            let driver = if *name == "none" { "null" } else { "host" };
+            json!({
+                "Name": name,
+                "Id": name,
+                "Created": "0001-01-01T00:00:00Z",
+                "Scope": "local",
+                "Driver": driver,
+                "EnableIPv6": false,
+                "IPAM": {"Driver": "default", "Options": null, "Config": []},
+                "Internal": false,
+                "Attachable": false,
+                "Ingress": false,
+                "ConfigFrom": {"Network": ""},
+                "ConfigOnly": false,
+                "Containers": {},
+                "Options": {},
+                "Labels": {},
+            })
+        })
+        .collect()
+}
+
+/// `GET /networks`.
+pub fn networks() -> Result<Response<Body>, ApiError> {
+    json(StatusCode::OK, &network_list())
+}
+
+/// `GET /networks/{name}`: an unknown name is dockerd's 404, so `docker
+/// inspect NAME` goes on to images and containers.
+pub fn network(name: &str) -> Result<Response<Body>, ApiError> {
+    match network_list()
+        .into_iter()
+        .find(|n| n["Name"] == name || n["Id"] == name)
+    {
+        Some(n) => json(StatusCode::OK, &n),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("network {name} not found"),
+        )),
+    }
+}
+
+/// `GET /system/df`: images with their shared and unique sizes, containers,
+/// and the (empty) volumes and build cache lists.
+pub async fn df(api: &Api) -> Result<Response<Body>, ApiError> {
+    let v = api
+        .blocking(|engine| {
+            let usage = engine.disk_usage()?;
+            let containers = engine.containers()?;
+            let images: Vec<Value> = usage
+                .images
+                .iter()
+                .map(|u| {
+                    json!({
+                        "Id": u.image.id.to_string(),
+                        "ParentId": "",
+                        "RepoTags": u.image.tags.iter().map(|t| t.familiar()).collect::<Vec<_>>(),
+                        "RepoDigests": u.image.digests.iter().map(|d| d.familiar()).collect::<Vec<_>>(),
+                        "Created": u.image.created,
+                        "Size": u.image.size,
+                        "SharedSize": u.shared_size,
+                        "Labels": u.image.labels,
+                        "Containers": u.containers,
+                    })
+                })
+                .collect();
+            let mut rows = Vec::new();
+            for c in &containers {
+                let (rw, root) = engine.container_size(&c.id)?;
+                rows.push(json!({
+                    "Id": c.id,
+                    "Names": [format!("/{}", c.name)],
+                    "Image": c.record.config.image,
+                    "ImageID": c.image.to_string(),
+                    "Command": c.command_line(),
+                    "Created": berth_engine::parse_time(&c.record.created).unwrap_or(0),
+                    "State": c.state.status,
+                    "Status": c.status_line(berth_engine::parse_time(&berth_engine::rfc3339_now()).unwrap_or(0)),
+                    "SizeRw": rw,
+                    "SizeRootFs": root,
+                    "Labels": c.record.config.labels,
+                    "Mounts": [],
+                }));
+            }
+            Ok(json!({
+                "LayersSize": usage.layers_size,
+                "Images": images,
+                "Containers": rows,
+                "Volumes": [],
+                "BuildCache": [],
+            }))
+        })
+        .await?;
+    json(StatusCode::OK, &v)
+}
+
+/// What `POST /auth` reads.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct AuthBody {
+    username: String,
+    password: String,
+    serveraddress: String,
+    identitytoken: String,
+}
+
+/// `POST /auth`: a real login to the registry, the credentials kept where
+/// `berth login` keeps them.
+pub async fn auth(api: &Api, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let body: AuthBody = super::containers::read_json(req, 64 << 10).await?;
+    let secret = if body.identitytoken.is_empty() {
+        body.password
+    } else {
+        body.identitytoken
+    };
+    if body.username.is_empty() && secret.is_empty() {
+        return Err(ApiError::bad_request("username and password are required"));
+    }
+    let server = Some(body.serveraddress).filter(|s| !s.is_empty());
+    let credentials = berth_engine::Credentials {
+        username: body.username,
+        secret,
+    };
+    api.blocking(move |engine| Ok(engine.login(server.as_deref(), credentials)?))
+        .await?;
+    json(
+        StatusCode::OK,
+        &json!({"Status": "Login Succeeded", "IdentityToken": ""}),
+    )
+}
