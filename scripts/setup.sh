@@ -10,12 +10,17 @@ packages=(
   apache2-utils curl  # htpasswd files and raw HTTP in the registry tests
   umoci runc       # OCI peers
   docker.io        # the docker 20.10 CLI (API 1.41) that drives berth daemon; its dockerd is the benchmarks' peer
+  docker-compose   # compose 1.29 against berth daemon
   libseccomp-dev pkg-config
   zstd xz-utils openssl ca-certificates e2fsprogs
   python3 hyperfine bc wrk  # benchmarks
 )
 apt-get update
 apt-get install -y --no-install-recommends "${packages[@]}"
+# docker-py from PyPI (the SDK most tools use) for the daemon's tests.
+if ! python3 -c 'import docker' >/dev/null 2>&1; then
+  python3 -m pip install --quiet 'docker>=7,<8'
+fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi

@@ -821,3 +821,105 @@ fn docker_exec_runs_in_the_container_with_and_without_a_terminal() {
         d.docker_ok(&b, client, &["rm", "box"]);
     }
 }
+
+#[test]
+fn docker_py_drives_the_api() {
+    let Some(b) = setup() else { return };
+    let have = Command::new("python3")
+        .args(["-c", "import docker"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !require(have, "docker-py (pip install docker)") {
+        return;
+    }
+    let d = Daemon::start(&b);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/daemon/docker_py.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(d.host())
+        .env_remove("DOCKER_HOST")
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn docker_compose_brings_a_project_up_and_down() {
+    let Some(b) = setup() else { return };
+    if !crate::require_tool("docker-compose") {
+        return;
+    }
+    let d = Daemon::start(&b);
+    let dir = b.path("project");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        r#"version: "3.8"
+services:
+  web:
+    image: busybox
+    network_mode: host
+    command: ["sh", "-c", "echo web up; sleep 300"]
+    labels:
+      tier: front
+  job:
+    image: busybox
+    network_mode: none
+    command: ["sh", "-c", "echo job ran as $$ROLE"]
+    environment:
+      ROLE: worker
+"#,
+    )
+    .unwrap();
+    let compose = |args: &[&str]| -> Run {
+        Command::new("docker-compose")
+            .args(["-p", "demo"])
+            .args(args)
+            .current_dir(&dir)
+            .env("DOCKER_HOST", d.host())
+            .env("DOCKER_CONFIG", b.path("docker-cli-config"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("docker-compose")
+            .into()
+    };
+    let r = compose(&["up", "-d"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let ps = b.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.contains("demo_web_1 Up"), "{ps}");
+    let label = b.ok(&[
+        "inspect",
+        "--format",
+        "{{index .Config.Labels \"tier\"}} {{index .Config.Labels \"com.docker.compose.project\"}}",
+        "demo_web_1",
+    ]);
+    assert_eq!(label.trim(), "front demo");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let logs = loop {
+        let r = compose(&["logs", "--no-color"]);
+        if r.stdout.contains("job ran as worker") && r.stdout.contains("web up")
+            || Instant::now() > deadline
+        {
+            break r.stdout;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        logs.contains("job ran as worker") && logs.contains("web up"),
+        "{logs}"
+    );
+    let r = compose(&["ps"]);
+    assert!(
+        r.stdout.contains("demo_job_1") && r.stdout.contains("Exit 0"),
+        "{}",
+        r.stdout
+    );
+    let r = compose(&["down", "-t", "1"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(b.ok(&["ps", "-aq"]).trim(), "");
+}

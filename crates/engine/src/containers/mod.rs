@@ -421,6 +421,14 @@ impl Engine {
             })
             .collect();
         let path = |f: &str| dir.join(f).display().to_string();
+        // docker's HostConfig also names the log driver; SDKs read it to
+        // decide whether logs can be read back.
+        let mut host_config =
+            serde_json::to_value(&c.record.host_config).map_err(|source| Error::Serialize {
+                what: "the container's host config",
+                source,
+            })?;
+        host_config["LogConfig"] = serde_json::json!({"Type": "json-file", "Config": {}});
         Ok(serde_json::json!({
             "Id": c.id,
             "Created": c.record.created,
@@ -436,7 +444,7 @@ impl Engine {
             "RestartCount": 0,
             "Driver": snap.name(),
             "Platform": "linux",
-            "HostConfig": c.record.host_config,
+            "HostConfig": host_config,
             "GraphDriver": {"Data": data, "Name": snap.name()},
             "Mounts": mounts,
             "Config": c.record.config,
