@@ -923,3 +923,115 @@ services:
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(b.ok(&["ps", "-aq"]).trim(), "");
 }
+
+#[test]
+fn docker_cp_copies_both_ways_inside_the_container_root() {
+    let Some(b) = setup() else { return };
+    let clients = clients();
+    let d = Daemon::start(&b);
+    for (i, client) in clients.iter().enumerate() {
+        let name = format!("cpbox{i}");
+        d.docker_ok(
+            &b,
+            client,
+            &["run", "-d", "--name", &name, "busybox", "sleep", "300"],
+        );
+        let host = b.path(&format!("host{i}"));
+        std::fs::create_dir_all(host.join("tree/sub")).unwrap();
+        std::fs::write(host.join("file.txt"), "from the host\n").unwrap();
+        std::fs::write(host.join("tree/sub/deep.txt"), "deep\n").unwrap();
+        let file = host.join("file.txt");
+        d.docker_ok(
+            &b,
+            client,
+            &["cp", file.to_str().unwrap(), &format!("{name}:/tmp/")],
+        );
+        d.docker_ok(
+            &b,
+            client,
+            &[
+                "cp",
+                host.join("tree").to_str().unwrap(),
+                &format!("{name}:/tmp/tree"),
+            ],
+        );
+        let out = b.ok(&[
+            "exec",
+            &name,
+            "cat",
+            "/tmp/file.txt",
+            "/tmp/tree/sub/deep.txt",
+        ]);
+        assert_eq!(out, "from the host\ndeep\n");
+        let owner = b.ok(&["exec", &name, "ls", "-n", "/tmp/file.txt"]);
+        let cols: Vec<&str> = owner.split_whitespace().collect();
+        assert_eq!((cols[2], cols[3]), ("0", "0"), "{owner}");
+        b.ok(&[
+            "exec",
+            &name,
+            "sh",
+            "-c",
+            "mkdir -p /out/d && echo made > /out/d/f && ln -s f /out/d/l",
+        ]);
+        let back = b.path(&format!("back{i}"));
+        d.docker_ok(
+            &b,
+            client,
+            &["cp", &format!("{name}:/out/d"), back.to_str().unwrap()],
+        );
+        assert_eq!(std::fs::read_to_string(back.join("f")).unwrap(), "made\n");
+        assert_eq!(std::fs::read_link(back.join("l")).unwrap(), Path::new("f"));
+        let one = b.path(&format!("one{i}.txt"));
+        d.docker_ok(
+            &b,
+            client,
+            &["cp", &format!("{name}:/out/d/f"), one.to_str().unwrap()],
+        );
+        assert_eq!(std::fs::read_to_string(&one).unwrap(), "made\n");
+        let r = d.docker(
+            &b,
+            client,
+            &["cp", &format!("{name}:/nosuch"), back.to_str().unwrap()],
+        );
+        assert_eq!(r.code, 1);
+        // docker 28 shows the daemon's words; 20.10 its own for a 404.
+        assert!(
+            r.stderr.contains("Could not find the file /nosuch")
+                || r.stderr
+                    .contains(&format!("No such container:path: {name}:/nosuch")),
+            "{}",
+            r.stderr
+        );
+        d.docker_ok(&b, client, &["rm", "-f", &name]);
+    }
+    // A hostile archive cannot write outside the directory it is put into.
+    b.ok(&["run", "-d", "--name", "target", "busybox", "sleep", "300"]);
+    let mut tar = Vec::new();
+    {
+        let mut h = tar::Header::new_old();
+        let name = b"../../../../escaped";
+        h.as_old_mut().name[..name.len()].copy_from_slice(name);
+        h.set_size(4);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        tar.extend_from_slice(h.as_bytes());
+        tar.extend_from_slice(b"evil");
+        tar.resize(tar.len() + 508 + 1024, 0);
+    }
+    let mut req = format!(
+        "PUT /containers/target/archive?path=/tmp HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        tar.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&tar);
+    let mut s = UnixStream::connect(&d.socket).unwrap();
+    s.write_all(&req).unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+    assert!(answer.contains("\"message\""), "{answer}");
+    let found = b.run(&["exec", "target", "ls", "/escaped"]);
+    assert_ne!(found.code, 0, "nothing lands outside the target directory");
+    assert!(!Path::new("/escaped").exists());
+}

@@ -113,7 +113,7 @@ pub async fn create(
         })
         .await?
     };
-    let exec_id = new_exec_id()?;
+    let exec_id = super::random_hex(32)?;
     let instance = Instance {
         container,
         body,
@@ -127,15 +127,6 @@ pub async fn create(
         m.insert(exec_id.clone(), Arc::new(Mutex::new(instance)));
     }
     json(StatusCode::CREATED, &json!({ "Id": exec_id }))
-}
-
-/// 64 hex characters from the kernel's randomness.
-fn new_exec_id() -> Result<String, ApiError> {
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .map_err(|e| ApiError::internal(format!("/dev/urandom: {e}")))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// `POST /exec/{id}/start`: runs the process; hijacked unless `Detach`.

@@ -3,6 +3,7 @@
 //! dockerd's (`{"message": "..."}`), so clients that test for a 404 (`docker
 //! run` pulls on "No such image") behave as they do with dockerd.
 
+mod archive;
 mod attach;
 mod containers;
 mod error;
@@ -150,6 +151,9 @@ async fn route(api: &Api, call: &Call, req: Request<Incoming>) -> Result<Respons
         (["containers", id, "export"], &Method::GET) => containers::export(api, id).await,
         (["commit"], &Method::POST) => containers::commit(api, call).await,
         (["containers", id, "exec"], &Method::POST) => exec::create(api, id, req).await,
+        (["containers", id, "archive"], &Method::HEAD) => archive::head(api, call, id).await,
+        (["containers", id, "archive"], &Method::GET) => archive::get(api, call, id).await,
+        (["containers", id, "archive"], &Method::PUT) => archive::put(api, call, id, req).await,
         (["exec", id, "start"], &Method::POST) => exec::start(api, call, id, req).await,
         (["exec", id, "resize"], &Method::POST) => exec::resize(api, call, id).await,
         (["exec", id, "json"], &Method::GET) => exec::inspect(api, id).await,
@@ -162,6 +166,16 @@ async fn route(api: &Api, call: &Call, req: Request<Incoming>) -> Result<Respons
             format!("page not found: {} {}", call.method, call.path),
         )),
     }
+}
+
+/// `2 * n` hex characters from the kernel's randomness (exec IDs, scratch
+/// names).
+fn random_hex(n: usize) -> Result<String, ApiError> {
+    let mut bytes = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .map_err(|e| ApiError::internal(format!("/dev/urandom: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// A JSON response.

@@ -942,6 +942,12 @@ impl Engine {
         self.unpack_context(body, dir)
     }
 
+    /// Unpacks a tar archive (plain or compressed) into `dir`, confined to
+    /// it, within the layer size limit: what a client uploads (`docker cp`).
+    pub fn extract_tar(&self, input: impl std::io::Read, dir: &Path) -> Result<()> {
+        self.unpack_archive(input, dir).map_err(Error::Tarball)
+    }
+
     /// Unpacks a build context given as a tar archive (plain or compressed,
     /// from stdin or a URL) into `dir`, confined to it.
     pub fn unpack_context(&self, input: impl std::io::Read, dir: &Path) -> Result<()> {
