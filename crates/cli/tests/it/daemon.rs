@@ -1035,3 +1035,92 @@ fn docker_cp_copies_both_ways_inside_the_container_root() {
     assert_ne!(found.code, 0, "nothing lands outside the target directory");
     assert!(!Path::new("/escaped").exists());
 }
+
+#[test]
+fn docker_build_uses_berths_builder_and_cache() {
+    let Some(b) = setup() else { return };
+    let clients = clients();
+    let d = Daemon::start(&b);
+    let ctx = b.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nARG WHO=nobody\nRUN echo built by $WHO > /who\nCOPY note.txt /note.txt\nCMD [\"cat\", \"/who\", \"/note.txt\"]\n",
+    )
+    .unwrap();
+    std::fs::write(ctx.join("note.txt"), "a note\n").unwrap();
+    std::fs::write(ctx.join(".dockerignore"), "secret\n").unwrap();
+    std::fs::write(ctx.join("secret"), "never sent\n").unwrap();
+    for (i, client) in clients.iter().enumerate() {
+        let tag = format!("built:{i}");
+        let out = d.docker_ok(
+            &b,
+            client,
+            &[
+                "build",
+                "--build-arg",
+                "WHO=docker",
+                "-t",
+                &tag,
+                ctx.to_str().unwrap(),
+            ],
+        );
+        assert!(out.contains("Step 1/5 : FROM busybox"), "{out}");
+        assert!(
+            out.contains("Step 3/5 : RUN echo built by $WHO > /who"),
+            "{out}"
+        );
+        assert!(out.contains("Successfully built "), "{out}");
+        assert!(out.contains(&format!("Successfully tagged {tag}")), "{out}");
+        let ran = d.docker_ok(&b, client, &["run", "--rm", &tag]);
+        assert_eq!(ran, "built by docker\na note\n");
+        let again = d.docker_ok(
+            &b,
+            client,
+            &[
+                "build",
+                "--build-arg",
+                "WHO=docker",
+                "-t",
+                &tag,
+                ctx.to_str().unwrap(),
+            ],
+        );
+        assert!(again.contains("Using cache"), "{again}");
+        let id = d.docker_ok(
+            &b,
+            client,
+            &[
+                "build",
+                "-q",
+                "--build-arg",
+                "WHO=docker",
+                ctx.to_str().unwrap(),
+            ],
+        );
+        let want = b.ok(&["image", "inspect", "--format", "{{.Id}}", &tag]);
+        assert_eq!(id.trim(), want.trim(), "a cached rebuild is the same image");
+        // The berth CLI builds the same image from the same cache.
+        let ours = b.ok(&[
+            "build",
+            "-q",
+            "--build-arg",
+            "WHO=docker",
+            ctx.to_str().unwrap(),
+        ]);
+        assert_eq!(ours.trim(), want.trim());
+        let r = d.docker(&b, client, &["run", "--rm", &tag, "cat", "/secret"]);
+        assert_ne!(r.code, 0, ".dockerignore kept it out");
+    }
+    // A failing step: docker's exit 1 and the step's words.
+    let bad = b.path("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("Dockerfile"), "FROM busybox\nRUN exit 7\n").unwrap();
+    for client in &clients {
+        let r = d.docker(&b, client, &["build", bad.to_str().unwrap()]);
+        assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+        let all = format!("{}{}", r.stdout, r.stderr);
+        assert!(all.contains("exit code: 7"), "{all}");
+    }
+    assert_eq!(b.ok(&["ps", "-aq"]).trim(), "", "no step container is left");
+}

@@ -5,6 +5,7 @@
 
 mod archive;
 mod attach;
+mod build;
 mod containers;
 mod error;
 mod exec;
@@ -158,6 +159,8 @@ async fn route(api: &Api, call: &Call, req: Request<Incoming>) -> Result<Respons
         (["exec", id, "resize"], &Method::POST) => exec::resize(api, call, id).await,
         (["exec", id, "json"], &Method::GET) => exec::inspect(api, id).await,
         (["system", "df"], &Method::GET) => system::df(api).await,
+        (["build"], &Method::POST) => build::build(api, call, req).await,
+        (["build", "prune"], &Method::POST) => build::prune(api).await,
         (["auth"], &Method::POST) => system::auth(api, req).await,
         (["networks"], &Method::GET) => system::networks(),
         (["networks", name], &Method::GET) => system::network(name),
