@@ -122,6 +122,9 @@ pub enum Command {
     /// Manage berth.
     #[command(subcommand)]
     System(SystemCommand),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(VolumeCommand),
     /// Host a registry: serve it, collect its garbage.
     #[command(subcommand)]
     Registry(RegistryCommand),
@@ -132,6 +135,51 @@ pub enum Command {
     Completion {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+}
+
+/// `berth volume …`.
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    /// Create a volume (a random name when none is given).
+    Create {
+        /// The volume's name.
+        name: Option<String>,
+    },
+    /// List volumes.
+    #[command(alias = "list")]
+    Ls {
+        /// Only display volume names.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Format output with a Go template, `table TEMPLATE`, or json.
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Display detailed information on one or more volumes.
+    Inspect {
+        /// Format output with a Go template, or json.
+        #[arg(short, long)]
+        format: Option<String>,
+        /// Volumes.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove one or more volumes (not while a container uses one).
+    #[command(alias = "remove")]
+    Rm {
+        /// Do not fail on a volume that does not exist.
+        #[arg(short, long)]
+        force: bool,
+        /// Volumes.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove every volume no container uses.
+    Prune {
+        /// Do not prompt for confirmation.
+        #[arg(short, long)]
+        force: bool,
     },
 }
 

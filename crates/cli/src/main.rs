@@ -121,6 +121,7 @@ fn run(cli: Cli, root_given: bool) -> anyhow::Result<()> {
         Command::Image(ImageCommand::Umount(a)) => system::umount(&engine, a),
         Command::System(SystemCommand::Df(a)) => system::df(&engine, a),
         Command::Daemon(a) => commands::daemon::run(engine, a, &cli.runroot),
+        Command::Volume(c) => commands::volumes::run(&engine, c),
         Command::Completion { .. } | Command::Registry(_) => Ok(()),
     }
 }

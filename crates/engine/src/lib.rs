@@ -17,6 +17,7 @@ mod parallel;
 mod paths;
 mod progress;
 mod time;
+mod volumes;
 
 pub use berth_build::instruction::parse_duration;
 pub use berth_distribution::is_url;
@@ -40,6 +41,7 @@ pub use images::remove::RemoveEvent;
 pub use images::save::{ArchiveCompression, SaveOptions};
 pub use progress::{NoProgress, Progress};
 pub use time::{human_duration, human_size, parse_time, rfc3339_now};
+pub use volumes::Volume;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -200,6 +202,17 @@ pub enum Error {
     /// A name is already used.
     #[error("{0}")]
     NameInUse(String),
+    /// No volume of that name.
+    #[error("get {0}: no such volume")]
+    VolumeNotFound(String),
+    /// A volume a container still mounts.
+    #[error("remove {name}: volume is in use - [{}]", containers.join(", "))]
+    VolumeInUse {
+        /// The volume.
+        name: String,
+        /// The containers (IDs) that mount it.
+        containers: Vec<String>,
+    },
     /// The container's process could not be started: docker's 126 (cannot be
     /// invoked) or 127 (not found), else 125.
     #[error("{message}")]
@@ -277,7 +290,10 @@ impl Error {
             Error::Archive(_) | Error::LayerDigest { .. } | Error::BlobDigest { .. } => {
                 Kind::DataLoss
             }
-            Error::NotFound(_) | Error::ContainerNotFound(_) => Kind::NotFound,
+            Error::NotFound(_) | Error::ContainerNotFound(_) | Error::VolumeNotFound(_) => {
+                Kind::NotFound
+            }
+            Error::VolumeInUse { .. } => Kind::Conflict,
             Error::AmbiguousContainer(_) => Kind::InvalidArgument,
             Error::ContainerState(_) | Error::ReadOnlyRootfs => Kind::FailedPrecondition,
             Error::NameInUse(_) | Error::ImageInUse(_) => Kind::Conflict,

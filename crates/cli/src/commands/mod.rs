@@ -9,6 +9,7 @@ pub mod images;
 pub mod registry;
 pub mod registry_server;
 pub mod system;
+pub mod volumes;
 
 use anyhow::Context;
 use berth_engine::{Engine, RegistrySettings};

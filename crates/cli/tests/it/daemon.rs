@@ -1124,3 +1124,74 @@ fn docker_build_uses_berths_builder_and_cache() {
     }
     assert_eq!(b.ok(&["ps", "-aq"]).trim(), "", "no step container is left");
 }
+
+#[test]
+fn volumes_are_shared_by_docker_and_berth_and_outlive_containers() {
+    let Some(b) = setup() else { return };
+    let clients = clients();
+    let d = Daemon::start(&b);
+    for (i, client) in clients.iter().enumerate() {
+        let vol = format!("data{i}");
+        assert_eq!(
+            d.docker_ok(&b, client, &["volume", "create", &vol]).trim(),
+            vol
+        );
+        let ls = d.docker_ok(
+            &b,
+            client,
+            &["volume", "ls", "--format", "{{.Driver}} {{.Name}}"],
+        );
+        assert!(ls.lines().any(|l| l == format!("local {vol}")), "{ls}");
+        let mount = format!("{vol}:/data");
+        d.docker_ok(
+            &b,
+            client,
+            &[
+                "run",
+                "--name",
+                &format!("writer{i}"),
+                "-v",
+                &mount,
+                "busybox",
+                "sh",
+                "-c",
+                "echo kept > /data/f",
+            ],
+        );
+        // Another container, made by berth, reads what docker's wrote.
+        let out = b.ok(&["run", "--rm", "-v", &mount, "busybox", "cat", "/data/f"]);
+        assert_eq!(out, "kept\n");
+        let r = d.docker(&b, client, &["volume", "rm", &vol]);
+        assert_eq!(r.code, 1);
+        assert!(r.stderr.contains("volume is in use"), "{}", r.stderr);
+        d.docker_ok(&b, client, &["rm", &format!("writer{i}")]);
+        let path = d.docker_ok(
+            &b,
+            client,
+            &["volume", "inspect", "--format", "{{.Mountpoint}}", &vol],
+        );
+        assert!(Path::new(path.trim()).join("f").is_file(), "{path}");
+        d.docker_ok(&b, client, &["volume", "rm", &vol]);
+        let r = d.docker(&b, client, &["volume", "inspect", &vol]);
+        assert_eq!(r.code, 1);
+        assert!(
+            r.stderr.to_lowercase().contains("no such volume"),
+            "{}",
+            r.stderr
+        );
+    }
+    // The berth CLI's own volume commands.
+    assert_eq!(b.ok(&["volume", "create", "mine"]).trim(), "mine");
+    assert_eq!(b.ok(&["volume", "ls", "-q"]).trim(), "mine");
+    let table = b.ok(&["volume", "ls"]);
+    assert!(
+        table.starts_with("DRIVER    VOLUME NAME\nlocal     mine\n"),
+        "{table:?}"
+    );
+    let pruned = b.ok(&["volume", "prune", "-f"]);
+    assert!(pruned.starts_with("Deleted Volumes:\nmine\n"), "{pruned}");
+    assert_eq!(b.ok(&["volume", "ls", "-q"]).trim(), "");
+    let r = b.run(&["volume", "rm", "nosuch"]);
+    assert_eq!(r.code, 125, "{}", r.stderr);
+    assert_eq!(r.stderr.trim(), "Error: get nosuch: no such volume");
+}

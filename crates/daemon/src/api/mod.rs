@@ -15,6 +15,7 @@ mod query;
 mod stream;
 mod system;
 mod version;
+mod volumes;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -162,6 +163,11 @@ async fn route(api: &Api, call: &Call, req: Request<Incoming>) -> Result<Respons
         (["build"], &Method::POST) => build::build(api, call, req).await,
         (["build", "prune"], &Method::POST) => build::prune(api).await,
         (["auth"], &Method::POST) => system::auth(api, req).await,
+        (["volumes"], &Method::GET) => volumes::list(api).await,
+        (["volumes", "create"], &Method::POST) => volumes::create(api, req).await,
+        (["volumes", "prune"], &Method::POST) => volumes::prune(api).await,
+        (["volumes", name], &Method::GET) => volumes::inspect(api, name).await,
+        (["volumes", name], &Method::DELETE) => volumes::remove(api, call, name).await,
         (["networks"], &Method::GET) => system::networks(),
         (["networks", name], &Method::GET) => system::network(name),
         _ => Err(ApiError::new(

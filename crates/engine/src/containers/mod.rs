@@ -11,7 +11,7 @@ mod commit;
 mod cp;
 mod create;
 mod exec;
-mod names;
+pub(crate) mod names;
 mod ops;
 mod start;
 mod state;
