@@ -35,15 +35,21 @@ pub mod kind {
 /// Largest payload accepted in one frame.
 pub const MAX_FRAME: usize = 1 << 20;
 
+/// One frame's bytes: the 8-byte header (`kind, 0, 0, 0`, big-endian
+/// length) and the payload. Docker's multiplexed streams use the same
+/// framing (stdout 1, stderr 2). A payload of 4 GiB or more is refused.
+pub fn encode_frame(kind: u8, payload: &[u8]) -> io::Result<Vec<u8>> {
+    let len = u32::try_from(payload.len()).map_err(|_| io::ErrorKind::InvalidInput)?;
+    let mut buf = Vec::with_capacity(8 + payload.len());
+    buf.extend_from_slice(&[kind, 0, 0, 0]);
+    buf.extend_from_slice(&len.to_be_bytes());
+    buf.extend_from_slice(payload);
+    Ok(buf)
+}
+
 /// Writes one frame.
 pub fn write_frame(w: &mut impl Write, kind: u8, payload: &[u8]) -> io::Result<()> {
-    let len = u32::try_from(payload.len()).map_err(|_| io::ErrorKind::InvalidInput)?;
-    let mut head = [kind, 0, 0, 0, 0, 0, 0, 0];
-    head[4..].copy_from_slice(&len.to_be_bytes());
-    let mut buf = Vec::with_capacity(8 + payload.len());
-    buf.extend_from_slice(&head);
-    buf.extend_from_slice(payload);
-    w.write_all(&buf)
+    w.write_all(&encode_frame(kind, payload)?)
 }
 
 /// Reads one frame; `None` at a clean end of stream.

@@ -90,6 +90,26 @@ impl Daemon {
         r.stdout
     }
 
+    /// A docker CLI fed `input` on its stdin; its stdout.
+    fn docker_stdin(&self, b: &Berth, client: &Path, args: &[&str], input: &[u8]) -> String {
+        let mut child = Command::new(client)
+            .args(args)
+            .env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", b.path("docker-cli-config"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("docker CLI");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("write");
+        let out = child.wait_with_output().expect("wait");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// One raw HTTP/1.1 exchange: the status line, headers (lower case) and body.
     fn raw(&self, request: &str) -> (u16, Vec<(String, String)>, String) {
         let mut s = UnixStream::connect(&self.socket).expect("connect");
@@ -510,6 +530,20 @@ fn docker_in_terminal(d: &Daemon, b: &Berth, client: &Path, args: &str) -> (i32,
     )
 }
 
+/// Runs `docker ARGS` (a command printing `tty; stty size` and exiting
+/// with `code`) in a terminal; checks it got a pty of the client's size.
+fn assert_in_terminal(d: &Daemon, b: &Berth, client: &Path, args: &str, code: i32) {
+    let (got, out) = docker_in_terminal(d, b, client, args);
+    assert_eq!(got, code, "{out}");
+    assert!(out.contains("/dev/pts/"), "{out:?}");
+    // API 1.42 clients send the size with the create, so the process starts
+    // with it; older ones resize after the start, a race with dockerd as
+    // with berth.
+    if client.starts_with("/usr/local") {
+        assert!(out.contains("33 101\n"), "{out:?}");
+    }
+}
+
 #[test]
 fn docker_run_attaches_with_and_without_a_terminal() {
     let Some(b) = setup() else { return };
@@ -543,25 +577,13 @@ fn docker_run_attaches_with_and_without_a_terminal() {
         assert_eq!(out, "hi\n");
         assert_eq!(b.ok(&["ps", "-aq"]).trim(), "");
         // -i: stdin reaches the process, and its end ends `cat`.
-        let mut child = Command::new(client)
-            .args(["run", "-i", "--rm", "busybox", "sh", "-c", "cat; echo done"])
-            .env("DOCKER_HOST", d.host())
-            .env("DOCKER_CONFIG", b.path("docker-cli-config"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("docker run -i");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(b"line one\nline two\n")
-            .expect("write");
-        let out = child.wait_with_output().expect("wait");
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            "line one\nline two\ndone\n"
+        let out = d.docker_stdin(
+            &b,
+            client,
+            &["run", "-i", "--rm", "busybox", "sh", "-c", "cat; echo done"],
+            b"line one\nline two\n",
         );
+        assert_eq!(out, "line one\nline two\ndone\n");
         // `start -a` of a created container.
         d.docker_ok(
             &b,
@@ -572,20 +594,13 @@ fn docker_run_attaches_with_and_without_a_terminal() {
         assert_eq!(out, "started\n");
         d.docker_ok(&b, client, &["rm", "later"]);
         // With a terminal: a real pty of the client's size, and the exit code.
-        let (code, out) = docker_in_terminal(
+        assert_in_terminal(
             &d,
             &b,
             client,
             "run -it --rm busybox sh -c 'tty; stty size; exit 4'",
+            4,
         );
-        assert_eq!(code, 4, "{out}");
-        assert!(out.contains("/dev/pts/0\n"), "{out:?}");
-        // API 1.42 clients send the size with the create, so the process
-        // starts with it; older ones resize after the start, a race with
-        // dockerd as with berth.
-        if client.starts_with("/usr/local") {
-            assert!(out.contains("33 101\n"), "{out:?}");
-        }
     }
 }
 
@@ -685,6 +700,25 @@ fn docker_commits_diffs_exports_saves_and_loads() {
         let cut = b.file("cut.tar", &bytes[..bytes.len() / 2]);
         let r = d.docker(&b, client, &["load", "-i", cut.to_str().unwrap()]);
         assert_ne!(r.code, 0, "{}", r.stdout);
+        // import: a rootfs tarball as a one-layer image, with a change.
+        let imported = format!("imported:{i}");
+        let id = d.docker_ok(
+            &b,
+            client,
+            &[
+                "import",
+                "-c",
+                "CMD [\"echo\", \"from import\"]",
+                "-m",
+                "imported here",
+                archive_of_rootfs(&b).to_str().unwrap(),
+                &imported,
+            ],
+        );
+        assert!(id.trim().starts_with("sha256:"), "{id}");
+        let out = d.docker_ok(&b, client, &["run", "--rm", &imported]);
+        assert_eq!(out, "from import\n");
+        d.docker_ok(&b, client, &["rmi", &imported]);
         let df = d.docker_ok(
             &b,
             client,
@@ -767,33 +801,20 @@ fn docker_exec_runs_in_the_container_with_and_without_a_terminal() {
             (r.code, r.stdout.as_str(), r.stderr.as_str()),
             (5, "out\n", "err\n")
         );
-        let mut child = Command::new(client)
-            .args(["exec", "-i", "box", "sh", "-c", "read x; echo got $x"])
-            .env("DOCKER_HOST", d.host())
-            .env("DOCKER_CONFIG", b.path("docker-cli-config"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("docker exec -i");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(b"piped\n")
-            .expect("write");
-        let out = child.wait_with_output().expect("wait");
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "got piped\n");
-        let (code, out) = docker_in_terminal(
+        let out = d.docker_stdin(
+            &b,
+            client,
+            &["exec", "-i", "box", "sh", "-c", "read x; echo got $x"],
+            b"piped\n",
+        );
+        assert_eq!(out, "got piped\n");
+        assert_in_terminal(
             &d,
             &b,
             client,
             "exec -it box sh -c 'tty; stty size; exit 6'",
+            6,
         );
-        assert_eq!(code, 6, "{out}");
-        assert!(out.contains("/dev/pts/"), "{out:?}");
-        if client.starts_with("/usr/local") {
-            assert!(out.contains("33 101\n"), "{out:?}");
-        }
         // docker's 127 and 126, with the reason.
         let r = d.docker(&b, client, &["exec", "box", "nosuchcmd"]);
         assert_eq!(r.code, 127, "{}", r.stderr);
@@ -1194,4 +1215,13 @@ fn volumes_are_shared_by_docker_and_berth_and_outlive_containers() {
     let r = b.run(&["volume", "rm", "nosuch"]);
     assert_eq!(r.code, 125, "{}", r.stderr);
     assert_eq!(r.stderr.trim(), "Error: get nosuch: no such volume");
+}
+
+/// A busybox rootfs tarball in the test's directory.
+fn archive_of_rootfs(b: &Berth) -> PathBuf {
+    let path = b.path("rootfs-import.tar");
+    if !path.exists() {
+        std::fs::write(&path, crate::fixtures::busybox_rootfs()).unwrap();
+    }
+    path
 }

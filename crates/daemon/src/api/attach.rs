@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::sync::Mutex;
 
-use berth_engine::runtime::attach::{MAX_FRAME, kind};
+use berth_engine::runtime::attach::{MAX_FRAME, encode_frame, kind};
 use hyper::body::Incoming;
 use hyper::header::{CONNECTION, CONTENT_TYPE, HeaderValue, UPGRADE};
 use hyper::{Request, Response, StatusCode};
@@ -224,16 +224,6 @@ async fn read_frame(r: &mut (impl AsyncRead + Unpin)) -> std::io::Result<Option<
     Ok(Some((head[0], payload)))
 }
 
-/// One frame of berth's (and docker's) 8-byte header framing.
-fn frame(k: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + payload.len());
-    out.push(k);
-    out.extend_from_slice(&[0, 0, 0]);
-    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    out.extend_from_slice(payload);
-    out
-}
-
 /// Why the client's side ended.
 enum InputEnd {
     /// The client closed its stdin (half-close): output goes on.
@@ -279,7 +269,7 @@ async fn relay(
             if tty {
                 to_client.write_all(&payload).await?;
             } else {
-                to_client.write_all(&frame(k, &payload)).await?;
+                to_client.write_all(&encode_frame(k, &payload)?).await?;
             }
             to_client.flush().await?;
         }
@@ -292,7 +282,9 @@ async fn relay(
         loop {
             let n = from_client.read(&mut buf).await?;
             if n == 0 {
-                to_monitor.write_all(&frame(kind::STDIN_CLOSE, &[])).await?;
+                to_monitor
+                    .write_all(&encode_frame(kind::STDIN_CLOSE, &[])?)
+                    .await?;
                 return Ok::<_, std::io::Error>(InputEnd::Eof);
             }
             for &b in &buf[..n] {
@@ -305,7 +297,9 @@ async fn relay(
                     matched = usize::from(b == detach[0]);
                 }
             }
-            to_monitor.write_all(&frame(kind::STDIN, &buf[..n])).await?;
+            to_monitor
+                .write_all(&encode_frame(kind::STDIN, &buf[..n])?)
+                .await?;
         }
     };
     tokio::pin!(output, input);
@@ -327,13 +321,7 @@ async fn relay(
 
 /// `POST /containers/{id}/resize?h=&w=`: the terminal's new size.
 pub async fn resize(api: &Api, call: &Call, id: &str) -> Result<Response<Body>, ApiError> {
-    let dim = |name: &str| -> Result<u16, ApiError> {
-        call.query
-            .number(name)?
-            .and_then(|n| u16::try_from(n).ok())
-            .ok_or_else(|| ApiError::bad_request(format!("invalid {name}: a number of 0 to 65535")))
-    };
-    let (rows, cols) = (dim("h")?, dim("w")?);
+    let (rows, cols) = call.query.terminal_size()?;
     let id = id.to_string();
     api.blocking(move |engine| {
         let c = engine.container(&id)?;

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use berth_engine::runtime::attach::encode_frame;
 use berth_engine::runtime::logs::{LogsOptions, Stream};
 use berth_engine::{ChangeKind, CommitOptions, ContainerFilter, CreateOptions};
 
@@ -451,16 +452,6 @@ pub async fn remove(api: &Api, call: &Call, id: &str) -> Result<Response<Body>, 
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-/// The 8-byte header of a multiplexed frame: stream, three zeros, length.
-fn frame(stream: u8, data: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(8 + data.len());
-    out.push(stream);
-    out.extend_from_slice(&[0, 0, 0]);
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    out.extend_from_slice(data);
-    Bytes::from(out)
-}
-
 /// `GET /containers/{id}/logs?stdout=&stderr=&follow=&tail=&timestamps=&since=&until=`:
 /// multiplexed frames without a TTY, the raw bytes with one.
 pub async fn logs(api: &Api, call: &Call, id: &str) -> Result<Response<Body>, ApiError> {
@@ -526,13 +517,11 @@ pub async fn logs(api: &Api, call: &Call, id: &str) -> Result<Response<Body>, Ap
             let chunk = if tty {
                 Bytes::from(text.into_bytes())
             } else {
-                frame(
-                    match l.stream {
-                        Stream::Stdout => 1,
-                        Stream::Stderr => 2,
-                    },
-                    text.as_bytes(),
-                )
+                let k = match l.stream {
+                    Stream::Stdout => 1,
+                    Stream::Stderr => 2,
+                };
+                Bytes::from(encode_frame(k, text.as_bytes())?)
             };
             sink.send(chunk)
         };
@@ -643,22 +632,8 @@ pub async fn commit(api: &Api, call: &Call) -> Result<Response<Body>, ApiError> 
         .map(str::to_string);
     // docker's pause defaults to true; `pause=0` turns it off.
     opts.pause = !matches!(call.query.get("pause"), Some("0" | "false" | "False"));
-    // Each `changes` value may hold several instructions, one per line.
-    opts.changes = call
-        .query
-        .all("changes")
-        .iter()
-        .flat_map(|c| c.lines().map(str::to_string).collect::<Vec<_>>())
-        .filter(|c| !c.trim().is_empty())
-        .collect();
-    opts.reference = match (
-        call.query.get("repo").filter(|r| !r.is_empty()),
-        call.query.get("tag").filter(|t| !t.is_empty()),
-    ) {
-        (Some(r), Some(t)) => Some(format!("{r}:{t}")),
-        (Some(r), None) => Some(r.to_string()),
-        (None, _) => None,
-    };
+    opts.changes = call.query.instructions("changes");
+    opts.reference = call.query.repo_tag();
     let id = api
         .blocking(move |engine| Ok(engine.commit_container(&container, &opts)?))
         .await?;

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
 
+use berth_engine::runtime::attach::encode_frame;
 use berth_engine::{ExecIo, ExecOptions};
 use hyper::body::Incoming;
 use hyper::header::{CONNECTION, CONTENT_TYPE, HeaderValue, UPGRADE};
@@ -235,7 +236,7 @@ pub async fn start(
                 let bytes = if tty {
                     text.into_bytes()
                 } else {
-                    frame(2, text.as_bytes())
+                    encode_frame(2, text.as_bytes()).unwrap_or_default()
                 };
                 let _ = client.write_all(&bytes).await;
                 let _ = client.shutdown().await;
@@ -332,15 +333,6 @@ impl Run {
     }
 }
 
-fn frame(k: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + payload.len());
-    out.push(k);
-    out.extend_from_slice(&[0, 0, 0]);
-    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    out.extend_from_slice(payload);
-    out
-}
-
 /// Copies the client's bytes into `to` until the client half-closes; then
 /// closes `to` (the process sees stdin's end). Once the process is gone,
 /// what the client still sends is read and dropped: closing a socket with
@@ -406,12 +398,12 @@ async fn relay_pipes(
         tokio::select! {
             r = out.read(&mut ob), if out_open => match r? {
                 0 => out_open = false,
-                n if want_out => to_client.write_all(&frame(1, &ob[..n])).await?,
+                n if want_out => to_client.write_all(&encode_frame(1, &ob[..n])?).await?,
                 _ => {}
             },
             r = err.read(&mut eb), if err_open => match r? {
                 0 => err_open = false,
-                n if want_err => to_client.write_all(&frame(2, &eb[..n])).await?,
+                n if want_err => to_client.write_all(&encode_frame(2, &eb[..n])?).await?,
                 _ => {}
             },
         }
@@ -449,13 +441,7 @@ async fn relay_terminal(
 /// `POST /exec/{id}/resize?h=&w=`.
 pub async fn resize(api: &Api, call: &Call, id: &str) -> Result<Response<Body>, ApiError> {
     let instance = api.execs.get(id)?;
-    let dim = |name: &str| -> Result<u16, ApiError> {
-        call.query
-            .number(name)?
-            .and_then(|n| u16::try_from(n).ok())
-            .ok_or_else(|| ApiError::bad_request(format!("invalid {name}: a number of 0 to 65535")))
-    };
-    let (rows, cols) = (dim("h")?, dim("w")?);
+    let (rows, cols) = call.query.terminal_size()?;
     let i = lock(&instance)?;
     match &i.terminal {
         Some(m) => {

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use berth_engine::{ImageFilter, NoProgress, PullOptions, PushOptions, RemoveEvent, SaveOptions};
+use berth_engine::{
+    ImageFilter, ImportOptions, NoProgress, PullOptions, PushOptions, RemoveEvent, SaveOptions,
+};
 use berth_oci::Reference;
 use berth_oci::image::Platform;
 use hyper::body::Incoming;
@@ -98,6 +100,9 @@ pub async fn route(
             }
             Err(not_found())
         }
+        Method::POST if rest == "create" && call.query.get("fromSrc").is_some() => {
+            import(api, call, _req).await
+        }
         Method::POST if rest == "create" => create(api, call).await,
         Method::POST => {
             if let Some(name) = rest.strip_suffix("/tag") {
@@ -189,12 +194,6 @@ async fn remove(api: &Api, call: &Call, name: &str) -> Result<Response<Body>, Ap
 /// streamed as docker's JSON messages. An empty tag on a name without one
 /// means every tag, as with dockerd.
 async fn create(api: &Api, call: &Call) -> Result<Response<Body>, ApiError> {
-    if call.query.get("fromSrc").is_some() {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "importing through the API (fromSrc) is not supported yet: use berth import",
-        ));
-    }
     let from = call
         .query
         .get("fromImage")
@@ -339,4 +338,34 @@ async fn prune(api: &Api, call: &Call) -> Result<Response<Body>, ApiError> {
         StatusCode::OK,
         &json!({"ImagesDeleted": if deleted.is_empty() { json!(null) } else { json!(deleted) }, "SpaceReclaimed": bytes}),
     )
+}
+
+/// `POST /images/create?fromSrc=-|URL&repo=&tag=&message=&changes=`: `docker
+/// import`, of the request body (`-`) or of a URL; answered with the image
+/// ID as docker's `{"status": "sha256:…"}`.
+async fn import(
+    api: &Api,
+    call: &Call,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let src = call.query.get("fromSrc").unwrap_or("-").to_string();
+    let mut opts = ImportOptions::new(src.clone());
+    opts.message = call
+        .query
+        .get("message")
+        .filter(|m| !m.is_empty())
+        .map(str::to_string);
+    opts.changes = call.query.instructions("changes");
+    opts.reference = call.query.repo_tag();
+    let engine = api.engine.clone();
+    let body = (src == "-").then(|| BodyReader::new(req.into_body()));
+    json_messages(move |sink| {
+        let id = match body {
+            Some(input) => engine.import(input, &opts, &NoProgress)?,
+            None => engine.import_url(&src, &opts, &NoProgress)?,
+        };
+        sink.send(&json!({"status": id.to_string()}));
+        Ok(())
+    })
+    .await
 }

@@ -36,6 +36,38 @@ impl Query {
             .collect()
     }
 
+    /// `--change`-style instructions: every value of `name`, each of which
+    /// may hold several, one per line.
+    pub fn instructions(&self, name: &str) -> Vec<String> {
+        self.all(name)
+            .iter()
+            .flat_map(|c| c.lines().map(str::to_string).collect::<Vec<_>>())
+            .filter(|c| !c.trim().is_empty())
+            .collect()
+    }
+
+    /// `repo` and `tag` as one reference (`commit`, `import`).
+    pub fn repo_tag(&self) -> Option<String> {
+        let nonempty = |n: &str| self.get(n).filter(|v| !v.is_empty());
+        match (nonempty("repo"), nonempty("tag")) {
+            (Some(r), Some(t)) => Some(format!("{r}:{t}")),
+            (Some(r), None) => Some(r.to_string()),
+            (None, _) => None,
+        }
+    }
+
+    /// A terminal size from `h` and `w` (resize).
+    pub fn terminal_size(&self) -> Result<(u16, u16), ApiError> {
+        let dim = |name: &str| -> Result<u16, ApiError> {
+            self.number(name)?
+                .and_then(|n| u16::try_from(n).ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("invalid {name}: a number of 0 to 65535"))
+                })
+        };
+        Ok((dim("h")?, dim("w")?))
+    }
+
     /// docker's booleans: `1`, `true`, `True` are true; absent is false.
     pub fn flag(&self, name: &str) -> bool {
         matches!(self.get(name), Some("1" | "true" | "True" | "TRUE"))

@@ -67,14 +67,25 @@ impl JsonSink {
     }
 }
 
-/// The reading end: the first message already taken, then the rest; a
-/// failure after the headers went out is docker's `errorDetail` message.
-struct JsonBody {
-    first: Option<Bytes>,
-    rx: mpsc::Receiver<Event>,
+/// How a failure after the headers went out reaches the client.
+#[derive(Clone, Copy)]
+enum Failure {
+    /// As docker's `errorDetail` message, in the stream (JSON messages).
+    InBand,
+    /// By ending the connection without HTTP's last chunk (archives), so a
+    /// cut archive never looks complete.
+    Abort,
 }
 
-impl HttpBody for JsonBody {
+/// The reading end of a streamed answer: the first chunk already taken
+/// (it decided the status), then the rest.
+struct EventBody {
+    first: Option<Bytes>,
+    rx: mpsc::Receiver<Event>,
+    failure: Failure,
+}
+
+impl HttpBody for EventBody {
     type Data = Bytes;
     type Error = std::io::Error;
 
@@ -85,19 +96,41 @@ impl HttpBody for JsonBody {
         if let Some(first) = self.first.take() {
             return Poll::Ready(Some(Ok(Frame::data(first))));
         }
+        let failure = self.failure;
         self.rx.poll_recv(cx).map(|e| {
-            e.map(|e| match e {
-                Event::Data(b) => Ok(Frame::data(b)),
-                Event::Failed(err) => {
+            e.map(|e| match (e, failure) {
+                (Event::Data(b), _) => Ok(Frame::data(b)),
+                (Event::Failed(err), Failure::InBand) => {
                     let m = serde_json::json!({
                         "errorDetail": {"message": err.message},
                         "error": err.message,
                     });
                     Ok(Frame::data(Bytes::from(format!("{m}\r\n"))))
                 }
+                (Event::Failed(err), Failure::Abort) => Err(std::io::Error::other(err.message)),
             })
         })
     }
+}
+
+/// Waits for the work's first event: a failure is an ordinary error
+/// answer; otherwise the answer streams from it on.
+async fn answer(
+    mut rx: mpsc::Receiver<Event>,
+    failure: Failure,
+    content_type: &'static str,
+) -> Result<hyper::Response<Body>, super::ApiError> {
+    let first = match rx.recv().await {
+        Some(Event::Failed(e)) => return Err(e),
+        Some(Event::Data(b)) => Some(b),
+        None => None,
+    };
+    let mut r = hyper::Response::new(EventBody { first, rx, failure }.boxed());
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    Ok(r)
 }
 
 /// Runs `work` on a blocking thread and answers with the JSON messages it
@@ -107,24 +140,14 @@ impl HttpBody for JsonBody {
 pub async fn json_messages(
     work: impl FnOnce(&JsonSink) -> Result<(), super::ApiError> + Send + 'static,
 ) -> Result<hyper::Response<Body>, super::ApiError> {
-    let (tx, mut rx) = mpsc::channel(64);
+    let (tx, rx) = mpsc::channel(64);
     tokio::task::spawn_blocking(move || {
         let sink = JsonSink(tx);
         if let Err(e) = work(&sink) {
             let _ = sink.0.blocking_send(Event::Failed(e));
         }
     });
-    let first = match rx.recv().await {
-        Some(Event::Failed(e)) => return Err(e),
-        Some(Event::Data(b)) => Some(b),
-        None => None,
-    };
-    let mut r = hyper::Response::new(JsonBody { first, rx }.boxed());
-    r.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    Ok(r)
+    answer(rx, Failure::InBand, "application/json").await
 }
 
 /// The writing end of a byte stream (an archive) as `std::io::Write`, in
@@ -162,33 +185,6 @@ impl std::io::Write for ByteSink {
     }
 }
 
-/// A byte stream's reading end: the first chunk already taken; a failure
-/// after it aborts the response.
-struct BytesBody {
-    first: Option<Bytes>,
-    rx: mpsc::Receiver<Event>,
-}
-
-impl HttpBody for BytesBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-        if let Some(first) = self.first.take() {
-            return Poll::Ready(Some(Ok(Frame::data(first))));
-        }
-        self.rx.poll_recv(cx).map(|e| {
-            e.map(|e| match e {
-                Event::Data(b) => Ok(Frame::data(b)),
-                Event::Failed(err) => Err(std::io::Error::other(err.message)),
-            })
-        })
-    }
-}
-
 /// Runs `work` on a blocking thread and answers with the bytes it writes
 /// (an archive), typed `content_type`. A failure before the first chunk is
 /// an ordinary error answer; after it, the response is cut.
@@ -196,7 +192,7 @@ pub async fn bytes(
     content_type: &'static str,
     work: impl FnOnce(&mut ByteSink) -> Result<(), super::ApiError> + Send + 'static,
 ) -> Result<hyper::Response<Body>, super::ApiError> {
-    let (tx, mut rx) = mpsc::channel(16);
+    let (tx, rx) = mpsc::channel(16);
     tokio::task::spawn_blocking(move || {
         let mut sink = ByteSink {
             tx: tx.clone(),
@@ -210,17 +206,7 @@ pub async fn bytes(
             let _ = tx.blocking_send(Event::Failed(e));
         }
     });
-    let first = match rx.recv().await {
-        Some(Event::Failed(e)) => return Err(e),
-        Some(Event::Data(b)) => Some(b),
-        None => None,
-    };
-    let mut r = hyper::Response::new(BytesBody { first, rx }.boxed());
-    r.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static(content_type),
-    );
-    Ok(r)
+    answer(rx, Failure::Abort, content_type).await
 }
 
 /// A request body as `std::io::Read`, for the engine's blocking readers
