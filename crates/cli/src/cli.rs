@@ -191,9 +191,13 @@ pub struct DaemonArgs {
     #[arg(short = 'H', long = "host", value_name = "ADDRESS")]
     pub hosts: Vec<String>,
     /// The group that may use the unix socket (mode 0660); when it does not
-    /// exist, only root may.
-    #[arg(short = 'G', long, default_value = "docker")]
-    pub group: String,
+    /// exist, only root may [default: the config's group, else docker]
+    #[arg(short = 'G', long)]
+    pub group: Option<String>,
+    /// The settings file, in daemon.json's words (hosts, group, registries,
+    /// limits); the same file as --registries-config
+    #[arg(long, value_name = "FILE")]
+    pub config_file: Option<std::path::PathBuf>,
 }
 
 /// `berth registry …`.

@@ -2,7 +2,7 @@
 //! by default), in the words of docker's daemon.json so that a copied file
 //! works: the registry keys the engine's client reads, and the unpacking
 //! limits `max-layer-size` and `max-image-size` (a number of bytes or a size
-//! such as `"1GiB"`).
+//! such as `"1GiB"`), and `berth daemon`'s `hosts` and `group`.
 
 use std::path::Path;
 
@@ -23,6 +23,12 @@ pub struct Settings {
     /// Largest total of one image's uncompressed layers.
     #[serde(default, deserialize_with = "size")]
     pub max_image_size: Option<u64>,
+    /// `berth daemon`'s addresses when no `-H` is given.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// `berth daemon`'s socket group when no `-G` is given.
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 impl Settings {

@@ -76,7 +76,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli, root_given: bool) -> anyhow::Result<()> {
+fn run(mut cli: Cli, root_given: bool) -> anyhow::Result<()> {
+    // `berth daemon --config-file F` reads its settings where the rest of
+    // berth reads them.
+    if let Command::Daemon(a) = &cli.command
+        && let Some(f) = &a.config_file
+    {
+        cli.registries_config = f.clone();
+    }
     if let Command::Completion { shell } = cli.command {
         clap_complete::generate(shell, &mut Cli::command(), "berth", &mut std::io::stdout());
         return Ok(());
@@ -120,7 +127,9 @@ fn run(cli: Cli, root_given: bool) -> anyhow::Result<()> {
         Command::Image(ImageCommand::Mount(a)) => system::mount(&engine, a),
         Command::Image(ImageCommand::Umount(a)) => system::umount(&engine, a),
         Command::System(SystemCommand::Df(a)) => system::df(&engine, a),
-        Command::Daemon(a) => commands::daemon::run(engine, a, &cli.runroot),
+        Command::Daemon(a) => {
+            commands::daemon::run(engine, a, &cli.runroot, &cli.registries_config)
+        }
         Command::Volume(c) => commands::volumes::run(&engine, c),
         Command::Completion { .. } | Command::Registry(_) => Ok(()),
     }

@@ -9,19 +9,30 @@ use berth_engine::Engine;
 
 use crate::cli::DaemonArgs;
 
-/// Serves until SIGTERM or SIGINT.
-pub fn run(engine: Engine, a: DaemonArgs, runroot: &Path) -> anyhow::Result<()> {
-    let hosts = if a.hosts.is_empty() {
-        vec![Host::Unix(berth_daemon::server::default_socket(runroot))]
+/// Serves until SIGTERM or SIGINT. `-H` and `-G` win over the settings
+/// file's `hosts` and `group`.
+pub fn run(engine: Engine, a: DaemonArgs, runroot: &Path, settings: &Path) -> anyhow::Result<()> {
+    let settings = crate::config::Settings::load(settings)?;
+    let given = if a.hosts.is_empty() {
+        settings.hosts
     } else {
         a.hosts
+    };
+    let hosts = if given.is_empty() {
+        vec![Host::Unix(berth_daemon::server::default_socket(runroot))]
+    } else {
+        given
             .iter()
             .map(|h| Host::parse(h))
             .collect::<Result<_, _>>()?
     };
     let config = DaemonConfig {
         hosts,
-        group: Some(a.group),
+        group: Some(
+            a.group
+                .or(settings.group)
+                .unwrap_or_else(|| "docker".into()),
+        ),
     };
     berth_daemon::serve_until_signalled(Api::new(engine), &config, |hosts| {
         for h in hosts {

@@ -776,6 +776,30 @@ fn docker_logs_in_pushes_and_searches_through_berth() {
         let found = d.docker_ok(&b, client, &["search", &format!("{}/app", reg.addr)]);
         assert!(found.contains("team/app"), "{found}");
     }
+    // A daemon with no stored login pulls with the client's X-Registry-Auth
+    // (base64url JSON, as docker sends it), and without it is refused.
+    let fresh = Berth::new();
+    let fd = Daemon::start(&fresh);
+    let name = format!("{}/team/app", reg.addr);
+    let pull = |auth: Option<&str>| {
+        let header = auth
+            .map(|a| format!("X-Registry-Auth: {a}\r\n"))
+            .unwrap_or_default();
+        fd.raw(&format!(
+            "POST /v1.47/images/create?fromImage={name}&tag=0 HTTP/1.1\r\nHost: docker\r\n{header}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        ))
+    };
+    let (status, _, body) = pull(None);
+    assert!(
+        status >= 400 || body.contains("errorDetail"),
+        "{status} {body}"
+    );
+    let auth = base64_url(r#"{"username":"alice","password":"wonderland","serveraddress":"x"}"#);
+    let (status, _, body) = pull(Some(&auth));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Downloaded newer image"), "{body}");
+    let (status, _, _) = pull(Some("%%%not base64"));
+    assert_eq!(status, 400);
 }
 
 #[test]
@@ -1224,4 +1248,63 @@ fn archive_of_rootfs(b: &Berth) -> PathBuf {
         std::fs::write(&path, crate::fixtures::busybox_rootfs()).unwrap();
     }
     path
+}
+
+#[test]
+fn docker_hub_names_come_from_the_mirror_the_config_file_names() {
+    let Some(source) = setup() else { return };
+    let clients = clients();
+    let reg = crate::registry_server::Served::start(&[]);
+    let mirrored = format!("{}/library/busybox:latest", reg.addr);
+    source.ok(&["tag", "busybox", &mirrored]);
+    source.ok(&["push", "-q", &mirrored]);
+    // A fresh store; the daemon's addresses and the mirror from one
+    // daemon.json-style file.
+    let b = Berth::new();
+    let socket = b.path("from-config.sock");
+    let settings = serde_json::json!({
+        "hosts": [format!("unix://{}", socket.display())],
+        "registry-mirrors": [format!("http://{}", reg.addr)],
+    });
+    let config = b.file("daemon.json", settings.to_string().as_bytes());
+    let child = b
+        .cmd(&["daemon", "--config-file", config.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("berth daemon");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while UnixStream::connect(&socket).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not listen where its config said"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let d = Daemon { child, socket };
+    for client in &clients {
+        let out = d.docker_ok(&b, client, &["pull", "busybox"]);
+        assert!(out.contains("busybox:latest"), "{out}");
+        let ran = d.docker_ok(&b, client, &["run", "--rm", "busybox", "echo", "offline"]);
+        assert_eq!(ran, "offline\n");
+        d.docker_ok(&b, client, &["rmi", "busybox"]);
+    }
+}
+
+/// URL-safe base64 without padding, as docker encodes `X-Registry-Auth`.
+fn base64_url(text: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
 }

@@ -8,6 +8,7 @@ use berth_engine::{
     ImageFilter, ImportOptions, NoProgress, PullOptions, PushOptions, RemoveEvent, SaveOptions,
 };
 use berth_oci::Reference;
+use berth_oci::auth::Credentials;
 use berth_oci::image::Platform;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
@@ -103,13 +104,13 @@ pub async fn route(
         Method::POST if rest == "create" && call.query.get("fromSrc").is_some() => {
             import(api, call, _req).await
         }
-        Method::POST if rest == "create" => create(api, call).await,
+        Method::POST if rest == "create" => create(api, call, registry_auth(&_req)?).await,
         Method::POST => {
             if let Some(name) = rest.strip_suffix("/tag") {
                 return tag(api, call, name).await;
             }
             if let Some(name) = rest.strip_suffix("/push") {
-                return push(api, call, name).await;
+                return push(api, call, name, registry_auth(&_req)?).await;
             }
             Err(not_found())
         }
@@ -193,7 +194,11 @@ async fn remove(api: &Api, call: &Call, name: &str) -> Result<Response<Body>, Ap
 /// `POST /images/create?fromImage=NAME&tag=TAG|DIGEST&platform=`: a pull,
 /// streamed as docker's JSON messages. An empty tag on a name without one
 /// means every tag, as with dockerd.
-async fn create(api: &Api, call: &Call) -> Result<Response<Body>, ApiError> {
+async fn create(
+    api: &Api,
+    call: &Call,
+    credentials: Option<Credentials>,
+) -> Result<Response<Body>, ApiError> {
     let from = call
         .query
         .get("fromImage")
@@ -202,6 +207,7 @@ async fn create(api: &Api, call: &Call) -> Result<Response<Body>, ApiError> {
         .to_string();
     let tag = call.query.get("tag").unwrap_or("").to_string();
     let mut opts = PullOptions::default();
+    opts.credentials = credentials;
     if let Some(p) = call.query.get("platform").filter(|p| !p.is_empty()) {
         let parts: Vec<&str> = p.split('/').collect();
         opts.platform = match parts.as_slice() {
@@ -277,7 +283,12 @@ async fn load(api: &Api, call: &Call, req: Request<Incoming>) -> Result<Response
 
 /// `POST /images/{name}/push?tag=`: streamed as docker's JSON messages,
 /// ending with the `aux` digest line docker prints.
-async fn push(api: &Api, call: &Call, name: &str) -> Result<Response<Body>, ApiError> {
+async fn push(
+    api: &Api,
+    call: &Call,
+    name: &str,
+    credentials: Option<Credentials>,
+) -> Result<Response<Body>, ApiError> {
     let name = match call.query.get("tag").filter(|t| !t.is_empty()) {
         Some(t) => format!("{name}:{t}"),
         None => name.to_string(),
@@ -285,7 +296,9 @@ async fn push(api: &Api, call: &Call, name: &str) -> Result<Response<Body>, ApiE
     let engine = api.engine.clone();
     json_messages(move |sink| {
         let progress = JsonProgress::new(sink);
-        let pushed = engine.push(&name, &PushOptions::default(), &progress)?;
+        let mut opts = PushOptions::default();
+        opts.credentials = credentials;
+        let pushed = engine.push(&name, &opts, &progress)?;
         for p in pushed {
             let tag = p.reference.tag().unwrap_or("latest").to_string();
             sink.send(&json!({
@@ -368,4 +381,52 @@ async fn import(
         Ok(())
     })
     .await
+}
+
+/// What `X-Registry-Auth` holds (docker's `AuthConfig`).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct AuthConfig {
+    username: String,
+    password: String,
+    auth: String,
+    identitytoken: String,
+}
+
+/// The credentials a client sends with a pull or push: `X-Registry-Auth`,
+/// base64url JSON (the standard alphabet and missing padding accepted too).
+/// An empty config (`{}`, what clients send without a login) is none.
+fn registry_auth(req: &Request<Incoming>) -> Result<Option<Credentials>, ApiError> {
+    use base64::Engine as _;
+    let Some(raw) = req
+        .headers()
+        .get("x-registry-auth")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(None);
+    };
+    let unpadded = raw.trim_end_matches('=');
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(unpadded)
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(unpadded))
+        .map_err(|_| ApiError::bad_request("X-Registry-Auth is not base64"))?;
+    let c: AuthConfig = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("X-Registry-Auth: {e}")))?;
+    Ok(if !c.username.is_empty() && !c.password.is_empty() {
+        Some(Credentials {
+            username: c.username,
+            secret: c.password,
+        })
+    } else if !c.identitytoken.is_empty() {
+        Some(Credentials {
+            username: "<token>".into(),
+            secret: c.identitytoken,
+        })
+    } else if !c.auth.is_empty() {
+        berth_oci::auth::decode_basic(&c.auth)
+    } else {
+        None
+    })
 }

@@ -27,6 +27,9 @@ pub struct PullOptions {
     pub platform: Option<Platform>,
     /// `--all-tags`: every tag of the repository.
     pub all_tags: bool,
+    /// Credentials for this pull only (a daemon client's `X-Registry-Auth`);
+    /// `None` uses the stored login.
+    pub credentials: Option<berth_oci::auth::Credentials>,
 }
 
 /// One image a pull brought in (or found up to date).
@@ -67,7 +70,7 @@ impl Engine {
         progress: &dyn Progress,
     ) -> Result<Vec<Pulled>> {
         let reference = Reference::parse(name)?;
-        let endpoints = self.pull_endpoints(reference.domain())?;
+        let endpoints = self.pull_endpoints(reference.domain(), opts.credentials.clone())?;
         self.with_sweeps(|| self.pull_locked(reference, &endpoints, opts, progress))
     }
 

@@ -37,6 +37,9 @@ pub struct PushOptions {
     pub all_tags: bool,
     /// `--compression`.
     pub compression: PushCompression,
+    /// Credentials for this push only (a daemon client's `X-Registry-Auth`);
+    /// `None` uses the stored login.
+    pub credentials: Option<berth_oci::auth::Credentials>,
 }
 
 /// One tag pushed.
@@ -86,7 +89,7 @@ impl Engine {
             vec![reference.with_default_tag()]
         };
         let _guard = self.gc.shared()?;
-        let registry = self.registry(references[0].domain())?;
+        let registry = self.registry_with(references[0].domain(), opts.credentials.clone())?;
         progress.message(&format!(
             "The push refers to repository [{}]",
             references[0].repository()

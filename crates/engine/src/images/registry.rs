@@ -74,13 +74,29 @@ impl Engine {
 
     /// A client for `domain` with the user's stored credentials.
     pub(crate) fn registry(&self, domain: &str) -> Result<Registry> {
-        let creds = self.stored_credentials(domain)?;
+        self.registry_with(domain, None)
+    }
+
+    /// A client for `domain` with `credentials`, else the stored ones.
+    pub(crate) fn registry_with(
+        &self,
+        domain: &str,
+        credentials: Option<Credentials>,
+    ) -> Result<Registry> {
+        let creds = match credentials {
+            Some(c) => Some(c),
+            None => self.stored_credentials(domain)?,
+        };
         Ok(Registry::new(domain, &self.client_options(creds))?)
     }
 
     /// Where to pull `domain`'s content from, in order: the configured mirrors
     /// for Docker Hub, then the registry itself.
-    pub(crate) fn pull_endpoints(&self, domain: &str) -> Result<Vec<Registry>> {
+    pub(crate) fn pull_endpoints(
+        &self,
+        domain: &str,
+        credentials: Option<Credentials>,
+    ) -> Result<Vec<Registry>> {
         let mut out = Vec::new();
         if domain == DEFAULT_DOMAIN {
             for m in &self.registries.config.registry_mirrors {
@@ -91,7 +107,7 @@ impl Engine {
                 )?);
             }
         }
-        out.push(self.registry(domain)?);
+        out.push(self.registry_with(domain, credentials)?);
         Ok(out)
     }
 
