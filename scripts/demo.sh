@@ -4,7 +4,8 @@
 # second image on the same base (kept once on disk), look at the union view,
 # then save -> rmi -> load, then a Dockerfile build and containers (the tomcat walk-through: run,
 # copy-on-write, diff, commit), then push to a registry -> rmi -> pull back,
-# and berth's own registry server with logins, search and gc.
+# berth's own registry server with logins, search and gc, and finally the
+# docker CLI driving `berth daemon` on the same store.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
@@ -126,4 +127,22 @@ berth rmi "$own:1.0"
 berth pull "$own:1.0"
 "$berth_bin" registry gc --root "$work/berth-registry" --dry-run --grace 0s | tail -1
 tail -3 "$work/berth-registry.log"
+
+echo "== the docker CLI on berth daemon: the same store, the same containers"
+"$berth_bin" daemon -H "unix://$work/docker.sock" 2> "$work/daemon.log" &
+daemon_pid=$!
+trap 'kill $registry_pid $berth_registry_pid $daemon_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -S "$work/docker.sock" ] && break; sleep 0.05; done
+export DOCKER_HOST="unix://$work/docker.sock" DOCKER_CONFIG="$work/docker-cli"
+docker() { echo "+ docker $*" >&2; command docker "$@"; }
+docker version --format 'docker {{.Client.Version}} -> {{.Server.Platform.Name}} (API {{.Server.APIVersion}})'
+docker images
+docker run --rm busybox sh -c 'echo "hello from a container started by docker, run by berth"'
+docker run -d --name web01 tomcat:9.0 >/dev/null
+berth ps
+docker exec web01 ls /usr/local/tomcat/webapps.dist
+docker cp web01:/usr/local/tomcat/webapps.dist "$work/copied" && ls "$work/copied"
+docker commit -a "haochen" -m "through the docker CLI" web01 tomcat03:1.0 >/dev/null
+berth history tomcat03:1.0 | head -2
+docker rm -f web01 >/dev/null
 echo "demo store left in $work"
