@@ -9,6 +9,7 @@
 mod builds;
 mod containers;
 mod df;
+mod events;
 mod gc;
 mod images;
 mod keys;
@@ -30,6 +31,7 @@ pub use containers::{
     CreateOptions, Exec, ExecIo, ExecOptions, HostConfig, Started, StateError, Status,
 };
 pub use df::{DiskUsage, ImageUsage};
+pub use events::Event;
 pub use images::catalog::{Image, ImageFilter};
 pub use images::import::ImportOptions;
 pub use images::inspect::{HistoryRow, ImageInspect};

@@ -15,6 +15,7 @@
 //! RUNROOT/build/<key>            a build step's mounted snapshot or view
 //! RUNROOT/cp/<id>-<pid>          `berth cp` on a stopped container
 //! RUNROOT/export/<id>-<pid>      export and commit of a stopped container
+//! RUNROOT/events.jsonl[.1]       the event journal (events.rs)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -31,6 +32,16 @@ pub(crate) struct Paths {
 impl Paths {
     pub(crate) fn new(root: PathBuf, runroot: PathBuf) -> Paths {
         Paths { root, runroot }
+    }
+
+    /// The event journal.
+    pub(crate) fn events(&self) -> PathBuf {
+        self.runroot.join("events.jsonl")
+    }
+
+    /// The journal's one rotated part.
+    pub(crate) fn events_rotated(&self) -> PathBuf {
+        self.runroot.join("events.jsonl.1")
     }
 
     pub(crate) fn root(&self) -> &Path {

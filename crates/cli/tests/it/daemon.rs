@@ -1308,3 +1308,99 @@ fn base64_url(text: &str) -> String {
     }
     out
 }
+
+#[test]
+fn events_show_what_docker_and_berth_did() {
+    let Some(b) = setup() else { return };
+    let clients = clients();
+    let d = Daemon::start(&b);
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    for (i, client) in clients.iter().enumerate() {
+        let since = now().to_string();
+        let name = format!("evt{i}");
+        let r = d.docker(
+            &b,
+            client,
+            &["run", "--name", &name, "busybox", "sh", "-c", "exit 3"],
+        );
+        assert_eq!(r.code, 3, "{}", r.stderr);
+        b.ok(&["rm", &name]);
+        d.docker_ok(&b, client, &["volume", "create", &format!("vol{i}")]);
+        let until = (now() + 1).to_string();
+        let out = d.docker_ok(
+            &b,
+            client,
+            &[
+                "events",
+                "--since",
+                &since,
+                "--until",
+                &until,
+                "--format",
+                "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}",
+            ],
+        );
+        // Go templates print `<no value>` for an attribute an event lacks.
+        let out = out.replace(" <no value>", "");
+        let lines: Vec<&str> = out.lines().map(str::trim).collect();
+        assert_eq!(
+            lines,
+            vec![
+                format!("container create {name}").as_str(),
+                format!("container start {name}").as_str(),
+                format!("container die {name} 3").as_str(),
+                // berth's own `rm` shows too: one journal for every process.
+                format!("container destroy {name}").as_str(),
+                "volume create",
+            ],
+            "{out}"
+        );
+        let filtered = d.docker_ok(
+            &b,
+            client,
+            &[
+                "events",
+                "--since",
+                &since,
+                "--until",
+                &until,
+                "--filter",
+                "event=die",
+                "--format",
+                "{{.Actor.Attributes.name}}",
+            ],
+        );
+        assert_eq!(filtered.trim(), name);
+    }
+    // Without --since, only what happens from now on, streamed as it happens.
+    let client = clients.first().cloned();
+    if let Some(client) = client {
+        let mut follower = Command::new(&client)
+            .args([
+                "events",
+                "--format",
+                "{{.Action}} {{.Actor.Attributes.name}}",
+            ])
+            .env("DOCKER_HOST", d.host())
+            .env("DOCKER_CONFIG", b.path("docker-cli-config"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("docker events");
+        std::thread::sleep(Duration::from_millis(500));
+        b.ok(&["create", "--name", "later", "busybox", "true"]);
+        let mut stdout = follower.stdout.take().expect("stdout");
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while line.last() != Some(&b'\n') && stdout.read(&mut byte).unwrap_or(0) == 1 {
+            line.push(byte[0]);
+        }
+        let _ = follower.kill();
+        let _ = follower.wait();
+        assert_eq!(String::from_utf8_lossy(&line), "create later\n");
+    }
+}

@@ -8,6 +8,7 @@ mod attach;
 mod build;
 mod containers;
 mod error;
+mod events;
 mod exec;
 mod images;
 mod progress;
@@ -160,6 +161,7 @@ async fn route(api: &Api, call: &Call, req: Request<Incoming>) -> Result<Respons
         (["exec", id, "resize"], &Method::POST) => exec::resize(api, call, id).await,
         (["exec", id, "json"], &Method::GET) => exec::inspect(api, id).await,
         (["system", "df"], &Method::GET) => system::df(api).await,
+        (["events"], &Method::GET) => events::events(api, call).await,
         (["build"], &Method::POST) => build::build(api, call, req).await,
         (["build", "prune"], &Method::POST) => build::prune(api).await,
         (["auth"], &Method::POST) => system::auth(api, req).await,

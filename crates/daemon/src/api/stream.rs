@@ -18,6 +18,11 @@ use super::Body;
 pub struct Sink(mpsc::Sender<Bytes>);
 
 impl Sink {
+    /// Whether the client has gone.
+    pub fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+
     /// Sends one chunk (one whole message: clients parse per write); an error
     /// when the client has gone.
     pub fn send(&self, chunk: impl Into<Bytes>) -> std::io::Result<()> {

@@ -397,6 +397,9 @@ impl Engine {
                 "Conflict. The container name \"/{name}\" is already in use by container \"{holder}\". You have to remove (or rename) that container to be able to reuse that name."
             )));
         }
+        if let Ok(c) = self.container(&id) {
+            self.emit_container(&c, "create", &[]);
+        }
         Ok(id)
     }
 }

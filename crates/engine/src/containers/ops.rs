@@ -195,6 +195,7 @@ impl Engine {
         c.state.check(Operation::Kill, &c.id, name)?;
         self.oci_runtime(&c.record.host_config)
             .kill(&c.id, sig, false)?;
+        self.emit_container(&c, "kill", &[("signal", &sig.to_string())]);
         Ok(())
     }
 
@@ -227,6 +228,7 @@ impl Engine {
         self.wait_monitor(&c, Some(Duration::from_secs(30)));
         // A monitor that died leaves the state to be reconciled here.
         let _ = self.container(&c.id);
+        self.emit_container(&c, "stop", &[]);
         Ok(())
     }
 
@@ -254,7 +256,9 @@ impl Engine {
             runtime.resume(&c.id)?;
         }
         c.state.set_paused(pause);
-        self.save_state(&c.id, &c.state)
+        self.save_state(&c.id, &c.state)?;
+        self.emit_container(&c, if pause { "pause" } else { "unpause" }, &[]);
+        Ok(())
     }
 
     /// `berth rename`.
@@ -275,6 +279,9 @@ impl Engine {
             return Err(Error::NameInUse(format!(
                 "Conflict. The container name \"/{new_name}\" is already in use. You have to remove (or rename) that container to be able to reuse that name."
             )));
+        }
+        if let Ok(renamed) = self.container(&c.id) {
+            self.emit_container(&renamed, "rename", &[("oldName", &format!("/{}", c.name))]);
         }
         Ok(())
     }
@@ -310,6 +317,7 @@ impl Engine {
     pub(crate) fn remove_container_now(&self, c: &Container) -> Result<()> {
         self.db.delete_container(&c.id)?;
         self.cleanup_run(c);
+        self.emit_container(c, "destroy", &[]);
         self.remove_container_files(c)
     }
 

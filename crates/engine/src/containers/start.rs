@@ -148,6 +148,7 @@ impl Engine {
         if let Ok(mut monitors) = self.monitors.lock() {
             monitors.push(child);
         }
+        self.emit_container(&c, "start", &[]);
         Ok(Started {
             id: c.id,
             pid,
@@ -353,6 +354,8 @@ impl Hooks for MonitorHooks<'_> {
 
     fn exited(&mut self, exit: Exit) {
         let c = self.container;
+        let code = exit.code.to_string();
+        self.engine.emit_container(c, "die", &[("exitCode", &code)]);
         if c.record.host_config.auto_remove {
             // The row goes now, before the client hears of the exit; the layer
             // and directory after (`finished`), or by the sweep if this dies.

@@ -243,6 +243,12 @@ impl Engine {
         }
         let target = target.with_default_tag();
         let before = self.db.tag(&target.to_string(), &img.id)?;
+        self.emit(
+            "image",
+            "tag",
+            &img.id.to_string(),
+            &[("name", &target.familiar())],
+        );
         Ok(before.filter(|b| *b != img.id))
     }
 

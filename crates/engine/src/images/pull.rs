@@ -71,7 +71,17 @@ impl Engine {
     ) -> Result<Vec<Pulled>> {
         let reference = Reference::parse(name)?;
         let endpoints = self.pull_endpoints(reference.domain(), opts.credentials.clone())?;
-        self.with_sweeps(|| self.pull_locked(reference, &endpoints, opts, progress))
+        let pulled =
+            self.with_sweeps(|| self.pull_locked(reference, &endpoints, opts, progress))?;
+        for p in &pulled {
+            self.emit(
+                "image",
+                "pull",
+                &p.reference.familiar(),
+                &[("name", &p.reference.familiar())],
+            );
+        }
+        Ok(pulled)
     }
 
     fn pull_locked(

@@ -87,6 +87,17 @@ impl Engine {
                 events.extend(swept.chains.into_iter().map(RemoveEvent::Deleted));
             }
         }
+        for e in &events {
+            match e {
+                RemoveEvent::Untagged(name) => {
+                    self.emit("image", "untag", &img.id.to_string(), &[("name", name)])
+                }
+                RemoveEvent::Deleted(d) if *d == img.id => {
+                    self.emit("image", "delete", &d.to_string(), &[])
+                }
+                RemoveEvent::Deleted(_) => {}
+            }
+        }
         Ok(events)
     }
 

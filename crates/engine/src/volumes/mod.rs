@@ -65,7 +65,11 @@ impl Engine {
             )));
         }
         let dir = self.paths.volume_data(&name);
+        let existed = dir.is_dir();
         std::fs::create_dir_all(&dir).map_err(Error::io(dir.display()))?;
+        if !existed {
+            self.emit("volume", "create", &name, &[("driver", "local")]);
+        }
         self.volume_at(&name)
     }
 
@@ -130,7 +134,9 @@ impl Engine {
             .parent()
             .map(PathBuf::from)
             .unwrap_or(v.mountpoint);
-        std::fs::remove_dir_all(&dir).map_err(Error::io(dir.display()))
+        std::fs::remove_dir_all(&dir).map_err(Error::io(dir.display()))?;
+        self.emit("volume", "destroy", name, &[("driver", "local")]);
+        Ok(())
     }
 
     /// `volume prune`: every volume no container uses. Returns their names
