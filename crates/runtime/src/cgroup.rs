@@ -70,6 +70,101 @@ impl Cgroup {
     }
 }
 
+/// What a container's cgroups have counted, as far as this host's
+/// hierarchies tell (v2, or the v1 `cpuacct`, `memory` and `pids` controllers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// CPU time of all its processes, nanoseconds.
+    pub cpu_total: u64,
+    /// Of which in user mode.
+    pub cpu_user: u64,
+    /// Of which in the kernel.
+    pub cpu_system: u64,
+    /// Memory charged, bytes.
+    pub memory: u64,
+    /// Its memory limit, bytes (`None`: unlimited).
+    pub memory_limit: Option<u64>,
+    /// Inactive file cache in that memory (docker subtracts it).
+    pub memory_inactive_file: u64,
+    /// Processes now.
+    pub pids: u64,
+    /// Its process limit (`None`: unlimited).
+    pub pids_limit: Option<u64>,
+}
+
+impl Cgroup {
+    /// Its counters now.
+    pub fn usage(&self) -> Usage {
+        let mut u = Usage::default();
+        for d in self.dirs() {
+            let read = |f: &str| std::fs::read_to_string(d.join(f)).ok();
+            let number = |f: &str| read(f).and_then(|t| t.trim().parse::<u64>().ok());
+            // cgroup v2
+            if let Some(stat) = read("cpu.stat") {
+                let field = |k: &str| keyed(&stat, k).map(|us| us * 1000);
+                u.cpu_total = field("usage_usec").unwrap_or(u.cpu_total);
+                u.cpu_user = field("user_usec").unwrap_or(u.cpu_user);
+                u.cpu_system = field("system_usec").unwrap_or(u.cpu_system);
+            }
+            if let Some(n) = number("memory.current") {
+                u.memory = n;
+                u.memory_limit = number("memory.max");
+                if let Some(stat) = read("memory.stat") {
+                    u.memory_inactive_file = keyed(&stat, "inactive_file").unwrap_or(0);
+                }
+            }
+            // cgroup v1
+            if let Some(n) = number("cpuacct.usage") {
+                u.cpu_total = n;
+                if let Some(stat) = read("cpuacct.stat") {
+                    // USER_HZ ticks of 10 ms.
+                    u.cpu_user = keyed(&stat, "user").map_or(0, |t| t * 10_000_000);
+                    u.cpu_system = keyed(&stat, "system").map_or(0, |t| t * 10_000_000);
+                }
+            }
+            if let Some(n) = number("memory.usage_in_bytes") {
+                u.memory = n;
+                // v1 says "no limit" with a huge page-aligned number.
+                u.memory_limit = number("memory.limit_in_bytes").filter(|l| *l < 1 << 62);
+                if let Some(stat) = read("memory.stat") {
+                    u.memory_inactive_file = keyed(&stat, "total_inactive_file").unwrap_or(0);
+                }
+            }
+            if let Some(n) = number("pids.current") {
+                u.pids = n;
+                u.pids_limit = number("pids.max");
+            }
+        }
+        u
+    }
+}
+
+/// The number after `key ` in a flat-keyed cgroup file.
+fn keyed(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+/// The whole machine's CPU time, nanoseconds (the `cpu` line of /proc/stat,
+/// in USER_HZ ticks of 10 ms): what docker divides a container's by.
+pub fn system_cpu_time() -> u64 {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|t| {
+            let line = t.lines().find(|l| l.starts_with("cpu "))?;
+            Some(
+                line.split_whitespace()
+                    .skip(1)
+                    .filter_map(|n| n.parse::<u64>().ok())
+                    .sum::<u64>()
+                    * 10_000_000,
+            )
+        })
+        .unwrap_or(0)
+}
+
 fn parse_pids(text: &str) -> Vec<i32> {
     text.lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
@@ -96,5 +191,11 @@ mod tests {
             2
         );
         assert_eq!(oom_kills("low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n"), 0);
+        assert_eq!(
+            keyed("usage_usec 120\nuser_usec 100\n", "user_usec"),
+            Some(100)
+        );
+        assert_eq!(keyed("total_inactive_file 4096\n", "inactive_file"), None);
+        assert!(system_cpu_time() > 0);
     }
 }

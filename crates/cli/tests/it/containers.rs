@@ -150,6 +150,11 @@ fn lifecycle(runtime: Option<&str>) {
 
     b.ok(&["restart", "web"]);
     assert_eq!(inspect(&b, "web", "{{.State.Status}}"), "running");
+    // The shell prints "up" once its trap is set; a TERM before that would
+    // find the default action (the race behind a rare exit code 2 here).
+    wait_for("the restarted shell's trap", || {
+        b.ok(&["logs", "web"]) == "up\nbye\nup\n"
+    });
     b.ok(&["kill", "-s", "TERM", "web"]);
     assert_eq!(b.ok(&["wait", "web"]), "7\n");
     let logs = b.ok(&["logs", "-t", "--tail", "1", "web"]);

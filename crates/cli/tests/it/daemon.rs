@@ -1404,3 +1404,45 @@ fn events_show_what_docker_and_berth_did() {
         assert_eq!(String::from_utf8_lossy(&line), "create later\n");
     }
 }
+
+#[test]
+fn docker_stats_reads_the_containers_cgroups() {
+    let Some(b) = setup() else { return };
+    let clients = clients();
+    let d = Daemon::start(&b);
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "-m",
+        "64m",
+        "--pids-limit",
+        "50",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do :; done",
+    ]);
+    for client in &clients {
+        let out = d.docker_ok(
+            &b,
+            client,
+            &[
+                "stats",
+                "--no-stream",
+                "--format",
+                "{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.PIDs}}",
+                "busy",
+            ],
+        );
+        let cols: Vec<&str> = out.trim().split('|').collect();
+        assert_eq!(cols.len(), 4, "{out}");
+        assert_eq!(cols[0], "busy");
+        let cpu: f64 = cols[1].trim_end_matches('%').parse().unwrap_or(0.0);
+        assert!(cpu > 30.0, "a busy loop shows CPU use: {out}");
+        assert!(cols[2].ends_with("/ 64MiB"), "the memory limit: {out}");
+        assert_eq!(cols[3], "1", "{out}");
+    }
+    b.ok(&["rm", "-f", "busy"]);
+}

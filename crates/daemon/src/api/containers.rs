@@ -650,3 +650,109 @@ pub async fn prune(api: &Api) -> Result<Response<Body>, ApiError> {
         &json!({"ContainersDeleted": if ids.is_empty() { json!(null) } else { json!(ids) }, "SpaceReclaimed": bytes}),
     )
 }
+
+/// One `stats` sample: the container's cgroup counters and the machine's
+/// CPU time, when they were read.
+struct Sample {
+    at: String,
+    usage: berth_engine::runtime::cgroup::Usage,
+    system: u64,
+}
+
+fn sample(id: &str) -> Sample {
+    Sample {
+        at: berth_engine::rfc3339_now(),
+        usage: berth_engine::runtime::cgroup::Cgroup::of(id).usage(),
+        system: berth_engine::runtime::cgroup::system_cpu_time(),
+    }
+}
+
+/// docker's stats document from a sample and the one before it.
+fn stats_json(
+    c: &berth_engine::Container,
+    now: &Sample,
+    pre: Option<&Sample>,
+) -> serde_json::Value {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpu = |s: Option<&Sample>| match s {
+        Some(s) => json!({
+            "cpu_usage": {
+                "total_usage": s.usage.cpu_total,
+                "usage_in_usermode": s.usage.cpu_user,
+                "usage_in_kernelmode": s.usage.cpu_system,
+            },
+            "system_cpu_usage": s.system,
+            "online_cpus": cpus,
+            "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+        }),
+        None => json!({"cpu_usage": {"total_usage": 0}, "throttling_data": {}}),
+    };
+    let u = &now.usage;
+    // Without a limit docker shows the machine's memory.
+    let limit = u.memory_limit.unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|t| {
+                t.lines().find_map(|l| {
+                    l.strip_prefix("MemTotal:")?
+                        .trim()
+                        .strip_suffix(" kB")?
+                        .parse::<u64>()
+                        .ok()
+                })
+            })
+            .map_or(0, |kb| kb * 1024)
+    });
+    json!({
+        "read": now.at,
+        "preread": pre.map_or("0001-01-01T00:00:00Z".to_string(), |p| p.at.clone()),
+        "id": c.id,
+        "name": format!("/{}", c.name),
+        "pids_stats": {"current": u.pids, "limit": u.pids_limit},
+        "cpu_stats": cpu(Some(now)),
+        "precpu_stats": cpu(pre),
+        "memory_stats": {
+            "usage": u.memory,
+            "limit": limit,
+            "stats": {"inactive_file": u.memory_inactive_file, "total_inactive_file": u.memory_inactive_file},
+        },
+        "blkio_stats": {},
+        "num_procs": 0,
+    })
+}
+
+/// `GET /containers/{id}/stats?stream=&one-shot=`: from the container's
+/// cgroups; streamed once a second by default. Without `one-shot`, even a
+/// single answer waits for a second sample so that CPU use can be computed.
+pub async fn stats(api: &Api, call: &Call, id: &str) -> Result<Response<Body>, ApiError> {
+    let stream = !matches!(call.query.get("stream"), Some("0" | "false" | "False"));
+    let one_shot = call.query.flag("one-shot");
+    let c = {
+        let id = id.to_string();
+        api.blocking(move |engine| Ok(engine.container(&id)?))
+            .await?
+    };
+    let (sink, body) = channel();
+    tokio::task::spawn_blocking(move || {
+        let mut pre = if one_shot && !stream {
+            None
+        } else {
+            let first = sample(&c.id);
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            Some(first)
+        };
+        loop {
+            let now = sample(&c.id);
+            let doc = stats_json(&c, &now, pre.as_ref());
+            if sink.send(format!("{doc}\n")).is_err() || !stream {
+                return;
+            }
+            pre = Some(now);
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+    });
+    let mut r = Response::new(body);
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(r)
+}
