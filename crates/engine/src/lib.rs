@@ -29,6 +29,7 @@ pub use builds::{BuildOptions, BuildProgress, is_tar_archive};
 pub use containers::{
     CommitOptions, Container, ContainerConfig, ContainerFilter, ContainerRecord, ContainerState,
     CreateOptions, Exec, ExecIo, ExecOptions, HostConfig, Started, StateError, Status,
+    UpdateOptions,
 };
 pub use df::{DiskUsage, ImageUsage};
 pub use events::Event;

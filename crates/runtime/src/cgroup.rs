@@ -139,6 +139,49 @@ impl Cgroup {
     }
 }
 
+/// New resource limits for a running container's cgroups (`update`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    /// Memory, bytes.
+    pub memory: Option<u64>,
+    /// CPUs, in billionths (docker's NanoCpus): a CFS quota per 100 ms period.
+    pub nano_cpus: Option<u64>,
+    /// Processes.
+    pub pids: Option<u64>,
+}
+
+impl Cgroup {
+    /// Writes `limits` into every hierarchy that has the controller; the
+    /// first write the kernel refuses (memory below what is in use) is the
+    /// error.
+    pub fn set_limits(&self, limits: &Limits) -> std::io::Result<()> {
+        const PERIOD: u64 = 100_000;
+        for d in self.dirs() {
+            let write = |f: &str, v: String| -> std::io::Result<()> {
+                let p = d.join(f);
+                if p.exists() {
+                    std::fs::write(&p, v)?;
+                }
+                Ok(())
+            };
+            if let Some(m) = limits.memory {
+                write("memory.max", m.to_string())?;
+                write("memory.limit_in_bytes", m.to_string())?;
+            }
+            if let Some(n) = limits.nano_cpus {
+                let quota = n * PERIOD / 1_000_000_000;
+                write("cpu.max", format!("{quota} {PERIOD}"))?;
+                write("cpu.cfs_period_us", PERIOD.to_string())?;
+                write("cpu.cfs_quota_us", quota.to_string())?;
+            }
+            if let Some(p) = limits.pids {
+                write("pids.max", p.to_string())?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The number after `key ` in a flat-keyed cgroup file.
 fn keyed(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|l| {

@@ -1098,18 +1098,21 @@ fn docker_build_uses_berths_builder_and_cache() {
     std::fs::write(ctx.join("secret"), "never sent\n").unwrap();
     for (i, client) in clients.iter().enumerate() {
         let tag = format!("built:{i}");
-        let out = d.docker_ok(
-            &b,
-            client,
-            &[
-                "build",
-                "--build-arg",
-                "WHO=docker",
-                "-t",
-                &tag,
-                ctx.to_str().unwrap(),
-            ],
-        );
+        let build = || {
+            d.docker_ok(
+                &b,
+                client,
+                &[
+                    "build",
+                    "--build-arg",
+                    "WHO=docker",
+                    "-t",
+                    &tag,
+                    ctx.to_str().unwrap(),
+                ],
+            )
+        };
+        let out = build();
         assert!(out.contains("Step 1/5 : FROM busybox"), "{out}");
         assert!(
             out.contains("Step 3/5 : RUN echo built by $WHO > /who"),
@@ -1119,18 +1122,7 @@ fn docker_build_uses_berths_builder_and_cache() {
         assert!(out.contains(&format!("Successfully tagged {tag}")), "{out}");
         let ran = d.docker_ok(&b, client, &["run", "--rm", &tag]);
         assert_eq!(ran, "built by docker\na note\n");
-        let again = d.docker_ok(
-            &b,
-            client,
-            &[
-                "build",
-                "--build-arg",
-                "WHO=docker",
-                "-t",
-                &tag,
-                ctx.to_str().unwrap(),
-            ],
-        );
+        let again = build();
         assert!(again.contains("Using cache"), "{again}");
         let id = d.docker_ok(
             &b,
@@ -1444,5 +1436,38 @@ fn docker_stats_reads_the_containers_cgroups() {
         assert!(cols[2].ends_with("/ 64MiB"), "the memory limit: {out}");
         assert_eq!(cols[3], "1", "{out}");
     }
+    // update: new limits, live and kept.
+    for (i, client) in clients.iter().enumerate() {
+        let mem = format!("{}m", 32 + i);
+        d.docker_ok(
+            &b,
+            client,
+            &[
+                "update",
+                "--memory",
+                &mem,
+                "--memory-swap",
+                "-1",
+                "--pids-limit",
+                "20",
+                "busy",
+            ],
+        );
+        let out = d.docker_ok(
+            &b,
+            client,
+            &["stats", "--no-stream", "--format", "{{.MemUsage}}", "busy"],
+        );
+        assert!(out.trim().ends_with(&format!("/ {}MiB", 32 + i)), "{out}");
+        let kept = b.ok(&[
+            "inspect",
+            "--format",
+            "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}",
+            "busy",
+        ]);
+        assert_eq!(kept.trim(), format!("{} 20", (32 + i) << 20));
+    }
+    let r = b.run(&["inspect", "busy"]);
+    assert_eq!(r.code, 0);
     b.ok(&["rm", "-f", "busy"]);
 }

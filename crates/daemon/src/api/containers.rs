@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use berth_engine::runtime::attach::encode_frame;
 use berth_engine::runtime::logs::{LogsOptions, Stream};
-use berth_engine::{ChangeKind, CommitOptions, ContainerFilter, CreateOptions};
+use berth_engine::{ChangeKind, CommitOptions, ContainerFilter, CreateOptions, UpdateOptions};
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -689,20 +689,7 @@ fn stats_json(
     };
     let u = &now.usage;
     // Without a limit docker shows the machine's memory.
-    let limit = u.memory_limit.unwrap_or_else(|| {
-        std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|t| {
-                t.lines().find_map(|l| {
-                    l.strip_prefix("MemTotal:")?
-                        .trim()
-                        .strip_suffix(" kB")?
-                        .parse::<u64>()
-                        .ok()
-                })
-            })
-            .map_or(0, |kb| kb * 1024)
-    });
+    let limit = u.memory_limit.unwrap_or_else(super::system::mem_total);
     json!({
         "read": now.at,
         "preread": pre.map_or("0001-01-01T00:00:00Z".to_string(), |p| p.at.clone()),
@@ -755,4 +742,31 @@ pub async fn stats(api: &Api, call: &Call, id: &str) -> Result<Response<Body>, A
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(r)
+}
+
+/// What `POST /containers/{id}/update` reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct UpdateBody {
+    memory: Option<i64>,
+    nano_cpus: Option<i64>,
+    pids_limit: Option<i64>,
+}
+
+/// `POST /containers/{id}/update`: memory, CPUs and PIDs limits, live.
+pub async fn update(
+    api: &Api,
+    id: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let body: UpdateBody = read_json(req, 64 << 10).await?;
+    let mut opts = UpdateOptions::default();
+    // docker sends 0 for what `docker update` was not asked to change.
+    opts.memory = body.memory.filter(|m| *m != 0);
+    opts.nano_cpus = body.nano_cpus.filter(|n| *n != 0);
+    opts.pids_limit = body.pids_limit.filter(|p| *p != 0);
+    let id = id.to_string();
+    api.blocking(move |engine| Ok(engine.update_container(&id, &opts)?))
+        .await?;
+    json(StatusCode::OK, &json!({"Warnings": []}))
 }

@@ -149,6 +149,7 @@ async fn route(api: &Api, call: &Call, req: Request<Incoming>) -> Result<Respons
         (["containers", id, "resize"], &Method::POST) => attach::resize(api, call, id).await,
         (["containers", id, "top"], &Method::GET) => containers::top(api, call, id).await,
         (["containers", id, "stats"], &Method::GET) => containers::stats(api, call, id).await,
+        (["containers", id, "update"], &Method::POST) => containers::update(api, id, req).await,
         (["containers", id], &Method::DELETE) => containers::remove(api, call, id).await,
         (["containers", "prune"], &Method::POST) => containers::prune(api).await,
         (["containers", id, "changes"], &Method::GET) => containers::changes(api, id).await,

@@ -86,7 +86,7 @@ fn operating_system() -> String {
 }
 
 /// `MemTotal` of /proc/meminfo, in bytes.
-fn mem_total() -> u64 {
+pub(super) fn mem_total() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|t| {

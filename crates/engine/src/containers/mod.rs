@@ -32,7 +32,7 @@ pub use commit::CommitOptions;
 pub(crate) use create::Base;
 pub use create::CreateOptions;
 pub use exec::{Exec, ExecIo, ExecOptions};
-pub use ops::ContainerFilter;
+pub use ops::{ContainerFilter, UpdateOptions};
 pub use start::Started;
 pub(crate) use state::Operation;
 pub use state::{StateError, Status};
@@ -242,7 +242,7 @@ fn from_row(row: ContainerRow) -> Result<Container> {
 }
 
 /// A document of a container's row.
-fn json<T: Serialize>(value: &T) -> Result<String> {
+pub(crate) fn json<T: Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|source| Error::Serialize {
         what: "the container record",
         source,

@@ -9,7 +9,7 @@ use berth_runtime::process::{start_time, wait_gone};
 
 use super::names::valid_name;
 use super::start::monitor_alive;
-use super::{Container, Operation, StateError, Status};
+use super::{Container, Operation, StateError, Status, json};
 use crate::keys;
 use crate::{Engine, Error, Result};
 
@@ -125,6 +125,18 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         }
     }
     Err(Error::InvalidArgument(format!("invalid signal: {s}")))
+}
+
+/// What `update` changes; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct UpdateOptions {
+    /// Memory limit, bytes (0: none).
+    pub memory: Option<i64>,
+    /// CPUs in billionths (0: none).
+    pub nano_cpus: Option<i64>,
+    /// Process limit (0 or less: none).
+    pub pids_limit: Option<i64>,
 }
 
 impl Engine {
@@ -258,6 +270,54 @@ impl Engine {
         c.state.set_paused(pause);
         self.save_state(&c.id, &c.state)?;
         self.emit_container(&c, if pause { "pause" } else { "unpause" }, &[]);
+        Ok(())
+    }
+
+    /// `berth update`: new resource limits, kept in the container's settings
+    /// and, when it runs, written into its cgroups at once.
+    pub fn update_container(&self, name: &str, opts: &UpdateOptions) -> Result<()> {
+        if let Some(m) = opts.memory
+            && m > 0
+            && m < 6 << 20
+        {
+            return Err(Error::InvalidArgument(
+                "minimum memory limit allowed is 6MB".into(),
+            ));
+        }
+        let c = self.container(name)?;
+        let _lock = self.lock_container(&c.id)?;
+        let mut c = self.container(&c.id)?;
+        let h = &mut c.record.host_config;
+        if let Some(m) = opts.memory {
+            h.memory = m;
+        }
+        if let Some(n) = opts.nano_cpus {
+            h.nano_cpus = n;
+        }
+        if let Some(p) = opts.pids_limit {
+            h.pids_limit = Some(p).filter(|p| *p > 0);
+        }
+        if c.state.running {
+            let limits = berth_runtime::cgroup::Limits {
+                memory: opts
+                    .memory
+                    .and_then(|m| u64::try_from(m).ok())
+                    .filter(|m| *m > 0),
+                nano_cpus: opts
+                    .nano_cpus
+                    .and_then(|n| u64::try_from(n).ok())
+                    .filter(|n| *n > 0),
+                pids: opts
+                    .pids_limit
+                    .and_then(|p| u64::try_from(p).ok())
+                    .filter(|p| *p > 0),
+            };
+            Cgroup::of(&c.id).set_limits(&limits).map_err(|e| {
+                Error::InvalidArgument(format!("cannot update container {}: {e}", c.id))
+            })?;
+        }
+        self.db.set_container_record(&c.id, &json(&c.record)?)?;
+        self.emit_container(&c, "update", &[]);
         Ok(())
     }
 

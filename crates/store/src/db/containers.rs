@@ -114,6 +114,15 @@ impl Db {
         Ok(())
     }
 
+    /// Replaces a container's settings document (`update`).
+    pub fn set_container_record(&self, id: &str, record: &str) -> Result<(), Error> {
+        self.conn().execute(
+            "UPDATE containers SET record = ?2 WHERE id = ?1",
+            params![id, record],
+        )?;
+        Ok(())
+    }
+
     /// Renames a container. Returns false when the new name is taken.
     pub fn rename_container(&self, id: &str, name: &str) -> Result<bool, Error> {
         match self.conn().execute(
