@@ -37,7 +37,7 @@ pub use images::catalog::{Image, ImageFilter};
 pub use images::import::ImportOptions;
 pub use images::inspect::{HistoryRow, ImageInspect};
 pub use images::load::LoadOutcome;
-pub use images::pull::{PullOptions, Pulled, platform_string};
+pub use images::pull::{Distribution, PullOptions, Pulled, platform_string};
 pub use images::push::{PushCompression, PushOptions, Pushed};
 pub use images::registry::{RegistrySettings, login_domain};
 pub use images::remove::RemoveEvent;

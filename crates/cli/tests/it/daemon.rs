@@ -467,6 +467,24 @@ fn docker_pulls_through_berth_and_run_pulls_what_is_missing() {
     source.ok(&["push", "-q", &name]);
     let b = Berth::new();
     let d = Daemon::start(&b);
+    // The registry's word on a name, without pulling it.
+    let (status, _, body) = d.get(&format!("/v1.47/distribution/{name}/json"));
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        v["Descriptor"]["digest"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("sha256:"),
+        "{body}"
+    );
+    assert_eq!(v["Platforms"][0]["os"], "linux", "{body}");
+    let (status, _, _) = d.get(&format!(
+        "/v1.47/distribution/{}/team/nosuch:1/json",
+        reg.addr
+    ));
+    assert_eq!(status, 404);
+    assert_eq!(b.ok(&["images", "-q"]).trim(), "", "nothing was pulled");
     for client in &clients {
         let out = d.docker_ok(&b, client, &["pull", &name]);
         assert!(out.contains("1.0: Pulling from team/busybox"), "{out}");

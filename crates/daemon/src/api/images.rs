@@ -430,3 +430,40 @@ fn registry_auth(req: &Request<Incoming>) -> Result<Option<Credentials>, ApiErro
         None
     })
 }
+
+/// `GET /distribution/{name}/json`: the registry's descriptor of `name` and
+/// its platforms, without pulling.
+pub async fn distribution(
+    api: &Api,
+    call: &Call,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let name = call
+        .path
+        .trim_start_matches('/')
+        .strip_prefix("distribution/")
+        .and_then(|r| r.strip_suffix("/json"))
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("page not found: {}", call.path),
+            )
+        })?
+        .to_string();
+    let credentials = registry_auth(&req)?;
+    let d = api
+        .blocking(move |engine| Ok(engine.distribution(&name, credentials)?))
+        .await?;
+    json(
+        StatusCode::OK,
+        &json!({
+            "Descriptor": {
+                "mediaType": d.descriptor.media_type,
+                "digest": d.descriptor.digest.to_string(),
+                "size": d.descriptor.size,
+            },
+            "Platforms": d.platforms,
+        }),
+    )
+}

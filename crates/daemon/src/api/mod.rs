@@ -133,6 +133,7 @@ async fn route(api: &Api, call: &Call, req: Request<Incoming>) -> Result<Respons
         (["info"], &Method::GET) => system::info(api).await,
         (["images", "json"], &Method::GET) => images::list(api, call).await,
         (["images", ..], _) => images::route(api, call, req).await,
+        (["distribution", ..], &Method::GET) => images::distribution(api, call, req).await,
         (["containers", "json"], &Method::GET) => containers::list(api, call).await,
         (["containers", "create"], &Method::POST) => containers::create(api, call, req).await,
         (["containers", id, "json"], &Method::GET) => containers::inspect(api, id).await,

@@ -556,3 +556,77 @@ impl Read for Download<'_> {
         }
     }
 }
+
+/// What a registry says of a name without pulling it (`docker manifest
+/// inspect`-like, the Engine API's `distribution/{name}/json`).
+#[derive(Debug, Clone)]
+pub struct Distribution {
+    /// The top manifest's (or index's) descriptor.
+    pub descriptor: Descriptor,
+    /// The platforms it serves.
+    pub platforms: Vec<Platform>,
+}
+
+impl Engine {
+    /// Asks the registry (mirrors first for Docker Hub) about `name`: the
+    /// descriptor of what it names and the platforms it has.
+    pub fn distribution(
+        &self,
+        name: &str,
+        credentials: Option<berth_oci::auth::Credentials>,
+    ) -> Result<Distribution> {
+        let reference = Reference::parse(name)?;
+        let reference = if reference.digest().is_none() && reference.tag().is_none() {
+            reference.with_default_tag()
+        } else {
+            reference
+        };
+        let repo = reference.path();
+        let wanted = reference
+            .digest()
+            .map(|d| d.to_string())
+            .or_else(|| reference.tag().map(str::to_string))
+            .unwrap_or_else(|| "latest".into());
+        let mut last = None;
+        for registry in self.pull_endpoints(reference.domain(), credentials.clone())? {
+            let m = match registry.manifest(repo, &wanted) {
+                Ok(m) => m,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            let media_type = effective_media_type(&reference, &m)?;
+            let platforms = if media::is_index(&media_type) {
+                let index: Index = from_json("index", &m.bytes)?;
+                index
+                    .manifests
+                    .into_iter()
+                    .filter_map(|d| d.platform)
+                    .filter(|p| p.os != "unknown")
+                    .collect()
+            } else {
+                let manifest: Manifest = from_json("manifest", &m.bytes)?;
+                let raw = registry.small_blob(repo, &manifest.config.digest)?;
+                let config: ImageConfig = from_json("config", &raw)?;
+                vec![Platform {
+                    architecture: config.architecture,
+                    os: config.os,
+                    variant: config.variant,
+                }]
+            };
+            return Ok(Distribution {
+                descriptor: crate::images::import::descriptor(
+                    &media_type,
+                    m.digest,
+                    m.bytes.len() as u64,
+                ),
+                platforms,
+            });
+        }
+        Err(match last {
+            Some(e) => manifest_error(&reference, e),
+            None => Error::InvalidArgument(format!("no registry for {}", reference.domain())),
+        })
+    }
+}
