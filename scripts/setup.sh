@@ -11,6 +11,7 @@ packages=(
   umoci runc       # OCI peers
   docker.io        # the docker 20.10 CLI (API 1.41) that drives berth daemon; its dockerd is the benchmarks' peer
   docker-compose   # compose 1.29 against berth daemon
+  systemd          # systemd-socket-activate: berth daemon -H fd:// as berth.socket starts it
   libseccomp-dev pkg-config
   zstd xz-utils openssl ca-certificates e2fsprogs
   python3 hyperfine bc wrk  # benchmarks
