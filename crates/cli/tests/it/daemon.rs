@@ -36,6 +36,14 @@ fn clients() -> Vec<PathBuf> {
     out
 }
 
+/// A store with busybox, the docker CLIs, and a daemon on the store.
+fn started() -> Option<(Berth, Vec<PathBuf>, Daemon)> {
+    let b = setup()?;
+    let clients = clients();
+    let d = Daemon::start(&b);
+    Some((b, clients, d))
+}
+
 /// A `berth daemon` on a socket in the test's directory, stopped by SIGTERM.
 struct Daemon {
     child: Child,
@@ -164,9 +172,9 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> &'a str {
 
 #[test]
 fn docker_clis_see_and_change_the_images_berth_has() {
-    let Some(b) = setup() else { return };
-    let clients = clients();
-    let d = Daemon::start(&b);
+    let Some((b, clients, d)) = started() else {
+        return;
+    };
     for (i, client) in clients.iter().enumerate() {
         let v = d.docker_ok(
             &b,
@@ -206,9 +214,9 @@ fn docker_clis_see_and_change_the_images_berth_has() {
 
 #[test]
 fn docker_clis_run_stop_and_remove_containers_berth_sees() {
-    let Some(b) = setup() else { return };
-    let clients = clients();
-    let d = Daemon::start(&b);
+    let Some((b, clients, d)) = started() else {
+        return;
+    };
     for client in &clients {
         let id = d.docker_ok(
             &b,
@@ -380,9 +388,9 @@ fn the_api_answers_with_dockers_shapes_statuses_and_errors() {
 
 #[test]
 fn sigterm_stops_the_daemon_and_leaves_containers_running() {
-    let Some(b) = setup() else { return };
-    let clients = clients();
-    let d = Daemon::start(&b);
+    let Some((b, clients, d)) = started() else {
+        return;
+    };
     let socket = d.socket.clone();
     // A container the daemon started: its monitor owns it, not the daemon.
     match clients.first() {
@@ -624,9 +632,9 @@ fn docker_run_attaches_with_and_without_a_terminal() {
 
 #[test]
 fn docker_commits_diffs_exports_saves_and_loads() {
-    let Some(b) = setup() else { return };
-    let clients = clients();
-    let d = Daemon::start(&b);
+    let Some((b, clients, d)) = started() else {
+        return;
+    };
     for (i, client) in clients.iter().enumerate() {
         let name = format!("changer{i}");
         d.docker_ok(
@@ -989,9 +997,9 @@ services:
 
 #[test]
 fn docker_cp_copies_both_ways_inside_the_container_root() {
-    let Some(b) = setup() else { return };
-    let clients = clients();
-    let d = Daemon::start(&b);
+    let Some((b, clients, d)) = started() else {
+        return;
+    };
     for (i, client) in clients.iter().enumerate() {
         let name = format!("cpbox{i}");
         d.docker_ok(
@@ -1101,9 +1109,9 @@ fn docker_cp_copies_both_ways_inside_the_container_root() {
 
 #[test]
 fn docker_build_uses_berths_builder_and_cache() {
-    let Some(b) = setup() else { return };
-    let clients = clients();
-    let d = Daemon::start(&b);
+    let Some((b, clients, d)) = started() else {
+        return;
+    };
     let ctx = b.path("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
     std::fs::write(
@@ -1182,9 +1190,9 @@ fn docker_build_uses_berths_builder_and_cache() {
 
 #[test]
 fn volumes_are_shared_by_docker_and_berth_and_outlive_containers() {
-    let Some(b) = setup() else { return };
-    let clients = clients();
-    let d = Daemon::start(&b);
+    let Some((b, clients, d)) = started() else {
+        return;
+    };
     for (i, client) in clients.iter().enumerate() {
         let vol = format!("data{i}");
         assert_eq!(
@@ -1321,9 +1329,9 @@ fn base64_url(text: &str) -> String {
 
 #[test]
 fn events_show_what_docker_and_berth_did() {
-    let Some(b) = setup() else { return };
-    let clients = clients();
-    let d = Daemon::start(&b);
+    let Some((b, clients, d)) = started() else {
+        return;
+    };
     let now = || {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -1417,9 +1425,9 @@ fn events_show_what_docker_and_berth_did() {
 
 #[test]
 fn docker_stats_reads_the_containers_cgroups() {
-    let Some(b) = setup() else { return };
-    let clients = clients();
-    let d = Daemon::start(&b);
+    let Some((b, clients, d)) = started() else {
+        return;
+    };
     b.ok(&[
         "run",
         "-d",
