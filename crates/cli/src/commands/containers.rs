@@ -379,7 +379,7 @@ pub fn pause(engine: &Engine, a: ContainersArgs, pause: bool) -> Result<()> {
 /// `berth rm`.
 pub fn remove(engine: &Engine, a: RmArgs) -> Result<()> {
     each(&a.containers, |n| {
-        engine.remove_container(n, a.force)?;
+        engine.remove_container_with(n, a.force, a.volumes)?;
         Ok(Some(n.clone()))
     })
 }

@@ -1497,3 +1497,85 @@ fn docker_stats_reads_the_containers_cgroups() {
     assert_eq!(r.code, 0);
     b.ok(&["rm", "-f", "busy"]);
 }
+
+#[test]
+fn an_images_volumes_get_anonymous_volumes_that_rm_v_removes() {
+    let Some((b, clients, d)) = started() else {
+        return;
+    };
+    let rootfs = archive_of_rootfs(&b);
+    b.ok(&[
+        "import",
+        "-c",
+        "VOLUME /data",
+        rootfs.to_str().unwrap(),
+        "withvol",
+    ]);
+    for client in &clients {
+        d.docker_ok(
+            &b,
+            client,
+            &[
+                "run",
+                "-d",
+                "--name",
+                "av",
+                "withvol",
+                "sh",
+                "-c",
+                "echo kept > /data/f; sleep 300",
+            ],
+        );
+        let vols = d.docker_ok(&b, client, &["volume", "ls", "-q"]);
+        assert_eq!(vols.lines().count(), 1, "{vols}");
+        let mounts = d.docker_ok(
+            &b,
+            client,
+            &[
+                "inspect",
+                "--format",
+                "{{range .Mounts}}{{.Destination}} {{end}}",
+                "av",
+            ],
+        );
+        assert!(mounts.contains("/data"), "{mounts}");
+        // Without -v the volume outlives the container; with -v it goes.
+        d.docker_ok(&b, client, &["rm", "-f", "av"]);
+        assert_eq!(
+            d.docker_ok(&b, client, &["volume", "ls", "-q"])
+                .lines()
+                .count(),
+            1
+        );
+        d.docker_ok(&b, client, &["volume", "prune", "-f"]);
+        d.docker_ok(
+            &b,
+            client,
+            &["run", "-d", "--name", "av", "withvol", "sleep", "300"],
+        );
+        d.docker_ok(&b, client, &["rm", "-f", "-v", "av"]);
+        assert_eq!(d.docker_ok(&b, client, &["volume", "ls", "-q"]).trim(), "");
+        // --rm takes its anonymous volumes along.
+        d.docker_ok(
+            &b,
+            client,
+            &["run", "--rm", "withvol", "sh", "-c", "echo x > /data/f"],
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !d
+            .docker_ok(&b, client, &["volume", "ls", "-q"])
+            .trim()
+            .is_empty()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the --rm container's volume stayed"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    // The berth CLI's rm -v too.
+    b.ok(&["run", "-d", "--name", "bv", "withvol", "sleep", "300"]);
+    b.ok(&["rm", "-f", "-v", "bv"]);
+    assert_eq!(b.ok(&["volume", "ls", "-q"]).trim(), "");
+}

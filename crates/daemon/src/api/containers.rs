@@ -446,9 +446,14 @@ pub async fn wait(api: &Api, call: &Call, id: &str) -> Result<Response<Body>, Ap
 /// `DELETE /containers/{id}?force=&v=`.
 pub async fn remove(api: &Api, call: &Call, id: &str) -> Result<Response<Body>, ApiError> {
     let force = call.query.flag("force");
+    let volumes = call.query.flag("v");
     let id = id.to_string();
-    api.blocking(move |engine| Ok(engine.remove_container(&id, force).map(drop)?))
-        .await?;
+    api.blocking(move |engine| {
+        Ok(engine
+            .remove_container_with(&id, force, volumes)
+            .map(drop)?)
+    })
+    .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 

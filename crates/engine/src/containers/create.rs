@@ -331,12 +331,33 @@ impl Engine {
             }
             None => String::new(),
         };
+        // The image's VOLUMEs not mounted otherwise get an anonymous volume
+        // each, as docker does, made once everything else is checked (build
+        // steps get none: their writes must land in the layer).
+        let mut host_config = host_config;
+        let mut anonymous_volumes = Vec::new();
+        if base.init_layer {
+            for path in ic.volumes.iter().flat_map(|v| v.keys()) {
+                if host_config.mounts.iter().any(|m| m.destination == *path) {
+                    continue;
+                }
+                let v = self.create_volume(None)?;
+                host_config.mounts.push(MountSpec {
+                    destination: path.clone(),
+                    kind: "bind".into(),
+                    source: v.mountpoint.display().to_string(),
+                    options: vec!["rbind".into(), "rprivate".into()],
+                });
+                anonymous_volumes.push(v.name);
+            }
+        }
         let record = ContainerRecord {
             path: argv[0].clone(),
             args: argv[1..].to_vec(),
             config,
             host_config,
             created: crate::rfc3339_now(),
+            anonymous_volumes,
         };
 
         // Files first, then the snapshot, then the row: a kill before the row

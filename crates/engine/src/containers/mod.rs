@@ -172,6 +172,10 @@ pub struct ContainerRecord {
     pub host_config: HostConfig,
     /// Creation time, RFC 3339.
     pub created: String,
+    /// Volumes made for the image's `VOLUME`s (removed with `rm -v`, and
+    /// with the container when it was `--rm`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anonymous_volumes: Vec<String>,
 }
 
 /// A container as listed and inspected.

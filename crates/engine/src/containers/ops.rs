@@ -349,6 +349,12 @@ impl Engine {
     /// `berth rm [-f]`: removes a stopped container (with `force`, a running one
     /// is killed first). Returns its ID.
     pub fn remove_container(&self, name: &str, force: bool) -> Result<String> {
+        self.remove_container_with(name, force, false)
+    }
+
+    /// [`Engine::remove_container`]; with `volumes` (`rm -v`), its anonymous
+    /// volumes go too (one another container also mounts stays).
+    pub fn remove_container_with(&self, name: &str, force: bool, volumes: bool) -> Result<String> {
         let c = self.container(name)?;
         let _lock = self.lock_container(&c.id)?;
         let c = self.container(&c.id)?;
@@ -370,6 +376,9 @@ impl Engine {
             Err(e) => return Err(e),
         };
         self.remove_container_now(&c)?;
+        if volumes {
+            self.remove_anonymous_volumes(&c);
+        }
         Ok(c.id)
     }
 
@@ -379,6 +388,16 @@ impl Engine {
         self.cleanup_run(c);
         self.emit_container(c, "destroy", &[]);
         self.remove_container_files(c)
+    }
+
+    /// Removes the anonymous volumes of a removed container that no other
+    /// container mounts.
+    pub(crate) fn remove_anonymous_volumes(&self, c: &Container) {
+        for v in &c.record.anonymous_volumes {
+            if let Err(e) = self.remove_volume(v, true) {
+                tracing::debug!(volume = %v, error = %e, "keeping an anonymous volume");
+            }
+        }
     }
 
     /// Hands the writable layer of the stopped container `id` to `take` (by

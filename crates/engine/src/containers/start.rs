@@ -156,6 +156,37 @@ impl Engine {
         })
     }
 
+    /// An anonymous volume still empty gets what the image has at its path
+    /// (docker's copy-up), so a VOLUME hides nothing the image ships.
+    fn fill_anonymous_volumes(&self, c: &Container, rootfs: &std::path::Path) -> Result<()> {
+        for m in &c.record.host_config.mounts {
+            let is_anonymous = c
+                .record
+                .anonymous_volumes
+                .iter()
+                .any(|v| self.paths.volume_data(v).display().to_string() == m.source);
+            let target = std::path::Path::new(&m.source);
+            let empty = std::fs::read_dir(target).is_ok_and(|mut d| d.next().is_none());
+            if !is_anonymous || !empty {
+                continue;
+            }
+            let Ok(src) = berth_layer::root::resolve(rootfs, &m.destination, true) else {
+                continue;
+            };
+            if !src.is_dir() {
+                continue;
+            }
+            let entries = std::fs::read_dir(&src).map_err(Error::io(src.display()))?;
+            for e in entries {
+                let e = e.map_err(Error::io(src.display()))?;
+                let to = target.join(e.file_name());
+                berth_layer::tree::copy_tree(&e.path(), &to, true)
+                    .map_err(Error::io(to.display()))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Reaps the monitors this process started that have ended: a
     /// long-lived process (the daemon) calls it now and then, so that
     /// finished monitors do not stay zombies.
@@ -245,6 +276,7 @@ impl Engine {
         berth_layer::root::mkdir_all(&root_fd, &rec.config.working_dir, (0, 0), 0o755).map_err(
             Error::io(format!("working directory {}", rec.config.working_dir)),
         )?;
+        self.fill_anonymous_volumes(c, &rootfs)?;
         let mut env = rec.config.env.clone();
         if !env.iter().any(|e| e.starts_with("HOME=")) {
             env.push(format!("HOME={}", u.home));
@@ -378,6 +410,8 @@ impl Hooks for MonitorHooks<'_> {
     fn finished(&mut self) {
         if self.container.record.host_config.auto_remove {
             let _ = self.engine.remove_container_files(self.container);
+            // `--rm` takes the anonymous volumes with it, as docker's does.
+            self.engine.remove_anonymous_volumes(self.container);
         }
     }
 }
