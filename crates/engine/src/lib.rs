@@ -26,6 +26,7 @@ pub use berth_distribution::{Credentials, RegistryConfig, SearchResult, server_k
 pub use berth_layer::diff::{Change, ChangeKind};
 pub use berth_runtime as runtime;
 pub use builds::{BuildOptions, BuildProgress, is_tar_archive};
+pub use containers::names::new_id;
 pub use containers::{
     CommitOptions, Container, ContainerConfig, ContainerFilter, ContainerRecord, ContainerState,
     CreateOptions, Exec, ExecIo, ExecOptions, HostConfig, Started, StateError, Status,

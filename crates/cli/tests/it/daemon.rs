@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use serde_json::Value;
 
 use crate::containers::setup;
@@ -820,7 +821,8 @@ fn docker_logs_in_pushes_and_searches_through_berth() {
         status >= 400 || body.contains("errorDetail"),
         "{status} {body}"
     );
-    let auth = base64_url(r#"{"username":"alice","password":"wonderland","serveraddress":"x"}"#);
+    let auth = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(r#"{"username":"alice","password":"wonderland","serveraddress":"x"}"#);
     let (status, _, body) = pull(Some(&auth));
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("Downloaded newer image"), "{body}");
@@ -1308,23 +1310,6 @@ fn docker_hub_names_come_from_the_mirror_the_config_file_names() {
         assert_eq!(ran, "offline\n");
         d.docker_ok(&b, client, &["rmi", "busybox"]);
     }
-}
-
-/// URL-safe base64 without padding, as docker encodes `X-Registry-Auth`.
-fn base64_url(text: &str) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes = text.as_bytes();
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
 }
 
 #[test]

@@ -20,11 +20,13 @@ use super::{Api, ApiError, Body, Call, empty};
 const STAT_HEADER: &str = "x-docker-container-path-stat";
 
 /// A scratch directory, removed on drop.
-struct Scratch(PathBuf);
+pub(super) struct Scratch(pub(super) PathBuf);
 
 impl Scratch {
-    fn new() -> Result<Scratch, ApiError> {
-        let dir = std::env::temp_dir().join(format!("berth-cp-{}", super::random_hex(8)?));
+    /// A new empty directory under the temporary directory, `berth-WHAT-…`.
+    pub(super) fn new(what: &str) -> Result<Scratch, ApiError> {
+        let id = berth_engine::new_id()?;
+        let dir = std::env::temp_dir().join(format!("berth-{what}-{}", &id[..16]));
         std::fs::create_dir(&dir)
             .map_err(|e| ApiError::internal(format!("{}: {e}", dir.display())))?;
         Ok(Scratch(dir))
@@ -99,7 +101,7 @@ fn fetch(
     id: &str,
     path: &str,
 ) -> Result<(Scratch, PathBuf, String), ApiError> {
-    let scratch = Scratch::new()?;
+    let scratch = Scratch::new("cp")?;
     // The trailing component names the entry (`/` is the root itself).
     let name = Path::new(path.trim_end_matches('/'))
         .file_name()
@@ -170,7 +172,7 @@ pub async fn put(
     api.blocking(move |engine| {
         // A missing container or directory fails before the upload is read.
         engine.container(&id)?;
-        let scratch = Scratch::new()?;
+        let scratch = Scratch::new("cp")?;
         engine.extract_tar(input, &scratch.0)?;
         let entries = std::fs::read_dir(&scratch.0)
             .map_err(|e| ApiError::internal(format!("{}: {e}", scratch.0.display())))?;

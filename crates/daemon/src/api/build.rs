@@ -5,7 +5,6 @@
 //! `docker build` prints what it prints against dockerd's classic builder.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -14,17 +13,9 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::json;
 
+use super::archive::Scratch;
 use super::stream::{BodyReader, JsonSink, json_messages};
 use super::{Api, ApiError, Body, Call};
-
-/// A scratch directory for the context, removed on drop.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The classic builder's messages from berth's build progress.
 struct Classic<'a> {
@@ -131,10 +122,7 @@ pub async fn build(
     let input = BodyReader::new(req.into_body());
     let engine = api.engine.clone();
     json_messages(move |sink| {
-        let dir = std::env::temp_dir().join(format!("berth-build-{}", super::random_hex(8)?));
-        std::fs::create_dir(&dir)
-            .map_err(|e| ApiError::internal(format!("{}: {e}", dir.display())))?;
-        let scratch = Scratch(dir);
+        let scratch = Scratch::new("build")?;
         engine.unpack_context(input, &scratch.0)?;
         // The Dockerfile is read inside the context, never through a symlink
         // out of it.

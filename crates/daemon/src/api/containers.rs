@@ -8,7 +8,6 @@ use berth_engine::runtime::logs::{LogsOptions, Stream};
 use berth_engine::{ChangeKind, CommitOptions, ContainerFilter, CreateOptions, UpdateOptions};
 
 use bytes::Bytes;
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response, StatusCode};
@@ -35,35 +34,44 @@ pub async fn list(api: &Api, call: &Call) -> Result<Response<Body>, ApiError> {
             if let Some(n) = limit {
                 list.truncate(usize::try_from(n).unwrap_or(usize::MAX));
             }
-            let now = berth_engine::parse_time(&berth_engine::rfc3339_now()).unwrap_or(0);
-            let mut rows = Vec::with_capacity(list.len());
-            for c in list {
-                let mut row = json!({
-                    "Id": c.id,
-                    "Names": [format!("/{}", c.name)],
-                    "Image": c.record.config.image,
-                    "ImageID": c.image.to_string(),
-                    "Command": c.command_line(),
-                    "Created": berth_engine::parse_time(&c.record.created).unwrap_or(0),
-                    "Ports": [],
-                    "Labels": c.record.config.labels,
-                    "State": c.state.status,
-                    "Status": c.status_line(now),
-                    "HostConfig": {"NetworkMode": c.record.host_config.network_mode},
-                    "NetworkSettings": {"Networks": {}},
-                    "Mounts": [],
-                });
-                if size {
-                    let (rw, root) = engine.container_size(&c.id)?;
-                    row["SizeRw"] = json!(rw);
-                    row["SizeRootFs"] = json!(root);
-                }
-                rows.push(row);
-            }
-            Ok(rows)
+            let now = chrono::Utc::now().timestamp();
+            list.iter()
+                .map(|c| summary(engine, c, now, size))
+                .collect::<Result<Vec<_>, _>>()
         })
         .await?;
     json(StatusCode::OK, &rows)
+}
+
+/// One container as `GET /containers/json` (and `system/df`) lists it;
+/// with `size`, its writable layer's and whole root's sizes.
+pub(super) fn summary(
+    engine: &berth_engine::Engine,
+    c: &berth_engine::Container,
+    now: i64,
+    size: bool,
+) -> Result<serde_json::Value, ApiError> {
+    let mut row = json!({
+        "Id": c.id,
+        "Names": [format!("/{}", c.name)],
+        "Image": c.record.config.image,
+        "ImageID": c.image.to_string(),
+        "Command": c.command_line(),
+        "Created": berth_engine::parse_time(&c.record.created).unwrap_or(0),
+        "Ports": [],
+        "Labels": c.record.config.labels,
+        "State": c.state.status,
+        "Status": c.status_line(now),
+        "HostConfig": {"NetworkMode": c.record.host_config.network_mode},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": [],
+    });
+    if size {
+        let (rw, root) = engine.container_size(&c.id)?;
+        row["SizeRw"] = json!(rw);
+        row["SizeRootFs"] = json!(root);
+    }
+    Ok(row)
 }
 
 /// `GET /containers/{id}/json`.
@@ -230,29 +238,13 @@ impl CreateBody {
     }
 }
 
-/// Reads a JSON body of at most `limit` bytes.
-pub(crate) async fn read_json<T: serde::de::DeserializeOwned + Default>(
-    req: Request<Incoming>,
-    limit: usize,
-) -> Result<T, ApiError> {
-    let body = http_body_util::Limited::new(req.into_body(), limit)
-        .collect()
-        .await
-        .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?
-        .to_bytes();
-    if body.is_empty() {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
-}
-
 /// `POST /containers/create?name=`: 201 `{"Id", "Warnings"}`.
 pub async fn create(
     api: &Api,
     call: &Call,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let body: CreateBody = read_json(req, MAX_CREATE_BODY).await?;
+    let body: CreateBody = super::read_json(req, MAX_CREATE_BODY).await?;
     let opts = body.options(
         call.query
             .get("name")
@@ -764,7 +756,7 @@ pub async fn update(
     id: &str,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let body: UpdateBody = read_json(req, 64 << 10).await?;
+    let body: UpdateBody = super::read_json(req, 64 << 10).await?;
     let mut opts = UpdateOptions::default();
     // docker sends 0 for what `docker update` was not asked to change.
     opts.memory = body.memory.filter(|m| *m != 0);

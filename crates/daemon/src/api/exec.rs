@@ -18,7 +18,6 @@ use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::unix::pipe;
 
-use super::containers::read_json;
 use super::{Api, ApiError, Body, Call, empty, json};
 
 /// What `POST /containers/{id}/exec` reads.
@@ -87,7 +86,7 @@ pub async fn create(
     id: &str,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let body: ExecBody = read_json(req, 1 << 20).await?;
+    let body: ExecBody = super::read_json(req, 1 << 20).await?;
     if body.cmd.is_empty() {
         return Err(ApiError::bad_request("No exec command specified"));
     }
@@ -114,7 +113,7 @@ pub async fn create(
         })
         .await?
     };
-    let exec_id = super::random_hex(32)?;
+    let exec_id = berth_engine::new_id()?;
     let instance = Instance {
         container,
         body,
@@ -144,7 +143,7 @@ pub async fn start(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("tcp"));
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let start: StartBody = read_json(req, 64 << 10).await?;
+    let start: StartBody = super::read_json(req, 64 << 10).await?;
     let (container, opts, attach_stdin, streams, tty) = {
         let mut i = lock(&instance)?;
         if i.started {

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use berth_engine::{
-    ImageFilter, ImportOptions, NoProgress, PullOptions, PushOptions, RemoveEvent, SaveOptions,
+    Image, ImageFilter, ImportOptions, NoProgress, PullOptions, PushOptions, RemoveEvent,
+    SaveOptions,
 };
 use berth_oci::Reference;
 use berth_oci::auth::Credentials;
@@ -19,10 +20,10 @@ use super::progress::JsonProgress;
 use super::stream::{BodyReader, bytes, json_messages};
 use super::{Api, ApiError, Body, Call, empty, json};
 
-/// One image of `GET /images/json`.
+/// One image as `GET /images/json` (and `system/df`) lists it.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct Summary {
+pub(super) struct Summary {
     id: String,
     parent_id: String,
     repo_tags: Vec<String>,
@@ -37,6 +38,25 @@ struct Summary {
     containers: i64,
 }
 
+impl Summary {
+    /// `image`'s row; -1 for the sizes and counts not computed (docker's
+    /// word for "not asked"), `VirtualSize` only for clients before 1.44.
+    pub(super) fn of(image: Image, shared_size: i64, containers: i64, old: bool) -> Summary {
+        Summary {
+            id: image.id.to_string(),
+            parent_id: String::new(),
+            repo_tags: image.tags.iter().map(|t| t.familiar()).collect(),
+            repo_digests: image.digests.iter().map(|d| d.familiar()).collect(),
+            created: image.created,
+            size: image.size,
+            shared_size,
+            virtual_size: old.then_some(image.size),
+            labels: image.labels,
+            containers,
+        }
+    }
+}
+
 /// `GET /images/json`.
 pub async fn list(api: &Api, call: &Call) -> Result<Response<Body>, ApiError> {
     let mut filter = ImageFilter::default();
@@ -49,18 +69,7 @@ pub async fn list(api: &Api, call: &Call) -> Result<Response<Body>, ApiError> {
         .await?;
     let out: Vec<Summary> = images
         .into_iter()
-        .map(|i| Summary {
-            id: i.id.to_string(),
-            parent_id: String::new(),
-            repo_tags: i.tags.iter().map(|t| t.familiar()).collect(),
-            repo_digests: i.digests.iter().map(|d| d.familiar()).collect(),
-            created: i.created,
-            size: i.size,
-            shared_size: -1,
-            virtual_size: old.then_some(i.size),
-            labels: i.labels,
-            containers: -1,
-        })
+        .map(|i| Summary::of(i, -1, -1, old))
         .collect();
     json(StatusCode::OK, &out)
 }

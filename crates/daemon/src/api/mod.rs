@@ -182,14 +182,20 @@ async fn route(api: &Api, call: &Call, req: Request<Incoming>) -> Result<Respons
     }
 }
 
-/// `2 * n` hex characters from the kernel's randomness (exec IDs, scratch
-/// names).
-fn random_hex(n: usize) -> Result<String, ApiError> {
-    let mut bytes = vec![0u8; n];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .map_err(|e| ApiError::internal(format!("/dev/urandom: {e}")))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+/// Reads a JSON body of at most `limit` bytes.
+async fn read_json<T: serde::de::DeserializeOwned + Default>(
+    req: Request<Incoming>,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let body = http_body_util::Limited::new(req.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?
+        .to_bytes();
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
 }
 
 /// A JSON response.

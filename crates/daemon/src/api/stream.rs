@@ -15,7 +15,7 @@ use super::Body;
 
 /// The writing end of a streamed body.
 #[derive(Clone)]
-pub struct Sink(mpsc::Sender<Bytes>);
+pub struct Sink(mpsc::Sender<Event>);
 
 impl Sink {
     /// Whether the client has gone.
@@ -26,31 +26,23 @@ impl Sink {
     /// Sends one chunk (one whole message: clients parse per write); an error
     /// when the client has gone.
     pub fn send(&self, chunk: impl Into<Bytes>) -> std::io::Result<()> {
-        self.0.blocking_send(chunk.into()).map_err(|_| {
-            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
-        })
+        self.0
+            .blocking_send(Event::Data(chunk.into()))
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+            })
     }
 }
 
-/// The reading end, as a response body.
-struct Channel(mpsc::Receiver<Bytes>);
-
-impl HttpBody for Channel {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-        self.0.poll_recv(cx).map(|c| c.map(|b| Ok(Frame::data(b))))
-    }
-}
-
-/// A body and the sink that fills it.
+/// A body and the sink that fills it, the headers sent at once.
 pub fn channel() -> (Sink, Body) {
     let (tx, rx) = mpsc::channel(16);
-    (Sink(tx), Channel(rx).boxed())
+    let body = EventBody {
+        first: None,
+        rx,
+        failure: Failure::Abort,
+    };
+    (Sink(tx), body.boxed())
 }
 
 /// What a JSON-message stream's work produces.

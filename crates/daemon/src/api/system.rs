@@ -34,12 +34,9 @@ fn kernel_version() -> String {
         .into_owned()
 }
 
-fn arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    }
+/// This machine's architecture in OCI's words (`amd64`), as images name it.
+fn arch() -> String {
+    berth_oci::image::Platform::host().architecture
 }
 
 /// `GET /version`.
@@ -252,41 +249,20 @@ pub async fn df(api: &Api) -> Result<Response<Body>, ApiError> {
         .blocking(|engine| {
             let usage = engine.disk_usage()?;
             let containers = engine.containers()?;
-            let images: Vec<Value> = usage
+            let images: Vec<super::images::Summary> = usage
                 .images
-                .iter()
+                .into_iter()
                 .map(|u| {
-                    json!({
-                        "Id": u.image.id.to_string(),
-                        "ParentId": "",
-                        "RepoTags": u.image.tags.iter().map(|t| t.familiar()).collect::<Vec<_>>(),
-                        "RepoDigests": u.image.digests.iter().map(|d| d.familiar()).collect::<Vec<_>>(),
-                        "Created": u.image.created,
-                        "Size": u.image.size,
-                        "SharedSize": u.shared_size,
-                        "Labels": u.image.labels,
-                        "Containers": u.containers,
-                    })
+                    let shared = i64::try_from(u.shared_size).unwrap_or(i64::MAX);
+                    let users = i64::try_from(u.containers).unwrap_or(i64::MAX);
+                    super::images::Summary::of(u.image, shared, users, false)
                 })
                 .collect();
-            let mut rows = Vec::new();
-            for c in &containers {
-                let (rw, root) = engine.container_size(&c.id)?;
-                rows.push(json!({
-                    "Id": c.id,
-                    "Names": [format!("/{}", c.name)],
-                    "Image": c.record.config.image,
-                    "ImageID": c.image.to_string(),
-                    "Command": c.command_line(),
-                    "Created": berth_engine::parse_time(&c.record.created).unwrap_or(0),
-                    "State": c.state.status,
-                    "Status": c.status_line(berth_engine::parse_time(&berth_engine::rfc3339_now()).unwrap_or(0)),
-                    "SizeRw": rw,
-                    "SizeRootFs": root,
-                    "Labels": c.record.config.labels,
-                    "Mounts": [],
-                }));
-            }
+            let now = chrono::Utc::now().timestamp();
+            let rows = containers
+                .iter()
+                .map(|c| super::containers::summary(engine, c, now, true))
+                .collect::<Result<Vec<_>, _>>()?;
             Ok(json!({
                 "LayersSize": usage.layers_size,
                 "Images": images,
@@ -312,7 +288,7 @@ struct AuthBody {
 /// `POST /auth`: a real login to the registry, the credentials kept where
 /// `berth login` keeps them.
 pub async fn auth(api: &Api, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let body: AuthBody = super::containers::read_json(req, 64 << 10).await?;
+    let body: AuthBody = super::read_json(req, 64 << 10).await?;
     let secret = if body.identitytoken.is_empty() {
         body.password
     } else {

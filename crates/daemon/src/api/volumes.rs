@@ -5,7 +5,6 @@ use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::containers::read_json;
 use super::{Api, ApiError, Body, Call, empty, json};
 
 /// `GET /volumes`.
@@ -23,7 +22,7 @@ struct CreateBody {
 
 /// `POST /volumes/create`: 201 with the volume.
 pub async fn create(api: &Api, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let body: CreateBody = read_json(req, 64 << 10).await?;
+    let body: CreateBody = super::read_json(req, 64 << 10).await?;
     if !body.driver.is_empty() && body.driver != "local" {
         return Err(ApiError::bad_request(format!(
             "volume driver {:?} is not supported: berth has local volumes",

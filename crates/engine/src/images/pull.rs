@@ -126,34 +126,8 @@ impl Engine {
         progress: &dyn Progress,
     ) -> Result<Pulled> {
         let repo = reference.path();
-        let wanted = reference
-            .digest()
-            .map(|d| d.to_string())
-            .or_else(|| reference.tag().map(str::to_string))
-            .unwrap_or_else(|| "latest".into());
-        // The first endpoint that has the manifest serves the whole image (a
-        // mirror may lag behind or be down).
-        let mut found = None;
-        let mut last_err = None;
-        for registry in endpoints {
-            match registry.manifest(repo, &wanted) {
-                Ok(m) => {
-                    found = Some((registry, m));
-                    break;
-                }
-                Err(e) => last_err = Some(e),
-            }
-        }
-        let (registry, top) = match (found, last_err) {
-            (Some(f), _) => f,
-            (None, Some(e)) => return Err(manifest_error(reference, e)),
-            (None, None) => {
-                return Err(Error::InvalidArgument(format!(
-                    "no registry for {}",
-                    reference.domain()
-                )));
-            }
-        };
+        let wanted = wanted(reference);
+        let (registry, top) = find_manifest(endpoints, reference)?;
         // As dockerd: nothing is said before the manifest is found, so a
         // missing image is one error (the API's 404) and no progress.
         progress.message(&format!("{wanted}: Pulling from {repo}"));
@@ -325,6 +299,35 @@ pub fn platform_string(p: &Platform) -> String {
         Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
         None => format!("{}/{}", p.os, p.architecture),
     }
+}
+
+/// What a manifest request asks for: the reference's digest, else its tag.
+fn wanted(reference: &Reference) -> String {
+    reference
+        .digest()
+        .map(|d| d.to_string())
+        .or_else(|| reference.tag().map(str::to_string))
+        .unwrap_or_else(|| "latest".into())
+}
+
+/// The manifest `reference` names, from the first endpoint that has it (a
+/// mirror may lag behind or be down); that endpoint serves the whole image.
+fn find_manifest<'a>(
+    endpoints: &'a [Registry],
+    reference: &Reference,
+) -> Result<(&'a Registry, FetchedManifest)> {
+    let wanted = wanted(reference);
+    let mut last_err = None;
+    for registry in endpoints {
+        match registry.manifest(reference.path(), &wanted) {
+            Ok(m) => return Ok((registry, m)),
+            Err(e) => last_err = Some(e),
+        }
+    }
+    Err(match last_err {
+        Some(e) => manifest_error(reference, e),
+        None => Error::InvalidArgument(format!("no registry for {}", reference.domain())),
+    })
 }
 
 /// A registry error about a manifest, in docker's words where it has them.
@@ -582,51 +585,34 @@ impl Engine {
             reference
         };
         let repo = reference.path();
-        let wanted = reference
-            .digest()
-            .map(|d| d.to_string())
-            .or_else(|| reference.tag().map(str::to_string))
-            .unwrap_or_else(|| "latest".into());
-        let mut last = None;
-        for registry in self.pull_endpoints(reference.domain(), credentials.clone())? {
-            let m = match registry.manifest(repo, &wanted) {
-                Ok(m) => m,
-                Err(e) => {
-                    last = Some(e);
-                    continue;
-                }
-            };
-            let media_type = effective_media_type(&reference, &m)?;
-            let platforms = if media::is_index(&media_type) {
-                let index: Index = from_json("index", &m.bytes)?;
-                index
-                    .manifests
-                    .into_iter()
-                    .filter_map(|d| d.platform)
-                    .filter(|p| p.os != "unknown")
-                    .collect()
-            } else {
-                let manifest: Manifest = from_json("manifest", &m.bytes)?;
-                let raw = registry.small_blob(repo, &manifest.config.digest)?;
-                let config: ImageConfig = from_json("config", &raw)?;
-                vec![Platform {
-                    architecture: config.architecture,
-                    os: config.os,
-                    variant: config.variant,
-                }]
-            };
-            return Ok(Distribution {
-                descriptor: crate::images::import::descriptor(
-                    &media_type,
-                    m.digest,
-                    m.bytes.len() as u64,
-                ),
-                platforms,
-            });
-        }
-        Err(match last {
-            Some(e) => manifest_error(&reference, e),
-            None => Error::InvalidArgument(format!("no registry for {}", reference.domain())),
+        let endpoints = self.pull_endpoints(reference.domain(), credentials)?;
+        let (registry, m) = find_manifest(&endpoints, &reference)?;
+        let media_type = effective_media_type(&reference, &m)?;
+        let platforms = if media::is_index(&media_type) {
+            let index: Index = from_json("index", &m.bytes)?;
+            index
+                .manifests
+                .into_iter()
+                .filter_map(|d| d.platform)
+                .filter(|p| p.os != "unknown")
+                .collect()
+        } else {
+            let manifest: Manifest = from_json("manifest", &m.bytes)?;
+            let raw = registry.small_blob(repo, &manifest.config.digest)?;
+            let config: ImageConfig = from_json("config", &raw)?;
+            vec![Platform {
+                architecture: config.architecture,
+                os: config.os,
+                variant: config.variant,
+            }]
+        };
+        Ok(Distribution {
+            descriptor: crate::images::import::descriptor(
+                &media_type,
+                m.digest,
+                m.bytes.len() as u64,
+            ),
+            platforms,
         })
     }
 }

@@ -129,28 +129,40 @@ impl Engine {
                 containers: users,
             });
         }
+        self.delete_volume(v)
+    }
+
+    /// Removes a volume's directory; the caller checked nothing mounts it.
+    fn delete_volume(&self, v: Volume) -> Result<()> {
         let dir = v
             .mountpoint
             .parent()
             .map(PathBuf::from)
             .unwrap_or(v.mountpoint);
         std::fs::remove_dir_all(&dir).map_err(Error::io(dir.display()))?;
-        self.emit("volume", "destroy", name, &[("driver", "local")]);
+        self.emit("volume", "destroy", &v.name, &[("driver", "local")]);
         Ok(())
     }
 
     /// `volume prune`: every volume no container uses. Returns their names
     /// and the bytes their files held.
     pub fn prune_volumes(&self) -> Result<(Vec<String>, u64)> {
+        // What every container mounts, read once for all the volumes.
+        let mounted: std::collections::HashSet<String> = self
+            .containers()?
+            .into_iter()
+            .flat_map(|c| c.record.host_config.mounts.into_iter().map(|m| m.source))
+            .collect();
         let mut removed = Vec::new();
         let mut bytes = 0;
         for v in self.volumes()? {
-            if !self.volume_users(&v.name)?.is_empty() {
+            if mounted.contains(&v.mountpoint.display().to_string()) {
                 continue;
             }
             bytes += tree_size(&v.mountpoint);
-            self.remove_volume(&v.name, true)?;
-            removed.push(v.name);
+            let name = v.name.clone();
+            self.delete_volume(v)?;
+            removed.push(name);
         }
         Ok((removed, bytes))
     }
