@@ -186,18 +186,35 @@ pub enum VolumeCommand {
 /// `berth daemon`.
 #[derive(Debug, Args)]
 pub struct DaemonArgs {
-    /// Where to listen: unix:///PATH or tcp://ADDR:PORT (loopback only), as
-    /// many as wanted [default: unix://RUNROOT/docker.sock]
+    /// Where to listen: unix:///PATH or tcp://ADDR:PORT (loopback, or any
+    /// address with --tlsverify), as many as wanted
+    /// [default: unix://RUNROOT/docker.sock]
     #[arg(short = 'H', long = "host", value_name = "ADDRESS")]
     pub hosts: Vec<String>,
     /// The group that may use the unix socket (mode 0660); when it does not
     /// exist, only root may [default: the config's group, else docker]
     #[arg(short = 'G', long)]
     pub group: Option<String>,
-    /// The settings file, in daemon.json's words (hosts, group, registries,
-    /// limits); the same file as --registries-config
+    /// The settings file, in daemon.json's words (hosts, group, tls…,
+    /// registries, limits); the same file as --registries-config
     #[arg(long, value_name = "FILE")]
     pub config_file: Option<std::path::PathBuf>,
+    /// Serve TCP over TLS (the server's --tlscert and --tlskey)
+    #[arg(long)]
+    pub tls: bool,
+    /// Serve TCP over TLS and require client certificates signed by
+    /// --tlscacert; needed to listen on an address other than loopback
+    #[arg(long)]
+    pub tlsverify: bool,
+    /// The CA that signs clients' certificates [default: ~/.docker/ca.pem]
+    #[arg(long, value_name = "FILE")]
+    pub tlscacert: Option<std::path::PathBuf>,
+    /// The server's certificate [default: ~/.docker/cert.pem]
+    #[arg(long, value_name = "FILE")]
+    pub tlscert: Option<std::path::PathBuf>,
+    /// The server's private key [default: ~/.docker/key.pem]
+    #[arg(long, value_name = "FILE")]
+    pub tlskey: Option<std::path::PathBuf>,
 }
 
 /// `berth registry …`.

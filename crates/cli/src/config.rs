@@ -2,7 +2,8 @@
 //! by default), in the words of docker's daemon.json so that a copied file
 //! works: the registry keys the engine's client reads, and the unpacking
 //! limits `max-layer-size` and `max-image-size` (a number of bytes or a size
-//! such as `"1GiB"`), and `berth daemon`'s `hosts` and `group`.
+//! such as `"1GiB"`), and `berth daemon`'s `hosts`, `group` and TLS keys
+//! (`tls`, `tlsverify`, `tlscacert`, `tlscert`, `tlskey`).
 
 use std::path::Path;
 
@@ -29,6 +30,21 @@ pub struct Settings {
     /// `berth daemon`'s socket group when no `-G` is given.
     #[serde(default)]
     pub group: Option<String>,
+    /// `berth daemon --tls`.
+    #[serde(default)]
+    pub tls: bool,
+    /// `berth daemon --tlsverify`.
+    #[serde(default)]
+    pub tlsverify: bool,
+    /// `berth daemon --tlscacert`.
+    #[serde(default)]
+    pub tlscacert: Option<std::path::PathBuf>,
+    /// `berth daemon --tlscert`.
+    #[serde(default)]
+    pub tlscert: Option<std::path::PathBuf>,
+    /// `berth daemon --tlskey`.
+    #[serde(default)]
+    pub tlskey: Option<std::path::PathBuf>,
 }
 
 impl Settings {

@@ -66,22 +66,41 @@ pub struct DaemonConfig {
     /// The group that may use the unix sockets (mode 0660); `None` or a group
     /// that does not exist leaves them root's alone.
     pub group: Option<String>,
+    /// TLS on the TCP listeners (`--tls`, `--tlsverify`); `None` is plain
+    /// HTTP, which [`DaemonConfig::check`] allows on loopback only.
+    pub tls: Option<Tls>,
+}
+
+/// The daemon's TLS files, PEM like docker's.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    /// The server's certificate chain (`--tlscert`).
+    pub cert: PathBuf,
+    /// Its private key (`--tlskey`).
+    pub key: PathBuf,
+    /// With `--tlsverify`: the CA that signs the clients' certificates
+    /// (`--tlscacert`); a client without one signed by it is refused during
+    /// the handshake.
+    pub client_ca: Option<PathBuf>,
 }
 
 impl DaemonConfig {
     /// Refuses what would hand root to the network: a TCP listener on an
-    /// address other than loopback (client certificates are not supported
-    /// yet, so there is no safe way to offer one).
+    /// address other than loopback unless clients must show a certificate
+    /// (`--tlsverify`). Docker only warns here; whoever reaches such a socket
+    /// is root on the host, so berth refuses.
     pub fn check(&self) -> Result<(), Error> {
         if self.hosts.is_empty() {
             return Err(Error::Config("no address to listen on".into()));
         }
+        let verified = self.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
         for h in &self.hosts {
             if let Host::Tcp(addr) = h
                 && !addr.ip().is_loopback()
+                && !verified
             {
                 return Err(Error::Unsafe(format!(
-                    "refusing to listen on {h}: anyone who reaches the API is root on this machine, and it would be reachable from the network without TLS client certificates; use a unix socket or a loopback address"
+                    "refusing to listen on {h}: anyone who reaches the API is root on this machine, and it would be reachable from the network without TLS client certificates; add --tlsverify --tlscacert --tlscert --tlskey, or use a unix socket or a loopback address"
                 )));
             }
         }
@@ -108,9 +127,10 @@ mod tests {
         assert!(Host::parse("unix://relative").is_err());
         assert!(Host::parse("tcp://localhost").is_err());
         assert!(Host::parse("ssh://x").is_err());
-        let open = DaemonConfig {
+        let mut open = DaemonConfig {
             hosts: vec![Host::parse("tcp://0.0.0.0:2375").unwrap()],
             group: None,
+            tls: None,
         };
         let err = open.check().unwrap_err();
         assert!(
@@ -118,9 +138,23 @@ mod tests {
                 .contains("refusing to listen on tcp://0.0.0.0:2375"),
             "{err}"
         );
+        // TLS without client certificates still lets anyone in.
+        open.tls = Some(Tls {
+            cert: "c".into(),
+            key: "k".into(),
+            client_ca: None,
+        });
+        assert!(open.check().is_err());
+        open.tls = Some(Tls {
+            cert: "c".into(),
+            key: "k".into(),
+            client_ca: Some("ca".into()),
+        });
+        assert!(open.check().is_ok());
         let local = DaemonConfig {
             hosts: vec![Host::parse("tcp://[::1]:2375").unwrap()],
             group: None,
+            tls: None,
         };
         assert!(local.check().is_ok());
     }

@@ -15,8 +15,9 @@
 pub mod api;
 pub mod config;
 pub mod server;
+pub mod tls;
 
-pub use config::{DaemonConfig, Host};
+pub use config::{DaemonConfig, Host, Tls};
 pub use server::serve_until_signalled;
 
 use berth_oci::Kind;

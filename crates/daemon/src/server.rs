@@ -1,5 +1,5 @@
 //! The listeners: unix sockets (mode 0660, owned by the docker group) and
-//! loopback TCP, HTTP/1.1 with upgrades (attach and exec hijack the
+//! TCP (loopback, or any address with client certificates), HTTP/1.1 with upgrades (attach and exec hijack the
 //! connection), bounded headers, graceful shutdown on SIGTERM.
 
 use std::convert::Infallible;
@@ -13,6 +13,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsAcceptor;
 
 use crate::Error;
 use crate::api::Api;
@@ -50,6 +51,7 @@ pub fn serve_until_signalled(
             what: "the async runtime".into(),
             source,
         })?;
+    let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
     runtime.block_on(async move {
         let (tx, rx) = mpsc::channel::<Box<dyn Io>>(64);
         let mut sockets = Vec::new();
@@ -73,7 +75,7 @@ pub fn serve_until_signalled(
                             }
                             Passed::Tcp(l) => {
                                 let l = TcpListener::from_std(l).map_err(listen_err)?;
-                                tokio::spawn(accept_tcp(l, tx.clone()));
+                                tokio::spawn(accept_tcp(l, tls.clone(), tx.clone()));
                             }
                         }
                     }
@@ -86,7 +88,7 @@ pub fn serve_until_signalled(
                                 what: host.to_string(),
                                 source,
                             })?;
-                    tokio::spawn(accept_tcp(listener, tx.clone()));
+                    tokio::spawn(accept_tcp(listener, tls.clone(), tx.clone()));
                 }
             }
         }
@@ -219,14 +221,35 @@ async fn accept_unix(listener: UnixListener, tx: mpsc::Sender<Box<dyn Io>>) {
     }
 }
 
-async fn accept_tcp(listener: TcpListener, tx: mpsc::Sender<Box<dyn Io>>) {
+/// Accepts TCP connections; with TLS, each handshake runs on its own task
+/// (bounded like a request's headers) so a stalled client holds no one up,
+/// and a client the handshake refuses (no certificate, wrong CA) never
+/// reaches the API.
+async fn accept_tcp(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    tx: mpsc::Sender<Box<dyn Io>>,
+) {
     loop {
         match listener.accept().await {
-            Ok((stream, _)) => {
+            Ok((stream, remote)) => {
                 let _ = stream.set_nodelay(true);
-                if tx.send(Box::new(stream)).await.is_err() {
-                    return;
-                }
+                let Some(tls) = tls.clone() else {
+                    if tx.send(Box::new(stream)).await.is_err() {
+                        return;
+                    }
+                    continue;
+                };
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HEADER_TIMEOUT, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            let _ = tx.send(Box::new(stream)).await;
+                        }
+                        Ok(Err(e)) => tracing::info!(%remote, error = %e, "TLS handshake refused"),
+                        Err(_) => tracing::info!(%remote, "TLS handshake timed out"),
+                    }
+                });
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accept");

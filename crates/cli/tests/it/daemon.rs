@@ -53,9 +53,17 @@ struct Daemon {
 
 impl Daemon {
     fn start(b: &Berth) -> Daemon {
+        Daemon::start_with(b, &[])
+    }
+
+    /// A daemon on the test's socket and on whatever else `extra` asks for.
+    fn start_with(b: &Berth, extra: &[&str]) -> Daemon {
         let socket = b.path("docker.sock");
+        let unix = format!("unix://{}", socket.display());
+        let mut args = vec!["daemon", "-H", &unix];
+        args.extend_from_slice(extra);
         let child = b
-            .cmd(&["daemon", "-H", &format!("unix://{}", socket.display())])
+            .cmd(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -421,6 +429,112 @@ fn sigterm_stops_the_daemon_and_leaves_containers_running() {
         "{}",
         r.stderr
     );
+}
+
+#[test]
+fn tcp_with_tlsverify_admits_only_clients_with_a_certificate_from_the_ca() {
+    let Some(b) = setup() else { return };
+    if !crate::require_tool("openssl") || !crate::require_tool("curl") {
+        return;
+    }
+    let clients = clients();
+    let ca = crate::test_ca::TestCa::new(&b.path(""));
+    let (srv_crt, srv_key) = ca.issue(
+        "server",
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth",
+    );
+    let (cli_crt, cli_key) = ca.issue("client", "extendedKeyUsage=clientAuth");
+    let rogue_dir = b.path("rogue");
+    std::fs::create_dir_all(&rogue_dir).expect("dir");
+    let rogue = crate::test_ca::TestCa::new(&rogue_dir);
+    let (rogue_crt, rogue_key) = rogue.issue("client", "extendedKeyUsage=clientAuth");
+    // The docker CLI's layout: DOCKER_CERT_PATH with ca.pem, cert.pem, key.pem.
+    let cert_dir = |name: &str, crt: &Path, key: &Path| {
+        let dir = b.path(name);
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::copy(&ca.cert, dir.join("ca.pem")).expect("ca");
+        std::fs::copy(crt, dir.join("cert.pem")).expect("cert");
+        std::fs::copy(key, dir.join("key.pem")).expect("key");
+        dir
+    };
+    let good = cert_dir("good-certs", &cli_crt, &cli_key);
+    let bad = cert_dir("rogue-certs", &rogue_crt, &rogue_key);
+    let port = crate::registry::free_port("127.0.0.1");
+    let tcp = format!("tcp://127.0.0.1:{port}");
+    let path = |p: &Path| p.to_str().expect("utf-8").to_string();
+    let d = Daemon::start_with(
+        &b,
+        &[
+            "-H",
+            &tcp,
+            "--tlsverify",
+            "--tlscacert",
+            &path(&ca.cert),
+            "--tlscert",
+            &path(&srv_crt),
+            "--tlskey",
+            &path(&srv_key),
+        ],
+    );
+    let docker = |client: &Path, certs: &Path, args: &[&str]| -> Run {
+        Command::new(client)
+            .args(args)
+            .env("DOCKER_HOST", &tcp)
+            .env("DOCKER_TLS_VERIFY", "1")
+            .env("DOCKER_CERT_PATH", certs)
+            .env("DOCKER_CONFIG", b.path("docker-cli-config"))
+            .env_remove("DOCKER_API_VERSION")
+            .stdin(Stdio::null())
+            .output()
+            .expect("docker CLI")
+            .into()
+    };
+    for client in &clients {
+        let r = docker(client, &good, &["images", "--format", "{{.Repository}}"]);
+        assert_eq!((r.code, r.stdout.trim()), (0, "busybox"), "{}", r.stderr);
+        let r = docker(client, &bad, &["images"]);
+        assert_ne!(r.code, 0, "a certificate from another CA: {}", r.stdout);
+    }
+    // No client certificate, or no TLS at all: refused before any request.
+    let url = format!("https://127.0.0.1:{port}/_ping");
+    let curl = |args: &[&str]| {
+        Command::new("curl")
+            .args(["-sS", "--max-time", "10"])
+            .args(args)
+            .output()
+            .expect("curl")
+    };
+    let with_cert = curl(&[
+        "--cacert",
+        &path(&ca.cert),
+        "--cert",
+        &path(&cli_crt),
+        "--key",
+        &path(&cli_key),
+        &url,
+    ]);
+    assert_eq!(String::from_utf8_lossy(&with_cert.stdout), "OK");
+    let anonymous = curl(&["--cacert", &path(&ca.cert), &url]);
+    assert!(!anonymous.status.success(), "{anonymous:?}");
+    let plain = curl(&[&format!("http://127.0.0.1:{port}/_ping")]);
+    assert_ne!(String::from_utf8_lossy(&plain.stdout), "OK");
+    drop(d);
+    // A certificate that is not there: one line naming it, exit 125.
+    let r = b.run(&[
+        "daemon",
+        "-H",
+        &tcp,
+        "--tlsverify",
+        "--tlscacert",
+        &path(&ca.cert),
+        "--tlscert",
+        "/nonexistent/cert.pem",
+        "--tlskey",
+        &path(&srv_key),
+    ]);
+    assert_eq!(r.code, 125, "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("/nonexistent/cert.pem"), "{}", r.stderr);
 }
 
 #[test]

@@ -18,6 +18,7 @@ mod registry;
 mod registry_server;
 mod resources;
 mod review;
+mod test_ca;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -798,66 +798,17 @@ fn tls_with_a_test_ca() {
     }
     let ip = ip.expect("checked");
     let dir = tempfile::tempdir().expect("temp dir");
-    let p = |n: &str| dir.path().join(n).to_str().expect("utf-8").to_string();
-    run(Command::new("openssl").args([
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=berth-test-ca",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-        "-keyout",
-        &p("ca.key"),
-        "-out",
-        &p("ca.crt"),
-    ]));
-    run(Command::new("openssl").args([
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=registry",
-        "-keyout",
-        &p("srv.key"),
-        "-out",
-        &p("srv.csr"),
-    ]));
-    std::fs::write(
-        p("ext"),
-        format!("subjectAltName=IP:{ip}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"),
-    )
-    .expect("ext");
-    run(Command::new("openssl").args([
-        "x509",
-        "-req",
-        "-in",
-        &p("srv.csr"),
-        "-CA",
-        &p("ca.crt"),
-        "-CAkey",
-        &p("ca.key"),
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        &p("ext"),
-        "-out",
-        &p("srv.crt"),
-    ]));
+    let ca = crate::test_ca::TestCa::new(dir.path());
+    let (srv_crt, srv_key) = ca.issue(
+        "registry",
+        &format!("subjectAltName=IP:{ip}\nextendedKeyUsage=serverAuth"),
+    );
     let reg = TestRegistry::start_on(
         &ip,
         &format!(
             "  tls:\n    certificate: {}\n    key: {}\n",
-            p("srv.crt"),
-            p("srv.key")
+            srv_crt.display(),
+            srv_key.display()
         ),
     );
     let b = Berth::new();
@@ -872,7 +823,7 @@ fn tls_with_a_test_ca() {
     b.ok(&["--tls-verify=false", "push", &name]);
     let certs = b.path("certs.d");
     std::fs::create_dir_all(certs.join(&reg.addr)).expect("certs dir");
-    std::fs::copy(p("ca.crt"), certs.join(&reg.addr).join("ca.crt")).expect("ca");
+    std::fs::copy(&ca.cert, certs.join(&reg.addr).join("ca.crt")).expect("ca");
     std::fs::write(
         b.path("registries.json"),
         serde_json::json!({"certs-dir": certs}).to_string(),
