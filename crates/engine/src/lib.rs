@@ -448,6 +448,7 @@ impl EngineBuilder {
             registries: self.registries.clone(),
             monitor: self.monitor.clone(),
             monitors: std::sync::Mutex::new(Vec::new()),
+            images_seen: std::sync::Mutex::new(None),
             paths,
         })
     }
@@ -468,6 +469,10 @@ pub struct Engine {
     /// Monitors this process started and has not reaped yet (a long-lived
     /// caller reaps them with [`Engine::reap_monitors`]).
     monitors: std::sync::Mutex<Vec<std::process::Child>>,
+    /// The image table as last read and when: a long-lived caller (the
+    /// daemon) lists images without reading the database again until
+    /// something, in any process, changes it.
+    images_seen: std::sync::Mutex<Option<(berth_store::db::Generation, std::sync::Arc<[Image]>)>>,
 }
 
 fn no_limit_if_zero(limit: u64) -> u64 {

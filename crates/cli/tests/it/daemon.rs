@@ -212,6 +212,21 @@ fn docker_clis_see_and_change_the_images_berth_has() {
         );
         let out = d.docker_ok(&b, client, &["rmi", &tag]);
         assert!(out.contains(&format!("Untagged: {tag}")), "{out}");
+        // …and the daemon sees what the CLI did, at once (its image list
+        // is kept only while the database is unchanged).
+        let theirs = format!("cli/bb:{i}");
+        let listed = || {
+            d.docker_ok(
+                &b,
+                client,
+                &["images", "--format", "{{.Repository}}:{{.Tag}}"],
+            )
+        };
+        assert!(!listed().contains(&theirs));
+        b.ok(&["tag", "busybox", &theirs]);
+        assert!(listed().lines().any(|l| l == theirs), "{}", listed());
+        b.ok(&["rmi", &theirs]);
+        assert!(!listed().contains(&theirs));
         // dockerd's 404 with dockerd's words, exit 1.
         let r = d.docker(&b, client, &["image", "inspect", "nosuch"]);
         assert_eq!(r.code, 1, "{}", r.stderr);

@@ -136,8 +136,7 @@ impl Engine {
             .map(|n| self.resolve(n))
             .transpose()?;
         let mut out = Vec::new();
-        for entry in self.db.images()? {
-            let img = Image::from_entry(entry);
+        for img in self.all_images()?.iter() {
             if let Some(d) = filter.dangling
                 && d != img.tags.is_empty()
             {
@@ -160,9 +159,9 @@ impl Engine {
                 continue;
             }
             if !filter.references.is_empty() {
-                let mut tags = img.tags.clone();
-                let keep: Vec<Reference> = tags
-                    .drain(..)
+                let keep: Vec<Reference> = img
+                    .tags
+                    .iter()
                     .filter(|t| {
                         filter.references.iter().any(|p| {
                             glob(p.as_bytes(), t.familiar().as_bytes())
@@ -170,16 +169,40 @@ impl Engine {
                                 || glob(p.as_bytes(), t.to_string().as_bytes())
                         })
                     })
+                    .cloned()
                     .collect();
                 if keep.is_empty() {
                     continue;
                 }
-                out.push(Image { tags: keep, ..img });
+                out.push(Image {
+                    tags: keep,
+                    ..img.clone()
+                });
                 continue;
             }
-            out.push(img);
+            out.push(img.clone());
         }
         Ok(out)
+    }
+
+    /// Every image, read from the database again only when it changed since
+    /// the last read.
+    fn all_images(&self) -> Result<std::sync::Arc<[Image]>> {
+        let now = self.db.generation()?;
+        let mut seen = self.images_seen.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((then, images)) = &*seen
+            && *then == now
+        {
+            return Ok(images.clone());
+        }
+        let images: std::sync::Arc<[Image]> = self
+            .db
+            .images()?
+            .into_iter()
+            .map(Image::from_entry)
+            .collect();
+        *seen = Some((now, images.clone()));
+        Ok(images)
     }
 
     /// Finds an image by reference (`busybox`, `repo:tag`, `repo@sha256:…`), full ID

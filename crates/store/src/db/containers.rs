@@ -68,7 +68,7 @@ impl Db {
     /// Every container, newest first.
     pub fn containers(&self) -> Result<Vec<ContainerRow>, Error> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(&format!("{CONTAINER_COLS} ORDER BY created DESC"))?;
+        let mut stmt = conn.prepare_cached(&format!("{CONTAINER_COLS} ORDER BY created DESC"))?;
         let rows = stmt.query_map([], container_row)?;
         rows.map(|r| to_container(r?)).collect()
     }
@@ -99,7 +99,8 @@ impl Db {
         {
             return Ok(vec![id]);
         }
-        let mut stmt = conn.prepare("SELECT id FROM containers WHERE id >= ?1 AND id < ?2")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT id FROM containers WHERE id >= ?1 AND id < ?2")?;
         let hi = format!("{name_or_prefix}\u{7f}");
         let rows = stmt.query_map([name_or_prefix, hi.as_str()], |r| r.get::<_, String>(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -147,7 +148,7 @@ impl Db {
     /// Names of the containers created from an image.
     pub fn containers_of_image(&self, image: &Digest) -> Result<Vec<ContainerRow>, Error> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(&format!("{CONTAINER_COLS} WHERE image = ?1"))?;
+        let mut stmt = conn.prepare_cached(&format!("{CONTAINER_COLS} WHERE image = ?1"))?;
         let rows = stmt.query_map([image.to_string()], container_row)?;
         rows.map(|r| to_container(r?)).collect()
     }

@@ -162,7 +162,7 @@ impl Db {
     /// Image IDs whose hex starts with `prefix`.
     pub fn ids_with_prefix(&self, prefix: &str) -> Result<Vec<Digest>, Error> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT id FROM images WHERE id >= ?1 AND id < ?2")?;
+        let mut stmt = conn.prepare_cached("SELECT id FROM images WHERE id >= ?1 AND id < ?2")?;
         let lo = format!("sha256:{prefix}");
         let hi = format!("sha256:{prefix}\u{7f}");
         let rows = stmt.query_map([lo, hi], |r| r.get::<_, String>(0))?;
@@ -194,7 +194,7 @@ impl Db {
             } else {
                 "WHERE ?1 IS NULL OR 1"
             };
-            let mut stmt = conn.prepare(&format!(
+            let mut stmt = conn.prepare_cached(&format!(
                 "SELECT image, name FROM {table} {where_} ORDER BY name"
             ))?;
             let rows = stmt.query_map([&only_s], |r| {
@@ -210,7 +210,7 @@ impl Db {
                 }
             }
         }
-        let mut stmt = conn.prepare(&format!(
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT id, manifest, created, added, size, labels FROM images {filter} ORDER BY created DESC, id"
         ))?;
         let rows = stmt.query_map([&only_s], |r| {
@@ -248,7 +248,7 @@ impl Db {
     pub fn image_layers(&self, id: &Digest) -> Result<Vec<ChainId>, Error> {
         let conn = self.conn();
         let mut stmt =
-            conn.prepare("SELECT chain FROM image_layers WHERE image = ?1 ORDER BY idx")?;
+            conn.prepare_cached("SELECT chain FROM image_layers WHERE image = ?1 ORDER BY idx")?;
         let rows = stmt.query_map([id.to_string()], |r| r.get::<_, String>(0))?;
         rows.map(|r| digest_col(r?)).collect()
     }
@@ -315,7 +315,8 @@ impl Db {
     /// Images using the layer `chain`.
     pub fn images_using(&self, chain: &ChainId) -> Result<Vec<Digest>, Error> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT DISTINCT image FROM image_layers WHERE chain = ?1")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT DISTINCT image FROM image_layers WHERE chain = ?1")?;
         let rows = stmt.query_map([chain.to_string()], |r| r.get::<_, String>(0))?;
         rows.map(|r| digest_col(r?)).collect()
     }

@@ -84,7 +84,7 @@ impl Db {
     /// Every blob found to hold `diff_id` (its compressed and uncompressed forms).
     pub fn blobs_with_diff_id(&self, diff_id: &Digest) -> Result<Vec<Digest>, Error> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT blob FROM blob_diff_ids WHERE diff_id = ?1")?;
+        let mut stmt = conn.prepare_cached("SELECT blob FROM blob_diff_ids WHERE diff_id = ?1")?;
         let rows = stmt.query_map([diff_id.to_string()], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for row in rows {

@@ -96,6 +96,10 @@ fn truncate_long_wal(conn: &Connection, path: &Path) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// A point in the database's history, from [`Db::generation`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generation(i64, u64);
+
 /// The database handle. Cheap to share between threads.
 pub struct Db {
     conn: Mutex<Connection>,
@@ -123,6 +127,17 @@ impl Db {
         Ok(Db {
             conn: Mutex::new(conn),
         })
+    }
+
+    /// Where the database stands: equal generations mean no commit in
+    /// between, from this handle or any other connection (another process
+    /// included), so whatever was read at the first may be reused.
+    pub fn generation(&self) -> Result<Generation, Error> {
+        let conn = self.conn();
+        // data_version moves on other connections' commits, total_changes
+        // on this one's.
+        let others: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        Ok(Generation(others, conn.total_changes()))
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {

@@ -25,7 +25,7 @@ impl Db {
 
     fn column_set(&self, sql: &str) -> Result<HashSet<Digest>, Error> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(sql)?;
+        let mut stmt = conn.prepare_cached(sql)?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         rows.map(|r| digest_col(r?)).collect()
     }

@@ -18,6 +18,21 @@ fn rec(n: u8) -> ImageRecord {
 }
 
 #[test]
+fn the_generation_moves_on_any_connections_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("berth.db");
+    let (ours, theirs) = (Db::open(&path).unwrap(), Db::open(&path).unwrap());
+    let start = ours.generation().unwrap();
+    assert_eq!(ours.generation().unwrap(), start, "reads move nothing");
+    let a = rec(1);
+    theirs.put_image(&a, &[], &[]).unwrap();
+    let after_theirs = ours.generation().unwrap();
+    assert_ne!(after_theirs, start);
+    ours.tag("x:1", &a.id).unwrap();
+    assert_ne!(ours.generation().unwrap(), after_theirs);
+}
+
+#[test]
 fn tags_move_and_images_go() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("berth.db")).unwrap();
