@@ -32,3 +32,26 @@ mount_scratch() {
 
 # unmount_scratch DIR IMAGE: the reverse, quietly.
 unmount_scratch() { umount "$1" 2>/dev/null || true; rm -f "$2"; }
+
+# free_loopback_addr: 127.0.0.1:PORT with a port nothing listens on.
+free_loopback_addr() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print("127.0.0.1:%d" % s.getsockname()[1])'
+}
+
+# start_docker_registry STORAGE_DIR ADDR CONFIG_FILE: Debian's docker-registry
+# on ADDR, storing in STORAGE_DIR; sets docker_registry_pid.
+start_docker_registry() {
+  cat > "$3" <<EOF
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $1}, delete: {enabled: true}}
+http: {addr: $2}
+EOF
+  docker-registry serve "$3" >/dev/null 2>&1 &
+  docker_registry_pid=$!
+  for _ in $(seq 100); do curl -sf "http://$2/v2/" >/dev/null && return; sleep 0.1; done
+  echo "docker-registry did not start" >&2; exit 1
+}
+
+ratio() { python3 -c "import sys; print(f'{float(sys.argv[1])/float(sys.argv[2]):.2f}')" "$1" "$2"; }
+median() { python3 -c "import statistics,sys; print(f'{statistics.median(map(float, sys.argv[1:])):.2f}')" "$@"; }

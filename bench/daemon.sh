@@ -95,7 +95,8 @@ rate() {  # rate SOCKET PATH -> requests per second
 for path in "/_ping?x=1" "/v1.41/containers/json?all=1" "/v1.41/images/json?x=1"; do
   b=$(rate "$work/berth.sock" "$path")
   d=$(rate "$dk/docker.sock" "$path")
-  printf '%-30s berth %7.0f req/s  dockerd %7.0f req/s  ratio %.1fx (target >= 5x)\n' "${path%%\?*}" "$b" "$d" "$(echo "$b / $d" | bc -l)"
+  target=$([ "${path%%\?*}" = /_ping ] && echo "curl's ceiling" || echo "target >= 5x")
+  printf '%-30s berth %7.0f req/s  dockerd %7.0f req/s  ratio %.1fx (%s)\n' "${path%%\?*}" "$b" "$d" "$(echo "$b / $d" | bc -l)" "$target"
 done
 
 echo "== docker ps -a (500 containers) and docker images (1,000 images) through berth"

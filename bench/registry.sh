@@ -24,26 +24,12 @@ trap cleanup EXIT
 # A fresh ext4 for everything written, as in bench/store.sh.
 mount_scratch "$mnt" "$work/reg-fs.img" 60G
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-reg=127.0.0.1:$port
-start_registry() { # storage dir
-  cat > "$mnt/registry.yml" <<EOF
-version: 0.1
-log: {level: error}
-storage: {filesystem: {rootdirectory: $1}, delete: {enabled: true}}
-http: {addr: $reg}
-EOF
-  docker-registry serve "$mnt/registry.yml" >/dev/null 2>&1 &
-  regpid=$!
-  for _ in $(seq 100); do curl -sf "http://$reg/v2/" >/dev/null && return; sleep 0.1; done
-  echo "docker-registry did not start" >&2; exit 1
-}
+reg=$(free_loopback_addr)
+start_registry() { start_docker_registry "$1" "$reg" "$mnt/registry.yml"; regpid=$docker_registry_pid; }
 
 # The layers, largest first, for the lower bounds.
 largest=$(ls -S "$work"/layers/*.tar | head -1)
 
-ratio() { python3 -c "import sys; print(f'{float(sys.argv[1])/float(sys.argv[2]):.2f}')" "$1" "$2"; }
-median() { python3 -c "import statistics,sys; print(f'{statistics.median(map(float, sys.argv[1:])):.2f}')" "$@"; }
 
 pushes=(); push_lbs=(); push_ratios=()
 for r in $(seq "$runs"); do

@@ -957,6 +957,43 @@ fn docker_logs_in_pushes_and_searches_through_berth() {
     assert!(body.contains("Downloaded newer image"), "{body}");
     let (status, _, _) = pull(Some("%%%not base64"));
     assert_eq!(status, 400);
+    // docker build sends the client's logins as X-Registry-Config: a daemon
+    // with no login of its own builds FROM the private image.
+    let ctx = b.path("private-ctx");
+    std::fs::create_dir_all(&ctx).expect("ctx");
+    std::fs::write(ctx.join("Dockerfile"), format!("FROM {name}:0\nRUN true\n"))
+        .expect("Dockerfile");
+    for client in &clients {
+        let r = Command::new(client)
+            .args([
+                "build",
+                "-q",
+                "-t",
+                "from-private",
+                ctx.to_str().expect("utf-8"),
+            ])
+            .env("DOCKER_HOST", fd.host())
+            .env("DOCKER_CONFIG", b.path("docker-cli-config"))
+            .output()
+            .expect("docker build");
+        assert!(
+            r.status.success(),
+            "{}: {}",
+            client.display(),
+            String::from_utf8_lossy(&r.stderr)
+        );
+        fresh.ok(&["rmi", &format!("{name}:0")]);
+    }
+    // Without the client's logins, the same build is refused.
+    if let Some(client) = clients.first() {
+        let r = Command::new(client)
+            .args(["build", "-q", ctx.to_str().expect("utf-8")])
+            .env("DOCKER_HOST", fd.host())
+            .env("DOCKER_CONFIG", fresh.path("no-logins"))
+            .output()
+            .expect("docker build");
+        assert!(!r.status.success());
+    }
 }
 
 #[test]

@@ -119,6 +119,7 @@ pub async fn build(
         .unwrap_or("Dockerfile")
         .to_string();
     let quiet = call.query.flag("q");
+    opts.credentials = super::auth_config::registry_config(&req)?;
     let input = BodyReader::new(req.into_body());
     let engine = api.engine.clone();
     json_messages(move |sink| {

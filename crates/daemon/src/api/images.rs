@@ -16,6 +16,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 use serde_json::json;
 
+use super::auth_config::registry_auth;
 use super::progress::JsonProgress;
 use super::stream::{BodyReader, bytes, json_messages};
 use super::{Api, ApiError, Body, Call, empty, json};
@@ -390,54 +391,6 @@ async fn import(
         Ok(())
     })
     .await
-}
-
-/// What `X-Registry-Auth` holds (docker's `AuthConfig`).
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(default)]
-struct AuthConfig {
-    username: String,
-    password: String,
-    auth: String,
-    identitytoken: String,
-}
-
-/// The credentials a client sends with a pull or push: `X-Registry-Auth`,
-/// base64url JSON (the standard alphabet and missing padding accepted too).
-/// An empty config (`{}`, what clients send without a login) is none.
-fn registry_auth(req: &Request<Incoming>) -> Result<Option<Credentials>, ApiError> {
-    use base64::Engine as _;
-    let Some(raw) = req
-        .headers()
-        .get("x-registry-auth")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-    else {
-        return Ok(None);
-    };
-    let unpadded = raw.trim_end_matches('=');
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(unpadded)
-        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(unpadded))
-        .map_err(|_| ApiError::bad_request("X-Registry-Auth is not base64"))?;
-    let c: AuthConfig = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request(format!("X-Registry-Auth: {e}")))?;
-    Ok(if !c.username.is_empty() && !c.password.is_empty() {
-        Some(Credentials {
-            username: c.username,
-            secret: c.password,
-        })
-    } else if !c.identitytoken.is_empty() {
-        Some(Credentials {
-            username: "<token>".into(),
-            secret: c.identitytoken,
-        })
-    } else if !c.auth.is_empty() {
-        berth_oci::auth::decode_basic(&c.auth)
-    } else {
-        None
-    })
 }
 
 /// `GET /distribution/{name}/json`: the registry's descriptor of `name` and

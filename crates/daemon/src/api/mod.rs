@@ -5,6 +5,7 @@
 
 mod archive;
 mod attach;
+mod auth_config;
 mod build;
 mod containers;
 mod error;

@@ -275,33 +275,14 @@ pub async fn df(api: &Api) -> Result<Response<Body>, ApiError> {
     json(StatusCode::OK, &v)
 }
 
-/// What `POST /auth` reads.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(default)]
-struct AuthBody {
-    username: String,
-    password: String,
-    serveraddress: String,
-    identitytoken: String,
-}
-
 /// `POST /auth`: a real login to the registry, the credentials kept where
 /// `berth login` keeps them.
 pub async fn auth(api: &Api, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let body: AuthBody = super::read_json(req, 64 << 10).await?;
-    let secret = if body.identitytoken.is_empty() {
-        body.password
-    } else {
-        body.identitytoken
-    };
-    if body.username.is_empty() && secret.is_empty() {
-        return Err(ApiError::bad_request("username and password are required"));
-    }
-    let server = Some(body.serveraddress).filter(|s| !s.is_empty());
-    let credentials = berth_engine::Credentials {
-        username: body.username,
-        secret,
-    };
+    let mut body: super::auth_config::AuthConfig = super::read_json(req, 64 << 10).await?;
+    let server = Some(std::mem::take(&mut body.serveraddress)).filter(|s| !s.is_empty());
+    let credentials = body
+        .credentials()
+        .ok_or_else(|| ApiError::bad_request("username and password are required"))?;
     api.blocking(move |engine| Ok(engine.login(server.as_deref(), credentials)?))
         .await?;
     json(

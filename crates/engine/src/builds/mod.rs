@@ -58,6 +58,10 @@ pub struct BuildOptions {
     pub labels: Vec<(String, String)>,
     /// `--network` for RUN steps: host (default) or none.
     pub network: Option<String>,
+    /// Credentials for the registries FROM pulls from, by host (`docker.io`
+    /// for Docker Hub): a daemon client's `X-Registry-Config`. A registry
+    /// not named here is pulled from with the stored login.
+    pub credentials: std::collections::BTreeMap<String, berth_oci::auth::Credentials>,
 }
 
 /// What a build tells the user as it goes. Steps are numbered from 1.
@@ -197,7 +201,11 @@ impl Engine {
         if present.is_ok() && !run.opts.pull {
             return present;
         }
-        match self.pull(name, &PullOptions::default(), &NoProgress) {
+        let mut pull = PullOptions::default();
+        if let Ok(reference) = Reference::parse(name) {
+            pull.credentials = run.opts.credentials.get(reference.domain()).cloned();
+        }
+        match self.pull(name, &pull, &NoProgress) {
             Ok(_) => self.resolve(name),
             // --pull with the image here and no registry: use what is here.
             Err(e) => present.map_err(|_| e),
