@@ -38,6 +38,7 @@ pub fn serve_until_signalled(
     ready: impl FnOnce(&[Host]),
 ) -> Result<(), Error> {
     config.check()?;
+    crate::api::scratch::sweep_stale();
     // Taken before the runtime's threads exist: it edits the environment.
     let mut passed = if config.hosts.contains(&Host::Systemd) {
         systemd_listeners()?

@@ -195,7 +195,7 @@ pub fn build(engine: &Engine, a: BuildArgs) -> anyhow::Result<()> {
             .context("reading the build context from stdin")?;
         let dir = TempDir::new()?;
         if berth_engine::is_tar_archive(data.as_slice()) {
-            engine.unpack_context(data.as_slice(), &dir.0)?;
+            engine.unpack_context(data.as_slice(), &dir.0, None)?;
         } else {
             stdin_dockerfile =
                 Some(String::from_utf8(data).context("the Dockerfile on stdin is not UTF-8")?);

@@ -1343,6 +1343,56 @@ fn docker_build_uses_berths_builder_and_cache() {
         let r = d.docker(&b, client, &["run", "--rm", &tag, "cat", "/secret"]);
         assert_ne!(r.code, 0, ".dockerignore kept it out");
     }
+    // The context is unpacked in memory while the build runs, and nothing
+    // of it is left after.
+    let pid = d.child.id();
+    let scratch_of = |pid: u32| -> Vec<PathBuf> {
+        let prefix = format!("berth-scratch-{pid}-");
+        [PathBuf::from("/dev/shm"), std::env::temp_dir()]
+            .iter()
+            .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .map(|e| e.path())
+            .collect()
+    };
+    if let Some(client) = clients.first() {
+        let slow = b.path("slow-ctx");
+        std::fs::create_dir_all(&slow).unwrap();
+        std::fs::write(slow.join("Dockerfile"), "FROM busybox\nRUN sleep 1\n").unwrap();
+        let mut build = Command::new(client)
+            .args(["build", "-q", "--no-cache", slow.to_str().unwrap()])
+            .env("DOCKER_HOST", d.host())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker build");
+        let mut seen = Vec::new();
+        while build.try_wait().expect("wait").is_none() {
+            seen.extend(scratch_of(pid));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            seen.iter().any(|p| p.starts_with("/dev/shm")),
+            "the context was unpacked in memory: {seen:?}"
+        );
+    }
+    assert_eq!(scratch_of(pid), Vec::<PathBuf>::new());
+    // A daemon killed mid-build leaves its scratch; the next one sweeps it,
+    // and leaves a live daemon's alone.
+    let mut gone = Command::new("true").spawn().expect("true");
+    gone.wait().expect("wait");
+    let stale = PathBuf::from(format!("/dev/shm/berth-scratch-{}-build-test", gone.id()));
+    let live = PathBuf::from(format!(
+        "/dev/shm/berth-scratch-{}-build-test",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::create_dir_all(&live).unwrap();
+    drop(d);
+    let d = Daemon::start(&b);
+    assert!(!stale.exists(), "swept");
+    assert!(live.exists(), "another daemon's is kept");
+    std::fs::remove_dir(&live).unwrap();
     // A failing step: docker's exit 1 and the step's words.
     let bad = b.path("bad");
     std::fs::create_dir_all(&bad).unwrap();

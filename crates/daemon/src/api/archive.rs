@@ -13,31 +13,12 @@ use hyper::header::HeaderValue;
 use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 
+use super::scratch::Scratch;
 use super::stream::{BodyReader, bytes};
 use super::{Api, ApiError, Body, Call, empty};
 
 /// The stat header docker's cp reads.
 const STAT_HEADER: &str = "x-docker-container-path-stat";
-
-/// A scratch directory, removed on drop.
-pub(super) struct Scratch(pub(super) PathBuf);
-
-impl Scratch {
-    /// A new empty directory under the temporary directory, `berth-WHAT-…`.
-    pub(super) fn new(what: &str) -> Result<Scratch, ApiError> {
-        let id = berth_engine::new_id()?;
-        let dir = std::env::temp_dir().join(format!("berth-{what}-{}", &id[..16]));
-        std::fs::create_dir(&dir)
-            .map_err(|e| ApiError::internal(format!("{}: {e}", dir.display())))?;
-        Ok(Scratch(dir))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Go's `os.FileMode` of a file: permission bits plus the type in the high
 /// bits, which docker's cp reads to tell a directory from a file.

@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::json;
 
-use super::archive::Scratch;
+use super::scratch::Scratch;
 use super::stream::{BodyReader, JsonSink, json_messages};
 use super::{Api, ApiError, Body, Call};
 
@@ -123,8 +123,7 @@ pub async fn build(
     let input = BodyReader::new(req.into_body());
     let engine = api.engine.clone();
     json_messages(move |sink| {
-        let scratch = Scratch::new("build")?;
-        engine.unpack_context(input, &scratch.0)?;
+        let scratch = unpack_context(&engine, input)?;
         // The Dockerfile is read inside the context, never through a symlink
         // out of it.
         let path = berth_layer::root::resolve(&scratch.0, &dockerfile, true).map_err(|_| {
@@ -154,6 +153,39 @@ pub async fn build(
         Ok(())
     })
     .await
+}
+
+/// Contexts up to this size are unpacked in memory.
+const IN_MEMORY_CONTEXT: usize = 64 << 20;
+
+/// Unpacks a build context. A small one (what most builds send) goes to a
+/// tmpfs: dockerd unpacks every context on disk, and creating and then
+/// removing a thousand files there costs a fully cached build seconds of
+/// writeback on a slow disk. A larger one, or one that grows past four
+/// times its size (a compressed context), goes to disk.
+fn unpack_context(
+    engine: &berth_engine::Engine,
+    mut input: BodyReader,
+) -> Result<Scratch, ApiError> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    (&mut input)
+        .take(IN_MEMORY_CONTEXT as u64 + 1)
+        .read_to_end(&mut head)
+        .map_err(|e| ApiError::bad_request(format!("reading the build context: {e}")))?;
+    if head.len() <= IN_MEMORY_CONTEXT
+        && let Some(scratch) = Scratch::in_memory("build")?
+        && engine
+            .unpack_context(&head[..], &scratch.0, Some(4 * IN_MEMORY_CONTEXT as u64))
+            .is_ok()
+    {
+        return Ok(scratch);
+    }
+    // Any failure in memory is tried again on disk, where a context that is
+    // truly bad fails with its own error.
+    let scratch = Scratch::new("build")?;
+    engine.unpack_context(std::io::Cursor::new(head).chain(input), &scratch.0, None)?;
+    Ok(scratch)
 }
 
 /// `POST /build/prune`: the build cache.

@@ -14,6 +14,7 @@ mod exec;
 mod images;
 mod progress;
 mod query;
+pub mod scratch;
 mod stream;
 mod system;
 mod version;

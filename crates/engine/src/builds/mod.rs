@@ -947,19 +947,27 @@ impl Engine {
     /// A build context given as the URL of a tar archive, unpacked into `dir`.
     pub fn fetch_build_context(&self, url: &str, dir: &Path) -> Result<()> {
         let (body, _) = berth_distribution::fetch(url)?;
-        self.unpack_context(body, dir)
+        self.unpack_context(body, dir, None)
     }
 
     /// Unpacks a tar archive (plain or compressed) into `dir`, confined to
     /// it, within the layer size limit: what a client uploads (`docker cp`).
     pub fn extract_tar(&self, input: impl std::io::Read, dir: &Path) -> Result<()> {
-        self.unpack_archive(input, dir).map_err(Error::Tarball)
+        self.unpack_archive(input, dir, None)
+            .map_err(Error::Tarball)
     }
 
     /// Unpacks a build context given as a tar archive (plain or compressed,
-    /// from stdin or a URL) into `dir`, confined to it.
-    pub fn unpack_context(&self, input: impl std::io::Read, dir: &Path) -> Result<()> {
-        self.unpack_archive(input, dir).map_err(Error::Context)
+    /// from stdin or a URL) into `dir`, confined to it, and to `limit` bytes
+    /// when given (else the layer size limit).
+    pub fn unpack_context(
+        &self,
+        input: impl std::io::Read,
+        dir: &Path,
+        limit: Option<u64>,
+    ) -> Result<()> {
+        self.unpack_archive(input, dir, limit)
+            .map_err(Error::Context)
     }
 
     /// Unpacks a tar archive (plain or compressed) into `dir`, confined to it
@@ -969,18 +977,21 @@ impl Engine {
         &self,
         input: impl std::io::Read,
         dir: &Path,
+        limit: Option<u64>,
     ) -> std::result::Result<(), berth_layer::Error> {
         let (_, tar) = berth_layer::decompress(input)?;
         let mut opts = berth_layer::ApplyOptions::default();
         opts.whiteouts = berth_layer::WhiteoutMode::Direct;
-        opts.max_size = self.max_layer_size;
+        opts.max_size = limit
+            .unwrap_or(self.max_layer_size)
+            .min(self.max_layer_size);
         berth_layer::apply_layer(tar, dir, &opts).map(|_| ())
     }
 
     /// Unpacks the archive at `src` into `target` (ADD).
     fn extract_archive(&self, src: &Path, target: &Path) -> std::result::Result<(), String> {
         let f = std::fs::File::open(src).map_err(|e| format!("{}: {e}", src.display()))?;
-        self.unpack_archive(f, target)
+        self.unpack_archive(f, target, None)
             .map_err(|e| format!("{}: {e}", src.display()))
     }
 
