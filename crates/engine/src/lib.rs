@@ -28,9 +28,9 @@ pub use berth_runtime as runtime;
 pub use builds::{BuildOptions, BuildProgress, is_tar_archive};
 pub use containers::names::new_id;
 pub use containers::{
-    CommitOptions, Container, ContainerConfig, ContainerFilter, ContainerRecord, ContainerState,
-    CreateOptions, Exec, ExecIo, ExecOptions, HostConfig, Started, StateError, Status,
-    UpdateOptions,
+    AttachStreams, CommitOptions, Container, ContainerConfig, ContainerFilter, ContainerRecord,
+    ContainerState, CreateOptions, Exec, ExecIo, ExecOptions, HostConfig, Started, StateError,
+    Status, UpdateOptions,
 };
 pub use df::{DiskUsage, ImageUsage};
 pub use events::Event;

@@ -71,8 +71,9 @@ impl Cgroup {
 }
 
 /// What a container's cgroups have counted, as far as this host's
-/// hierarchies tell (v2, or the v1 `cpuacct`, `memory` and `pids` controllers).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// hierarchies tell (v2, or the v1 `cpuacct`, `memory`, `pids` and `blkio`
+/// controllers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Usage {
     /// CPU time of all its processes, nanoseconds.
     pub cpu_total: u64,
@@ -90,6 +91,80 @@ pub struct Usage {
     pub pids: u64,
     /// Its process limit (`None`: unlimited).
     pub pids_limit: Option<u64>,
+    /// Bytes read and written, per block device.
+    pub io: Vec<DeviceIo>,
+}
+
+/// One block device's bytes moved by a container.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeviceIo {
+    /// The device's major number.
+    pub major: u64,
+    /// Its minor number.
+    pub minor: u64,
+    /// Bytes read.
+    pub read: u64,
+    /// Bytes written.
+    pub write: u64,
+}
+
+impl DeviceIo {
+    /// The device of a `MAJ:MIN` field.
+    fn of(field: &str) -> Option<DeviceIo> {
+        let (major, minor) = field.split_once(':')?;
+        Some(DeviceIo {
+            major: major.parse().ok()?,
+            minor: minor.parse().ok()?,
+            ..Default::default()
+        })
+    }
+}
+
+/// v2's `io.stat`: `MAJ:MIN rbytes=N wbytes=N rios=N …` per device.
+fn io_v2(text: &str) -> Vec<DeviceIo> {
+    text.lines()
+        .filter_map(|l| {
+            let mut fields = l.split_whitespace();
+            let mut d = DeviceIo::of(fields.next()?)?;
+            for f in fields {
+                match f.split_once('=') {
+                    Some(("rbytes", n)) => d.read = n.parse().unwrap_or(0),
+                    Some(("wbytes", n)) => d.write = n.parse().unwrap_or(0),
+                    _ => {}
+                }
+            }
+            Some(d)
+        })
+        .collect()
+}
+
+/// v1's `blkio.throttle.io_service_bytes`: `MAJ:MIN Read N`, `MAJ:MIN Write
+/// N`… per device, then `Total N`.
+fn io_v1(text: &str) -> Vec<DeviceIo> {
+    let mut out: Vec<DeviceIo> = Vec::new();
+    for l in text.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let [dev, op, n] = f.as_slice() else { continue };
+        let (Some(d), Ok(n)) = (DeviceIo::of(dev), n.parse::<u64>()) else {
+            continue;
+        };
+        let i = match out
+            .iter()
+            .position(|o| (o.major, o.minor) == (d.major, d.minor))
+        {
+            Some(i) => i,
+            None => {
+                out.push(d);
+                out.len() - 1
+            }
+        };
+        match *op {
+            "Read" => out[i].read = n,
+            "Write" => out[i].write = n,
+            _ => {}
+        }
+    }
+    out
 }
 
 impl Cgroup {
@@ -129,6 +204,14 @@ impl Cgroup {
                 if let Some(stat) = read("memory.stat") {
                     u.memory_inactive_file = keyed(&stat, "total_inactive_file").unwrap_or(0);
                 }
+            }
+            if let Some(stat) = read("io.stat") {
+                u.io = io_v2(&stat);
+            }
+            if let Some(stat) = read("blkio.throttle.io_service_bytes_recursive")
+                .or_else(|| read("blkio.throttle.io_service_bytes"))
+            {
+                u.io = io_v1(&stat);
             }
             if let Some(n) = number("pids.current") {
                 u.pids = n;
@@ -224,6 +307,40 @@ fn oom_kills(text: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn block_io_in_both_versions() {
+        let v2 = io_v2("8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n");
+        assert_eq!(
+            v2,
+            [DeviceIo {
+                major: 8,
+                minor: 0,
+                read: 4096,
+                write: 8192
+            }]
+        );
+        let v1 = io_v1(
+            "254:0 Read 10\n254:0 Write 20\n254:0 Sync 20\n254:0 Total 30\n7:1 Write 5\nTotal 35\n",
+        );
+        assert_eq!(
+            v1,
+            [
+                DeviceIo {
+                    major: 254,
+                    minor: 0,
+                    read: 10,
+                    write: 20
+                },
+                DeviceIo {
+                    major: 7,
+                    minor: 1,
+                    read: 0,
+                    write: 5
+                }
+            ]
+        );
+    }
 
     #[test]
     fn names_and_counters() {

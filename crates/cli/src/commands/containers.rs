@@ -119,9 +119,20 @@ fn create_options(engine: &Engine, f: &CreateFlags) -> Result<CreateOptions> {
     Ok(o)
 }
 
+/// What docker records as attached: nothing with `-d`, else stdout and
+/// stderr, and stdin with `-i` (`docker create` counts as attached).
+fn attach_streams(detach: bool, interactive: bool) -> berth_engine::AttachStreams {
+    berth_engine::AttachStreams {
+        stdin: !detach && interactive,
+        stdout: !detach,
+        stderr: !detach,
+    }
+}
+
 /// `berth create`.
 pub fn create(engine: &Engine, f: &CreateFlags) -> Result<()> {
-    let opts = create_options(engine, f)?;
+    let mut opts = create_options(engine, f)?;
+    opts.attach = attach_streams(false, f.interactive);
     let id = engine.create_container(&opts)?;
     print_out(&format!("{id}\n"));
     Ok(())
@@ -130,7 +141,8 @@ pub fn create(engine: &Engine, f: &CreateFlags) -> Result<()> {
 /// `berth run`.
 pub fn run(engine: &Engine, a: RunArgs) -> Result<()> {
     let f = &a.create;
-    let opts = create_options(engine, f)?;
+    let mut opts = create_options(engine, f)?;
+    opts.attach = attach_streams(a.detach, f.interactive);
     let id = engine.create_container(&opts)?;
     if a.detach {
         engine.start_container(&id, false)?;

@@ -55,6 +55,9 @@ counter = client.containers.run(
 lines = b"".join(counter.logs(stream=True, follow=True))
 assert lines == b"1\n2\n3\n", lines
 assert counter.wait()["StatusCode"] == 0
+# attach with logs=1 replays what it wrote; without stream, only that
+replayed = counter.attach(stdout=True, stderr=True, logs=True, stream=False)
+assert replayed == b"1\n2\n3\n", replayed
 counter.remove()
 
 # Diff, commit, save and load

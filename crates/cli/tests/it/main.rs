@@ -10,6 +10,7 @@ mod concurrency;
 mod conformance;
 mod containers;
 mod daemon;
+mod differential;
 mod fixtures;
 mod hostile;
 mod images;

@@ -163,9 +163,13 @@ pub async fn attach(
         })
         .await?
     };
-    // Connected now when it runs; else when it starts.
+    let (logs, stream) = (call.query.flag("logs"), call.query.flag("stream"));
+    // Connected now when it runs; else when it starts. Without `stream`,
+    // only the logs so far.
     let (tx, rx) = oneshot::channel();
-    if running {
+    if !stream {
+        drop(tx);
+    } else if running {
         let id = cid.clone();
         let monitor = api
             .blocking(move |engine| Ok(engine.attach_container(&id)?))
@@ -175,18 +179,43 @@ pub async fn attach(
         api.pending.insert(&cid, tx);
     }
     let on_upgrade = hyper::upgrade::on(req);
+    let engine = api.engine.clone();
     tokio::spawn(async move {
-        let (Ok(client), Ok((monitor, waiters))) = (on_upgrade.await, rx.await) else {
+        let Ok(client) = on_upgrade.await else {
             return;
         };
-        let relayed = relay(
-            TokioIo::new(client),
-            monitor,
-            tty,
-            streams,
-            &detach,
-            waiters,
-        );
+        let mut client = TokioIo::new(client);
+        if logs {
+            // What the container wrote before this attachment, as docker
+            // replays it (docker-compose's `up` attaches so).
+            let replay = tokio::task::spawn_blocking(move || {
+                let mut out = Vec::new();
+                let _ = engine.container_logs(&cid, &Default::default(), false, &mut |l| {
+                    if let Some(chunk) =
+                        super::containers::log_chunk(l, streams.stdout, streams.stderr, tty, false)?
+                    {
+                        out.extend_from_slice(&chunk);
+                    }
+                    Ok(())
+                });
+                out
+            })
+            .await
+            .unwrap_or_default();
+            // docker-py parses the 101 through a buffered reader and then
+            // reads the raw socket: bytes that arrive with the headers are
+            // lost to it. dockerd's slower log read hides that race; a pause
+            // makes it rare here too.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            if client.write_all(&replay).await.is_err() {
+                return;
+            }
+        }
+        let Ok((monitor, waiters)) = rx.await else {
+            let _ = client.shutdown().await;
+            return;
+        };
+        let relayed = relay(client, monitor, tty, streams, &detach, waiters);
         if let Err(e) = relayed.await {
             tracing::debug!(error = %e, "attach");
         }

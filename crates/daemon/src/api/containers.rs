@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use berth_engine::runtime::attach::encode_frame;
-use berth_engine::runtime::logs::{LogsOptions, Stream};
+use berth_engine::runtime::logs::{LogLine, LogsOptions, Stream};
 use berth_engine::{ChangeKind, CommitOptions, ContainerFilter, CreateOptions, UpdateOptions};
 
 use bytes::Bytes;
@@ -96,6 +96,9 @@ struct CreateBody {
     hostname: String,
     tty: bool,
     open_stdin: bool,
+    attach_stdin: bool,
+    attach_stdout: bool,
+    attach_stderr: bool,
     labels: Option<BTreeMap<String, String>>,
     stop_signal: Option<String>,
     stop_timeout: Option<i64>,
@@ -209,6 +212,11 @@ impl CreateBody {
         o.hostname = Some(self.hostname).filter(|h| !h.is_empty());
         o.tty = self.tty;
         o.interactive = self.open_stdin;
+        o.attach = berth_engine::AttachStreams {
+            stdin: self.attach_stdin,
+            stdout: self.attach_stdout,
+            stderr: self.attach_stderr,
+        };
         o.volumes = h.binds.unwrap_or_default();
         o.mounts = mounts;
         o.tmpfs = tmpfs;
@@ -498,29 +506,9 @@ pub async fn logs(api: &Api, call: &Call, id: &str) -> Result<Response<Body>, Ap
     let (sink, body) = channel();
     let engine = api.engine.clone();
     tokio::task::spawn_blocking(move || {
-        let mut emit = |l: &berth_engine::runtime::logs::LogLine| {
-            let wanted = match l.stream {
-                Stream::Stdout => stdout,
-                Stream::Stderr => stderr,
-            };
-            if !wanted {
-                return Ok(());
-            }
-            let text = if timestamps {
-                format!("{} {}", l.time, l.text)
-            } else {
-                l.text.clone()
-            };
-            let chunk = if tty {
-                Bytes::from(text.into_bytes())
-            } else {
-                let k = match l.stream {
-                    Stream::Stdout => 1,
-                    Stream::Stderr => 2,
-                };
-                Bytes::from(encode_frame(k, text.as_bytes())?)
-            };
-            sink.send(chunk)
+        let mut emit = |l: &LogLine| match log_chunk(l, stdout, stderr, tty, timestamps)? {
+            Some(chunk) => sink.send(chunk),
+            None => Ok(()),
         };
         if let Err(e) = engine.container_logs(&known, &opts, follow, &mut emit) {
             tracing::debug!(error = %e, "logs");
@@ -530,6 +518,34 @@ pub async fn logs(api: &Api, call: &Call, id: &str) -> Result<Response<Body>, Ap
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     Ok(r)
+}
+
+/// One log line as a client reads it: raw with a TTY, else a multiplexed
+/// frame; `None` when its stream was not asked for.
+pub(super) fn log_chunk(
+    l: &LogLine,
+    stdout: bool,
+    stderr: bool,
+    tty: bool,
+    timestamps: bool,
+) -> std::io::Result<Option<Bytes>> {
+    let (wanted, k) = match l.stream {
+        Stream::Stdout => (stdout, 1),
+        Stream::Stderr => (stderr, 2),
+    };
+    if !wanted {
+        return Ok(None);
+    }
+    let text = if timestamps {
+        format!("{} {}", l.time, l.text)
+    } else {
+        l.text.clone()
+    };
+    Ok(Some(if tty {
+        Bytes::from(text.into_bytes())
+    } else {
+        Bytes::from(encode_frame(k, text.as_bytes())?)
+    }))
 }
 
 /// `GET /containers/{id}/top?ps_args=`: `{"Titles": [...], "Processes": [[...]]}`.
@@ -700,7 +716,10 @@ fn stats_json(
             "limit": limit,
             "stats": {"inactive_file": u.memory_inactive_file, "total_inactive_file": u.memory_inactive_file},
         },
-        "blkio_stats": {},
+        "blkio_stats": {"io_service_bytes_recursive": u.io.iter().flat_map(|d| [
+            json!({"major": d.major, "minor": d.minor, "op": "read", "value": d.read}),
+            json!({"major": d.major, "minor": d.minor, "op": "write", "value": d.write}),
+        ]).collect::<Vec<_>>()},
         "num_procs": 0,
     })
 }

@@ -14,7 +14,7 @@ use berth_oci::image::Platform;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::auth_config::registry_auth;
 use super::progress::JsonProgress;
@@ -104,7 +104,7 @@ pub async fn route(
                 return save(api, vec![name.to_string()]).await;
             }
             if let Some(name) = rest.strip_suffix("/json") {
-                return inspect(api, name).await;
+                return inspect(api, call, name).await;
             }
             if let Some(name) = rest.strip_suffix("/history") {
                 return history(api, name).await;
@@ -129,12 +129,46 @@ pub async fn route(
     }
 }
 
-async fn inspect(api: &Api, name: &str) -> Result<Response<Body>, ApiError> {
+/// `GET /images/{name}/json`, with the fields older API versions had:
+/// `VirtualSize` before 1.44, `Container` and `ContainerConfig` before 1.45.
+async fn inspect(api: &Api, call: &Call, name: &str) -> Result<Response<Body>, ApiError> {
     let name = name.to_string();
     let img = api
         .blocking(move |engine| Ok(engine.inspect_image(&name)?))
         .await?;
-    json(StatusCode::OK, &img)
+    let mut v = serde_json::to_value(&img).map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Some(o) = v.as_object_mut() {
+        let config = o.remove("Config").unwrap_or(Value::Null);
+        o.insert("Config".into(), container_config_shape(config));
+        if !call.version.at_least(1, 44) {
+            o.insert("VirtualSize".into(), json!(img.size));
+        }
+        if !call.version.at_least(1, 45) {
+            o.insert("Container".into(), json!(img.container));
+            o.insert(
+                "ContainerConfig".into(),
+                container_config_shape(img.container_config.clone()),
+            );
+        }
+    }
+    json(StatusCode::OK, &v)
+}
+
+/// An image's run config in the shape dockerd gives it through the API (up
+/// to 1.49): every field of a container's config, empty where the image says
+/// nothing, so that templates such as `{{.Config.Env}}` work on any image.
+fn container_config_shape(config: Value) -> Value {
+    let mut out = json!({
+        "Hostname": "", "Domainname": "", "User": "",
+        "AttachStdin": false, "AttachStdout": false, "AttachStderr": false,
+        "Tty": false, "OpenStdin": false, "StdinOnce": false,
+        "Env": null, "Cmd": null, "Image": "", "Volumes": null,
+        "WorkingDir": "", "Entrypoint": null, "OnBuild": null, "Labels": null,
+    });
+    if let (Some(o), Value::Object(given)) = (out.as_object_mut(), config) {
+        o.extend(given);
+    }
+    out
 }
 
 async fn history(api: &Api, name: &str) -> Result<Response<Body>, ApiError> {

@@ -307,7 +307,18 @@ impl Engine {
             empty_layer: false,
         });
         config.author = opts.author.clone();
+        // What docker's commit writes into the config: the message (not the
+        // base image's comment), the container and its config.
+        config.extra.insert(
+            "comment".into(),
+            opts.message.clone().unwrap_or_default().into(),
+        );
         config.extra.insert("container".into(), c.id.clone().into());
+        if let Ok(container_config) = serde_json::to_value(&c.record.config) {
+            config
+                .extra
+                .insert("container_config".into(), container_config);
+        }
         let mut layers = manifest.layers.clone();
         layers.push(descriptor(media::OCI_LAYER_GZIP, blob_digest, blob_size));
         // The layer's size first: recording the image adds up its layers'.

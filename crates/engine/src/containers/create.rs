@@ -39,6 +39,9 @@ pub struct CreateOptions {
     pub tty: bool,
     /// `-i`.
     pub interactive: bool,
+    /// Which streams a client attaches at start (docker's `Attach*`: all but
+    /// stdin without `-d`, stdin too with `-i`): recorded in the config.
+    pub attach: AttachStreams,
     /// `-v`.
     pub volumes: Vec<String>,
     /// `--mount`.
@@ -86,6 +89,17 @@ pub(crate) struct Base {
     /// Put docker's init layer (mount points, /etc files) between: what a
     /// build step commits must not hold it.
     pub init_layer: bool,
+}
+
+/// docker's `AttachStdin`, `AttachStdout`, `AttachStderr`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AttachStreams {
+    /// stdin.
+    pub stdin: bool,
+    /// stdout.
+    pub stdout: bool,
+    /// stderr.
+    pub stderr: bool,
 }
 
 /// Parses `-v HOST:CTR[:ro|rw]` / `-v NAME:CTR` / `--mount …` / `--tmpfs …` into
@@ -454,6 +468,10 @@ fn merge_config(opts: &CreateOptions, ic: &RunConfig) -> Result<(ContainerConfig
     }
     let config = ContainerConfig {
         hostname: String::new(),
+        domainname: String::new(),
+        attach_stdin: opts.attach.stdin,
+        attach_stdout: opts.attach.stdout,
+        attach_stderr: opts.attach.stderr,
         user: opts.user.clone().or(ic.user.clone()).unwrap_or_default(),
         env: merge_env(&ic.env.clone().unwrap_or_default(), &opts.env),
         cmd,

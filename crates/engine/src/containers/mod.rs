@@ -30,7 +30,7 @@ use crate::{Engine, Error, Result};
 
 pub use commit::CommitOptions;
 pub(crate) use create::Base;
-pub use create::CreateOptions;
+pub use create::{AttachStreams, CreateOptions};
 pub use exec::{Exec, ExecIo, ExecOptions};
 pub use ops::{ContainerFilter, UpdateOptions};
 pub use start::Started;
@@ -43,6 +43,18 @@ pub use state::{StateError, Status};
 pub struct ContainerConfig {
     /// Hostname.
     pub hostname: String,
+    /// Domain name (docker's field; berth sets none).
+    #[serde(default)]
+    pub domainname: String,
+    /// stdin was to be attached (`-i` without `-d`).
+    #[serde(default)]
+    pub attach_stdin: bool,
+    /// stdout was to be attached (no `-d`).
+    #[serde(default)]
+    pub attach_stdout: bool,
+    /// stderr was to be attached (no `-d`).
+    #[serde(default)]
+    pub attach_stderr: bool,
     /// `USER[:GROUP]`.
     pub user: String,
     /// Environment, `K=V`.
@@ -70,11 +82,11 @@ pub struct ContainerConfig {
     /// EXPOSE, from the image.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
-    /// VOLUME, from the image.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// VOLUME, from the image (docker shows `null` for none).
+    #[serde(default)]
     pub volumes: Option<BTreeMap<String, serde_json::Value>>,
-    /// ONBUILD, from the image.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// ONBUILD, from the image (docker shows `null` for none).
+    #[serde(default)]
     pub on_build: Option<Vec<String>>,
 }
 
@@ -433,12 +445,19 @@ impl Engine {
                 source,
             })?;
         host_config["LogConfig"] = serde_json::json!({"Type": "json-file", "Config": {}});
+        let mut state = serde_json::to_value(&c.state).map_err(|source| Error::Serialize {
+            what: "the container's state",
+            source,
+        })?;
+        // docker's booleans beside the status.
+        state["Restarting"] = (c.state.status == Status::Restarting).into();
+        state["Dead"] = (c.state.status == Status::Dead).into();
         Ok(serde_json::json!({
             "Id": c.id,
             "Created": c.record.created,
             "Path": c.record.path,
             "Args": c.record.args,
-            "State": c.state,
+            "State": state,
             "Image": c.image.to_string(),
             "ResolvConfPath": path("resolv.conf"),
             "HostnamePath": path("hostname"),
@@ -452,6 +471,32 @@ impl Engine {
             "GraphDriver": {"Data": data, "Name": snap.name()},
             "Mounts": mounts,
             "Config": c.record.config,
+            "NetworkSettings": network_settings(&c.record.host_config.network_mode),
+            "ExecIDs": null,
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
         }))
     }
+}
+
+/// `NetworkSettings` of inspect, in docker's shape: the container is on the
+/// host's network or on none, so it has no address of its own, and its one
+/// network is named by the mode (as docker names `host` and `none`).
+fn network_settings(mode: &str) -> serde_json::Value {
+    let endpoint = serde_json::json!({
+        "IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": "",
+        "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "MacAddress": "", "DriverOpts": null,
+    });
+    let mut settings = serde_json::json!({
+        "Bridge": "", "SandboxID": "", "HairpinMode": false,
+        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": {},
+        "SandboxKey": "", "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
+        "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+    });
+    settings["Networks"] = serde_json::json!({ mode: endpoint });
+    settings
 }

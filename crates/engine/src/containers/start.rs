@@ -156,18 +156,18 @@ impl Engine {
         })
     }
 
-    /// An anonymous volume still empty gets what the image has at its path
-    /// (docker's copy-up), so a VOLUME hides nothing the image ships.
-    fn fill_anonymous_volumes(&self, c: &Container, rootfs: &std::path::Path) -> Result<()> {
+    /// A volume (named or anonymous) still empty gets what the image has at
+    /// its path (docker's copy-up), so mounting a volume hides nothing the
+    /// image ships; a bind mount of a host directory is never written.
+    fn fill_empty_volumes(&self, c: &Container, rootfs: &std::path::Path) -> Result<()> {
+        let volumes = self.paths.volumes();
         for m in &c.record.host_config.mounts {
-            let is_anonymous = c
-                .record
-                .anonymous_volumes
-                .iter()
-                .any(|v| self.paths.volume_data(v).display().to_string() == m.source);
             let target = std::path::Path::new(&m.source);
+            // VOLUMES/NAME/_data
+            let is_volume = m.kind == "bind"
+                && target.parent().and_then(|p| p.parent()) == Some(volumes.as_path());
             let empty = std::fs::read_dir(target).is_ok_and(|mut d| d.next().is_none());
-            if !is_anonymous || !empty {
+            if !is_volume || !empty {
                 continue;
             }
             let Ok(src) = berth_layer::root::resolve(rootfs, &m.destination, true) else {
@@ -276,7 +276,7 @@ impl Engine {
         berth_layer::root::mkdir_all(&root_fd, &rec.config.working_dir, (0, 0), 0o755).map_err(
             Error::io(format!("working directory {}", rec.config.working_dir)),
         )?;
-        self.fill_anonymous_volumes(c, &rootfs)?;
+        self.fill_empty_volumes(c, &rootfs)?;
         let mut env = rec.config.env.clone();
         if !env.iter().any(|e| e.starts_with("HOME=")) {
             env.push(format!("HOME={}", u.home));

@@ -48,6 +48,14 @@ pub struct ImageInspect {
     pub root_fs: RootFsInspect,
     /// Store metadata.
     pub metadata: Metadata,
+    /// The container a commit made it from; Engine API clients before 1.45
+    /// read it, berth's own inspect (docker 28's shape) does not show it.
+    #[serde(skip)]
+    pub container: String,
+    /// That container's config (API before 1.45; an empty config when the
+    /// image says none).
+    #[serde(skip)]
+    pub container_config: Value,
 }
 
 /// `GraphDriver` of inspect.
@@ -139,6 +147,15 @@ impl Engine {
             comment: extra_str("comment"),
             created: config.created.clone().unwrap_or_default(),
             docker_version: extra_str("docker_version"),
+            container: extra_str("container"),
+            container_config: config
+                .extra
+                .get("container_config")
+                .cloned()
+                .unwrap_or_else(|| {
+                    serde_json::to_value(berth_oci::image::RunConfig::default())
+                        .unwrap_or(Value::Null)
+                }),
             author: config.author.clone().unwrap_or_default(),
             config: config_value,
             architecture: config.architecture.clone(),
