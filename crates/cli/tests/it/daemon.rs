@@ -37,6 +37,18 @@ pub(crate) fn clients() -> Vec<PathBuf> {
     out
 }
 
+/// A docker CLI command against `host` with the CLI config in `config`, at
+/// the API version it negotiates, stdin closed.
+pub(crate) fn docker_cli(client: &Path, host: &str, config: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(client);
+    c.args(args)
+        .env("DOCKER_HOST", host)
+        .env("DOCKER_CONFIG", config)
+        .env_remove("DOCKER_API_VERSION")
+        .stdin(Stdio::null());
+    c
+}
+
 /// A store with busybox, the docker CLIs, and a daemon on the store.
 fn started() -> Option<(Berth, Vec<PathBuf>, Daemon)> {
     let b = setup()?;
@@ -83,12 +95,7 @@ impl Daemon {
 
     /// A docker CLI pointed at this daemon, with a config of its own.
     fn docker(&self, b: &Berth, client: &Path, args: &[&str]) -> Run {
-        Command::new(client)
-            .args(args)
-            .env("DOCKER_HOST", self.host())
-            .env("DOCKER_CONFIG", b.path("docker-cli-config"))
-            .env_remove("DOCKER_API_VERSION")
-            .stdin(Stdio::null())
+        docker_cli(client, &self.host(), &b.path("docker-cli-config"), args)
             .output()
             .expect("docker CLI")
             .into()
@@ -477,29 +484,33 @@ fn tcp_with_tlsverify_admits_only_clients_with_a_certificate_from_the_ca() {
     let port = crate::registry::free_port("127.0.0.1");
     let tcp = format!("tcp://127.0.0.1:{port}");
     let path = |p: &Path| p.to_str().expect("utf-8").to_string();
-    let d = Daemon::start_with(
-        &b,
-        &[
+    let (ca_pem, key_pem) = (path(&ca.cert), path(&srv_key));
+    let tls_args = |cert: &'static str| -> Vec<String> {
+        let cert = if cert.is_empty() {
+            path(&srv_crt)
+        } else {
+            cert.to_string()
+        };
+        [
             "-H",
             &tcp,
             "--tlsverify",
             "--tlscacert",
-            &path(&ca.cert),
+            &ca_pem,
             "--tlscert",
-            &path(&srv_crt),
+            &cert,
             "--tlskey",
-            &path(&srv_key),
-        ],
-    );
+            &key_pem,
+        ]
+        .map(str::to_string)
+        .to_vec()
+    };
+    let args = tls_args("");
+    let d = Daemon::start_with(&b, &args.iter().map(String::as_str).collect::<Vec<_>>());
     let docker = |client: &Path, certs: &Path, args: &[&str]| -> Run {
-        Command::new(client)
-            .args(args)
-            .env("DOCKER_HOST", &tcp)
+        docker_cli(client, &tcp, &b.path("docker-cli-config"), args)
             .env("DOCKER_TLS_VERIFY", "1")
             .env("DOCKER_CERT_PATH", certs)
-            .env("DOCKER_CONFIG", b.path("docker-cli-config"))
-            .env_remove("DOCKER_API_VERSION")
-            .stdin(Stdio::null())
             .output()
             .expect("docker CLI")
             .into()
@@ -535,18 +546,9 @@ fn tcp_with_tlsverify_admits_only_clients_with_a_certificate_from_the_ca() {
     assert_ne!(String::from_utf8_lossy(&plain.stdout), "OK");
     drop(d);
     // A certificate that is not there: one line naming it, exit 125.
-    let r = b.run(&[
-        "daemon",
-        "-H",
-        &tcp,
-        "--tlsverify",
-        "--tlscacert",
-        &path(&ca.cert),
-        "--tlscert",
-        "/nonexistent/cert.pem",
-        "--tlskey",
-        &path(&srv_key),
-    ]);
+    let mut args = vec!["daemon".to_string()];
+    args.extend(tls_args("/nonexistent/cert.pem"));
+    let r = b.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(r.code, 125, "{}", r.stderr);
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     assert!(r.stderr.contains("/nonexistent/cert.pem"), "{}", r.stderr);
@@ -1714,6 +1716,15 @@ fn docker_stats_reads_the_containers_cgroups() {
             "busy",
         ]);
         assert_eq!(kept.trim(), format!("{} 20", (32 + i) << 20));
+    }
+    // What berth cannot apply is refused by name, not ignored.
+    for client in &clients {
+        for (flag, value) in [("--cpu-shares", "512"), ("--restart", "always")] {
+            let r = d.docker(&b, client, &["update", flag, value, "busy"]);
+            assert_eq!(r.code, 1, "{}", r.stderr);
+            let said = format!("{flag} is not supported");
+            assert!(r.stderr.contains(&said), "{}", r.stderr);
+        }
     }
     let r = b.run(&["inspect", "busy"]);
     assert_eq!(r.code, 0);

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::containers::setup;
-use crate::daemon::{Daemon, archive_of_rootfs, clients};
+use crate::daemon::{Daemon, archive_of_rootfs, clients, docker_cli};
 use crate::{Run, require_tool};
 
 /// Debian's dockerd on sockets and directories of its own, stopped by its
@@ -93,13 +93,9 @@ struct Both<'a> {
 
 impl Both<'_> {
     fn on(&self, host: &str, args: &[&str]) -> Run {
-        Command::new(self.client)
-            .args(args)
-            .env("DOCKER_HOST", host)
-            .env("DOCKER_CONFIG", &self.config)
+        docker_cli(self.client, host, &self.config, args)
             // dockerd 20.10's version, so that both answer the same API.
             .env("DOCKER_API_VERSION", "1.41")
-            .stdin(Stdio::null())
             .output()
             .expect("docker CLI")
             .into()

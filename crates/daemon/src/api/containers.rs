@@ -769,13 +769,50 @@ struct UpdateBody {
     pids_limit: Option<i64>,
 }
 
+/// What `docker update` can ask that berth does not apply yet: refused by
+/// name rather than ignored, so that a script learns it did not happen.
+const UPDATE_NOT_APPLIED: &[(&str, &str)] = &[
+    ("CpuShares", "--cpu-shares"),
+    ("CpuPeriod", "--cpu-period"),
+    ("CpuQuota", "--cpu-quota"),
+    ("CpuRealtimePeriod", "--cpu-rt-period"),
+    ("CpuRealtimeRuntime", "--cpu-rt-runtime"),
+    ("CpusetCpus", "--cpuset-cpus"),
+    ("CpusetMems", "--cpuset-mems"),
+    ("MemoryReservation", "--memory-reservation"),
+    ("KernelMemory", "--kernel-memory"),
+    ("BlkioWeight", "--blkio-weight"),
+];
+
 /// `POST /containers/{id}/update`: memory, CPUs and PIDs limits, live.
 pub async fn update(
     api: &Api,
     id: &str,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let body: UpdateBody = super::read_json(req, 64 << 10).await?;
+    let raw: serde_json::Value = super::read_json(req, 64 << 10).await?;
+    let set = |v: &serde_json::Value| match v {
+        serde_json::Value::Number(n) => n.as_f64().is_some_and(|n| n != 0.0),
+        serde_json::Value::String(s) => !s.is_empty(),
+        _ => false,
+    };
+    for (field, flag) in UPDATE_NOT_APPLIED {
+        if raw.get(field).is_some_and(set) {
+            return Err(ApiError::bad_request(format!(
+                "{flag} is not supported by berth's update yet; memory, --cpus and --pids-limit are"
+            )));
+        }
+    }
+    if raw["RestartPolicy"]["Name"]
+        .as_str()
+        .is_some_and(|n| !n.is_empty())
+    {
+        return Err(ApiError::bad_request(
+            "--restart is not supported by berth yet: containers have no restart policy",
+        ));
+    }
+    let body: UpdateBody = serde_json::from_value(raw)
+        .map_err(|e| ApiError::bad_request(format!("invalid update: {e}")))?;
     let mut opts = UpdateOptions::default();
     // docker sends 0 for what `docker update` was not asked to change.
     opts.memory = body.memory.filter(|m| *m != 0);
