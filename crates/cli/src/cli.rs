@@ -122,6 +122,10 @@ pub enum Command {
     /// Manage berth.
     #[command(subcommand)]
     System(SystemCommand),
+    /// Show the version of berth's client and engine.
+    Version(FormatArgs),
+    /// Display system-wide information.
+    Info(FormatArgs),
     /// Manage volumes.
     #[command(subcommand)]
     Volume(VolumeCommand),
@@ -421,6 +425,17 @@ pub enum ImageCommand {
 pub enum SystemCommand {
     /// Show disk usage: images, layers, and what prune would reclaim.
     Df(DfArgs),
+    /// Display system-wide information.
+    Info(FormatArgs),
+}
+
+/// `--format` alone: docker's text when absent, `json`, or a Go template
+/// (`{{.Server.Version}}`, `{{.Driver}}`…) over the JSON document.
+#[derive(Debug, Args)]
+pub struct FormatArgs {
+    /// Format output: json, or a Go template.
+    #[arg(short, long)]
+    pub format: Option<String>,
 }
 
 /// Output format of list commands.

@@ -127,6 +127,8 @@ fn run(mut cli: Cli, root_given: bool) -> anyhow::Result<()> {
         Command::Image(ImageCommand::Mount(a)) => system::mount(&engine, a),
         Command::Image(ImageCommand::Umount(a)) => system::umount(&engine, a),
         Command::System(SystemCommand::Df(a)) => system::df(&engine, a),
+        Command::System(SystemCommand::Info(a)) | Command::Info(a) => system::info(&engine, a),
+        Command::Version(a) => system::version(&engine, a),
         Command::Daemon(a) => {
             commands::daemon::run(engine, a, &cli.runroot, &cli.registries_config)
         }

@@ -2,13 +2,13 @@
 
 use std::io::IsTerminal;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use berth_engine::{Engine, Image, ImageFilter, RemoveEvent, human_duration, human_size};
 use serde_json::{Value, json};
 
 use super::{finish, report};
 use crate::cli::{HistoryArgs, ImagesArgs, InspectArgs, PruneArgs, RmiArgs, TagArgs};
-use crate::format::{Format, print_out, render};
+use crate::format::{Format, GoTemplate, print_out};
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -216,9 +216,10 @@ pub fn print_inspect(found: &[Value], format: Option<&str>) -> Result<()> {
         Some("json") => format!("{}\n", serde_json::to_string(found)?),
         Some(t) => {
             let t = t.replace("\\t", "\t").replace("\\n", "\n");
+            let t = GoTemplate::parse(&t)?;
             let mut s = String::new();
             for v in found {
-                s.push_str(&render(&t, v).context("--format")?);
+                s.push_str(&t.render(v)?);
                 s.push('\n');
             }
             s

@@ -1,11 +1,11 @@
-//! image mount / umount, system df.
+//! image mount / umount, system df, version, info.
 
 use anyhow::Result;
 use berth_engine::{Engine, human_size};
 use serde_json::json;
 
 use super::images::since;
-use crate::cli::{DfArgs, MountArgs};
+use crate::cli::{DfArgs, FormatArgs, MountArgs};
 use crate::format::{Format, align, print_out};
 
 /// `berth image mount`.
@@ -92,4 +92,197 @@ pub fn df(engine: &Engine, a: DfArgs) -> Result<()> {
     out.push_str("\nBuild cache usage: 0B\n");
     print_out(&out);
     Ok(())
+}
+
+/// Prints `doc` as `--format` asks: docker's text (`text`), `json`, or a Go
+/// template over the document.
+fn print_document(
+    doc: &serde_json::Value,
+    format: Option<&str>,
+    text: impl Fn() -> String,
+) -> Result<()> {
+    let out = match format.map(str::trim) {
+        None | Some("") => text(),
+        Some("json") => format!("{doc}\n"),
+        Some(t) => {
+            let t = t.replace("\\t", "\t").replace("\\n", "\n");
+            format!("{}\n", crate::format::GoTemplate::parse(&t)?.render(doc)?)
+        }
+    };
+    print_out(&out);
+    Ok(())
+}
+
+/// `berth version`: the client and the engine it opens, in docker's shape
+/// (`{{.Client.Version}}`, `{{.Server.Version}}`, `{{.Server.ApiVersion}}`).
+pub fn version(engine: &Engine, a: FormatArgs) -> Result<()> {
+    let server = berth_daemon::api::version_document();
+    let driver = engine.driver_name()?;
+    let os_arch = format!("linux/{}", server["Arch"].as_str().unwrap_or(""));
+    let doc = json!({
+        "Client": {
+            "Platform": {"Name": "berth"},
+            "Version": env!("CARGO_PKG_VERSION"),
+            "ApiVersion": server["ApiVersion"],
+            "DefaultAPIVersion": server["ApiVersion"],
+            "GoVersion": "",
+            "Os": "linux",
+            "Arch": server["Arch"],
+            "Context": "default",
+        },
+        "Server": server,
+        "StorageDriver": driver,
+        "DefaultRuntime": "berth",
+    });
+    print_document(&doc, a.format.as_deref(), || {
+        let s = &doc["Server"];
+        let v = |x: &serde_json::Value| x.as_str().unwrap_or("").to_string();
+        let lines = [
+            "Client:".to_string(),
+            format!(" Version:           {}", v(&doc["Client"]["Version"])),
+            format!(" API version:       {}", v(&s["ApiVersion"])),
+            format!(" OS/Arch:           {os_arch}"),
+            " Context:           default".to_string(),
+            String::new(),
+            "Server: berth".to_string(),
+            " Engine:".to_string(),
+            format!("  Version:          {}", v(&s["Version"])),
+            format!(
+                "  API version:      {} (minimum version {})",
+                v(&s["ApiVersion"]),
+                v(&s["MinAPIVersion"])
+            ),
+            format!("  OS/Arch:          {os_arch}"),
+            format!("  Kernel version:   {}", v(&s["KernelVersion"])),
+            "  Experimental:     false".to_string(),
+            format!("  Storage driver:   {driver}"),
+            "  Default runtime:  berth (built in; runc with --runtime)".to_string(),
+        ];
+        lines.iter().map(|l| format!("{l}\n")).collect()
+    })
+}
+
+/// `berth info` / `berth system info`: what `GET /info` answers, printed as
+/// docker prints it.
+pub fn info(engine: &Engine, a: FormatArgs) -> Result<()> {
+    let doc = berth_daemon::api::info_document(engine)?;
+    print_document(&doc, a.format.as_deref(), || info_text(&doc))
+}
+
+/// Go's `units.BytesSize`: binary units, four significant digits (`23.47GiB`).
+fn binary_size(bytes: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < units.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    let digits = match v {
+        v if v >= 1000.0 => 0,
+        v if v >= 100.0 => 1,
+        v if v >= 10.0 => 2,
+        _ => 3,
+    };
+    let n = format!("{v:.digits$}");
+    let n = if n.contains('.') {
+        n.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &n
+    };
+    format!("{n}{}", units[i])
+}
+
+/// docker info's text.
+fn info_text(d: &serde_json::Value) -> String {
+    let v = |k: &str| match &d[k] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let list = |x: &serde_json::Value| -> Vec<String> {
+        x.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut out = vec![
+        "Client:".to_string(),
+        " Context:    default".into(),
+        " Debug Mode: false".into(),
+        String::new(),
+        "Server:".into(),
+        format!(" Containers: {}", v("Containers")),
+        format!("  Running: {}", v("ContainersRunning")),
+        format!("  Paused: {}", v("ContainersPaused")),
+        format!("  Stopped: {}", v("ContainersStopped")),
+        format!(" Images: {}", v("Images")),
+        format!(" Server Version: {}", v("ServerVersion")),
+        format!(" Storage Driver: {}", v("Driver")),
+    ];
+    for pair in d["DriverStatus"].as_array().into_iter().flatten() {
+        let p = list(pair);
+        if let [k, val] = p.as_slice() {
+            out.push(format!("  {k}: {val}"));
+        }
+    }
+    out.push(format!(" Logging Driver: {}", v("LoggingDriver")));
+    out.push(format!(" Cgroup Driver: {}", v("CgroupDriver")));
+    out.push(format!(" Cgroup Version: {}", v("CgroupVersion")));
+    out.push(" Plugins:".into());
+    for kind in ["Volume", "Network", "Log"] {
+        out.push(format!("  {kind}: {}", list(&d["Plugins"][kind]).join(" ")));
+    }
+    let runtimes: Vec<String> = d["Runtimes"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    out.push(format!(" Runtimes: {}", runtimes.join(" ")));
+    out.push(format!(" Default Runtime: {}", v("DefaultRuntime")));
+    out.push(format!(" Kernel Version: {}", v("KernelVersion")));
+    out.push(format!(" Operating System: {}", v("OperatingSystem")));
+    out.push(format!(" OSType: {}", v("OSType")));
+    out.push(format!(" Architecture: {}", v("Architecture")));
+    out.push(format!(" CPUs: {}", v("NCPU")));
+    out.push(format!(
+        " Total Memory: {}",
+        binary_size(d["MemTotal"].as_u64().unwrap_or(0))
+    ));
+    out.push(format!(" Name: {}", v("Name")));
+    out.push(format!(" ID: {}", v("ID")));
+    out.push(format!(" Docker Root Dir: {}", v("DockerRootDir")));
+    out.push(" Debug Mode: false".into());
+    out.push(" Experimental: false".into());
+    out.push(" Insecure Registries:".into());
+    for r in list(&d["RegistryConfig"]["InsecureRegistryCIDRs"]) {
+        out.push(format!("  {r}"));
+    }
+    let mirrors = list(&d["RegistryConfig"]["Mirrors"]);
+    if !mirrors.is_empty() {
+        out.push(" Registry Mirrors:".into());
+        out.extend(mirrors.iter().map(|m| format!("  {m}")));
+    }
+    out.push(format!(
+        " Live Restore Enabled: {}",
+        v("LiveRestoreEnabled")
+    ));
+    let warnings = list(&d["Warnings"]);
+    let mut text: String = out.iter().map(|l| format!("{l}\n")).collect();
+    for w in warnings {
+        text.push_str(&format!("{w}\n"));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn memory_reads_like_docker_info() {
+        assert_eq!(super::binary_size(25_300_000_000), "23.56GiB");
+        assert_eq!(super::binary_size(1 << 30), "1GiB");
+        assert_eq!(super::binary_size(512), "512B");
+    }
 }

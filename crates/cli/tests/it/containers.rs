@@ -784,3 +784,42 @@ fn signals_reach_an_attached_container() {
         "ready\ngot INT\nready\ngot INT\n"
     );
 }
+
+#[test]
+fn version_and_info_answer_like_docker() {
+    let Some(b) = setup() else { return };
+    let v = b.ok(&[
+        "version",
+        "--format",
+        "{{.Server.ApiVersion}} {{.Client.Os}}",
+    ]);
+    assert_eq!(v.trim(), "1.47 linux");
+    let text = b.ok(&["version"]);
+    assert!(text.starts_with("Client:\n Version:"), "{text}");
+    assert!(text.contains("\nServer: berth\n Engine:\n"), "{text}");
+    b.ok(&["create", "--name", "counted", "busybox", "true"]);
+    let info = b.ok(&[
+        "info",
+        "--format",
+        "{{.Images}} {{.Containers}} {{.ContainersStopped}} {{.OSType}}",
+    ]);
+    assert_eq!(info.trim(), "1 1 1 linux");
+    let same = b.ok(&["system", "info", "--format", "{{json .Plugins.Volume}}"]);
+    assert_eq!(same.trim(), r#"["local"]"#);
+    let text = b.ok(&["info"]);
+    for line in [
+        " Containers: 1\n",
+        "  Stopped: 1\n",
+        " Images: 1\n",
+        " Logging Driver: json-file\n",
+        " Default Runtime: berth\n",
+    ] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
+    let doc: serde_json::Value =
+        serde_json::from_str(&b.ok(&["info", "--format", "json"])).expect("JSON");
+    assert_eq!(doc["ContainersStopped"], 1);
+    let r = b.run(&["info", "--format", "{{.Nope"]);
+    assert_eq!(r.code, 125, "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+}

@@ -41,8 +41,13 @@ fn arch() -> String {
 
 /// `GET /version`.
 pub async fn version(_api: &Api) -> Result<Response<Body>, ApiError> {
+    json(StatusCode::OK, &version_document())
+}
+
+/// What `GET /version` answers (and `berth version` shows as the server).
+pub fn version_document() -> Value {
     let version = env!("CARGO_PKG_VERSION");
-    let v = json!({
+    json!({
         "Platform": {"Name": "berth"},
         "Components": [{
             "Name": "Engine",
@@ -65,8 +70,7 @@ pub async fn version(_api: &Api) -> Result<Response<Body>, ApiError> {
         "Arch": arch(),
         "KernelVersion": kernel_version(),
         "BuildTime": "",
-    });
-    json(StatusCode::OK, &v)
+    })
 }
 
 /// `PRETTY_NAME` of /etc/os-release.
@@ -100,99 +104,100 @@ pub(super) fn mem_total() -> u64 {
 
 /// `GET /info`.
 pub async fn info(api: &Api) -> Result<Response<Body>, ApiError> {
-    let v: Value = api
-        .blocking(|engine| {
-            let containers = engine.containers()?;
-            let count = |s: Status| containers.iter().filter(|c| c.state.status == s).count();
-            let images = engine.images(&ImageFilter::default())?.len();
-            let driver = engine.driver_name()?;
-            let root = engine.root().display().to_string();
-            let hostname = rustix::system::uname()
-                .nodename()
-                .to_string_lossy()
-                .into_owned();
-            // A stable ID for this store, as dockerd keeps one per data root.
-            let mut h = berth_oci::Hasher::new();
-            h.update(root.as_bytes());
-            let id = h.finish().hex()[..32].to_string();
-            Ok(json!({
-                "ID": id,
-                "Containers": containers.len(),
-                "ContainersRunning": count(Status::Running),
-                "ContainersPaused": count(Status::Paused),
-                "ContainersStopped": containers.len() - count(Status::Running) - count(Status::Paused),
-                "Images": images,
-                "Driver": driver,
-                "DriverStatus": [["Backing Filesystem", "extfs"]],
-                "Plugins": {
-                    "Volume": ["local"],
-                    "Network": ["host", "null"],
-                    "Authorization": null,
-                    "Log": ["json-file"],
-                },
-                "MemoryLimit": true,
-                "SwapLimit": false,
-                "CpuCfsPeriod": true,
-                "CpuCfsQuota": true,
-                "CPUShares": true,
-                "CPUSet": true,
-                "PidsLimit": true,
-                "IPv4Forwarding": true,
-                "BridgeNfIptables": false,
-                "BridgeNfIp6tables": false,
-                "Debug": false,
-                "NFd": 0,
-                "OomKillDisable": false,
-                "NGoroutines": 0,
-                "SystemTime": berth_engine::rfc3339_now(),
-                "LoggingDriver": "json-file",
-                "CgroupDriver": "cgroupfs",
-                "CgroupVersion": if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "2" } else { "1" },
-                "NEventsListener": 0,
-                "KernelVersion": kernel_version(),
-                "OperatingSystem": operating_system(),
-                "OSVersion": "",
-                "OSType": "linux",
-                "Architecture": std::env::consts::ARCH,
-                "IndexServerAddress": "https://index.docker.io/v1/",
-                "RegistryConfig": {
-                    "IndexConfigs": {},
-                    "InsecureRegistryCIDRs": ["127.0.0.0/8"],
-                    "Mirrors": [],
-                },
-                "NCPU": std::thread::available_parallelism().map_or(1, |n| n.get()),
-                "MemTotal": mem_total(),
-                "GenericResources": null,
-                "DockerRootDir": root,
-                "HttpProxy": "",
-                "HttpsProxy": "",
-                "NoProxy": "",
-                "Name": hostname,
-                "Labels": [],
-                "ExperimentalBuild": false,
-                "ServerVersion": env!("CARGO_PKG_VERSION"),
-                "Runtimes": {"berth": {"path": "berth"}, "runc": {"path": "/usr/sbin/runc"}},
-                "DefaultRuntime": "berth",
-                "Swarm": {
-                    "NodeID": "",
-                    "NodeAddr": "",
-                    "LocalNodeState": "inactive",
-                    "ControlAvailable": false,
-                    "Error": "",
-                    "RemoteManagers": null,
-                },
-                "LiveRestoreEnabled": true,
-                "Isolation": "",
-                "InitBinary": "",
-                "ContainerdCommit": {"ID": ""},
-                "RuncCommit": {"ID": ""},
-                "InitCommit": {"ID": ""},
-                "SecurityOptions": [],
-                "Warnings": [],
-            }))
-        })
-        .await?;
+    let v: Value = api.blocking(|engine| Ok(info_document(engine)?)).await?;
     json(StatusCode::OK, &v)
+}
+
+/// What `GET /info` answers for this engine (and `berth info` prints).
+pub fn info_document(engine: &berth_engine::Engine) -> Result<Value, berth_engine::Error> {
+    let containers = engine.containers()?;
+    let count = |s: Status| containers.iter().filter(|c| c.state.status == s).count();
+    let images = engine.images(&ImageFilter::default())?.len();
+    let driver = engine.driver_name()?;
+    let root = engine.root().display().to_string();
+    let hostname = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    // A stable ID for this store, as dockerd keeps one per data root.
+    let mut h = berth_oci::Hasher::new();
+    h.update(root.as_bytes());
+    let id = h.finish().hex()[..32].to_string();
+    Ok(json!({
+        "ID": id,
+        "Containers": containers.len(),
+        "ContainersRunning": count(Status::Running),
+        "ContainersPaused": count(Status::Paused),
+        "ContainersStopped": containers.len() - count(Status::Running) - count(Status::Paused),
+        "Images": images,
+        "Driver": driver,
+        "DriverStatus": [["Backing Filesystem", "extfs"]],
+        "Plugins": {
+            "Volume": ["local"],
+            "Network": ["host", "null"],
+            "Authorization": null,
+            "Log": ["json-file"],
+        },
+        "MemoryLimit": true,
+        "SwapLimit": false,
+        "CpuCfsPeriod": true,
+        "CpuCfsQuota": true,
+        "CPUShares": true,
+        "CPUSet": true,
+        "PidsLimit": true,
+        "IPv4Forwarding": true,
+        "BridgeNfIptables": false,
+        "BridgeNfIp6tables": false,
+        "Debug": false,
+        "NFd": 0,
+        "OomKillDisable": false,
+        "NGoroutines": 0,
+        "SystemTime": berth_engine::rfc3339_now(),
+        "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "2" } else { "1" },
+        "NEventsListener": 0,
+        "KernelVersion": kernel_version(),
+        "OperatingSystem": operating_system(),
+        "OSVersion": "",
+        "OSType": "linux",
+        "Architecture": std::env::consts::ARCH,
+        "IndexServerAddress": "https://index.docker.io/v1/",
+        "RegistryConfig": {
+            "IndexConfigs": {},
+            "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+            "Mirrors": [],
+        },
+        "NCPU": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "MemTotal": mem_total(),
+        "GenericResources": null,
+        "DockerRootDir": root,
+        "HttpProxy": "",
+        "HttpsProxy": "",
+        "NoProxy": "",
+        "Name": hostname,
+        "Labels": [],
+        "ExperimentalBuild": false,
+        "ServerVersion": env!("CARGO_PKG_VERSION"),
+        "Runtimes": {"berth": {"path": "berth"}, "runc": {"path": "/usr/sbin/runc"}},
+        "DefaultRuntime": "berth",
+        "Swarm": {
+            "NodeID": "",
+            "NodeAddr": "",
+            "LocalNodeState": "inactive",
+            "ControlAvailable": false,
+            "Error": "",
+            "RemoteManagers": null,
+        },
+        "LiveRestoreEnabled": true,
+        "Isolation": "",
+        "InitBinary": "",
+        "ContainerdCommit": {"ID": ""},
+        "RuncCommit": {"ID": ""},
+        "InitCommit": {"ID": ""},
+        "SecurityOptions": [],
+        "Warnings": [],
+    }))
 }
 
 /// The networks berth has until bridge networking: `host` and `none`.
