@@ -1,6 +1,6 @@
 //! Progress for load, import and save: bars on a terminal, plain lines otherwise.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::sync::Mutex;
 
@@ -8,7 +8,14 @@ use berth_engine::Progress;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Draws progress on stderr (or stdout, where docker prints it: pull, push).
-pub enum Reporter {
+pub struct Reporter {
+    mode: Mode,
+    /// With [`Reporter::each_item_once`]: the items whose outcome was told.
+    told: Option<Mutex<HashSet<String>>>,
+}
+
+/// How a [`Reporter`] draws.
+enum Mode {
     /// Nothing at all (`-q`).
     Quiet,
     /// One line per finished item.
@@ -28,43 +35,62 @@ pub enum Reporter {
 impl Reporter {
     /// The right reporter for stderr; `quiet` silences it.
     pub fn new(quiet: bool) -> Reporter {
-        if quiet {
-            Reporter::Quiet
+        Reporter::with_mode(if quiet {
+            Mode::Quiet
         } else if std::io::stderr().is_terminal() {
-            Reporter::Bars {
+            Mode::Bars {
                 multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
                 bars: Mutex::new(HashMap::new()),
             }
         } else {
-            Reporter::Lines { stdout: false }
-        }
+            Mode::Lines { stdout: false }
+        })
     }
 
     /// The right reporter for stdout, where docker prints pull and push progress.
     pub fn on_stdout(quiet: bool) -> Reporter {
-        if quiet {
-            Reporter::Quiet
+        Reporter::with_mode(if quiet {
+            Mode::Quiet
         } else if std::io::stdout().is_terminal() {
-            Reporter::Bars {
+            Mode::Bars {
                 multi: MultiProgress::with_draw_target(ProgressDrawTarget::stdout()),
                 bars: Mutex::new(HashMap::new()),
             }
         } else {
-            Reporter::Lines { stdout: true }
-        }
+            Mode::Lines { stdout: true }
+        })
+    }
+
+    fn with_mode(mode: Mode) -> Reporter {
+        Reporter { mode, told: None }
+    }
+
+    /// Tells each item's outcome once per command, however often the engine
+    /// reports it: `load` of an archive whose images share layers prints
+    /// one line per layer (`pull -a` keeps docker's lines per tag).
+    pub fn each_item_once(mut self) -> Reporter {
+        self.told = Some(Mutex::new(HashSet::new()));
+        self
     }
 
     fn bar(&self, id: &str) -> Option<ProgressBar> {
-        match self {
-            Reporter::Bars { bars, .. } => bars.lock().ok()?.get(id).cloned(),
+        match &self.mode {
+            Mode::Bars { bars, .. } => bars.lock().ok()?.get(id).cloned(),
             _ => None,
         }
+    }
+
+    /// Whether `id`'s outcome is still to be told (and from now on, told).
+    fn first_time(&self, id: &str) -> bool {
+        let Some(told) = &self.told else { return true };
+        told.lock()
+            .map_or(true, |mut told| told.insert(id.to_string()))
     }
 }
 
 impl Progress for Reporter {
     fn start(&self, id: &str, what: &str, total: Option<u64>) {
-        let Reporter::Bars { multi, bars } = self else {
+        let Mode::Bars { multi, bars } = &self.mode else {
             return;
         };
         let style = match total {
@@ -95,10 +121,13 @@ impl Progress for Reporter {
     }
 
     fn done(&self, id: &str, status: &str) {
-        match self {
-            Reporter::Quiet => {}
-            Reporter::Lines { stdout } => line(*stdout, &format!("{id}: {status}")),
-            Reporter::Bars { multi, .. } => match self.bar(id) {
+        if !self.first_time(id) {
+            return;
+        }
+        match &self.mode {
+            Mode::Quiet => {}
+            Mode::Lines { stdout } => line(*stdout, &format!("{id}: {status}")),
+            Mode::Bars { multi, .. } => match self.bar(id) {
                 Some(b) => {
                     b.set_style(
                         ProgressStyle::with_template("{prefix}: {msg}")
@@ -114,10 +143,10 @@ impl Progress for Reporter {
     }
 
     fn message(&self, line: &str) {
-        match self {
-            Reporter::Quiet => {}
-            Reporter::Lines { stdout } => self::line(*stdout, line),
-            Reporter::Bars { multi, .. } => {
+        match &self.mode {
+            Mode::Quiet => {}
+            Mode::Lines { stdout } => self::line(*stdout, line),
+            Mode::Bars { multi, .. } => {
                 let _ = multi.println(line);
             }
         }

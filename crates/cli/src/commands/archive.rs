@@ -115,7 +115,7 @@ pub fn save(engine: &Engine, a: SaveArgs) -> Result<()> {
 
 /// `berth load`.
 pub fn load(engine: &Engine, a: LoadArgs) -> Result<()> {
-    let progress = Reporter::new(a.quiet);
+    let progress = Reporter::new(a.quiet).each_item_once();
     let outcome = match &a.input {
         Some(path) => {
             let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
