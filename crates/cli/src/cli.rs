@@ -124,6 +124,9 @@ pub enum Command {
     System(SystemCommand),
     /// Show the version of berth's client and engine.
     Version(FormatArgs),
+    /// Get real time events: what containers, images and volumes went
+    /// through, whichever berth process (or the daemon) did it.
+    Events(EventsArgs),
     /// Display system-wide information.
     Info(FormatArgs),
     /// Manage volumes.
@@ -427,6 +430,25 @@ pub enum SystemCommand {
     Df(DfArgs),
     /// Display system-wide information.
     Info(FormatArgs),
+    /// Get real time events.
+    Events(EventsArgs),
+}
+
+/// `berth events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Show events since: a Unix time, an RFC 3339 date, or a duration ago (10m, 1h30m)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Stream events until this time (same forms); without it, follow
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Filter: type=, event=, container=, image=, volume=, label=
+    #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+    pub filters: Vec<String>,
+    /// Format output: json, or a Go template ({{.Type}} {{.Action}} {{.Actor.ID}}…)
+    #[arg(long)]
+    pub format: Option<String>,
 }
 
 /// `--format` alone: docker's text when absent, `json`, or a Go template

@@ -129,6 +129,9 @@ fn run(mut cli: Cli, root_given: bool) -> anyhow::Result<()> {
         Command::System(SystemCommand::Df(a)) => system::df(&engine, a),
         Command::System(SystemCommand::Info(a)) | Command::Info(a) => system::info(&engine, a),
         Command::Version(a) => system::version(&engine, a),
+        Command::System(SystemCommand::Events(a)) | Command::Events(a) => {
+            system::events(&engine, a)
+        }
         Command::Daemon(a) => {
             commands::daemon::run(engine, a, &cli.runroot, &cli.registries_config)
         }

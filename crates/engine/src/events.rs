@@ -39,6 +39,67 @@ pub struct Event {
     pub time_nano: i64,
 }
 
+/// The filter keys docker's `events` takes.
+pub const EVENT_FILTERS: &[&str] = &["type", "event", "container", "image", "volume", "label"];
+
+impl Event {
+    /// Whether it passes docker's filters ([`EVENT_FILTERS`]): values of
+    /// one key are alternatives, keys all apply.
+    pub fn matches(&self, filters: &[(String, String)]) -> bool {
+        let mut keys: Vec<&str> = filters.iter().map(|(k, _)| k.as_str()).collect();
+        keys.dedup();
+        keys.iter().all(|key| {
+            filters
+                .iter()
+                .filter(|(k, _)| k == key)
+                .any(|(_, v)| self.matches_one(key, v))
+        })
+    }
+
+    fn matches_one(&self, key: &str, v: &str) -> bool {
+        let attr = |k: &str| self.attributes.get(k).map(String::as_str);
+        match key {
+            "type" => self.kind == v,
+            "event" => self.action == v,
+            "container" => {
+                self.kind == "container" && (self.id.starts_with(v) || attr("name") == Some(v))
+            }
+            "image" => {
+                attr("image") == Some(v)
+                    || (self.kind == "image" && (self.id == v || attr("name") == Some(v)))
+            }
+            "volume" => self.kind == "volume" && self.id == v,
+            "label" => match v.split_once('=') {
+                Some((k, val)) => attr(k) == Some(val),
+                None => self.attributes.contains_key(v),
+            },
+            _ => false,
+        }
+    }
+
+    /// docker's JSON of it (with the old top-level fields old clients read).
+    pub fn docker_message(&self) -> serde_json::Value {
+        let mut m = serde_json::json!({
+            "Type": self.kind,
+            "Action": self.action,
+            "Actor": {"ID": self.id, "Attributes": self.attributes},
+            "scope": "local",
+            "time": self.time_nano / 1_000_000_000,
+            "timeNano": self.time_nano,
+        });
+        if self.kind == "container" {
+            m["status"] = serde_json::json!(self.action);
+            m["id"] = serde_json::json!(self.id);
+            m["from"] = serde_json::json!(attr_or_empty(&self.attributes, "image"));
+        }
+        m
+    }
+}
+
+fn attr_or_empty(attributes: &BTreeMap<String, String>, k: &str) -> String {
+    attributes.get(k).cloned().unwrap_or_default()
+}
+
 fn now_nano() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -163,5 +224,51 @@ impl Engine {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, action: &str, id: &str, attrs: &[(&str, &str)]) -> Event {
+        Event {
+            kind: kind.into(),
+            action: action.into(),
+            id: id.into(),
+            attributes: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            time_nano: 0,
+        }
+    }
+
+    #[test]
+    fn filters_combine_like_dockers() {
+        let e = event(
+            "container",
+            "start",
+            "abc123",
+            &[("name", "web"), ("image", "busybox"), ("tier", "front")],
+        );
+        let f = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(e.matches(&[]));
+        assert!(e.matches(&f(&[
+            ("type", "container"),
+            ("event", "stop"),
+            ("event", "start")
+        ])));
+        assert!(e.matches(&f(&[("container", "web")])));
+        assert!(e.matches(&f(&[("container", "abc")])));
+        assert!(e.matches(&f(&[("image", "busybox"), ("label", "tier=front")])));
+        assert!(!e.matches(&f(&[("type", "image")])));
+        assert!(!e.matches(&f(&[("event", "die")])));
+        assert!(!e.matches(&f(&[("label", "tier=back")])));
     }
 }

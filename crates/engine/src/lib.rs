@@ -33,7 +33,7 @@ pub use containers::{
     Status, UpdateOptions,
 };
 pub use df::{DiskUsage, ImageUsage};
-pub use events::Event;
+pub use events::{EVENT_FILTERS, Event};
 pub use images::catalog::{Image, ImageFilter};
 pub use images::import::ImportOptions;
 pub use images::inspect::{HistoryRow, ImageInspect};

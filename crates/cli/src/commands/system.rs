@@ -1,11 +1,11 @@
-//! image mount / umount, system df, version, info.
+//! image mount / umount, system df, version, info, events.
 
 use anyhow::Result;
 use berth_engine::{Engine, human_size};
 use serde_json::json;
 
 use super::images::since;
-use crate::cli::{DfArgs, FormatArgs, MountArgs};
+use crate::cli::{DfArgs, EventsArgs, FormatArgs, MountArgs};
 use crate::format::{Format, align, print_out};
 
 /// `berth image mount`.
@@ -169,6 +169,114 @@ pub fn info(engine: &Engine, a: FormatArgs) -> Result<()> {
     print_document(&doc, a.format.as_deref(), || info_text(&doc))
 }
 
+/// `berth events`: the engine's journal, followed unless `--until` is given,
+/// as docker prints it (one line per event, or `--format`).
+pub fn events(engine: &Engine, a: EventsArgs) -> Result<()> {
+    let now = chrono::Utc::now();
+    let at = |v: &Option<String>, flag: &str| -> Result<Option<i64>> {
+        v.as_deref()
+            .map(|t| {
+                event_time(t, now)
+                    .ok_or_else(|| anyhow::anyhow!("invalid {flag} {t:?}: a Unix time, an RFC 3339 date or a duration such as 10m"))
+            })
+            .transpose()
+    };
+    let until = at(&a.until, "--until")?;
+    let now_nanos = now.timestamp_nanos_opt().unwrap_or(i64::MAX);
+    // As docker: without --since or --until, only what happens from now on.
+    let since = match at(&a.since, "--since")? {
+        None if until.is_none() => Some(now_nanos),
+        s => s,
+    };
+    let mut filters = Vec::new();
+    for f in &a.filters {
+        match f.split_once('=') {
+            Some((k, v)) if berth_engine::EVENT_FILTERS.contains(&k) => {
+                filters.push((k.to_string(), v.to_string()))
+            }
+            _ => anyhow::bail!(
+                "invalid filter {f:?}: one of type=, event=, container=, image=, volume=, label="
+            ),
+        }
+    }
+    let template = match a.format.as_deref().map(str::trim) {
+        None | Some("") | Some("json") => None,
+        Some(t) => Some(crate::format::GoTemplate::parse(&t.replace("\\t", "\t"))?),
+    };
+    let json = a.format.as_deref().map(str::trim) == Some("json");
+    let follow = until.is_none_or(|u| u > now_nanos);
+    let mut emit = |e: &berth_engine::Event| -> std::io::Result<()> {
+        if !e.matches(&filters) {
+            return Ok(());
+        }
+        let line = if json {
+            e.docker_message().to_string()
+        } else if let Some(t) = &template {
+            let m = e.docker_message();
+            // The fields of docker's events.Message, as templates name them.
+            let doc = json!({
+                "Status": m["status"], "ID": m["id"], "From": m["from"],
+                "Type": m["Type"], "Action": m["Action"], "Actor": m["Actor"],
+                "Scope": m["scope"], "Time": m["time"], "TimeNano": m["timeNano"],
+            });
+            t.render(&doc).map_err(std::io::Error::other)?
+        } else {
+            event_line(e)
+        };
+        print_out(&format!("{line}\n"));
+        Ok(())
+    };
+    engine.events(since, until, follow, &|| true, &mut emit)?;
+    Ok(())
+}
+
+/// docker's line for an event: time, type, action, ID, attributes.
+fn event_line(e: &berth_engine::Event) -> String {
+    let time = chrono::DateTime::from_timestamp_nanos(e.time_nano)
+        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let attrs: Vec<String> = e
+        .attributes
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let mut line = format!("{time} {} {} {}", e.kind, e.action, e.id);
+    if !attrs.is_empty() {
+        line.push_str(&format!(" ({})", attrs.join(", ")));
+    }
+    line
+}
+
+/// A time of `--since`/`--until`, in nanoseconds: Unix seconds (fractions
+/// allowed), an RFC 3339 date, or a duration before `now` (`10m`, `1h30m`).
+fn event_time(text: &str, now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
+    if let Ok(secs) = text.parse::<f64>() {
+        return Some((secs * 1e9) as i64);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return t.timestamp_nanos_opt();
+    }
+    let mut total = 0f64;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let n: f64 = number.parse().ok()?;
+        number.clear();
+        total += n * match c {
+            'h' => 3600.0,
+            'm' => 60.0,
+            's' => 1.0,
+            _ => return None,
+        };
+    }
+    if !number.is_empty() || total == 0.0 {
+        return None;
+    }
+    Some(now.timestamp_nanos_opt()? - (total * 1e9) as i64)
+}
+
 /// Go's `units.BytesSize`: binary units, four significant digits (`23.47GiB`).
 fn binary_size(bytes: u64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -279,6 +387,28 @@ fn info_text(d: &serde_json::Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn event_times_read_like_dockers() {
+        let now = chrono::DateTime::from_timestamp(1_000_000, 0).unwrap();
+        assert_eq!(super::event_time("12.5", now), Some(12_500_000_000));
+        assert_eq!(
+            super::event_time("1970-01-01T00:00:10Z", now),
+            Some(10_000_000_000)
+        );
+        assert_eq!(
+            super::event_time("1h30m", now),
+            Some((1_000_000 - 5400) * 1_000_000_000)
+        );
+        assert_eq!(
+            super::event_time("10s", now),
+            Some((1_000_000 - 10) * 1_000_000_000)
+        );
+        assert_eq!(super::event_time("10", now), Some(10_000_000_000));
+        for bad in ["", "m", "10x", "yesterday"] {
+            assert_eq!(super::event_time(bad, now), None, "{bad}");
+        }
+    }
+
     #[test]
     fn memory_reads_like_docker_info() {
         assert_eq!(super::binary_size(25_300_000_000), "23.56GiB");

@@ -109,9 +109,17 @@ fn round_trip(driver: &'static str) {
     assert_eq!(b.snapshot_dirs(), 0);
     let r = b.run(&["load", "-i", first.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("Loaded image: stack-base:1"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("Loaded image: stack-base:1"),
+        "{}",
+        r.stdout
+    );
     // One line per layer, though both images hold the base's.
-    let layers: Vec<&str> = r.stderr.lines().filter_map(|l| l.split(':').next()).collect();
+    let layers: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter_map(|l| l.split(':').next())
+        .collect();
     let unique: std::collections::BTreeSet<&str> = layers.iter().copied().collect();
     assert_eq!(layers.len(), unique.len(), "{}", r.stderr);
     assert!(!layers.is_empty(), "{}", r.stderr);

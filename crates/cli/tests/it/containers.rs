@@ -823,3 +823,64 @@ fn version_and_info_answer_like_docker() {
     assert_eq!(r.code, 125, "{}", r.stderr);
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
 }
+
+#[test]
+fn events_show_what_happened_and_follow() {
+    let Some(b) = setup() else { return };
+    b.ok(&["create", "--name", "ev1", "busybox", "true"]);
+    b.ok(&["rm", "ev1"]);
+    let until = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 1
+    );
+    let past = |extra: &[&str]| {
+        let mut args = vec!["events", "--since", "10m", "--until", &until];
+        args.extend_from_slice(extra);
+        b.ok(&args)
+    };
+    let lines = past(&[
+        "--filter",
+        "container=ev1",
+        "--format",
+        "{{.Type}} {{.Action}} {{index .Actor.Attributes \"name\"}}",
+    ]);
+    assert_eq!(lines, "container create ev1\ncontainer destroy ev1\n");
+    let text = past(&["--filter", "event=create", "--filter", "type=container"]);
+    let line = text.lines().next().expect("an event");
+    assert!(line.contains(" container create "), "{line}");
+    assert!(line.ends_with("(image=busybox, name=ev1)"), "{line}");
+    let json: serde_json::Value = serde_json::from_str(
+        past(&["--format", "json"])
+            .lines()
+            .next()
+            .expect("an event"),
+    )
+    .expect("JSON");
+    assert_eq!(json["Type"], "container");
+    let r = b.run(&["events", "--filter", "bogus=1"]);
+    assert_eq!(r.code, 125, "{}", r.stderr);
+    // Without --until it follows: a container made afterwards shows up.
+    let mut follow = b
+        .cmd(&[
+            "events",
+            "--filter",
+            "container=ev2",
+            "--format",
+            "{{.Action}}",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("events");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    b.ok(&["create", "--name", "ev2", "busybox", "true"]);
+    let mut first = String::new();
+    let mut out = std::io::BufReader::new(follow.stdout.take().expect("stdout"));
+    std::io::BufRead::read_line(&mut out, &mut first).expect("read");
+    assert_eq!(first, "create\n");
+    let _ = follow.kill();
+    let _ = follow.wait();
+}

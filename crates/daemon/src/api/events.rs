@@ -5,7 +5,6 @@
 use berth_engine::Event;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Response, StatusCode};
-use serde_json::json;
 
 use super::stream::channel;
 use super::{Api, ApiError, Body, Call};
@@ -22,56 +21,6 @@ fn nanos(call: &Call, name: &str) -> Result<Option<i64>, ApiError> {
                 ApiError::bad_request(format!("invalid {name} {v:?}: seconds since the epoch"))
             }),
     }
-}
-
-/// Whether `e` passes docker's filters (`type`, `event`, `container`,
-/// `image`, `volume`, `label`): values of one key are alternatives, keys
-/// all apply.
-fn passes(e: &Event, filters: &[(String, String)]) -> bool {
-    let mut keys: Vec<&str> = filters.iter().map(|(k, _)| k.as_str()).collect();
-    keys.dedup();
-    keys.iter().all(|key| {
-        filters
-            .iter()
-            .filter(|(k, _)| k == key)
-            .any(|(_, v)| match *key {
-                "type" => e.kind == *v,
-                "event" => e.action == *v,
-                "container" => {
-                    e.kind == "container"
-                        && (e.id.starts_with(v.as_str()) || e.attributes.get("name") == Some(v))
-                }
-                "image" => {
-                    e.attributes.get("image") == Some(v)
-                        || (e.kind == "image"
-                            && (e.id == *v || e.attributes.get("name") == Some(v)))
-                }
-                "volume" => e.kind == "volume" && e.id == *v,
-                "label" => match v.split_once('=') {
-                    Some((k, val)) => e.attributes.get(k).is_some_and(|x| x == val),
-                    None => e.attributes.contains_key(v.as_str()),
-                },
-                _ => false,
-            })
-    })
-}
-
-/// docker's JSON of one event (the old top-level fields kept for old clients).
-fn message(e: &Event) -> serde_json::Value {
-    let mut m = json!({
-        "Type": e.kind,
-        "Action": e.action,
-        "Actor": {"ID": e.id, "Attributes": e.attributes},
-        "scope": "local",
-        "time": e.time_nano / 1_000_000_000,
-        "timeNano": e.time_nano,
-    });
-    if e.kind == "container" {
-        m["status"] = json!(e.action);
-        m["id"] = json!(e.id);
-        m["from"] = json!(e.attributes.get("image").cloned().unwrap_or_default());
-    }
-    m
 }
 
 /// `GET /events`.
@@ -94,9 +43,10 @@ pub async fn events(api: &Api, call: &Call) -> Result<Response<Body>, ApiError> 
                 .map(|(k, v)| (k.to_string(), v.to_string()))
         })
         .collect();
-    if let Some((k, _)) = filters.iter().find(|(k, _)| {
-        !["type", "event", "container", "image", "volume", "label"].contains(&k.as_str())
-    }) {
+    if let Some((k, _)) = filters
+        .iter()
+        .find(|(k, _)| !berth_engine::EVENT_FILTERS.contains(&k.as_str()))
+    {
         return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
     }
     // Without `until` it follows; with one in the past it ends at once.
@@ -106,10 +56,10 @@ pub async fn events(api: &Api, call: &Call) -> Result<Response<Body>, ApiError> 
     tokio::task::spawn_blocking(move || {
         let alive = || !sink.is_closed();
         let mut emit = |e: &Event| {
-            if !passes(e, &filters) {
+            if !e.matches(&filters) {
                 return Ok(());
             }
-            sink.send(format!("{}\n", message(e)))
+            sink.send(format!("{}\n", e.docker_message()))
         };
         if let Err(e) = engine.events(since, until, follow, &alive, &mut emit) {
             tracing::debug!(error = %e, "events");
@@ -120,52 +70,4 @@ pub async fn events(api: &Api, call: &Call) -> Result<Response<Body>, ApiError> 
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(r)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn event(kind: &str, action: &str, id: &str, attrs: &[(&str, &str)]) -> Event {
-        Event {
-            kind: kind.into(),
-            action: action.into(),
-            id: id.into(),
-            attributes: attrs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            time_nano: 0,
-        }
-    }
-
-    #[test]
-    fn filters_combine_like_dockers() {
-        let e = event(
-            "container",
-            "start",
-            "abc123",
-            &[("name", "web"), ("image", "busybox"), ("tier", "front")],
-        );
-        let f = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
-        assert!(passes(&e, &[]));
-        assert!(passes(
-            &e,
-            &f(&[("type", "container"), ("event", "stop"), ("event", "start")])
-        ));
-        assert!(passes(&e, &f(&[("container", "web")])));
-        assert!(passes(&e, &f(&[("container", "abc")])));
-        assert!(passes(
-            &e,
-            &f(&[("image", "busybox"), ("label", "tier=front")])
-        ));
-        assert!(!passes(&e, &f(&[("type", "image")])));
-        assert!(!passes(&e, &f(&[("event", "die")])));
-        assert!(!passes(&e, &f(&[("label", "tier=back")])));
-    }
 }
