@@ -1129,6 +1129,9 @@ pub enum ContainerOp {
     Attach(AttachArgs),
     /// Display the running processes of a container.
     Top(TopArgs),
+    /// Display a live stream of containers' resource usage (CPU, memory,
+    /// block I/O, processes) from their cgroups.
+    Stats(StatsArgs),
     /// Rename a container.
     Rename(RenameArgs),
     /// Execute a command in a running container.
@@ -1141,6 +1144,26 @@ pub enum ContainerOp {
     Export(ExportArgs),
     /// Copy files/folders between a container and the local filesystem.
     Cp(CpArgs),
+}
+
+/// `berth stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Print one sample and exit
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Do not truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Format output: table, json, or a Go template ({{.Name}} {{.CPUPerc}}…)
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Containers (default: all running)
+    #[arg(value_name = "CONTAINER")]
+    pub containers: Vec<String>,
 }
 
 /// `berth container prune`.

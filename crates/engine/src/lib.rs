@@ -44,7 +44,7 @@ pub use images::registry::{RegistrySettings, login_domain};
 pub use images::remove::RemoveEvent;
 pub use images::save::{ArchiveCompression, SaveOptions};
 pub use progress::{NoProgress, Progress};
-pub use time::{human_duration, human_size, parse_time, rfc3339_now};
+pub use time::{binary_size, human_duration, human_size, parse_time, rfc3339_now};
 pub use volumes::Volume;
 
 use std::path::{Path, PathBuf};

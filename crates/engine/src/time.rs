@@ -53,6 +53,30 @@ pub fn human_size(bytes: u64) -> String {
     format!("{}{}", three_significant(v), UNITS[i])
 }
 
+/// Go's `units.BytesSize`: binary units, four significant digits (`23.47GiB`).
+pub fn binary_size(bytes: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < units.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    let digits = match v {
+        v if v >= 1000.0 => 0,
+        v if v >= 100.0 => 1,
+        v if v >= 10.0 => 2,
+        _ => 3,
+    };
+    let n = format!("{v:.digits$}");
+    let n = if n.contains('.') {
+        n.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &n
+    };
+    format!("{n}{}", units[i])
+}
+
 /// Go's `%.3g` for values below 1000 (without its switch to exponents).
 fn three_significant(v: f64) -> String {
     let decimals = if v >= 100.0 {
@@ -72,6 +96,13 @@ fn three_significant(v: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn memory_reads_like_docker_info() {
+        assert_eq!(super::binary_size(25_300_000_000), "23.56GiB");
+        assert_eq!(super::binary_size(1 << 30), "1GiB");
+        assert_eq!(super::binary_size(512), "512B");
+    }
+
     use super::*;
 
     #[test]

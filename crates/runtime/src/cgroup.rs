@@ -291,6 +291,23 @@ pub fn system_cpu_time() -> u64 {
         .unwrap_or(0)
 }
 
+/// The machine's memory (`MemTotal` of /proc/meminfo), in bytes: what a
+/// container without a memory limit shows as its limit, as in docker.
+pub fn mem_total() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("MemTotal:")?
+                    .trim()
+                    .strip_suffix(" kB")?
+                    .parse::<u64>()
+                    .ok()
+            })
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
 fn parse_pids(text: &str) -> Vec<i32> {
     text.lines().filter_map(|l| l.trim().parse().ok()).collect()
 }

@@ -41,6 +41,7 @@ pub fn dispatch(engine: &Engine, op: ContainerOp) -> Result<()> {
         ContainerOp::Wait(a) => wait(engine, a),
         ContainerOp::Attach(a) => attach(engine, a),
         ContainerOp::Top(a) => top(engine, a),
+        ContainerOp::Stats(a) => super::stats::stats(engine, a),
         ContainerOp::Rename(a) => rename(engine, a),
         ContainerOp::Exec(a) => exec(engine, a),
         ContainerOp::Diff(a) => diff(engine, a),

@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod images;
 pub mod registry;
 pub mod registry_server;
+pub mod stats;
 pub mod system;
 pub mod volumes;
 

@@ -277,30 +277,6 @@ fn event_time(text: &str, now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
     Some(now.timestamp_nanos_opt()? - (total * 1e9) as i64)
 }
 
-/// Go's `units.BytesSize`: binary units, four significant digits (`23.47GiB`).
-fn binary_size(bytes: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i + 1 < units.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    let digits = match v {
-        v if v >= 1000.0 => 0,
-        v if v >= 100.0 => 1,
-        v if v >= 10.0 => 2,
-        _ => 3,
-    };
-    let n = format!("{v:.digits$}");
-    let n = if n.contains('.') {
-        n.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        &n
-    };
-    format!("{n}{}", units[i])
-}
-
 /// docker info's text.
 fn info_text(d: &serde_json::Value) -> String {
     let v = |k: &str| match &d[k] {
@@ -357,7 +333,7 @@ fn info_text(d: &serde_json::Value) -> String {
     out.push(format!(" CPUs: {}", v("NCPU")));
     out.push(format!(
         " Total Memory: {}",
-        binary_size(d["MemTotal"].as_u64().unwrap_or(0))
+        berth_engine::binary_size(d["MemTotal"].as_u64().unwrap_or(0))
     ));
     out.push(format!(" Name: {}", v("Name")));
     out.push(format!(" ID: {}", v("ID")));
@@ -407,12 +383,5 @@ mod tests {
         for bad in ["", "m", "10x", "yesterday"] {
             assert_eq!(super::event_time(bad, now), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn memory_reads_like_docker_info() {
-        assert_eq!(super::binary_size(25_300_000_000), "23.56GiB");
-        assert_eq!(super::binary_size(1 << 30), "1GiB");
-        assert_eq!(super::binary_size(512), "512B");
     }
 }

@@ -884,3 +884,46 @@ fn events_show_what_happened_and_follow() {
     let _ = follow.kill();
     let _ = follow.wait();
 }
+
+#[test]
+fn stats_read_the_containers_cgroups() {
+    let Some(b) = setup() else { return };
+    b.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "spin",
+        "-m",
+        "64m",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do :; done",
+    ]);
+    let out = b.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.PIDs}}",
+        "spin",
+    ]);
+    let cols: Vec<&str> = out.trim().split('|').collect();
+    assert_eq!(cols.len(), 4, "{out}");
+    assert_eq!(cols[0], "spin");
+    let cpu: f64 = cols[1].trim_end_matches('%').parse().unwrap_or(0.0);
+    assert!(cpu > 30.0, "a busy loop shows CPU use: {out}");
+    assert!(cols[2].ends_with(" / 64MiB"), "{out}");
+    assert_eq!(cols[3], "1");
+    let table = b.ok(&["container", "stats", "--no-stream"]);
+    assert!(
+        table.starts_with("CONTAINER ID   NAME      CPU %"),
+        "{table}"
+    );
+    assert!(
+        table.lines().nth(1).is_some_and(|l| l.contains(" spin ")),
+        "{table}"
+    );
+    b.ok(&["rm", "-f", "spin"]);
+    let r = b.run(&["stats", "--no-stream", "nosuch"]);
+    assert_eq!(r.code, 125, "{}", r.stderr);
+}

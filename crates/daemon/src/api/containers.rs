@@ -702,7 +702,9 @@ fn stats_json(
     };
     let u = &now.usage;
     // Without a limit docker shows the machine's memory.
-    let limit = u.memory_limit.unwrap_or_else(super::system::mem_total);
+    let limit = u
+        .memory_limit
+        .unwrap_or_else(berth_engine::runtime::cgroup::mem_total);
     json!({
         "read": now.at,
         "preread": pre.map_or("0001-01-01T00:00:00Z".to_string(), |p| p.at.clone()),

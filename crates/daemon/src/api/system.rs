@@ -86,22 +86,6 @@ fn operating_system() -> String {
         .unwrap_or_else(|| "Linux".into())
 }
 
-/// `MemTotal` of /proc/meminfo, in bytes.
-pub(super) fn mem_total() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|t| {
-            t.lines().find_map(|l| {
-                l.strip_prefix("MemTotal:")?
-                    .trim()
-                    .strip_suffix(" kB")?
-                    .parse::<u64>()
-                    .ok()
-            })
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
 /// `GET /info`.
 pub async fn info(api: &Api) -> Result<Response<Body>, ApiError> {
     let v: Value = api.blocking(|engine| Ok(info_document(engine)?)).await?;
@@ -169,7 +153,7 @@ pub fn info_document(engine: &berth_engine::Engine) -> Result<Value, berth_engin
             "Mirrors": [],
         },
         "NCPU": std::thread::available_parallelism().map_or(1, |n| n.get()),
-        "MemTotal": mem_total(),
+        "MemTotal": berth_engine::runtime::cgroup::mem_total(),
         "GenericResources": null,
         "DockerRootDir": root,
         "HttpProxy": "",

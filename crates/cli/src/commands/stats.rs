@@ -1,0 +1,129 @@
+//! `berth stats`: containers' resource use from their cgroups, in docker's
+//! columns (CPU %, MEM USAGE / LIMIT, MEM %, NET I/O, BLOCK I/O, PIDS).
+
+use std::time::Duration;
+
+use anyhow::Result;
+use berth_engine::runtime::cgroup::{Cgroup, Usage, mem_total, system_cpu_time};
+use berth_engine::{Container, Engine, binary_size, human_size};
+use serde_json::{Value, json};
+
+use crate::cli::StatsArgs;
+use crate::format::{Format, print_out};
+
+/// How far apart the two samples of a CPU figure are, as in docker.
+const INTERVAL: Duration = Duration::from_secs(1);
+
+/// One container's counters and the machine's CPU time at one moment.
+struct Sample {
+    usage: Usage,
+    system: u64,
+}
+
+fn sample(id: &str) -> Sample {
+    Sample {
+        usage: Cgroup::of(id).usage(),
+        system: system_cpu_time(),
+    }
+}
+
+/// `berth stats`.
+pub fn stats(engine: &Engine, a: StatsArgs) -> Result<()> {
+    let pick = || -> Result<Vec<Container>> {
+        if a.containers.is_empty() {
+            let all = engine.containers()?;
+            return Ok(all
+                .into_iter()
+                .filter(|c| a.all || c.state.running)
+                .collect());
+        }
+        a.containers
+            .iter()
+            .map(|n| Ok(engine.container(n)?))
+            .collect()
+    };
+    let header = json!({
+        "Container": "CONTAINER", "ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %",
+        "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O",
+        "BlockIO": "BLOCK I/O", "PIDs": "PIDS",
+    });
+    let format = Format::parse(a.format.as_deref());
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let mut before: Vec<(String, Sample)> = Vec::new();
+    loop {
+        let containers = pick()?;
+        if before.is_empty() {
+            before = containers
+                .iter()
+                .map(|c| (c.id.clone(), sample(&c.id)))
+                .collect();
+            std::thread::sleep(INTERVAL);
+        }
+        let mut rows: Vec<Value> = Vec::new();
+        let mut samples: Vec<(String, Sample)> = Vec::new();
+        for c in &containers {
+            let now = sample(&c.id);
+            let pre = before.iter().find(|(id, _)| *id == c.id).map(|(_, s)| s);
+            rows.push(row(c, &now, pre, a.no_trunc));
+            samples.push((c.id.clone(), now));
+        }
+        // Each figure of the next round is measured from this one.
+        before = samples;
+        if !a.no_stream && terminal {
+            // docker redraws the screen each second.
+            print_out("\x1b[2J\x1b[H");
+        }
+        format.print(
+            "{{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}",
+            &header,
+            &rows,
+        )?;
+        if a.no_stream {
+            return Ok(());
+        }
+        std::thread::sleep(INTERVAL);
+    }
+}
+
+/// One container's row, with docker's template field names.
+fn row(c: &Container, now: &Sample, pre: Option<&Sample>, no_trunc: bool) -> Value {
+    let u = &now.usage;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let cpu = pre.map_or(0.0, |p| {
+        let used = u.cpu_total.saturating_sub(p.usage.cpu_total) as f64;
+        let all = now.system.saturating_sub(p.system) as f64;
+        if all > 0.0 {
+            used / all * cpus * 100.0
+        } else {
+            0.0
+        }
+    });
+    let memory = u.memory.saturating_sub(u.memory_inactive_file);
+    let limit = u.memory_limit.unwrap_or_else(mem_total);
+    let mem_perc = if limit > 0 {
+        memory as f64 / limit as f64 * 100.0
+    } else {
+        0.0
+    };
+    let (read, written) =
+        u.io.iter()
+            .fold((0, 0), |(r, w), d| (r + d.read, w + d.write));
+    let id = if no_trunc {
+        c.id.clone()
+    } else {
+        c.id[..12.min(c.id.len())].to_string()
+    };
+    json!({
+        "Container": id,
+        "ID": id,
+        "Name": c.name,
+        "CPUPerc": format!("{cpu:.2}%"),
+        "MemUsage": format!("{} / {}", binary_size(memory), binary_size(limit)),
+        "MemPerc": format!("{mem_perc:.2}%"),
+        // Containers share the host's network or have none: nothing of
+        // their own to count.
+        "NetIO": "0B / 0B",
+        "BlockIO": format!("{} / {}", human_size(read), human_size(written)),
+        "PIDs": u.pids.to_string(),
+    })
+}
