@@ -1132,6 +1132,8 @@ pub enum ContainerOp {
     /// Display a live stream of containers' resource usage (CPU, memory,
     /// block I/O, processes) from their cgroups.
     Stats(StatsArgs),
+    /// Update the resource limits of one or more containers, live and kept.
+    Update(UpdateArgs),
     /// Rename a container.
     Rename(RenameArgs),
     /// Execute a command in a running container.
@@ -1144,6 +1146,23 @@ pub enum ContainerOp {
     Export(ExportArgs),
     /// Copy files/folders between a container and the local filesystem.
     Cp(CpArgs),
+}
+
+/// `berth update`.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Memory limit (e.g. 64m, 1g)
+    #[arg(short, long, value_name = "BYTES")]
+    pub memory: Option<String>,
+    /// Number of CPUs
+    #[arg(long, value_name = "DECIMAL")]
+    pub cpus: Option<f64>,
+    /// Tune container pids limit (-1 for unlimited)
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// The containers
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
 }
 
 /// `berth stats`.

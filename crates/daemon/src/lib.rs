@@ -18,6 +18,20 @@ pub mod server;
 pub mod tls;
 
 pub use config::{DaemonConfig, Host, Tls};
+
+/// The commit berth was built from (`git rev-parse --short=7 HEAD`), or
+/// `unknown` outside a checkout.
+pub const GIT_COMMIT: &str = env!("BERTH_GIT_COMMIT");
+
+/// When berth was built, docker's way (`Thu May 18 08:38:34 2023`).
+pub fn built() -> String {
+    env!("BERTH_BUILT")
+        .parse::<i64>()
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map(|t| t.format("%a %b %e %H:%M:%S %Y").to_string())
+        .unwrap_or_default()
+}
 pub use server::serve_until_signalled;
 
 use berth_oci::Kind;

@@ -20,7 +20,7 @@ use super::{ExitWith, finish, report};
 use crate::cli::{
     AttachArgs, CommitArgs, ContainerOp, ContainerPruneArgs, ContainersArgs, CpArgs, CreateFlags,
     DiffArgs, ExecArgs, ExportArgs, InspectArgs, KillArgs, LogsArgs, PsArgs, RenameArgs, RmArgs,
-    RunArgs, StartArgs, StopArgs, TopArgs,
+    RunArgs, StartArgs, StopArgs, TopArgs, UpdateArgs,
 };
 use crate::format::{Format, print_out};
 use crate::progress::Reporter;
@@ -42,6 +42,7 @@ pub fn dispatch(engine: &Engine, op: ContainerOp) -> Result<()> {
         ContainerOp::Attach(a) => attach(engine, a),
         ContainerOp::Top(a) => top(engine, a),
         ContainerOp::Stats(a) => super::stats::stats(engine, a),
+        ContainerOp::Update(a) => update(engine, a),
         ContainerOp::Rename(a) => rename(engine, a),
         ContainerOp::Exec(a) => exec(engine, a),
         ContainerOp::Diff(a) => diff(engine, a),
@@ -49,6 +50,26 @@ pub fn dispatch(engine: &Engine, op: ContainerOp) -> Result<()> {
         ContainerOp::Export(a) => export(engine, a),
         ContainerOp::Cp(a) => cp(engine, a),
     }
+}
+
+/// `berth update`: new limits, applied to a running container's cgroups
+/// and kept for its next starts; prints each container as docker does.
+fn update(engine: &Engine, a: UpdateArgs) -> Result<()> {
+    if a.memory.is_none() && a.cpus.is_none() && a.pids_limit.is_none() {
+        bail!("you must provide one or more flags when using this command");
+    }
+    let mut opts = berth_engine::UpdateOptions::default();
+    opts.memory = a.memory.as_deref().map(parse_bytes).transpose()?;
+    opts.nano_cpus = a.cpus.map(|c| (c * 1e9) as i64);
+    opts.pids_limit = a.pids_limit;
+    let mut failed = false;
+    for name in &a.containers {
+        match engine.update_container(name, &opts) {
+            Ok(()) => print_out(&format!("{name}\n")),
+            Err(e) => report(e.into(), &mut failed),
+        }
+    }
+    finish(failed)
 }
 
 /// A size flag (`--memory 64m`) as the engine takes it.

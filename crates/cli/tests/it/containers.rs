@@ -796,6 +796,17 @@ fn version_and_info_answer_like_docker() {
     assert_eq!(v.trim(), "1.47 linux");
     let text = b.ok(&["version"]);
     assert!(text.starts_with("Client:\n Version:"), "{text}");
+    let commit = b.ok(&["version", "--format", "{{.Server.GitCommit}}"]);
+    let commit = commit.trim();
+    assert!(
+        commit == "unknown" || (commit.len() == 7 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{commit}"
+    );
+    assert!(
+        text.contains(&format!("\n Git commit:        {commit}\n")),
+        "{text}"
+    );
+    assert!(text.contains("\n Built:             "), "{text}");
     assert!(text.contains("\nServer: berth\n Engine:\n"), "{text}");
     b.ok(&["create", "--name", "counted", "busybox", "true"]);
     let info = b.ok(&[
@@ -926,4 +937,35 @@ fn stats_read_the_containers_cgroups() {
     b.ok(&["rm", "-f", "spin"]);
     let r = b.run(&["stats", "--no-stream", "nosuch"]);
     assert_eq!(r.code, 125, "{}", r.stderr);
+}
+
+#[test]
+fn update_changes_limits_live_and_keeps_them() {
+    let Some(b) = setup() else { return };
+    b.ok(&["run", "-d", "--name", "limited", "busybox", "sleep", "300"]);
+    assert_eq!(
+        b.ok(&["update", "-m", "32m", "--pids-limit", "20", "limited"]),
+        "limited\n"
+    );
+    let kept = b.ok(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}",
+        "limited",
+    ]);
+    assert_eq!(kept.trim(), format!("{} 20", 32 << 20));
+    let live = b.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.MemUsage}}",
+        "limited",
+    ]);
+    assert!(live.trim().ends_with("/ 32MiB"), "{live}");
+    let r = b.run(&["update", "limited"]);
+    assert_eq!(r.code, 125, "{}", r.stderr);
+    assert!(r.stderr.contains("one or more flags"), "{}", r.stderr);
+    let r = b.run(&["update", "-m", "1k", "limited"]);
+    assert_eq!(r.code, 125, "too small a limit: {}", r.stderr);
+    b.ok(&["rm", "-f", "limited"]);
 }

@@ -64,12 +64,12 @@ pub fn version_document() -> Value {
         "Version": version,
         "ApiVersion": MAX_VERSION.to_string(),
         "MinAPIVersion": MIN_VERSION.to_string(),
-        "GitCommit": "",
+        "GitCommit": crate::GIT_COMMIT,
         "GoVersion": "",
         "Os": "linux",
         "Arch": arch(),
         "KernelVersion": kernel_version(),
-        "BuildTime": "",
+        "BuildTime": crate::built(),
     })
 }
 
