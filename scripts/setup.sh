@@ -9,7 +9,7 @@ packages=(
   docker-registry  # the reference registry (registry tests)
   apache2-utils curl  # htpasswd files and raw HTTP in the registry tests
   umoci runc       # OCI peers
-  docker.io        # the docker 20.10 CLI (API 1.41) that drives berth daemon; its dockerd is the benchmarks' peer
+  docker.io        # the docker 20.10 CLI (API 1.41) that drives berth daemon; its dockerd is the peer of the benchmarks and the differential test
   docker-compose   # compose 1.29 against berth daemon
   systemd          # systemd-socket-activate: berth daemon -H fd:// as berth.socket starts it
   libseccomp-dev pkg-config
