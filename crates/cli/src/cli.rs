@@ -753,6 +753,9 @@ pub struct CreateFlags {
     /// Drop Linux capabilities.
     #[arg(long, value_name = "CAP")]
     pub cap_drop: Vec<String>,
+    /// Ulimit options: NAME=SOFT[:HARD] (nofile, nproc, core, memlock…; -1 unlimited)
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
     /// Give extended privileges to this container.
     #[arg(long)]
     pub privileged: bool,

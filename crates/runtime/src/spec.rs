@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Error;
@@ -144,6 +145,137 @@ pub struct Resources {
     pub pids: Option<i64>,
 }
 
+/// One `--ulimit`: docker's `HostConfig.Ulimits` entry.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Ulimit {
+    /// docker's name: `nofile`, `nproc`, `core`…
+    pub name: String,
+    /// The soft limit (`u64::MAX`: unlimited, docker's -1).
+    #[serde(serialize_with = "limit_out", deserialize_with = "limit_in")]
+    pub soft: u64,
+    /// The hard limit.
+    #[serde(serialize_with = "limit_out", deserialize_with = "limit_in")]
+    pub hard: u64,
+}
+
+/// docker writes "unlimited" as -1.
+fn limit_out<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+    if *v == u64::MAX {
+        s.serialize_i64(-1)
+    } else {
+        s.serialize_u64(*v)
+    }
+}
+
+fn limit_in<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let v = i128::deserialize(d)?;
+    Ok(if v < 0 {
+        u64::MAX
+    } else {
+        u64::try_from(v).map_err(serde::de::Error::custom)?
+    })
+}
+
+/// docker's `--ulimit` names and the kernel's resources.
+const ULIMITS: &[(&str, rustix::process::Resource)] = {
+    use rustix::process::Resource as R;
+    &[
+        ("as", R::As),
+        ("core", R::Core),
+        ("cpu", R::Cpu),
+        ("data", R::Data),
+        ("fsize", R::Fsize),
+        ("locks", R::Locks),
+        ("memlock", R::Memlock),
+        ("msgqueue", R::Msgqueue),
+        ("nice", R::Nice),
+        ("nofile", R::Nofile),
+        ("nproc", R::Nproc),
+        ("rss", R::Rss),
+        ("rtprio", R::Rtprio),
+        ("rttime", R::Rttime),
+        ("sigpending", R::Sigpending),
+        ("stack", R::Stack),
+    ]
+};
+
+impl Ulimit {
+    /// Parses `NAME=SOFT[:HARD]` (`-1` is unlimited), as docker's flag.
+    pub fn parse(text: &str) -> Result<Ulimit, Error> {
+        let bad = |why: &str| Error::Invalid(format!("invalid ulimit {text:?}: {why}"));
+        let (name, values) = text
+            .split_once('=')
+            .ok_or_else(|| bad("expected NAME=SOFT[:HARD]"))?;
+        let number = |v: &str| -> Result<u64, Error> {
+            match v.trim() {
+                "-1" | "unlimited" => Ok(u64::MAX),
+                v => v.parse().map_err(|_| bad("limits are numbers")),
+            }
+        };
+        let (soft, hard) = match values.split_once(':') {
+            Some((s, h)) => (number(s)?, number(h)?),
+            None => (number(values)?, number(values)?),
+        };
+        let u = Ulimit {
+            name: name.trim().to_string(),
+            soft,
+            hard,
+        };
+        u.check()?;
+        Ok(u)
+    }
+
+    /// Refuses an unknown name, a soft limit above the hard one, and a hard
+    /// limit above this process's own: raising it needs CAP_SYS_RESOURCE,
+    /// and the container would fail to start with a less clear error.
+    pub fn check(&self) -> Result<(), Error> {
+        let bad = |why: String| Error::Invalid(format!("invalid ulimit {}: {why}", self.name));
+        let resource = self.resource().ok_or_else(|| {
+            bad(format!(
+                "unknown name; one of {}",
+                ULIMITS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        if self.soft > self.hard {
+            return Err(bad(format!(
+                "soft limit {} is above hard limit {}",
+                self.soft, self.hard
+            )));
+        }
+        let ours = rustix::process::getrlimit(resource)
+            .maximum
+            .unwrap_or(u64::MAX);
+        if self.hard > ours {
+            return Err(bad(format!(
+                "hard limit {} is above this host's {ours}",
+                self.hard
+            )));
+        }
+        Ok(())
+    }
+
+    fn resource(&self) -> Option<rustix::process::Resource> {
+        ULIMITS
+            .iter()
+            .find(|(n, _)| *n == self.name)
+            .map(|(_, r)| *r)
+    }
+
+    /// The runtime spec's `process.rlimits` entry.
+    fn rlimit(&self) -> Value {
+        json!({
+            "type": format!("RLIMIT_{}", self.name.to_ascii_uppercase()),
+            "soft": self.soft,
+            "hard": self.hard,
+        })
+    }
+}
+
 /// What the spec is made from.
 #[derive(Debug, Clone, Default)]
 pub struct SpecOptions {
@@ -180,6 +312,8 @@ pub struct SpecOptions {
     pub privileged: bool,
     /// cgroup limits.
     pub resources: Resources,
+    /// `--ulimit`s (checked by [`Ulimit::check`]).
+    pub ulimits: Vec<Ulimit>,
     /// The cgroup path, relative to the cgroup roots.
     pub cgroups_path: String,
 }
@@ -384,6 +518,9 @@ pub fn build(opts: &SpecOptions) -> Result<Value, Error> {
     if let Some((rows, cols)) = opts.console_size.filter(|_| opts.terminal) {
         spec["process"]["consoleSize"] = json!({"height": rows, "width": cols});
     }
+    if !opts.ulimits.is_empty() {
+        spec["process"]["rlimits"] = opts.ulimits.iter().map(Ulimit::rlimit).collect();
+    }
     serde_json::from_value::<oci_spec::runtime::Spec>(spec.clone())
         .map_err(|e| Error::Invalid(format!("runtime spec: {e}")))?;
     Ok(spec)
@@ -400,6 +537,38 @@ pub fn write(bundle: &Path, spec: &Value) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ulimits_parse_like_dockers_and_stay_under_the_hosts() {
+        let u = Ulimit::parse("nofile=512:1024").unwrap();
+        assert_eq!((u.name.as_str(), u.soft, u.hard), ("nofile", 512, 1024));
+        let u = Ulimit::parse("core=0").unwrap();
+        assert_eq!((u.soft, u.hard), (0, 0));
+        for bad in [
+            "nofile",
+            "bogus=1",
+            "nofile=x",
+            "nofile=10:5",
+            "nofile=1:99999999999",
+        ] {
+            assert!(Ulimit::parse(bad).is_err(), "{bad}");
+        }
+        let json = serde_json::to_string(&Ulimit::parse("core=-1").unwrap()).unwrap();
+        assert_eq!(json, r#"{"Name":"core","Soft":-1,"Hard":-1}"#);
+        let back: Ulimit = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.hard, u64::MAX);
+        let spec = build(&SpecOptions {
+            args: vec!["sh".into()],
+            cwd: "/".into(),
+            ulimits: vec![Ulimit::parse("nofile=512:1024").unwrap()],
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            spec["process"]["rlimits"],
+            json!([{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024}])
+        );
+    }
 
     #[test]
     fn caps_follow_docker_order_of_drop_then_add() {

@@ -133,6 +133,11 @@ fn create_options(engine: &Engine, f: &CreateFlags) -> Result<CreateOptions> {
     o.cap_add = f.cap_add.clone();
     o.cap_drop = f.cap_drop.clone();
     o.privileged = f.privileged;
+    o.ulimits = f
+        .ulimit
+        .iter()
+        .map(|u| berth_engine::runtime::spec::Ulimit::parse(u))
+        .collect::<Result<_, _>>()?;
     o.labels = f.label.clone();
     o.stop_signal = f.stop_signal.clone();
     o.stop_timeout = f.stop_timeout;

@@ -969,3 +969,40 @@ fn update_changes_limits_live_and_keeps_them() {
     assert_eq!(r.code, 125, "too small a limit: {}", r.stderr);
     b.ok(&["rm", "-f", "limited"]);
 }
+
+#[test]
+fn ulimits_reach_the_container_and_stay_under_the_hosts() {
+    let Some(b) = setup() else { return };
+    for runtime in [None, runc()] {
+        let out = b.ok(&run_args(
+            runtime,
+            &[
+                "--rm",
+                "--ulimit",
+                "nofile=512:1024",
+                "busybox",
+                "sh",
+                "-c",
+                "ulimit -n; ulimit -Hn",
+            ],
+        ));
+        assert_eq!(out, "512\n1024\n", "{runtime:?}");
+    }
+    b.ok(&[
+        "create",
+        "--name",
+        "lim",
+        "--ulimit",
+        "nproc=100:200",
+        "busybox",
+        "true",
+    ]);
+    let kept = b.ok(&["inspect", "-f", "{{json .HostConfig.Ulimits}}", "lim"]);
+    assert_eq!(kept.trim(), r#"[{"Hard":200,"Name":"nproc","Soft":100}]"#);
+    // Above the host's own hard limit, or unknown: one line, 125, nothing made.
+    for bad in ["nofile=1:99999999999", "bogus=1"] {
+        let r = b.run(&["run", "--rm", "--ulimit", bad, "busybox", "true"]);
+        assert_eq!(r.code, 125, "{bad}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    }
+}

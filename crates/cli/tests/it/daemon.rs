@@ -1717,6 +1717,24 @@ fn docker_stats_reads_the_containers_cgroups() {
         ]);
         assert_eq!(kept.trim(), format!("{} 20", (32 + i) << 20));
     }
+    // --ulimit travels as HostConfig.Ulimits.
+    for client in &clients {
+        let out = d.docker_ok(
+            &b,
+            client,
+            &[
+                "run",
+                "--rm",
+                "--ulimit",
+                "nofile=512:1024",
+                "busybox",
+                "sh",
+                "-c",
+                "ulimit -n; ulimit -Hn",
+            ],
+        );
+        assert_eq!(out, "512\n1024\n", "{}", client.display());
+    }
     // What berth cannot apply is refused by name, not ignored.
     for client in &clients {
         for (flag, value) in [("--cpu-shares", "512"), ("--restart", "always")] {

@@ -139,6 +139,7 @@ struct HostConfigBody {
     auto_remove: bool,
     runtime: String,
     console_size: Option<Vec<u16>>,
+    ulimits: Option<Vec<berth_engine::runtime::spec::Ulimit>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -227,6 +228,7 @@ impl CreateBody {
         o.pids_limit = h.pids_limit.filter(|p| *p > 0);
         o.cap_add = h.cap_add.unwrap_or_default();
         o.cap_drop = h.cap_drop.unwrap_or_default();
+        o.ulimits = h.ulimits.unwrap_or_default();
         o.privileged = h.privileged;
         o.labels = self
             .labels

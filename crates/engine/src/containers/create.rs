@@ -64,6 +64,8 @@ pub struct CreateOptions {
     pub cap_drop: Vec<String>,
     /// `--privileged`.
     pub privileged: bool,
+    /// `--ulimit`s (checked at create).
+    pub ulimits: Vec<berth_runtime::spec::Ulimit>,
     /// `--label K=V`.
     pub labels: Vec<String>,
     /// `--stop-signal`.
@@ -317,7 +319,11 @@ impl Engine {
                 .filter(|_| opts.tty)
                 .map(|(rows, cols)| [rows, cols])
                 .unwrap_or_default(),
+            ulimits: opts.ulimits.clone(),
         };
+        for u in &host_config.ulimits {
+            u.check()?;
+        }
         // Capability names are checked now, not at start.
         berth_runtime::spec::capabilities(&berth_runtime::spec::SpecOptions {
             cap_add: host_config.cap_add.clone(),

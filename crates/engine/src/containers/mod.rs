@@ -121,6 +121,9 @@ pub struct HostConfig {
     /// The terminal's size when `-t` was given: height, width (0 = unknown).
     #[serde(default)]
     pub console_size: [u16; 2],
+    /// `--ulimit`s.
+    #[serde(default)]
+    pub ulimits: Vec<berth_runtime::spec::Ulimit>,
 }
 
 /// docker's `State`.

@@ -318,6 +318,7 @@ impl Engine {
                 pids: host.pids_limit,
             },
             cgroups_path: Cgroup::of(&c.id).spec_path(),
+            ulimits: host.ulimits.clone(),
         };
         let spec = berth_runtime::spec::build(&opts)?;
         Lookup {
