@@ -896,6 +896,21 @@ fn events_show_what_happened_and_follow() {
     let _ = follow.wait();
 }
 
+/// `NAME|CPU%|MEM USAGE / LIMIT|PIDS` of one busy-looping process under
+/// a memory limit, as `stats --format` prints it (berth's or docker's).
+pub(crate) fn assert_busy_stats(out: &str, name: &str, limit: &str) {
+    let cols: Vec<&str> = out.trim().split('|').collect();
+    assert_eq!(cols.len(), 4, "{out}");
+    assert_eq!(cols[0], name);
+    let cpu: f64 = cols[1].trim_end_matches('%').parse().unwrap_or(0.0);
+    assert!(cpu > 30.0, "a busy loop shows CPU use: {out}");
+    assert!(
+        cols[2].ends_with(&format!(" / {limit}")),
+        "the memory limit: {out}"
+    );
+    assert_eq!(cols[3], "1", "{out}");
+}
+
 #[test]
 fn stats_read_the_containers_cgroups() {
     let Some(b) = setup() else { return };
@@ -918,13 +933,7 @@ fn stats_read_the_containers_cgroups() {
         "{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}|{{.PIDs}}",
         "spin",
     ]);
-    let cols: Vec<&str> = out.trim().split('|').collect();
-    assert_eq!(cols.len(), 4, "{out}");
-    assert_eq!(cols[0], "spin");
-    let cpu: f64 = cols[1].trim_end_matches('%').parse().unwrap_or(0.0);
-    assert!(cpu > 30.0, "a busy loop shows CPU use: {out}");
-    assert!(cols[2].ends_with(" / 64MiB"), "{out}");
-    assert_eq!(cols[3], "1");
+    assert_busy_stats(&out, "spin", "64MiB");
     let table = b.ok(&["container", "stats", "--no-stream"]);
     assert!(
         table.starts_with("CONTAINER ID   NAME      CPU %"),
@@ -970,22 +979,23 @@ fn update_changes_limits_live_and_keeps_them() {
     b.ok(&["rm", "-f", "limited"]);
 }
 
+/// `run` arguments that print the soft and hard open-file limits under
+/// `--ulimit nofile=512:1024` (berth's or docker's `run`).
+pub(crate) const ULIMITED_RUN: &[&str] = &[
+    "--rm",
+    "--ulimit",
+    "nofile=512:1024",
+    "busybox",
+    "sh",
+    "-c",
+    "ulimit -n; ulimit -Hn",
+];
+
 #[test]
 fn ulimits_reach_the_container_and_stay_under_the_hosts() {
     let Some(b) = setup() else { return };
     for runtime in [None, runc()] {
-        let out = b.ok(&run_args(
-            runtime,
-            &[
-                "--rm",
-                "--ulimit",
-                "nofile=512:1024",
-                "busybox",
-                "sh",
-                "-c",
-                "ulimit -n; ulimit -Hn",
-            ],
-        ));
+        let out = b.ok(&run_args(runtime, ULIMITED_RUN));
         assert_eq!(out, "512\n1024\n", "{runtime:?}");
     }
     b.ok(&[

@@ -1678,13 +1678,7 @@ fn docker_stats_reads_the_containers_cgroups() {
                 "busy",
             ],
         );
-        let cols: Vec<&str> = out.trim().split('|').collect();
-        assert_eq!(cols.len(), 4, "{out}");
-        assert_eq!(cols[0], "busy");
-        let cpu: f64 = cols[1].trim_end_matches('%').parse().unwrap_or(0.0);
-        assert!(cpu > 30.0, "a busy loop shows CPU use: {out}");
-        assert!(cols[2].ends_with("/ 64MiB"), "the memory limit: {out}");
-        assert_eq!(cols[3], "1", "{out}");
+        crate::containers::assert_busy_stats(&out, "busy", "64MiB");
     }
     // update: new limits, live and kept.
     for (i, client) in clients.iter().enumerate() {
@@ -1719,20 +1713,9 @@ fn docker_stats_reads_the_containers_cgroups() {
     }
     // --ulimit travels as HostConfig.Ulimits.
     for client in &clients {
-        let out = d.docker_ok(
-            &b,
-            client,
-            &[
-                "run",
-                "--rm",
-                "--ulimit",
-                "nofile=512:1024",
-                "busybox",
-                "sh",
-                "-c",
-                "ulimit -n; ulimit -Hn",
-            ],
-        );
+        let mut args = vec!["run"];
+        args.extend_from_slice(crate::containers::ULIMITED_RUN);
+        let out = d.docker_ok(&b, client, &args);
         assert_eq!(out, "512\n1024\n", "{}", client.display());
     }
     // What berth cannot apply is refused by name, not ignored.
