@@ -756,6 +756,15 @@ pub struct CreateFlags {
     /// Ulimit options: NAME=SOFT[:HARD] (nofile, nproc, core, memlock…; -1 unlimited)
     #[arg(long, value_name = "NAME=SOFT[:HARD]")]
     pub ulimit: Vec<String>,
+    /// Size of /dev/shm (e.g. 128m) [default: 64m]
+    #[arg(long, value_name = "BYTES")]
+    pub shm_size: Option<String>,
+    /// Tune the host's OOM preferences for the container (-1000 to 1000)
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub oom_score_adj: Option<i32>,
+    /// Namespaced kernel parameters: kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.* (not with --network host)
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub sysctl: Vec<String>,
     /// Give extended privileges to this container.
     #[arg(long)]
     pub privileged: bool,

@@ -276,6 +276,37 @@ impl Ulimit {
     }
 }
 
+/// Refuses a sysctl that is not namespaced (it would change the host), as
+/// docker does: IPC ones (`kernel.msg*`, `kernel.sem`, `kernel.shm*`,
+/// `fs.mqueue.*`) always, `net.*` only with a network namespace of the
+/// container's own.
+pub fn check_sysctl(name: &str, own_network: bool) -> Result<(), Error> {
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    if IPC.contains(&name) || name.starts_with("fs.mqueue.") {
+        return Ok(());
+    }
+    if name.starts_with("net.") {
+        if own_network {
+            return Ok(());
+        }
+        return Err(Error::Invalid(format!(
+            "sysctl {name:?} is not allowed with the host's network: it would change the host's"
+        )));
+    }
+    Err(Error::Invalid(format!(
+        "sysctl {name:?} is not allowed: only namespaced ones (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*) may be set in a container"
+    )))
+}
+
 /// What the spec is made from.
 #[derive(Debug, Clone, Default)]
 pub struct SpecOptions {
@@ -314,6 +345,12 @@ pub struct SpecOptions {
     pub resources: Resources,
     /// `--ulimit`s (checked by [`Ulimit::check`]).
     pub ulimits: Vec<Ulimit>,
+    /// `--shm-size`: bytes of /dev/shm (`None`: docker's 64 MiB).
+    pub shm_size: Option<u64>,
+    /// `--oom-score-adj`.
+    pub oom_score_adj: Option<i32>,
+    /// `--sysctl`s (checked by [`check_sysctl`]).
+    pub sysctls: std::collections::BTreeMap<String, String>,
     /// The cgroup path, relative to the cgroup roots.
     pub cgroups_path: String,
 }
@@ -419,7 +456,13 @@ pub fn build(opts: &SpecOptions) -> Result<Value, Error> {
             "/dev/shm",
             "tmpfs",
             "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            &[
+                "nosuid",
+                "noexec",
+                "nodev",
+                "mode=1777",
+                &format!("size={}k", opts.shm_size.unwrap_or(64 << 20).div_ceil(1024)),
+            ],
         ),
     ];
     for (dest, host) in &opts.etc_files {
@@ -485,6 +528,9 @@ pub fn build(opts: &SpecOptions) -> Result<Value, Error> {
         "resources": resources,
         "cgroupsPath": opts.cgroups_path,
     });
+    if !opts.sysctls.is_empty() {
+        linux["sysctl"] = json!(opts.sysctls);
+    }
     if !opts.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);
@@ -521,6 +567,9 @@ pub fn build(opts: &SpecOptions) -> Result<Value, Error> {
     if !opts.ulimits.is_empty() {
         spec["process"]["rlimits"] = opts.ulimits.iter().map(Ulimit::rlimit).collect();
     }
+    if let Some(adj) = opts.oom_score_adj {
+        spec["process"]["oomScoreAdj"] = json!(adj);
+    }
     serde_json::from_value::<oci_spec::runtime::Spec>(spec.clone())
         .map_err(|e| Error::Invalid(format!("runtime spec: {e}")))?;
     Ok(spec)
@@ -537,6 +586,23 @@ pub fn write(bundle: &Path, spec: &Value) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_namespaced_sysctls_pass() {
+        for ok in ["kernel.shmmax", "kernel.sem", "fs.mqueue.msg_max"] {
+            assert!(check_sysctl(ok, false).is_ok(), "{ok}");
+        }
+        assert!(check_sysctl("net.ipv4.ip_forward", true).is_ok());
+        assert!(check_sysctl("net.ipv4.ip_forward", false).is_err());
+        for bad in [
+            "vm.swappiness",
+            "kernel.hostname",
+            "kernel.pid_max",
+            "fs.file-max",
+        ] {
+            assert!(check_sysctl(bad, true).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn ulimits_parse_like_dockers_and_stay_under_the_hosts() {

@@ -138,6 +138,9 @@ fn create_options(engine: &Engine, f: &CreateFlags) -> Result<CreateOptions> {
         .iter()
         .map(|u| berth_engine::runtime::spec::Ulimit::parse(u))
         .collect::<Result<_, _>>()?;
+    o.shm_size = f.shm_size.as_deref().map(parse_bytes).transpose()?;
+    o.oom_score_adj = f.oom_score_adj;
+    o.sysctls = f.sysctl.clone();
     o.labels = f.label.clone();
     o.stop_signal = f.stop_signal.clone();
     o.stop_timeout = f.stop_timeout;

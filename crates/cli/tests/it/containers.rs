@@ -1016,3 +1016,56 @@ fn ulimits_reach_the_container_and_stay_under_the_hosts() {
         assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     }
 }
+
+/// `run` arguments with `--shm-size 8m`, `--oom-score-adj 500` and two
+/// namespaced sysctls that print what the container sees.
+pub(crate) const TUNED_RUN: &[&str] = &[
+    "--rm",
+    "--network",
+    "none",
+    "--shm-size",
+    "8m",
+    "--oom-score-adj",
+    "500",
+    "--sysctl",
+    "kernel.shmmax=1048576",
+    "--sysctl",
+    "net.ipv4.ip_forward=1",
+    "busybox",
+    "sh",
+    "-c",
+    "cat /proc/self/oom_score_adj /proc/sys/kernel/shmmax /proc/sys/net/ipv4/ip_forward; df -k /dev/shm | tail -1",
+];
+
+/// What [`TUNED_RUN`] prints when every setting took.
+pub(crate) fn assert_tuned(out: &str) {
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.get(..3), Some(&["500", "1048576", "1"][..]), "{out}");
+    assert_eq!(
+        lines.get(3).and_then(|l| l.split_whitespace().nth(1)),
+        Some("8192"),
+        "{out}"
+    );
+}
+
+#[test]
+fn shm_size_oom_score_adj_and_namespaced_sysctls_apply() {
+    let Some(b) = setup() else { return };
+    for runtime in [None, runc()] {
+        assert_tuned(&b.ok(&run_args(runtime, TUNED_RUN)));
+    }
+    // What would change the host, or is out of range: refused at create.
+    for bad in [
+        &["--sysctl", "net.ipv4.ip_forward=1"][..],
+        &["--sysctl", "vm.swappiness=1"],
+        &["--oom-score-adj", "2000"],
+    ] {
+        let mut args = vec!["create"];
+        args.extend_from_slice(bad);
+        args.extend_from_slice(&["busybox", "true"]);
+        let r = b.run(&args);
+        assert_eq!(r.code, 125, "{bad:?}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    }
+    assert_eq!(b.ok(&["ps", "-aq"]), "", "nothing was made");
+}

@@ -1717,6 +1717,11 @@ fn docker_stats_reads_the_containers_cgroups() {
         args.extend_from_slice(crate::containers::ULIMITED_RUN);
         let out = d.docker_ok(&b, client, &args);
         assert_eq!(out, "512\n1024\n", "{}", client.display());
+        // …and --shm-size, --oom-score-adj, --sysctl as ShmSize,
+        // OomScoreAdj, Sysctls.
+        let mut args = vec!["run"];
+        args.extend_from_slice(crate::containers::TUNED_RUN);
+        crate::containers::assert_tuned(&d.docker_ok(&b, client, &args));
     }
     // What berth cannot apply is refused by name, not ignored.
     for client in &clients {

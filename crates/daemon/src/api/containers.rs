@@ -140,6 +140,9 @@ struct HostConfigBody {
     runtime: String,
     console_size: Option<Vec<u16>>,
     ulimits: Option<Vec<berth_engine::runtime::spec::Ulimit>>,
+    shm_size: i64,
+    oom_score_adj: i32,
+    sysctls: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -229,6 +232,14 @@ impl CreateBody {
         o.cap_add = h.cap_add.unwrap_or_default();
         o.cap_drop = h.cap_drop.unwrap_or_default();
         o.ulimits = h.ulimits.unwrap_or_default();
+        o.shm_size = (h.shm_size != 0).then_some(h.shm_size);
+        o.oom_score_adj = (h.oom_score_adj != 0).then_some(h.oom_score_adj);
+        o.sysctls = h
+            .sysctls
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         o.privileged = h.privileged;
         o.labels = self
             .labels

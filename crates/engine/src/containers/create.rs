@@ -1,6 +1,7 @@
 //! `berth create`: a container record, its writable snapshot on the image's
 //! layers, and the files it gets (hosts, hostname, resolv.conf).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use berth_layer::tree::{Placeholder, ensure};
@@ -66,6 +67,12 @@ pub struct CreateOptions {
     pub privileged: bool,
     /// `--ulimit`s (checked at create).
     pub ulimits: Vec<berth_runtime::spec::Ulimit>,
+    /// `--shm-size`, bytes.
+    pub shm_size: Option<i64>,
+    /// `--oom-score-adj` (-1000 to 1000).
+    pub oom_score_adj: Option<i32>,
+    /// `--sysctl NAME=VALUE`s.
+    pub sysctls: Vec<String>,
     /// `--label K=V`.
     pub labels: Vec<String>,
     /// `--stop-signal`.
@@ -102,6 +109,20 @@ pub struct AttachStreams {
     pub stdout: bool,
     /// stderr.
     pub stderr: bool,
+}
+
+/// `--sysctl NAME=VALUE`s, each namespaced (`net.*` only with a network
+/// namespace of the container's own).
+fn parse_sysctls(given: &[String], own_network: bool) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for s in given {
+        let (name, value) = s.split_once('=').ok_or_else(|| {
+            Error::InvalidArgument(format!("invalid --sysctl {s:?}: expected NAME=VALUE"))
+        })?;
+        berth_runtime::spec::check_sysctl(name.trim(), own_network)?;
+        out.insert(name.trim().to_string(), value.to_string());
+    }
+    Ok(out)
 }
 
 /// Parses `-v HOST:CTR[:ro|rw]` / `-v NAME:CTR` / `--mount …` / `--tmpfs …` into
@@ -320,9 +341,23 @@ impl Engine {
                 .map(|(rows, cols)| [rows, cols])
                 .unwrap_or_default(),
             ulimits: opts.ulimits.clone(),
+            shm_size: opts.shm_size.unwrap_or(0),
+            oom_score_adj: opts.oom_score_adj.unwrap_or(0),
+            sysctls: parse_sysctls(&opts.sysctls, network == Network::None)?,
         };
         for u in &host_config.ulimits {
             u.check()?;
+        }
+        if host_config.shm_size < 0 {
+            return Err(Error::InvalidArgument(
+                "invalid --shm-size: it must be positive".into(),
+            ));
+        }
+        if !(-1000..=1000).contains(&host_config.oom_score_adj) {
+            return Err(Error::InvalidArgument(format!(
+                "invalid --oom-score-adj {}: it must be between -1000 and 1000",
+                host_config.oom_score_adj
+            )));
         }
         // Capability names are checked now, not at start.
         berth_runtime::spec::capabilities(&berth_runtime::spec::SpecOptions {

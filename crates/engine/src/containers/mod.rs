@@ -124,6 +124,15 @@ pub struct HostConfig {
     /// `--ulimit`s.
     #[serde(default)]
     pub ulimits: Vec<berth_runtime::spec::Ulimit>,
+    /// `--shm-size`, bytes (0: docker's 64 MiB).
+    #[serde(default)]
+    pub shm_size: i64,
+    /// `--oom-score-adj`.
+    #[serde(default)]
+    pub oom_score_adj: i32,
+    /// `--sysctl`s.
+    #[serde(default)]
+    pub sysctls: BTreeMap<String, String>,
 }
 
 /// docker's `State`.

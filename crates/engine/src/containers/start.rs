@@ -319,6 +319,9 @@ impl Engine {
             },
             cgroups_path: Cgroup::of(&c.id).spec_path(),
             ulimits: host.ulimits.clone(),
+            shm_size: u64::try_from(host.shm_size).ok().filter(|s| *s > 0),
+            oom_score_adj: (host.oom_score_adj != 0).then_some(host.oom_score_adj),
+            sysctls: host.sysctls.clone(),
         };
         let spec = berth_runtime::spec::build(&opts)?;
         Lookup {
