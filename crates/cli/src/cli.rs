@@ -744,6 +744,12 @@ pub struct CreateFlags {
     /// Number of CPUs.
     #[arg(long, value_name = "DECIMAL")]
     pub cpus: Option<f64>,
+    /// CPU shares (relative weight; docker's default 1024).
+    #[arg(short = 'c', long, value_name = "N")]
+    pub cpu_shares: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1).
+    #[arg(long, value_name = "LIST")]
+    pub cpuset_cpus: Option<String>,
     /// Tune container pids limit (-1 for unlimited).
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,

@@ -143,6 +143,36 @@ pub struct Resources {
     pub cpus: Option<f64>,
     /// Most processes at once.
     pub pids: Option<i64>,
+    /// `--cpu-shares`: relative CPU weight (docker's default 1024).
+    #[serde(default)]
+    pub cpu_shares: Option<u64>,
+    /// `--cpuset-cpus`: the CPUs it may run on (`0-1,3`).
+    #[serde(default)]
+    pub cpuset_cpus: Option<String>,
+}
+
+/// Checks a `--cpuset-cpus` list (`0-1,3`) against the CPUs this host has.
+pub fn check_cpuset(list: &str, cpus: usize) -> Result<(), Error> {
+    let bad = |why: String| Error::Invalid(format!("invalid --cpuset-cpus {list:?}: {why}"));
+    for part in list.split(',') {
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        let n = |v: &str| {
+            v.trim()
+                .parse::<usize>()
+                .map_err(|_| bad("expected a list such as 0-1,3".into()))
+        };
+        let (lo, hi) = (n(lo)?, n(hi)?);
+        if lo > hi {
+            return Err(bad(format!("{lo} is above {hi}")));
+        }
+        if hi >= cpus {
+            return Err(bad(format!(
+                "this host has CPUs 0-{}",
+                cpus.saturating_sub(1)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// One `--ulimit`: docker's `HostConfig.Ulimits` entry.
@@ -515,9 +545,20 @@ pub fn build(opts: &SpecOptions) -> Result<Value, Error> {
         // docker: without --memory-swap, swap may be as large again as memory.
         resources["memory"] = json!({"limit": m, "swap": m.saturating_mul(2)});
     }
+    let mut cpu = json!({});
     if let Some(c) = opts.resources.cpus {
         let period: u64 = 100_000;
-        resources["cpu"] = json!({"quota": (c * period as f64) as i64, "period": period});
+        cpu["quota"] = json!((c * period as f64) as i64);
+        cpu["period"] = json!(period);
+    }
+    if let Some(shares) = opts.resources.cpu_shares {
+        cpu["shares"] = json!(shares);
+    }
+    if let Some(set) = &opts.resources.cpuset_cpus {
+        cpu["cpus"] = json!(set);
+    }
+    if cpu.as_object().is_some_and(|o| !o.is_empty()) {
+        resources["cpu"] = cpu;
     }
     if let Some(p) = opts.resources.pids {
         resources["pids"] = json!({"limit": p});
@@ -586,6 +627,16 @@ pub fn write(bundle: &Path, spec: &Value) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpusets_are_lists_of_this_hosts_cpus() {
+        assert!(check_cpuset("0", 2).is_ok());
+        assert!(check_cpuset("0-1", 2).is_ok());
+        assert!(check_cpuset("0,1", 2).is_ok());
+        for bad in ["2", "0-2", "1-0", "x", "", "0,"] {
+            assert!(check_cpuset(bad, 2).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn only_namespaced_sysctls_pass() {
@@ -662,6 +713,8 @@ mod tests {
                 memory: Some(64 << 20),
                 cpus: Some(0.5),
                 pids: Some(10),
+                cpu_shares: Some(512),
+                cpuset_cpus: Some("0".into()),
             },
             cgroups_path: "/berth/x".into(),
             ..Default::default()

@@ -141,6 +141,8 @@ fn create_options(engine: &Engine, f: &CreateFlags) -> Result<CreateOptions> {
     o.shm_size = f.shm_size.as_deref().map(parse_bytes).transpose()?;
     o.oom_score_adj = f.oom_score_adj;
     o.sysctls = f.sysctl.clone();
+    o.cpu_shares = f.cpu_shares;
+    o.cpuset_cpus = f.cpuset_cpus.clone();
     o.labels = f.label.clone();
     o.stop_signal = f.stop_signal.clone();
     o.stop_timeout = f.stop_timeout;

@@ -1069,3 +1069,66 @@ fn shm_size_oom_score_adj_and_namespaced_sysctls_apply() {
     }
     assert_eq!(b.ok(&["ps", "-aq"]), "", "nothing was made");
 }
+
+/// The `cpu.shares` and `cpuset.cpus` a running container's cgroups hold
+/// (cgroup v1, as on these hosts; v2's `cpu.weight` and `cpuset.cpus`).
+pub(crate) fn cpu_settings(id: &str) -> (String, String) {
+    let read = |paths: &[String]| {
+        paths
+            .iter()
+            .find_map(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    (
+        read(&[
+            format!("/sys/fs/cgroup/cpu/berth/{id}/cpu.shares"),
+            format!("/sys/fs/cgroup/berth/{id}/cpu.weight"),
+        ]),
+        read(&[
+            format!("/sys/fs/cgroup/cpuset/berth/{id}/cpuset.cpus"),
+            format!("/sys/fs/cgroup/berth/{id}/cpuset.cpus"),
+        ]),
+    )
+}
+
+/// `run` arguments for a detached container with 512 CPU shares on CPU 0.
+pub(crate) const CPU_PINNED_RUN: &[&str] = &[
+    "-d",
+    "--cpu-shares",
+    "512",
+    "--cpuset-cpus",
+    "0",
+    "busybox",
+    "sleep",
+    "300",
+];
+
+#[test]
+fn cpu_shares_and_cpusets_reach_the_cgroups() {
+    let Some(b) = setup() else { return };
+    for runtime in [None, runc()] {
+        let id = b.ok(&run_args(runtime, CPU_PINNED_RUN));
+        let id = id.trim();
+        assert_eq!(cpu_settings(id), ("512".into(), "0".into()), "{runtime:?}");
+        let kept = b.ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.CpuShares}} {{.HostConfig.CpusetCpus}}",
+            id,
+        ]);
+        assert_eq!(kept.trim(), "512 0");
+        b.ok(&["rm", "-f", id]);
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let r = b.run(&[
+        "create",
+        "--cpuset-cpus",
+        &cpus.to_string(),
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(r.code, 125, "a CPU this host lacks: {}", r.stderr);
+    assert!(r.stderr.contains("this host has CPUs"), "{}", r.stderr);
+}

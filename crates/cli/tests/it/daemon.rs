@@ -1722,6 +1722,15 @@ fn docker_stats_reads_the_containers_cgroups() {
         let mut args = vec!["run"];
         args.extend_from_slice(crate::containers::TUNED_RUN);
         crate::containers::assert_tuned(&d.docker_ok(&b, client, &args));
+        // --cpu-shares and --cpuset-cpus as CpuShares and CpusetCpus.
+        let mut args = vec!["run"];
+        args.extend_from_slice(crate::containers::CPU_PINNED_RUN);
+        let id = d.docker_ok(&b, client, &args);
+        assert_eq!(
+            crate::containers::cpu_settings(id.trim()),
+            ("512".into(), "0".into())
+        );
+        d.docker_ok(&b, client, &["rm", "-f", id.trim()]);
     }
     // What berth cannot apply is refused by name, not ignored.
     for client in &clients {

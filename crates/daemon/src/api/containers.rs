@@ -143,6 +143,8 @@ struct HostConfigBody {
     shm_size: i64,
     oom_score_adj: i32,
     sysctls: Option<BTreeMap<String, String>>,
+    cpu_shares: i64,
+    cpuset_cpus: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -234,6 +236,8 @@ impl CreateBody {
         o.ulimits = h.ulimits.unwrap_or_default();
         o.shm_size = (h.shm_size != 0).then_some(h.shm_size);
         o.oom_score_adj = (h.oom_score_adj != 0).then_some(h.oom_score_adj);
+        o.cpu_shares = (h.cpu_shares != 0).then_some(h.cpu_shares);
+        o.cpuset_cpus = Some(h.cpuset_cpus.clone()).filter(|c| !c.is_empty());
         o.sysctls = h
             .sysctls
             .unwrap_or_default()

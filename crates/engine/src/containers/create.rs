@@ -73,6 +73,10 @@ pub struct CreateOptions {
     pub oom_score_adj: Option<i32>,
     /// `--sysctl NAME=VALUE`s.
     pub sysctls: Vec<String>,
+    /// `--cpu-shares`.
+    pub cpu_shares: Option<i64>,
+    /// `--cpuset-cpus`.
+    pub cpuset_cpus: Option<String>,
     /// `--label K=V`.
     pub labels: Vec<String>,
     /// `--stop-signal`.
@@ -344,7 +348,18 @@ impl Engine {
             shm_size: opts.shm_size.unwrap_or(0),
             oom_score_adj: opts.oom_score_adj.unwrap_or(0),
             sysctls: parse_sysctls(&opts.sysctls, network == Network::None)?,
+            cpu_shares: opts.cpu_shares.unwrap_or(0),
+            cpuset_cpus: opts.cpuset_cpus.clone().unwrap_or_default(),
         };
+        if host_config.cpu_shares < 0 {
+            return Err(Error::InvalidArgument(
+                "invalid --cpu-shares: it must be positive".into(),
+            ));
+        }
+        if !host_config.cpuset_cpus.is_empty() {
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            berth_runtime::spec::check_cpuset(&host_config.cpuset_cpus, cpus)?;
+        }
         for u in &host_config.ulimits {
             u.check()?;
         }

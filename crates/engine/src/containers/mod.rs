@@ -133,6 +133,12 @@ pub struct HostConfig {
     /// `--sysctl`s.
     #[serde(default)]
     pub sysctls: BTreeMap<String, String>,
+    /// `--cpu-shares` (0: docker's default).
+    #[serde(default)]
+    pub cpu_shares: i64,
+    /// `--cpuset-cpus`.
+    #[serde(default)]
+    pub cpuset_cpus: String,
 }
 
 /// docker's `State`.

@@ -316,6 +316,12 @@ impl Engine {
                 memory: (host.memory > 0).then_some(host.memory),
                 cpus: (host.nano_cpus > 0).then(|| host.nano_cpus as f64 / 1e9),
                 pids: host.pids_limit,
+                // docker's kernel floor is 2; 0 means "not set".
+                cpu_shares: u64::try_from(host.cpu_shares)
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .map(|s| s.max(2)),
+                cpuset_cpus: Some(host.cpuset_cpus.clone()).filter(|c| !c.is_empty()),
             },
             cgroups_path: Cgroup::of(&c.id).spec_path(),
             ulimits: host.ulimits.clone(),
