@@ -90,14 +90,11 @@ impl Event {
         if self.kind == "container" {
             m["status"] = serde_json::json!(self.action);
             m["id"] = serde_json::json!(self.id);
-            m["from"] = serde_json::json!(attr_or_empty(&self.attributes, "image"));
+            m["from"] =
+                serde_json::json!(self.attributes.get("image").cloned().unwrap_or_default());
         }
         m
     }
-}
-
-fn attr_or_empty(attributes: &BTreeMap<String, String>, k: &str) -> String {
-    attributes.get(k).cloned().unwrap_or_default()
 }
 
 fn now_nano() -> i64 {

@@ -597,14 +597,23 @@ fn socket_activation_hands_the_daemon_its_socket() {
     }
 }
 
-#[test]
-fn docker_pulls_through_berth_and_run_pulls_what_is_missing() {
-    let Some(source) = setup() else { return };
-    let clients = clients();
+/// busybox pushed as `REGISTRY/path` to a `berth registry serve` on
+/// loopback: the store it came from, the server and the full name.
+fn busybox_in_a_registry(path: &str) -> Option<(Berth, crate::registry_server::Served, String)> {
+    let source = setup()?;
     let reg = crate::registry_server::Served::start(&[]);
-    let name = format!("{}/team/busybox:1.0", reg.addr);
+    let name = format!("{}/{path}", reg.addr);
     source.ok(&["tag", "busybox", &name]);
     source.ok(&["push", "-q", &name]);
+    Some((source, reg, name))
+}
+
+#[test]
+fn docker_pulls_through_berth_and_run_pulls_what_is_missing() {
+    let Some((source, reg, name)) = busybox_in_a_registry("team/busybox:1.0") else {
+        return;
+    };
+    let clients = clients();
     let b = Berth::new();
     let d = Daemon::start(&b);
     // The registry's word on a name, without pulling it.
@@ -1511,12 +1520,10 @@ pub(crate) fn archive_of_rootfs(b: &Berth) -> PathBuf {
 
 #[test]
 fn docker_hub_names_come_from_the_mirror_the_config_file_names() {
-    let Some(source) = setup() else { return };
+    let Some((_source, reg, _)) = busybox_in_a_registry("library/busybox:latest") else {
+        return;
+    };
     let clients = clients();
-    let reg = crate::registry_server::Served::start(&[]);
-    let mirrored = format!("{}/library/busybox:latest", reg.addr);
-    source.ok(&["tag", "busybox", &mirrored]);
-    source.ok(&["push", "-q", &mirrored]);
     // A fresh store; the daemon's addresses and the mirror from one
     // daemon.json-style file.
     let b = Berth::new();

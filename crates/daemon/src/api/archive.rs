@@ -69,8 +69,7 @@ fn stat_header(copied: &Path, name: &str) -> Result<HeaderValue, ApiError> {
 
 fn path_of(call: &Call) -> Result<String, ApiError> {
     call.query
-        .get("path")
-        .filter(|p| !p.is_empty())
+        .given("path")
         .map(str::to_string)
         .ok_or_else(|| ApiError::bad_request("path is required"))
 }

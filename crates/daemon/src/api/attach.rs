@@ -106,7 +106,7 @@ struct Streams {
 
 /// docker's `detachKeys`: `ctrl-p,ctrl-q` (the default), `a`, `ctrl-@`…
 fn detach_keys(spec: Option<&str>) -> Result<Vec<u8>, ApiError> {
-    let spec = spec.filter(|s| !s.is_empty()).unwrap_or("ctrl-p,ctrl-q");
+    let spec = spec.unwrap_or("ctrl-p,ctrl-q");
     spec.split(',')
         .map(|k| {
             let bad = || ApiError::bad_request(format!("Invalid detach keys ({spec}) provided"));
@@ -144,7 +144,7 @@ pub async fn attach(
         stdout: call.query.flag("stdout"),
         stderr: call.query.flag("stderr"),
     };
-    let detach = detach_keys(call.query.get("detachKeys"))?;
+    let detach = detach_keys(call.query.given("detachKeys"))?;
     let upgrade = req
         .headers()
         .get(UPGRADE)

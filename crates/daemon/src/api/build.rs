@@ -73,7 +73,7 @@ impl BuildProgress for Classic<'_> {
 
 /// A JSON object of strings (`buildargs`, `labels`).
 fn string_map(call: &Call, name: &str) -> Result<Vec<(String, String)>, ApiError> {
-    let Some(raw) = call.query.get(name).filter(|v| !v.is_empty()) else {
+    let Some(raw) = call.query.given(name) else {
         return Ok(Vec::new());
     };
     let map: BTreeMap<String, Option<String>> = serde_json::from_str(raw)
@@ -94,11 +94,7 @@ pub async fn build(
     opts.tags = call.query.all("t");
     opts.build_args = string_map(call, "buildargs")?;
     opts.labels = string_map(call, "labels")?;
-    opts.target = call
-        .query
-        .get("target")
-        .filter(|t| !t.is_empty())
-        .map(str::to_string);
+    opts.target = call.query.given("target").map(str::to_string);
     opts.no_cache = call.query.flag("nocache");
     opts.pull = call.query.flag("pull");
     opts.network = call
@@ -114,8 +110,7 @@ pub async fn build(
     }
     let dockerfile = call
         .query
-        .get("dockerfile")
-        .filter(|d| !d.is_empty())
+        .given("dockerfile")
         .unwrap_or("Dockerfile")
         .to_string();
     let quiet = call.query.flag("q");

@@ -270,12 +270,7 @@ pub async fn create(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let body: CreateBody = super::read_json(req, MAX_CREATE_BODY).await?;
-    let opts = body.options(
-        call.query
-            .get("name")
-            .filter(|n| !n.is_empty())
-            .map(str::to_string),
-    )?;
+    let opts = body.options(call.query.given("name").map(str::to_string))?;
     let id = api
         .blocking(move |engine| Ok(engine.create_container(&opts)?))
         .await?;
@@ -365,12 +360,7 @@ pub async fn restart(api: &Api, call: &Call, id: &str) -> Result<Response<Body>,
 
 /// `POST /containers/{id}/kill?signal=`.
 pub async fn kill(api: &Api, call: &Call, id: &str) -> Result<Response<Body>, ApiError> {
-    let signal = call
-        .query
-        .get("signal")
-        .filter(|s| !s.is_empty())
-        .unwrap_or("KILL")
-        .to_string();
+    let signal = call.query.given("signal").unwrap_or("KILL").to_string();
     let id = id.to_string();
     api.blocking(move |engine| Ok(engine.kill_container(&id, &signal)?))
         .await?;
@@ -645,21 +635,12 @@ pub async fn export(api: &Api, id: &str) -> Result<Response<Body>, ApiError> {
 pub async fn commit(api: &Api, call: &Call) -> Result<Response<Body>, ApiError> {
     let container = call
         .query
-        .get("container")
-        .filter(|c| !c.is_empty())
+        .given("container")
         .ok_or_else(|| ApiError::bad_request("container is required"))?
         .to_string();
     let mut opts = CommitOptions::default();
-    opts.author = call
-        .query
-        .get("author")
-        .filter(|a| !a.is_empty())
-        .map(str::to_string);
-    opts.message = call
-        .query
-        .get("comment")
-        .filter(|c| !c.is_empty())
-        .map(str::to_string);
+    opts.author = call.query.given("author").map(str::to_string);
+    opts.message = call.query.given("comment").map(str::to_string);
     // docker's pause defaults to true; `pause=0` turns it off.
     opts.pause = !matches!(call.query.get("pause"), Some("0" | "false" | "False"));
     opts.changes = call.query.instructions("changes");

@@ -12,7 +12,7 @@ use super::{Api, ApiError, Body, Call};
 /// A time parameter: seconds since the epoch (fractions allowed), as
 /// nanoseconds.
 fn nanos(call: &Call, name: &str) -> Result<Option<i64>, ApiError> {
-    match call.query.get(name).filter(|v| !v.is_empty()) {
+    match call.query.given(name) {
         None => Ok(None),
         Some(v) => v
             .parse::<f64>()

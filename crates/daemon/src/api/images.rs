@@ -205,10 +205,9 @@ async fn history(api: &Api, name: &str) -> Result<Response<Body>, ApiError> {
 async fn tag(api: &Api, call: &Call, name: &str) -> Result<Response<Body>, ApiError> {
     let repo = call
         .query
-        .get("repo")
-        .filter(|r| !r.is_empty())
+        .given("repo")
         .ok_or_else(|| ApiError::bad_request("repository name must have at least one component"))?;
-    let target = match call.query.get("tag").filter(|t| !t.is_empty()) {
+    let target = match call.query.given("tag") {
         Some(t) => format!("{repo}:{t}"),
         None => repo.to_string(),
     };
@@ -245,14 +244,13 @@ async fn create(
 ) -> Result<Response<Body>, ApiError> {
     let from = call
         .query
-        .get("fromImage")
-        .filter(|f| !f.is_empty())
+        .given("fromImage")
         .ok_or_else(|| ApiError::bad_request("fromImage is required"))?
         .to_string();
     let tag = call.query.get("tag").unwrap_or("").to_string();
     let mut opts = PullOptions::default();
     opts.credentials = credentials;
-    if let Some(p) = call.query.get("platform").filter(|p| !p.is_empty()) {
+    if let Some(p) = call.query.given("platform") {
         let parts: Vec<&str> = p.split('/').collect();
         opts.platform = match parts.as_slice() {
             [os, arch] | [os, arch, _] => Some(Platform {
@@ -333,7 +331,7 @@ async fn push(
     name: &str,
     credentials: Option<Credentials>,
 ) -> Result<Response<Body>, ApiError> {
-    let name = match call.query.get("tag").filter(|t| !t.is_empty()) {
+    let name = match call.query.given("tag") {
         Some(t) => format!("{name}:{t}"),
         None => name.to_string(),
     };
@@ -362,8 +360,7 @@ async fn push(
 async fn search(api: &Api, call: &Call) -> Result<Response<Body>, ApiError> {
     let term = call
         .query
-        .get("term")
-        .filter(|t| !t.is_empty())
+        .given("term")
         .ok_or_else(|| ApiError::bad_request("term is required"))?
         .to_string();
     let limit = call.query.number("limit")?.filter(|n| *n > 0).unwrap_or(25) as usize;
@@ -407,11 +404,7 @@ async fn import(
 ) -> Result<Response<Body>, ApiError> {
     let src = call.query.get("fromSrc").unwrap_or("-").to_string();
     let mut opts = ImportOptions::new(src.clone());
-    opts.message = call
-        .query
-        .get("message")
-        .filter(|m| !m.is_empty())
-        .map(str::to_string);
+    opts.message = call.query.given("message").map(str::to_string);
     opts.changes = call.query.instructions("changes");
     opts.reference = call.query.repo_tag();
     let engine = api.engine.clone();

@@ -27,6 +27,12 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
+    /// A parameter's value when it is given and not empty: docker's clients
+    /// send empty strings for what the user did not set.
+    pub fn given(&self, name: &str) -> Option<&str> {
+        self.get(name).filter(|v| !v.is_empty())
+    }
+
     /// Every value of a repeated parameter.
     pub fn all(&self, name: &str) -> Vec<String> {
         self.0
@@ -48,8 +54,7 @@ impl Query {
 
     /// `repo` and `tag` as one reference (`commit`, `import`).
     pub fn repo_tag(&self) -> Option<String> {
-        let nonempty = |n: &str| self.get(n).filter(|v| !v.is_empty());
-        match (nonempty("repo"), nonempty("tag")) {
+        match (self.given("repo"), self.given("tag")) {
             (Some(r), Some(t)) => Some(format!("{r}:{t}")),
             (Some(r), None) => Some(r.to_string()),
             (None, _) => None,
@@ -75,8 +80,7 @@ impl Query {
 
     /// A number, 400 when it is not one.
     pub fn number(&self, name: &str) -> Result<Option<i64>, ApiError> {
-        self.get(name)
-            .filter(|v| !v.is_empty())
+        self.given(name)
             .map(|v| {
                 v.parse().map_err(|_| {
                     ApiError::bad_request(format!("invalid {name} {v:?}: not a number"))
@@ -88,7 +92,7 @@ impl Query {
     /// `filters` as `KEY=VALUE` strings, from either of docker's JSON forms:
     /// `{"status":["running"]}` or the older `{"status":{"running":true}}`.
     pub fn filters(&self) -> Result<Vec<String>, ApiError> {
-        let Some(raw) = self.get("filters").filter(|f| !f.is_empty()) else {
+        let Some(raw) = self.given("filters") else {
             return Ok(Vec::new());
         };
         let bad = || ApiError::bad_request(format!("invalid filter: {raw}"));
