@@ -12,6 +12,8 @@ packages=(
   docker.io        # the docker 20.10 CLI (API 1.41) that drives berth daemon; its dockerd is the peer of the benchmarks and the differential test
   docker-compose   # compose 1.29 against berth daemon
   systemd          # systemd-socket-activate: berth daemon -H fd:// as berth.socket starts it
+  nftables iproute2 # berth's firewall table (nft) and the network tests' ip/ss
+  iperf3            # the published-port throughput benchmark
   libseccomp-dev pkg-config
   zstd xz-utils openssl ca-certificates e2fsprogs
   python3 hyperfine bc wrk  # benchmarks

@@ -38,6 +38,17 @@ pub struct Cli {
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, global = true, default_value = "warn", value_name = "LEVEL")]
     pub log_level: String,
+    /// The default bridge, as dockerd's -b: `none` gives containers without
+    /// --network no network at all instead of the default bridge
+    /// [default: the config's bridge, else berth0]
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_BRIDGE",
+        hide_short_help = true,
+        value_name = "BRIDGE"
+    )]
+    pub bridge: Option<String>,
     /// Largest uncompressed layer that import, load, pull and build unpack (a guard against
     /// decompression bombs), e.g. 500MB or 1GiB; 0 for no limit [default: the config's
     /// max-layer-size, else 32GiB]
@@ -132,6 +143,12 @@ pub enum Command {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(NetworkCommand),
+    /// Serves DNS for user-defined networks (started by berth, not by users).
+    #[command(hide = true)]
+    NetworkDns,
     /// Host a registry: serve it, collect its garbage.
     #[command(subcommand)]
     Registry(RegistryCommand),
@@ -188,6 +205,110 @@ pub enum VolumeCommand {
         #[arg(short, long)]
         force: bool,
     },
+}
+
+/// `berth network …`.
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a bridge network.
+    Create(NetworkCreateArgs),
+    /// List networks.
+    #[command(alias = "list")]
+    Ls {
+        /// Provide filter values (driver=, id=, label=, name=, scope=, type=custom|builtin).
+        #[arg(short, long, value_name = "FILTER")]
+        filter: Vec<String>,
+        /// Format output with a Go template, `table TEMPLATE`, or json.
+        #[arg(long)]
+        format: Option<String>,
+        /// Do not truncate the output.
+        #[arg(long)]
+        no_trunc: bool,
+        /// Only display network IDs.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Display detailed information on one or more networks.
+    Inspect {
+        /// Format output with a Go template, or json.
+        #[arg(short, long)]
+        format: Option<String>,
+        /// Networks.
+        #[arg(required = true, value_name = "NETWORK")]
+        names: Vec<String>,
+    },
+    /// Remove one or more networks (not while a container is on one).
+    #[command(alias = "remove")]
+    Rm {
+        /// Do not fail on a network that does not exist.
+        #[arg(short, long)]
+        force: bool,
+        /// Networks.
+        #[arg(required = true, value_name = "NETWORK")]
+        names: Vec<String>,
+    },
+    /// Remove all user-defined networks no container is on.
+    Prune {
+        /// Do not prompt for confirmation.
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Connect a container to a network (a running one at once).
+    Connect {
+        /// Add a network-scoped alias for the container.
+        #[arg(long, value_name = "NAME")]
+        alias: Vec<String>,
+        /// IPv4 address.
+        #[arg(long, value_name = "IP")]
+        ip: Option<String>,
+        /// The network.
+        #[arg(value_name = "NETWORK")]
+        network: String,
+        /// The container.
+        #[arg(value_name = "CONTAINER")]
+        container: String,
+    },
+    /// Disconnect a container from a network.
+    Disconnect {
+        /// Force the container to disconnect from a network.
+        #[arg(short, long)]
+        force: bool,
+        /// The network.
+        #[arg(value_name = "NETWORK")]
+        network: String,
+        /// The container.
+        #[arg(value_name = "CONTAINER")]
+        container: String,
+    },
+}
+
+/// `berth network create`.
+#[derive(Debug, Args)]
+pub struct NetworkCreateArgs {
+    /// Driver to manage the network (bridge).
+    #[arg(short, long, default_value = "bridge")]
+    pub driver: String,
+    /// Subnet in CIDR format, e.g. 172.30.0.0/16 [default: a free one from the address pools]
+    #[arg(long, value_name = "CIDR")]
+    pub subnet: Option<String>,
+    /// IPv4 gateway for the subnet [default: its first address]
+    #[arg(long, value_name = "IP")]
+    pub gateway: Option<String>,
+    /// Allocate container IPs from a sub-range.
+    #[arg(long, value_name = "CIDR")]
+    pub ip_range: Option<String>,
+    /// Restrict external access to the network.
+    #[arg(long)]
+    pub internal: bool,
+    /// Set metadata on a network.
+    #[arg(long, value_name = "K=V")]
+    pub label: Vec<String>,
+    /// Set driver specific options (com.docker.network.bridge.name, com.docker.network.driver.mtu).
+    #[arg(short, long = "opt", value_name = "K=V")]
+    pub opt: Vec<String>,
+    /// The network's name.
+    #[arg(value_name = "NETWORK")]
+    pub name: String,
 }
 
 /// `berth daemon`.
@@ -735,9 +856,39 @@ pub struct CreateFlags {
     /// Mount the container's root filesystem as read only.
     #[arg(long)]
     pub read_only: bool,
-    /// Network: host (the default here) or none.
+    /// Connect a container to a network: bridge (the default), host, none, container:NAME or a user-defined network.
     #[arg(long, alias = "net", value_name = "NETWORK")]
     pub network: Option<String>,
+    /// Add a network-scoped alias for the container (user-defined networks).
+    #[arg(long, alias = "net-alias", value_name = "LIST")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address on the network (user-defined networks), e.g. 172.30.100.104.
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<String>,
+    /// Container MAC address (e.g. 92:d0:c6:0a:29:33).
+    #[arg(long, value_name = "MAC")]
+    pub mac_address: Option<String>,
+    /// Publish a container's port(s) to the host: [IP:][HOSTPORT:]CONTAINERPORT[/PROTO], ranges allowed.
+    #[arg(short, long, value_name = "LIST")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random host ports.
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports.
+    #[arg(long, value_name = "LIST")]
+    pub expose: Vec<String>,
+    /// Set custom DNS servers.
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains.
+    #[arg(long, value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// Set DNS options.
+    #[arg(long, alias = "dns-opt", value_name = "OPTION")]
+    pub dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (NAME:IP, or NAME:host-gateway).
+    #[arg(long, value_name = "LIST")]
+    pub add_host: Vec<String>,
     /// Memory limit (e.g. 64m, 1g).
     #[arg(short, long, value_name = "BYTES")]
     pub memory: Option<String>,
@@ -1051,6 +1202,17 @@ pub struct DiffArgs {
     pub container: String,
 }
 
+/// `berth port`.
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    /// The container.
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// One of its ports: PRIVATE_PORT[/PROTO].
+    #[arg(value_name = "PRIVATE_PORT[/PROTO]")]
+    pub port: Option<String>,
+}
+
 /// `berth commit`.
 #[derive(Debug, Args)]
 pub struct CommitArgs {
@@ -1158,6 +1320,8 @@ pub enum ContainerOp {
     Exec(ExecArgs),
     /// Inspect changes to files or directories on a container's filesystem.
     Diff(DiffArgs),
+    /// List port mappings or a specific mapping for the container.
+    Port(PortArgs),
     /// Create a new image from a container's changes.
     Commit(CommitArgs),
     /// Export a container's filesystem as a tar archive.

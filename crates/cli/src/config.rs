@@ -3,7 +3,8 @@
 //! works: the registry keys the engine's client reads, and the unpacking
 //! limits `max-layer-size` and `max-image-size` (a number of bytes or a size
 //! such as `"1GiB"`), and `berth daemon`'s `hosts`, `group` and TLS keys
-//! (`tls`, `tlsverify`, `tlscacert`, `tlscert`, `tlskey`).
+//! (`tls`, `tlsverify`, `tlscacert`, `tlscert`, `tlskey`), and the network
+//! keys `bip`, `default-address-pools`, `mtu` and `bridge` (`none`).
 
 use std::path::Path;
 
@@ -45,9 +46,39 @@ pub struct Settings {
     /// `berth daemon --tlskey`.
     #[serde(default)]
     pub tlskey: Option<std::path::PathBuf>,
+    /// The default bridge's address and prefix (`172.26.0.1/16`).
+    #[serde(default)]
+    pub bip: Option<String>,
+    /// Where networks without `--subnet` take theirs:
+    /// `[{"base": "10.10.0.0/16", "size": 24}]`.
+    #[serde(default)]
+    pub default_address_pools: Vec<berth_engine::network::subnet::AddressPool>,
+    /// The MTU of the default bridge and new networks.
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    /// `none`: no default bridge (dockerd's `bridge`).
+    #[serde(default)]
+    pub bridge: Option<String>,
 }
 
 impl Settings {
+    /// The keys that shape networks, for the engine.
+    pub fn network_defaults(&self) -> anyhow::Result<berth_engine::NetworkDefaults> {
+        let no_default_bridge = match self.bridge.as_deref() {
+            None | Some("") | Some("berth0") => false,
+            Some("none") => true,
+            Some(other) => anyhow::bail!(
+                "bridge {other:?} in the settings file: berth's default bridge is berth0, or none"
+            ),
+        };
+        Ok(berth_engine::NetworkDefaults {
+            bip: self.bip.clone(),
+            pools: self.default_address_pools.clone(),
+            mtu: self.mtu,
+            no_default_bridge,
+        })
+    }
+
     /// Reads the file; a missing file gives the defaults.
     pub fn load(path: &Path) -> anyhow::Result<Settings> {
         match std::fs::read(path) {

@@ -136,6 +136,8 @@ fn run(mut cli: Cli, root_given: bool) -> anyhow::Result<()> {
             commands::daemon::run(engine, a, &cli.runroot, &cli.registries_config)
         }
         Command::Volume(c) => commands::volumes::run(&engine, c),
+        Command::Network(c) => commands::networks::run(&engine, c),
+        Command::NetworkDns => Ok(berth_engine::serve_dns(&engine)?),
         Command::Completion { .. } | Command::Registry(_) => Ok(()),
     }
 }

@@ -14,6 +14,7 @@ mod gc;
 mod images;
 mod keys;
 mod layers;
+mod networks;
 mod parallel;
 mod paths;
 mod progress;
@@ -24,6 +25,7 @@ pub use berth_build::instruction::parse_duration;
 pub use berth_distribution::is_url;
 pub use berth_distribution::{Credentials, RegistryConfig, SearchResult, server_key};
 pub use berth_layer::diff::{Change, ChangeKind};
+pub use berth_network as network;
 pub use berth_runtime as runtime;
 pub use builds::{BuildOptions, BuildProgress, is_tar_archive};
 pub use containers::names::new_id;
@@ -43,6 +45,10 @@ pub use images::push::{PushCompression, PushOptions, Pushed};
 pub use images::registry::{RegistrySettings, login_domain};
 pub use images::remove::RemoveEvent;
 pub use images::save::{ArchiveCompression, SaveOptions};
+pub use networks::{
+    DEFAULT_NETWORK, EndpointSettings, Network, NetworkConfig, NetworkCreateOptions,
+    NetworkDefaults, NetworkMode, PortView, ports_column, serve_dns,
+};
 pub use progress::{NoProgress, Progress};
 pub use time::{binary_size, human_duration, human_size, parse_time, rfc3339_now};
 pub use volumes::Volume;
@@ -229,6 +235,13 @@ pub enum Error {
     /// The runtime failed.
     #[error(transparent)]
     Runtime(#[from] berth_runtime::Error),
+    /// A network change conflicts with what exists (an overlapping subnet,
+    /// a network in use, an address taken).
+    #[error("{0}")]
+    NetworkConflict(String),
+    /// A network setting or the network's kernel state failed.
+    #[error(transparent)]
+    Network(#[from] berth_network::Error),
     /// The Dockerfile is not valid.
     #[error(transparent)]
     Dockerfile(#[from] berth_build::Error),
@@ -303,6 +316,8 @@ impl Error {
             Error::NameInUse(_) | Error::ImageInUse(_) => Kind::Conflict,
             Error::Start { .. } => Kind::FailedPrecondition,
             Error::Runtime(e) => e.kind(),
+            Error::Network(e) => e.kind(),
+            Error::NetworkConflict(_) => Kind::Conflict,
             Error::Dockerfile(_) => Kind::InvalidArgument,
             Error::Build { .. } => Kind::FailedPrecondition,
             Error::Canceled(_) => Kind::Canceled,
@@ -350,6 +365,7 @@ pub struct EngineBuilder {
     max_image_size: u64,
     registries: RegistrySettings,
     monitor: Option<(PathBuf, Vec<String>)>,
+    network_defaults: NetworkDefaults,
 }
 
 /// Default of [`EngineBuilder::max_layer_size`]: 32 GiB, above the largest
@@ -369,6 +385,7 @@ impl Default for EngineBuilder {
             max_image_size: DEFAULT_MAX_IMAGE_SIZE,
             registries: RegistrySettings::default(),
             monitor: None,
+            network_defaults: NetworkDefaults::default(),
         }
     }
 }
@@ -421,6 +438,13 @@ impl EngineBuilder {
         self
     }
 
+    /// How the default network is shaped (daemon.json's `bip`,
+    /// `default-address-pools`, `mtu`).
+    pub fn network_defaults(&mut self, defaults: NetworkDefaults) -> &mut Self {
+        self.network_defaults = defaults;
+        self
+    }
+
     /// Opens the store, creating it if needed.
     pub fn build(&self) -> Result<Engine> {
         std::fs::create_dir_all(&self.root).map_err(Error::io(self.root.display()))?;
@@ -449,6 +473,7 @@ impl EngineBuilder {
             monitor: self.monitor.clone(),
             monitors: std::sync::Mutex::new(Vec::new()),
             images_seen: std::sync::Mutex::new(None),
+            network_defaults: self.network_defaults.clone(),
             paths,
         })
     }
@@ -466,6 +491,7 @@ pub struct Engine {
     max_image_size: u64,
     registries: RegistrySettings,
     monitor: Option<(PathBuf, Vec<String>)>,
+    network_defaults: NetworkDefaults,
     /// Monitors this process started and has not reaped yet (a long-lived
     /// caller reaps them with [`Engine::reap_monitors`]).
     monitors: std::sync::Mutex<Vec<std::process::Child>>,

@@ -101,14 +101,18 @@ const READONLY_PATHS: &[&str] = &[
 ];
 
 /// The network a container gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Network {
     /// The host's network namespace.
     #[default]
     Host,
-    /// A new network namespace with only loopback.
+    /// A new network namespace with only loopback (the engine may plug
+    /// interfaces into it once the runtime created it).
     None,
+    /// An existing network namespace (`/proc/PID/ns/net` of another
+    /// container: `--network container:NAME`).
+    Join(std::path::PathBuf),
 }
 
 /// A mount into the container besides the defaults.
@@ -515,8 +519,12 @@ pub fn build(opts: &SpecOptions) -> Result<Value, Error> {
         json!({"type": "uts"}),
         json!({"type": "mount"}),
     ];
-    if opts.network == Network::None {
-        namespaces.push(json!({"type": "network"}));
+    match &opts.network {
+        Network::Host => {}
+        Network::None => namespaces.push(json!({"type": "network"})),
+        Network::Join(path) => {
+            namespaces.push(json!({"type": "network", "path": path.display().to_string()}))
+        }
     }
 
     let mut resources = json!({});

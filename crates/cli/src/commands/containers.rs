@@ -11,16 +11,16 @@ use anyhow::{Context, Result, bail};
 use berth_engine::runtime::attach::{self, AttachEnd};
 use berth_engine::runtime::logs::{LogsOptions, Stream};
 use berth_engine::{
-    CommitOptions, ContainerFilter, CreateOptions, Engine, ExecOptions, PullOptions,
-    human_duration, human_size,
+    CommitOptions, ContainerFilter, CreateOptions, EndpointSettings, Engine, ExecOptions,
+    PullOptions, human_duration, human_size,
 };
 use serde_json::{Value, json};
 
 use super::{ExitWith, finish, report};
 use crate::cli::{
     AttachArgs, CommitArgs, ContainerOp, ContainerPruneArgs, ContainersArgs, CpArgs, CreateFlags,
-    DiffArgs, ExecArgs, ExportArgs, InspectArgs, KillArgs, LogsArgs, PsArgs, RenameArgs, RmArgs,
-    RunArgs, StartArgs, StopArgs, TopArgs, UpdateArgs,
+    DiffArgs, ExecArgs, ExportArgs, InspectArgs, KillArgs, LogsArgs, PortArgs, PsArgs, RenameArgs,
+    RmArgs, RunArgs, StartArgs, StopArgs, TopArgs, UpdateArgs,
 };
 use crate::format::{Format, print_out};
 use crate::progress::Reporter;
@@ -46,6 +46,7 @@ pub fn dispatch(engine: &Engine, op: ContainerOp) -> Result<()> {
         ContainerOp::Rename(a) => rename(engine, a),
         ContainerOp::Exec(a) => exec(engine, a),
         ContainerOp::Diff(a) => diff(engine, a),
+        ContainerOp::Port(a) => port(engine, a),
         ContainerOp::Commit(a) => commit(engine, a),
         ContainerOp::Export(a) => export(engine, a),
         ContainerOp::Cp(a) => cp(engine, a),
@@ -127,6 +128,18 @@ fn create_options(engine: &Engine, f: &CreateFlags) -> Result<CreateOptions> {
     o.tmpfs = f.tmpfs.clone();
     o.read_only = f.read_only;
     o.network = f.network.clone();
+    o.publish = f.publish.clone();
+    o.publish_all = f.publish_all;
+    o.expose = f.expose.clone();
+    o.endpoint = EndpointSettings {
+        aliases: f.network_alias.clone(),
+        requested_ip: f.ip.clone(),
+        mac_address: f.mac_address.clone(),
+    };
+    o.dns = f.dns.clone();
+    o.dns_search = f.dns_search.clone();
+    o.dns_options = f.dns_option.clone();
+    o.add_hosts = f.add_host.clone();
     o.memory = f.memory.as_deref().map(parse_bytes).transpose()?;
     o.cpus = f.cpus;
     o.pids_limit = f.pids_limit.filter(|p| *p > 0);
@@ -514,13 +527,13 @@ pub fn ps(engine: &Engine, a: PsArgs) -> Result<()> {
             "Command": quote_command(c, a.no_trunc),
             "CreatedAt": chrono::DateTime::from_timestamp(created, 0).map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string()).unwrap_or_default(),
             "RunningFor": format!("{} ago", human_duration(now - created)),
-            "Ports": "",
+            "Ports": berth_engine::ports_column(&engine.container_ports(c)),
             "State": c.state.status,
             "Status": c.status_line(now),
             "Names": c.name,
             "Labels": c.record.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
             "Mounts": c.record.host_config.mounts.iter().map(|m| m.destination.clone()).collect::<Vec<_>>().join(","),
-            "Networks": c.record.host_config.network_mode,
+            "Networks": engine.container_network_names(c).join(","),
         });
         if a.size {
             let (rw, virt) = engine.container_size(&c.id).unwrap_or((0, 0));
@@ -544,6 +557,35 @@ pub fn ps(engine: &Engine, a: PsArgs) -> Result<()> {
         "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
     };
     Format::parse(a.format.as_deref()).print(default, &header, &rows)
+}
+
+/// `berth port CONTAINER [PORT]`: the host side of its published ports.
+fn port(engine: &Engine, a: PortArgs) -> Result<()> {
+    let c = engine.container(&a.container)?;
+    let ports = engine.container_ports(&c);
+    let mut out = String::new();
+    match &a.port {
+        Some(p) => {
+            let want: berth_engine::network::ports::ContainerPort = p.parse()?;
+            for v in ports.iter().filter(|v| v.port == want) {
+                if let Some(h) = v.host_text() {
+                    out.push_str(&format!("{h}\n"));
+                }
+            }
+            if out.is_empty() {
+                bail!("No public port '{want}' published for {}", c.name);
+            }
+        }
+        None => {
+            for v in &ports {
+                if let Some(h) = v.host_text() {
+                    out.push_str(&format!("{} -> {h}\n", v.port));
+                }
+            }
+        }
+    }
+    print_out(&out);
+    Ok(())
 }
 
 /// `--since` / `--until`: RFC 3339, a Unix time, or a duration back from now.
@@ -771,22 +813,38 @@ pub fn cp(engine: &Engine, a: CpArgs) -> Result<()> {
     Ok(())
 }
 
-/// `berth inspect` / `container inspect`: containers first, then images.
+/// `berth inspect` / `container inspect`: containers first, then images,
+/// networks and volumes, as docker looks them up.
 pub fn inspect(engine: &Engine, a: InspectArgs, containers_only: bool) -> Result<()> {
     let mut failed = false;
     let mut found: Vec<Value> = Vec::new();
     for name in &a.images {
+        let other_kinds = || -> Result<Option<Value>> {
+            match engine.inspect_image(name) {
+                Ok(i) => return Ok(Some(serde_json::to_value(i)?)),
+                Err(berth_engine::Error::ImageNotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            match engine.inspect_network(name) {
+                Ok(n) => return Ok(Some(n)),
+                Err(berth_engine::Error::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            match engine.volume(name) {
+                Ok(v) => Ok(Some(serde_json::to_value(v)?)),
+                Err(berth_engine::Error::VolumeNotFound(_)) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        };
         match engine.inspect_container(name) {
             Ok(v) => found.push(v),
             Err(e)
                 if !containers_only && matches!(e, berth_engine::Error::ContainerNotFound(_)) =>
             {
-                match engine.inspect_image(name) {
-                    Ok(i) => found.push(serde_json::to_value(i)?),
-                    Err(berth_engine::Error::ImageNotFound(_)) => {
-                        report(anyhow::anyhow!("No such object: {name}"), &mut failed)
-                    }
-                    Err(e) => report(e.into(), &mut failed),
+                match other_kinds() {
+                    Ok(Some(v)) => found.push(v),
+                    Ok(None) => report(anyhow::anyhow!("No such object: {name}"), &mut failed),
+                    Err(e) => report(e, &mut failed),
                 }
             }
             Err(e) => report(e.into(), &mut failed),

@@ -6,13 +6,14 @@ pub mod build;
 pub mod containers;
 pub mod daemon;
 pub mod images;
+pub mod networks;
 pub mod registry;
 pub mod registry_server;
 pub mod stats;
 pub mod system;
 pub mod volumes;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use berth_engine::{Engine, RegistrySettings};
 
 use crate::cli::Cli;
@@ -45,6 +46,13 @@ impl std::error::Error for ExitWith {}
 /// Opens the engine the global flags describe.
 pub fn open_engine(cli: &Cli) -> anyhow::Result<Engine> {
     let settings = crate::config::Settings::load(&cli.registries_config)?;
+    let mut network_defaults = settings.network_defaults()?;
+    match cli.bridge.as_deref() {
+        None => {}
+        Some("none") => network_defaults.no_default_bridge = true,
+        Some("berth0") => network_defaults.no_default_bridge = false,
+        Some(other) => bail!("--bridge {other:?}: berth's default bridge is berth0, or none"),
+    }
     let mut config = settings.registries;
     if cli.max_concurrent_downloads.is_some() {
         config.max_concurrent_downloads = cli.max_concurrent_downloads;
@@ -68,6 +76,7 @@ pub fn open_engine(cli: &Cli) -> anyhow::Result<Engine> {
                 .or(settings.max_image_size)
                 .unwrap_or(berth_engine::DEFAULT_MAX_IMAGE_SIZE),
         )
+        .network_defaults(network_defaults)
         .registries(RegistrySettings {
             config,
             tls_verify: cli.tls_verify,

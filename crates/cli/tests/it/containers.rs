@@ -550,8 +550,12 @@ fn in_terminal(b: &Berth, line: &str) -> String {
             envs.push_str(&format!("{k}={} ", v.to_string_lossy()));
         }
     }
+    let nsenter = b
+        .netns()
+        .map(|ns| format!("nsenter --net={} -- ", ns.display()))
+        .unwrap_or_default();
     let prog = format!(
-        "{} --root {} --runroot {} --storage-driver overlay",
+        "{nsenter}{} --root {} --runroot {} --storage-driver overlay",
         env!("CARGO_BIN_EXE_berth"),
         b.root().display(),
         b.runroot().display()
@@ -1056,7 +1060,7 @@ fn shm_size_oom_score_adj_and_namespaced_sysctls_apply() {
     }
     // What would change the host, or is out of range: refused at create.
     for bad in [
-        &["--sysctl", "net.ipv4.ip_forward=1"][..],
+        &["--network", "host", "--sysctl", "net.ipv4.ip_forward=1"][..],
         &["--sysctl", "vm.swappiness=1"],
         &["--oom-score-adj", "2000"],
     ] {

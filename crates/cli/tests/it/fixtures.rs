@@ -269,7 +269,7 @@ pub fn busybox_rootfs() -> Vec<u8> {
     for applet in [
         "sh", "ls", "cat", "echo", "true", "false", "sleep", "mkdir", "cp", "rm", "id", "stty",
         "tty", "touch", "env", "pwd", "hostname", "wc", "head", "dd", "ps", "ln", "mv", "sync",
-        "chown", "grep",
+        "chown", "grep", "ip", "nc", "wget", "httpd", "nslookup", "ping", "cut", "tr",
     ] {
         t.symlink(&format!("bin/{applet}"), "busybox");
     }

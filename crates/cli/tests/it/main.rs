@@ -15,6 +15,7 @@ mod fixtures;
 mod hostile;
 mod images;
 mod interop;
+mod network;
 mod registry;
 mod registry_server;
 mod resources;
@@ -86,10 +87,34 @@ impl From<Output> for Run {
     }
 }
 
-/// A berth with its own root, runroot and scratch directory.
+/// A berth with its own root, runroot and scratch directory. On the
+/// machine's network it runs as dockerd's `--bridge=none` (containers
+/// without `--network` get no network), so it never makes a bridge there;
+/// [`Berth::networked`] gives it a network namespace of its own instead,
+/// where its bridges, veths and nftables table live and die with the test.
 pub struct Berth {
     pub dir: tempfile::TempDir,
     pub driver: &'static str,
+    netns: Option<PathBuf>,
+}
+
+/// A fresh network namespace bound at `path`, its loopback up.
+fn new_netns(path: &Path) -> Option<PathBuf> {
+    if !rustix::process::geteuid().is_root() {
+        return None;
+    }
+    std::fs::write(path, b"").ok()?;
+    let ok = Command::new("unshare")
+        .arg(format!("--net={}", path.display()))
+        .args(["ip", "link", "set", "lo", "up"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "cannot make a network namespace for the test at {}",
+        path.display()
+    );
+    Some(path.to_path_buf())
 }
 
 impl Default for Berth {
@@ -108,7 +133,39 @@ impl Berth {
             .prefix("berth-it-")
             .tempdir()
             .expect("temp dir");
-        Berth { dir, driver }
+        Berth {
+            dir,
+            driver,
+            netns: None,
+        }
+    }
+
+    /// A berth in a network namespace of its own (root only), with the
+    /// default bridge: every berth command of the test runs in it, the
+    /// "host" is that namespace.
+    pub fn networked() -> Berth {
+        let mut b = Berth::new();
+        b.netns = new_netns(&b.dir.path().join("netns"));
+        b
+    }
+
+    /// The namespace's file, when the test has one.
+    pub fn netns(&self) -> Option<&Path> {
+        self.netns.as_deref()
+    }
+
+    /// `program` run in this berth's network namespace.
+    pub fn in_netns(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net={}", ns.display()))
+                    .arg("--")
+                    .arg(program);
+                c
+            }
+            None => Command::new(program),
+        }
     }
 
     pub fn root(&self) -> PathBuf {
@@ -131,7 +188,7 @@ impl Berth {
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        let mut c = self.in_netns(env!("CARGO_BIN_EXE_berth"));
         c.arg("--root")
             .arg(self.root())
             .arg("--runroot")
@@ -145,6 +202,11 @@ impl Berth {
             // Credentials and registry settings of this test only.
             .env("DOCKER_CONFIG", self.path("docker-config"))
             .env("BERTH_REGISTRIES_CONFIG", self.path("registries.json"));
+        if self.netns.is_none() {
+            c.env("BERTH_BRIDGE", "none");
+        } else {
+            c.env_remove("BERTH_BRIDGE");
+        }
         c
     }
 
@@ -254,6 +316,10 @@ impl Drop for Berth {
                     rustix::mount::UnmountFlags::DETACH,
                 );
             }
+        }
+        // Last, the network namespace (its bridges and rules go with it).
+        if let Some(ns) = &self.netns {
+            let _ = rustix::mount::unmount(ns, rustix::mount::UnmountFlags::DETACH);
         }
     }
 }

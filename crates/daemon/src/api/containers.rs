@@ -58,12 +58,19 @@ pub(super) fn summary(
         "ImageID": c.image.to_string(),
         "Command": c.command_line(),
         "Created": berth_engine::parse_time(&c.record.created).unwrap_or(0),
-        "Ports": [],
+        "Ports": engine.container_ports(c).iter().map(|p| {
+            let mut v = json!({"PrivatePort": p.port.port, "Type": p.port.protocol.to_string()});
+            if let Some((ip, port)) = p.host {
+                v["IP"] = json!(ip.to_string());
+                v["PublicPort"] = json!(port);
+            }
+            v
+        }).collect::<Vec<_>>(),
         "Labels": c.record.config.labels,
         "State": c.state.status,
         "Status": c.status_line(now),
         "HostConfig": {"NetworkMode": c.record.host_config.network_mode},
-        "NetworkSettings": {"Networks": {}},
+        "NetworkSettings": {"Networks": engine.network_settings(c)?["Networks"].take()},
         "Mounts": [],
     });
     if size {
@@ -102,7 +109,17 @@ struct CreateBody {
     labels: Option<BTreeMap<String, String>>,
     stop_signal: Option<String>,
     stop_timeout: Option<i64>,
+    exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
+    mac_address: String,
     host_config: Option<HostConfigBody>,
+    networking_config: Option<NetworkingConfigBody>,
+}
+
+/// docker's `NetworkingConfig`: per network, how the container joins it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct NetworkingConfigBody {
+    endpoints_config: Option<BTreeMap<String, super::networks::EndpointBody>>,
 }
 
 /// docker accepts `"sh"` or `["sh"]` for Cmd and Entrypoint.
@@ -145,6 +162,12 @@ struct HostConfigBody {
     sysctls: Option<BTreeMap<String, String>>,
     cpu_shares: i64,
     cpuset_cpus: String,
+    port_bindings: Option<BTreeMap<String, Option<Vec<berth_engine::network::ports::HostBinding>>>>,
+    publish_all_ports: bool,
+    dns: Option<Vec<String>>,
+    dns_search: Option<Vec<String>>,
+    dns_options: Option<Vec<String>>,
+    extra_hosts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -202,11 +225,27 @@ impl CreateBody {
                 }
             })
             .collect();
-        // Until berth has bridge networks, docker's default is berth's (host).
-        let network = match h.network_mode.as_str() {
-            "" | "default" | "bridge" => None,
-            other => Some(other.to_string()),
-        };
+        let network = Some(h.network_mode.clone()).filter(|n| !n.is_empty());
+        // The endpoint settings of the network the container starts on (the
+        // others are joined by `/networks/{id}/connect`, as the CLI does).
+        let mut endpoints = self
+            .networking_config
+            .and_then(|n| n.endpoints_config)
+            .unwrap_or_default();
+        let mode = network.clone().unwrap_or_else(|| "default".into());
+        let mut endpoint = endpoints
+            .remove(&mode)
+            .or_else(|| {
+                ["default", "bridge"]
+                    .contains(&mode.as_str())
+                    .then(|| endpoints.remove("bridge"))
+                    .flatten()
+            })
+            .map(super::networks::EndpointBody::settings)
+            .unwrap_or_default();
+        if endpoint.mac_address.is_none() && !self.mac_address.is_empty() {
+            endpoint.mac_address = Some(self.mac_address.clone());
+        }
         let mut o = CreateOptions::default();
         o.image = self.image;
         o.name = name;
@@ -228,6 +267,19 @@ impl CreateBody {
         o.tmpfs = tmpfs;
         o.read_only = h.readonly_rootfs;
         o.network = network;
+        o.endpoint = endpoint;
+        o.port_bindings = h
+            .port_bindings
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.unwrap_or_default()))
+            .collect();
+        o.publish_all = h.publish_all_ports;
+        o.expose = self.exposed_ports.unwrap_or_default().into_keys().collect();
+        o.dns = h.dns.unwrap_or_default();
+        o.dns_search = h.dns_search.unwrap_or_default();
+        o.dns_options = h.dns_options.unwrap_or_default();
+        o.add_hosts = h.extra_hosts.unwrap_or_default();
         o.memory = Some(h.memory).filter(|m| *m > 0);
         o.cpus = Some(h.nano_cpus).filter(|n| *n > 0).map(|n| n as f64 / 1e9);
         o.pids_limit = h.pids_limit.filter(|p| *p > 0);

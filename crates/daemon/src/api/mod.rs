@@ -12,6 +12,7 @@ mod error;
 mod events;
 mod exec;
 mod images;
+mod networks;
 mod progress;
 mod query;
 pub mod scratch;
@@ -176,8 +177,15 @@ async fn route(api: &Api, call: &Call, req: Request<Incoming>) -> Result<Respons
         (["volumes", "prune"], &Method::POST) => volumes::prune(api).await,
         (["volumes", name], &Method::GET) => volumes::inspect(api, name).await,
         (["volumes", name], &Method::DELETE) => volumes::remove(api, call, name).await,
-        (["networks"], &Method::GET) => system::networks(),
-        (["networks", name], &Method::GET) => system::network(name),
+        (["networks"], &Method::GET) => networks::list(api, call).await,
+        (["networks", "create"], &Method::POST) => networks::create(api, req).await,
+        (["networks", "prune"], &Method::POST) => networks::prune(api).await,
+        (["networks", name], &Method::GET) => networks::inspect(api, name).await,
+        (["networks", name], &Method::DELETE) => networks::remove(api, name).await,
+        (["networks", name, "connect"], &Method::POST) => networks::connect(api, name, req).await,
+        (["networks", name, "disconnect"], &Method::POST) => {
+            networks::disconnect(api, name, req).await
+        }
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("page not found: {} {}", call.method, call.path),

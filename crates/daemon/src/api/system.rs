@@ -184,53 +184,6 @@ pub fn info_document(engine: &berth_engine::Engine) -> Result<Value, berth_engin
     }))
 }
 
-/// The networks berth has until bridge networking: `host` and `none`.
-fn network_list() -> Vec<Value> {
-    ["host", "none"]
-        .iter()
-        .map(|name| {
-            let driver = if *name == "none" { "null" } else { "host" };
-            json!({
-                "Name": name,
-                "Id": name,
-                "Created": "0001-01-01T00:00:00Z",
-                "Scope": "local",
-                "Driver": driver,
-                "EnableIPv6": false,
-                "IPAM": {"Driver": "default", "Options": null, "Config": []},
-                "Internal": false,
-                "Attachable": false,
-                "Ingress": false,
-                "ConfigFrom": {"Network": ""},
-                "ConfigOnly": false,
-                "Containers": {},
-                "Options": {},
-                "Labels": {},
-            })
-        })
-        .collect()
-}
-
-/// `GET /networks`.
-pub fn networks() -> Result<Response<Body>, ApiError> {
-    json(StatusCode::OK, &network_list())
-}
-
-/// `GET /networks/{name}`: an unknown name is dockerd's 404, so `docker
-/// inspect NAME` goes on to images and containers.
-pub fn network(name: &str) -> Result<Response<Body>, ApiError> {
-    match network_list()
-        .into_iter()
-        .find(|n| n["Name"] == name || n["Id"] == name)
-    {
-        Some(n) => json(StatusCode::OK, &n),
-        None => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("network {name} not found"),
-        )),
-    }
-}
-
 /// `GET /system/df`: images with their shared and unique sizes, containers,
 /// and the (empty) volumes and build cache lists.
 pub async fn df(api: &Api) -> Result<Response<Body>, ApiError> {

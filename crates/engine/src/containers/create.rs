@@ -7,12 +7,13 @@ use std::path::Path;
 use berth_layer::tree::{Placeholder, ensure};
 use berth_oci::ChainId;
 use berth_oci::image::RunConfig;
-use berth_runtime::spec::{MountSpec, Network};
+use berth_runtime::spec::MountSpec;
 use berth_store::db::ContainerRow;
 
 use super::names::{new_id, random_name, valid_name};
 use super::{ContainerConfig, ContainerRecord, ContainerState, HostConfig};
 use crate::keys;
+use crate::networks::{EndpointSettings, NetworkMode};
 use crate::paths::Paths;
 use crate::{Engine, Error, Result};
 
@@ -51,8 +52,28 @@ pub struct CreateOptions {
     pub tmpfs: Vec<String>,
     /// `--read-only`.
     pub read_only: bool,
-    /// `--network`: host (default) or none.
+    /// `--network`: the default bridge when absent; `bridge`, `host`, `none`,
+    /// `container:NAME` or a user-defined network.
     pub network: Option<String>,
+    /// `-p` specs.
+    pub publish: Vec<String>,
+    /// docker's `PortBindings` as the API gives them (beside `-p`).
+    pub port_bindings: BTreeMap<String, Vec<berth_network::ports::HostBinding>>,
+    /// `--expose` ports (beside the image's EXPOSE).
+    pub expose: Vec<String>,
+    /// `-P`.
+    pub publish_all: bool,
+    /// `--network-alias`, `--ip`, `--mac-address` for the network of
+    /// `--network`; the API's `NetworkingConfig` gives them per network.
+    pub endpoint: EndpointSettings,
+    /// `--dns`.
+    pub dns: Vec<String>,
+    /// `--dns-search`.
+    pub dns_search: Vec<String>,
+    /// `--dns-option`.
+    pub dns_options: Vec<String>,
+    /// `--add-host`.
+    pub add_hosts: Vec<String>,
     /// `--memory`, bytes.
     pub memory: Option<i64>,
     /// `--cpus`.
@@ -290,16 +311,97 @@ impl Engine {
     pub(crate) fn create_from(&self, opts: &CreateOptions, base: &Base) -> Result<String> {
         let ic = &base.config;
 
-        let network = match opts.network.as_deref() {
-            None | Some("host") | Some("default") => Network::Host,
-            Some("none") => Network::None,
-            Some(other) => {
+        // dockerd's `--bridge=none`: no default network at all.
+        let default_mode = if self.network_defaults.no_default_bridge {
+            "none"
+        } else {
+            "default"
+        };
+        let network_mode = match opts.network.as_deref() {
+            None | Some("") | Some("default") => default_mode.to_string(),
+            Some(n) => n.to_string(),
+        };
+        let mode = NetworkMode::parse(&network_mode);
+        let bridge = match &mode {
+            NetworkMode::Bridge(name) => {
+                let n = self.network(name)?;
+                match n.config.driver.as_str() {
+                    "bridge" => Some(n),
+                    _ => {
+                        return self.create_from(
+                            &CreateOptions {
+                                network: Some(n.name.clone()),
+                                ..opts.clone()
+                            },
+                            base,
+                        );
+                    }
+                }
+            }
+            NetworkMode::Container(other) => {
+                self.container(other)?;
+                if opts.hostname.is_some() {
+                    return Err(Error::InvalidArgument(
+                        "conflicting options: hostname and the network mode".into(),
+                    ));
+                }
+                None
+            }
+            _ => None,
+        };
+        let mut port_bindings = opts.port_bindings.clone();
+        for spec in &opts.publish {
+            for (port, binding) in berth_network::ports::parse_publish(spec)? {
+                port_bindings
+                    .entry(port.to_string())
+                    .or_default()
+                    .push(binding);
+            }
+        }
+        if !port_bindings.is_empty() || opts.publish_all {
+            if matches!(mode, NetworkMode::Container(_)) {
+                return Err(Error::InvalidArgument(
+                    "conflicting options: port publishing and the container type network mode"
+                        .into(),
+                ));
+            }
+            if mode == NetworkMode::None {
+                return Err(Error::InvalidArgument(
+                    "conflicting options: port publishing and the none network mode".into(),
+                ));
+            }
+        }
+        for h in &opts.add_hosts {
+            crate::networks::check_extra_host(h)?;
+        }
+        for d in &opts.dns {
+            if d.parse::<std::net::IpAddr>().is_err() {
                 return Err(Error::InvalidArgument(format!(
-                    "network {other:?} is not supported: berth has host and none"
+                    "invalid --dns {d:?}: not an IP address"
                 )));
             }
-        };
+        }
+        if bridge.is_none()
+            && (!opts.endpoint.aliases.is_empty() || opts.endpoint.requested_ip.is_some())
+        {
+            return Err(Error::InvalidArgument(
+                "network-scoped aliases and addresses are only supported on bridge networks".into(),
+            ));
+        }
         let (mut config, argv) = merge_config(opts, ic)?;
+        let mut exposed = Vec::new();
+        for e in &opts.expose {
+            exposed.extend(berth_network::ports::parse_expose(e)?);
+        }
+        for p in port_bindings.keys() {
+            exposed.push(p.parse()?);
+        }
+        for port in exposed {
+            config
+                .exposed_ports
+                .get_or_insert_with(BTreeMap::new)
+                .insert(port.to_string(), serde_json::json!({}));
+        }
         if let Some(c) = opts.cpus
             && !(c > 0.0 && c.is_finite())
         {
@@ -313,13 +415,13 @@ impl Engine {
             ));
         }
         let id = new_id()?;
-        let hostname = match (&opts.hostname, network) {
+        let hostname = match (&opts.hostname, &mode) {
             (Some(h), _) => h.clone(),
-            (None, Network::Host) => rustix::system::uname()
+            (None, NetworkMode::Host) => rustix::system::uname()
                 .nodename()
                 .to_string_lossy()
                 .into_owned(),
-            (None, Network::None) => id[..12].to_string(),
+            (None, _) => id[..12].to_string(),
         };
         let mounts = parse_mounts(opts, &self.paths)?;
         config.hostname = hostname.clone();
@@ -327,10 +429,13 @@ impl Engine {
             binds: opts.volumes.clone(),
             mounts,
             readonly_rootfs: opts.read_only,
-            network_mode: match network {
-                Network::Host => "host".into(),
-                Network::None => "none".into(),
-            },
+            network_mode,
+            port_bindings,
+            publish_all_ports: opts.publish_all,
+            dns: opts.dns.clone(),
+            dns_search: opts.dns_search.clone(),
+            dns_options: opts.dns_options.clone(),
+            extra_hosts: opts.add_hosts.clone(),
             memory: opts.memory.unwrap_or(0),
             nano_cpus: opts.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
             pids_limit: opts.pids_limit,
@@ -347,7 +452,7 @@ impl Engine {
             ulimits: opts.ulimits.clone(),
             shm_size: opts.shm_size.unwrap_or(0),
             oom_score_adj: opts.oom_score_adj.unwrap_or(0),
-            sysctls: parse_sysctls(&opts.sysctls, network == Network::None)?,
+            sysctls: parse_sysctls(&opts.sysctls, mode != NetworkMode::Host)?,
             cpu_shares: opts.cpu_shares.unwrap_or(0),
             cpuset_cpus: opts.cpuset_cpus.clone().unwrap_or_default(),
         };
@@ -437,7 +542,7 @@ impl Engine {
         // Held until the row is in: the sweep removes container snapshots that no
         // row names.
         let _guard = self.gc.shared()?;
-        let etc = write_etc_files(&dir, &hostname, network);
+        let etc = self.write_etc_files(&id, &record);
         let prepared = etc.and_then(|()| {
             let parent = if base.init_layer {
                 Some(self.init_layer(&id, base.top.as_ref())?)
@@ -487,6 +592,18 @@ impl Engine {
             return Err(Error::NameInUse(format!(
                 "Conflict. The container name \"/{name}\" is already in use by container \"{holder}\". You have to remove (or rename) that container to be able to reuse that name."
             )));
+        }
+        // On its network with an address (released when it is removed), then
+        // its files again, now with the address.
+        if let Some(n) = &bridge {
+            let joined = self
+                .join_network(n, &id, &opts.endpoint)
+                .and_then(|_| self.write_etc_files(&id, &record));
+            if let Err(e) = joined {
+                let _ = self.db.delete_container(&id);
+                undo();
+                return Err(e);
+            }
         }
         if let Ok(c) = self.container(&id) {
             self.emit_container(&c, "create", &[]);
@@ -605,24 +722,6 @@ impl Engine {
             }
         }
     }
-}
-
-fn write_etc_files(dir: &Path, hostname: &str, network: Network) -> Result<()> {
-    let write = |name: &str, text: String| {
-        let p = dir.join(name);
-        std::fs::write(&p, text).map_err(Error::io(p.display()))
-    };
-    write("hostname", format!("{hostname}\n"))?;
-    let hosts = match network {
-        Network::Host => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
-        Network::None => format!(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
-        ),
-    };
-    write("hosts", hosts)?;
-    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    write("resolv.conf", resolv)?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -100,8 +100,27 @@ pub struct HostConfig {
     pub mounts: Vec<MountSpec>,
     /// `--read-only`.
     pub readonly_rootfs: bool,
-    /// `--network`: `host` or `none`.
+    /// `--network`: `default` (the default bridge), `bridge`, `host`, `none`,
+    /// `container:NAME` or a user-defined network's name.
     pub network_mode: String,
+    /// `-p`: docker's `PortBindings` (`"80/tcp": [{"HostIp": "", "HostPort": "8080"}]`).
+    #[serde(default)]
+    pub port_bindings: BTreeMap<String, Vec<berth_network::ports::HostBinding>>,
+    /// `-P`: every exposed port on an ephemeral host port.
+    #[serde(default)]
+    pub publish_all_ports: bool,
+    /// `--dns`.
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// `--dns-search`.
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+    /// `--dns-option`.
+    #[serde(default)]
+    pub dns_options: Vec<String>,
+    /// `--add-host NAME:IP`.
+    #[serde(default)]
+    pub extra_hosts: Vec<String>,
     /// `--memory`, bytes (0 = unlimited).
     pub memory: i64,
     /// `--cpus` × 10⁹.
@@ -167,6 +186,9 @@ pub struct ContainerState {
     /// The monitor's PID and start time (clock ticks), to tell it from a reused PID.
     #[serde(default)]
     pub monitor: Option<(i32, u64)>,
+    /// The host ports bound while it runs (docker's `NetworkSettings.Ports`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<berth_network::ports::BoundPort>,
 }
 
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -184,6 +206,7 @@ impl Default for ContainerState {
             started_at: ZERO_TIME.into(),
             finished_at: ZERO_TIME.into(),
             monitor: None,
+            ports: Vec::new(),
         }
     }
 }
@@ -358,9 +381,12 @@ impl Engine {
         let _ = runtime.kill(&c.id, libc::SIGKILL, true);
         let _ = runtime.delete(&c.id);
         let _ = self.release_rootfs(&c.id);
+        let before = c.clone();
         let oom = c.state.oom_killed;
         c.state.exited(255, oom);
         self.save_state(&c.id, &c.state)?;
+        // Its veths and its ports' rules go too (the ports died with the monitor).
+        self.unplug_container(&before, None);
         Ok(c)
     }
 
@@ -470,6 +496,10 @@ impl Engine {
         // docker's booleans beside the status.
         state["Restarting"] = (c.state.status == Status::Restarting).into();
         state["Dead"] = (c.state.status == Status::Dead).into();
+        if let Some(s) = state.as_object_mut() {
+            s.remove("Ports");
+        }
+        let network_settings = self.network_settings(&c)?;
         Ok(serde_json::json!({
             "Id": c.id,
             "Created": c.record.created,
@@ -489,32 +519,11 @@ impl Engine {
             "GraphDriver": {"Data": data, "Name": snap.name()},
             "Mounts": mounts,
             "Config": c.record.config,
-            "NetworkSettings": network_settings(&c.record.host_config.network_mode),
+            "NetworkSettings": network_settings,
             "ExecIDs": null,
             "MountLabel": "",
             "ProcessLabel": "",
             "AppArmorProfile": "",
         }))
     }
-}
-
-/// `NetworkSettings` of inspect, in docker's shape: the container is on the
-/// host's network or on none, so it has no address of its own, and its one
-/// network is named by the mode (as docker names `host` and `none`).
-fn network_settings(mode: &str) -> serde_json::Value {
-    let endpoint = serde_json::json!({
-        "IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": "",
-        "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
-        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-        "MacAddress": "", "DriverOpts": null,
-    });
-    let mut settings = serde_json::json!({
-        "Bridge": "", "SandboxID": "", "HairpinMode": false,
-        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": {},
-        "SandboxKey": "", "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
-        "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-        "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-    });
-    settings["Networks"] = serde_json::json!({ mode: endpoint });
-    settings
 }

@@ -20,6 +20,7 @@ use berth_runtime::process::{alive, start_time};
 
 use super::{Container, ContainerState, Operation};
 use crate::keys;
+use crate::networks::{NetworkMode, Plugged};
 use crate::{Engine, Error, Result};
 
 /// The environment variable naming the monitor's sync descriptor.
@@ -231,6 +232,7 @@ impl Engine {
             engine: self,
             container: &c,
             sync: &mut sync,
+            plugged: None,
         };
         match monitor::run(&cfg, &mut hooks) {
             Ok(_) => Ok(()),
@@ -277,6 +279,7 @@ impl Engine {
             Error::io(format!("working directory {}", rec.config.working_dir)),
         )?;
         self.fill_empty_volumes(c, &rootfs)?;
+        self.write_etc_files(&c.id, &c.record)?;
         let mut env = rec.config.env.clone();
         if !env.iter().any(|e| e.starts_with("HOME=")) {
             env.push(format!("HOME={}", u.home));
@@ -299,10 +302,22 @@ impl Engine {
             console_size: Some((host.console_size[0], host.console_size[1]))
                 .filter(|(rows, cols)| *rows > 0 && *cols > 0),
             readonly_rootfs: host.readonly_rootfs,
-            network: if host.network_mode == "none" {
-                Network::None
-            } else {
-                Network::Host
+            network: match NetworkMode::parse(&host.network_mode) {
+                NetworkMode::Host => Network::Host,
+                NetworkMode::None | NetworkMode::Bridge(_) => Network::None,
+                NetworkMode::Container(other) => {
+                    let other = self.container(&other)?;
+                    if !other.state.running {
+                        return Err(Error::Start {
+                            message: format!(
+                                "cannot join network of a non running container: {}",
+                                other.id
+                            ),
+                            code: 125,
+                        });
+                    }
+                    Network::Join(format!("/proc/{}/ns/net", other.state.pid).into())
+                }
             },
             mounts: host.mounts.clone(),
             etc_files: ["hosts", "hostname", "resolv.conf"]
@@ -369,10 +384,19 @@ struct MonitorHooks<'a> {
     engine: &'a Engine,
     container: &'a Container,
     sync: &'a mut Option<File>,
+    /// Its interfaces and host ports, held while it runs.
+    plugged: Option<Plugged>,
 }
 
 impl Hooks for MonitorHooks<'_> {
     fn created(&mut self, pid: i32) -> std::result::Result<(), berth_runtime::Error> {
+        // Plugged before the process runs: it starts with its network.
+        self.plugged = self
+            .engine
+            .plug_container(self.container, pid)
+            .map_err(|e| berth_runtime::Error::Start {
+                message: e.to_string(),
+            })?;
         if let Some(s) = self.sync.as_mut() {
             monitor::write_sync_line(s, &json!({ "created": pid }));
         }
@@ -381,8 +405,17 @@ impl Hooks for MonitorHooks<'_> {
 
     fn started(&mut self, pid: i32) -> std::result::Result<(), berth_runtime::Error> {
         let me = std::process::id() as i32;
-        let state =
-            ContainerState::started(&self.container.state, pid, start_time(me).map(|s| (me, s)));
+        let ports = self
+            .plugged
+            .as_ref()
+            .map(Plugged::ports)
+            .unwrap_or_default();
+        let state = ContainerState::started(
+            &self.container.state,
+            pid,
+            start_time(me).map(|s| (me, s)),
+            ports,
+        );
         self.engine
             .save_state(&self.container.id, &state)
             .map_err(|e| berth_runtime::Error::Runtime {
@@ -398,11 +431,13 @@ impl Hooks for MonitorHooks<'_> {
         let c = self.container;
         let code = exit.code.to_string();
         self.engine.emit_container(c, "die", &[("exitCode", &code)]);
+        let plugged = self.plugged.take();
         if c.record.host_config.auto_remove {
             // The row goes now, before the client hears of the exit; the layer
             // and directory after (`finished`), or by the sweep if this dies.
             self.engine.cleanup_run(c);
             let _ = self.engine.db.delete_container(&c.id);
+            self.engine.unplug_container(c, plugged);
             return;
         }
         let oom = Cgroup::of(&c.id).oom_killed();
@@ -415,6 +450,7 @@ impl Hooks for MonitorHooks<'_> {
         } else {
             self.engine.cleanup_run(c);
         }
+        self.engine.unplug_container(c, plugged);
     }
 
     fn finished(&mut self) {

@@ -164,6 +164,7 @@ impl ContainerState {
         previous: &ContainerState,
         pid: i32,
         monitor: Option<(i32, u64)>,
+        ports: Vec<berth_network::ports::BoundPort>,
     ) -> Self {
         ContainerState {
             status: Status::Running,
@@ -172,6 +173,7 @@ impl ContainerState {
             started_at: crate::rfc3339_now(),
             finished_at: previous.finished_at.clone(),
             monitor,
+            ports,
             ..Default::default()
         }
     }
@@ -186,6 +188,7 @@ impl ContainerState {
         self.oom_killed = oom_killed;
         self.finished_at = crate::rfc3339_now();
         self.monitor = None;
+        self.ports.clear();
     }
 
     /// The process could not be started.
@@ -195,6 +198,7 @@ impl ContainerState {
         self.running = false;
         self.pid = 0;
         self.monitor = None;
+        self.ports.clear();
     }
 
     /// Frozen or thawed.
@@ -213,7 +217,7 @@ mod tests {
     use super::*;
 
     fn running() -> ContainerState {
-        ContainerState::started(&ContainerState::default(), 42, None)
+        ContainerState::started(&ContainerState::default(), 42, None, Vec::new())
     }
 
     #[test]

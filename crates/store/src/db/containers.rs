@@ -139,9 +139,13 @@ impl Db {
     }
 
     /// Forgets a container.
+    /// Its endpoints go with it: their addresses are free again.
     pub fn delete_container(&self, id: &str) -> Result<(), Error> {
-        self.conn()
-            .execute("DELETE FROM containers WHERE id = ?1", [id])?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM endpoints WHERE container = ?1", [id])?;
+        tx.execute("DELETE FROM containers WHERE id = ?1", [id])?;
+        tx.commit()?;
         Ok(())
     }
 

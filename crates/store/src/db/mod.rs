@@ -9,7 +9,7 @@
 //!
 //! One module per table family: `images` (images, tags, repo digests, their
 //! layers and blobs), `layers` (layer snapshots and verified blob diff IDs),
-//! `containers`, `build_cache`, and `references` (what the GC must keep);
+//! `containers`, `networks` (networks and the containers' endpoints), `build_cache`, and `references` (what the GC must keep);
 //! `schema` numbers the schema and migrates older databases on open.
 
 use std::path::Path;
@@ -25,6 +25,7 @@ mod build_cache;
 mod containers;
 mod images;
 mod layers;
+mod networks;
 mod references;
 mod schema;
 
@@ -32,6 +33,7 @@ pub use build_cache::{BuildLayer, BuildStep};
 pub use containers::ContainerRow;
 pub use images::{ImageEntry, ImageRecord, Removal};
 pub use layers::LayerRecord;
+pub use networks::{EndpointRefusal, EndpointRow, NetworkRow};
 pub use schema::VERSION as SCHEMA_VERSION;
 
 /// Opens (creating) an SQLite database in WAL mode, as every berth process

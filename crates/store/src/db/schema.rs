@@ -11,7 +11,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::Error;
 
 /// `MIGRATIONS[n]` takes a database at version `n` to version `n + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The version this berth writes and understands.
 pub const VERSION: u32 = MIGRATIONS.len() as u32;
@@ -77,6 +77,26 @@ CREATE TABLE IF NOT EXISTS build_cache (
     chain   TEXT,
     used    INTEGER NOT NULL
 );
+";
+
+/// Version 2: networks and the containers' endpoints on them (one address
+/// per container and network, unique within the network).
+const V2: &str = "
+CREATE TABLE networks (
+    id      TEXT PRIMARY KEY,
+    name    TEXT NOT NULL UNIQUE,
+    created INTEGER NOT NULL,
+    config  TEXT NOT NULL
+);
+CREATE TABLE endpoints (
+    network   TEXT NOT NULL,
+    container TEXT NOT NULL,
+    ip        TEXT NOT NULL,
+    config    TEXT NOT NULL,
+    PRIMARY KEY (network, container),
+    UNIQUE (network, ip)
+);
+CREATE INDEX endpoints_container ON endpoints(container);
 ";
 
 /// Brings the database at `path` to [`VERSION`].
