@@ -53,7 +53,7 @@ ip=$(b inspect -f '{{.NetworkSettings.IPAddress}}' "$id")
 nsenter -t "$pid" -n iperf3 -s -p 5201 >/dev/null 2>&1 &
 srv=$!
 sleep 0.5
-rate() { ns iperf3 -c "$1" -p "$2" -n 1G -J | python3 -c 'import json,sys; print(f"{json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9:.2f}")'; }
+rate() { ns iperf3 -c "$1" -p "$2" -n 1G -J | python3 -c 'import json,sys; r=json.load(sys.stdin); print("%.2f" % (r["end"]["sum_received"]["bits_per_second"]/1e9))'; }
 published=(); direct=()
 for _ in 1 2 3; do
   published+=("$(rate 127.0.0.1 8080)"); direct+=("$(rate "$ip" 5201)")

@@ -5,11 +5,15 @@
 # then save -> rmi -> load, then a Dockerfile build and containers (the tomcat walk-through: run,
 # copy-on-write, diff, commit), then push to a registry -> rmi -> pull back,
 # berth's own registry server with logins, search and gc, and finally the
-# docker CLI driving `berth daemon` on the same store.
+# docker CLI driving `berth daemon` on the same store. It runs in a network
+# namespace of its own (its bridge, firewall table and servers go with it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh >/dev/null
-cargo build --quiet
+if [ -z "${BERTH_DEMO_NETNS:-}" ]; then
+  scripts/setup.sh >/dev/null
+  cargo build --quiet
+  exec unshare --net env BERTH_DEMO_NETNS=1 sh -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
+fi
 berth_bin="$PWD/target/debug/berth"
 work=$(mktemp -d /tmp/berth-demo.XXXXXX)
 export BERTH_ROOT="$work/root" BERTH_RUNROOT="$work/run"
@@ -19,7 +23,7 @@ cd "$work"
 echo "== a base image from busybox-static"
 mkdir -p rootfs/bin rootfs/etc rootfs/tmp
 cp /bin/busybox rootfs/bin/busybox
-for applet in sh ls cat echo uname cp mkdir sleep; do ln -s busybox "rootfs/bin/$applet"; done
+for applet in sh ls cat echo uname cp mkdir sleep httpd wget nslookup; do ln -s busybox "rootfs/bin/$applet"; done
 echo 'root:x:0:0:root:/root:/bin/sh' > rootfs/etc/passwd
 tar -C rootfs -czf busybox.tar.gz .
 berth import -c 'CMD ["sh"]' -m "busybox base" busybox.tar.gz busybox:1.36
@@ -89,6 +93,19 @@ berth run --rm tomcat:9.0 ls webapps && echo "(the old image's webapps is still 
 berth stop -t 1 tomcat01
 berth ps -a
 berth rm tomcat01
+
+echo "== networks: the tomcat published on the host's port 8080, names on a user-defined network"
+berth run -d --name tomcat03 -p 8080:8080 tomcat02:1.0 httpd -f -p 8080 -h webapps/ROOT
+berth port tomcat03
+berth ps
+for _ in $(seq 50); do curl -sf http://localhost:8080/ && break; sleep 0.1; done
+berth network create shop
+berth run -d --name db --network shop --network-alias database tomcat02:1.0 httpd -f -p 80 -h webapps/ROOT
+berth run --rm --network shop busybox:1.36 wget -qO- http://database:80/
+berth network inspect -f '{{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}' shop
+berth network ls
+berth rm -f tomcat03 db
+berth network rm shop
 
 echo "== a registry: push -> rmi -> pull, same digests (Debian's docker-registry on loopback)"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -500,7 +500,7 @@ pub struct BuildArgs {
     /// Type of progress output.
     #[arg(long, value_enum, default_value_t = BuildProgressMode::Auto)]
     pub progress: BuildProgressMode,
-    /// Networking mode for the RUN instructions: host (default) or none.
+    /// Networking mode for the RUN instructions: default (the default bridge), host, none or a network.
     #[arg(long, value_name = "MODE")]
     pub network: Option<String>,
     /// The build context: a directory, "-" (a tar archive or a Dockerfile on

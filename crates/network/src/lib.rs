@@ -1,14 +1,15 @@
 //! berth's container networking, below the engine: docker's bridge model.
 //! Bridges and veths over rtnetlink ([`bridge`], [`netlink`]), subnets and
 //! address pools ([`subnet`]), `-p` specs and the host ports held while a
-//! container runs ([`ports`]), berth's nftables table ([`firewall`]) and the
-//! DNS server of user-defined networks ([`dns`]).
+//! container runs ([`ports`]), berth's nftables table ([`firewall`]), the
+//! DNS of user-defined networks ([`dns`]) and interface counters ([`counters`]).
 //!
 //! It knows nothing of the store: the engine keeps networks and addresses in
 //! the database and hands this crate what to build.
 #![deny(missing_docs)]
 
 pub mod bridge;
+pub mod counters;
 pub mod dns;
 pub mod firewall;
 pub mod netlink;

@@ -259,8 +259,10 @@ impl Netlink {
         }
     }
 
-    /// The IPv4 addresses of a link.
-    pub fn addresses(&mut self, index: LinkIndex) -> Result<Vec<(Ipv4Addr, u8)>, Error> {
+    /// The IPv4 subnets of every address on every link, up or down: a
+    /// docker or podman bridge that is down has no route but still owns its
+    /// subnet.
+    pub fn address_subnets(&mut self) -> Result<Vec<Subnet>, Error> {
         let mut msg = AddressMessage::default();
         msg.header.family = AddressFamily::Inet;
         let answers = self.request(
@@ -271,14 +273,12 @@ impl Netlink {
         Ok(answers
             .into_iter()
             .filter_map(|m| match m {
-                RouteNetlinkMessage::NewAddress(a) if a.header.index == index => {
-                    a.attributes.iter().find_map(|at| match at {
-                        AddressAttribute::Local(std::net::IpAddr::V4(ip)) => {
-                            Some((*ip, a.header.prefix_len))
-                        }
-                        _ => None,
-                    })
-                }
+                RouteNetlinkMessage::NewAddress(a) => a.attributes.iter().find_map(|at| match at {
+                    AddressAttribute::Local(std::net::IpAddr::V4(ip)) => {
+                        Some(Subnet::containing(*ip, a.header.prefix_len))
+                    }
+                    _ => None,
+                }),
                 _ => None,
             })
             .collect())

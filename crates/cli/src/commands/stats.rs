@@ -85,6 +85,16 @@ pub fn stats(engine: &Engine, a: StatsArgs) -> Result<()> {
     }
 }
 
+/// Bytes received and sent by a container's own interfaces.
+fn net_io(c: &Container) -> (u64, u64) {
+    if !c.state.running || c.record.host_config.network_mode == "host" {
+        return (0, 0);
+    }
+    berth_engine::network::counters::interfaces(c.state.pid)
+        .iter()
+        .fold((0, 0), |(r, t), i| (r + i.rx_bytes, t + i.tx_bytes))
+}
+
 /// One container's row, with docker's template field names.
 fn row(c: &Container, now: &Sample, pre: Option<&Sample>, no_trunc: bool) -> Value {
     let u = &now.usage;
@@ -108,6 +118,7 @@ fn row(c: &Container, now: &Sample, pre: Option<&Sample>, no_trunc: bool) -> Val
     let (read, written) =
         u.io.iter()
             .fold((0, 0), |(r, w), d| (r + d.read, w + d.write));
+    let (rx, tx) = net_io(c);
     let id = if no_trunc {
         c.id.clone()
     } else {
@@ -120,9 +131,8 @@ fn row(c: &Container, now: &Sample, pre: Option<&Sample>, no_trunc: bool) -> Val
         "CPUPerc": format!("{cpu:.2}%"),
         "MemUsage": format!("{} / {}", binary_size(memory), binary_size(limit)),
         "MemPerc": format!("{mem_perc:.2}%"),
-        // Containers share the host's network or have none: nothing of
-        // their own to count.
-        "NetIO": "0B / 0B",
+        // The interfaces of its own namespace (none for the host's network).
+        "NetIO": format!("{} / {}", human_size(rx), human_size(tx)),
         "BlockIO": format!("{} / {}", human_size(read), human_size(written)),
         "PIDs": u.pids.to_string(),
     })

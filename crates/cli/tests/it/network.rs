@@ -140,9 +140,17 @@ fn the_default_bridge_gives_each_container_an_address_a_route_and_the_files() {
             "{ls}"
         );
     }
-    // Nothing is left behind a --rm container: no veth, no address.
-    let (_, links) = host(&b, "ip", &["-o", "link"]);
-    assert!(!links.contains("veth"), "{links}");
+    // Nothing is left behind a --rm container: its monitor removes the veth
+    // just after the exit is reported.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, links) = host(&b, "ip", &["-o", "link"]);
+        if !links.contains("veth") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{links}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -217,6 +225,9 @@ fn published_ports_answer_on_every_host_address_and_are_held_while_the_container
         ports.contains(r#"{"HostIp":"0.0.0.0","HostPort":"8080"}"#),
         "{ports}"
     );
+    // The traffic shows in NET I/O (the container's eth0 counters).
+    let net = b.ok(&["stats", "--no-stream", "--format", "{{.NetIO}}", &id]);
+    assert!(!net.starts_with("0B / "), "{net}");
     let r = b.run(&["port", &id, "81"]);
     assert_ne!(r.code, 0);
     assert!(
@@ -667,4 +678,221 @@ fn the_tomcat_walkthrough() {
     );
     assert_eq!((code, out.as_str()), (0, "hello from tomcat\n"));
     b.ok(&["rm", "-f", &id]);
+}
+
+/// docker's CLIs drive berth's networks through the Engine API: a published
+/// port, a user-defined network with names, connect, inspect, rm.
+#[test]
+fn docker_clis_publish_ports_and_manage_networks_through_the_daemon() {
+    let Some(b) = setup() else { return };
+    let d = crate::daemon::Daemon::start(&b);
+    for (i, client) in crate::daemon::clients().iter().enumerate() {
+        let docker = |args: &[&str]| -> crate::Run {
+            crate::daemon::docker_cli(client, &d.host(), &b.path("docker-cli-config"), args)
+                .output()
+                .expect("docker CLI")
+                .into()
+        };
+        let ok = |args: &[&str]| -> String {
+            let r = docker(args);
+            assert_eq!(
+                r.code,
+                0,
+                "{} {args:?}: {}{}",
+                client.display(),
+                r.stdout,
+                r.stderr
+            );
+            r.stdout
+        };
+        let net = format!("apinet{i}");
+        let port = 8090 + i as u16;
+        ok(&[
+            "network",
+            "create",
+            "--subnet",
+            &format!("10.{}.0.0/24", 120 + i),
+            &net,
+        ]);
+        let script =
+            "mkdir -p /www && echo hello from api > /www/index.html && exec httpd -f -p 80 -h /www";
+        let id = ok(&[
+            "run",
+            "-d",
+            "--name",
+            &format!("apiweb{i}"),
+            "--network",
+            &net,
+            "--network-alias",
+            "site",
+            "-p",
+            &format!("{port}:80"),
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ])
+        .trim()
+        .to_string();
+        assert_eq!(
+            fetch(&b, &format!("http://127.0.0.1:{port}/index.html")),
+            "hello from api\n"
+        );
+        let out = ok(&["port", &id, "80"]);
+        assert!(out.contains(&format!("0.0.0.0:{port}")), "{out}");
+        let ps = ok(&["ps", "--format", "{{.Ports}} {{.Networks}}"]);
+        assert!(
+            ps.contains(&format!("0.0.0.0:{port}->80/tcp")) && ps.contains(&net),
+            "{ps}"
+        );
+        let out = ok(&[
+            "run",
+            "--rm",
+            "--network",
+            &net,
+            "busybox",
+            "wget",
+            "-qO-",
+            "http://site:80/index.html",
+        ]);
+        assert_eq!(out, "hello from api\n");
+        let ip = ok(&[
+            "inspect",
+            "-f",
+            &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+            &id,
+        ]);
+        assert!(ip.starts_with(&format!("10.{}.0.", 120 + i)), "{ip}");
+        let names = ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{range .Containers}}{{.Name}}{{end}}",
+            &net,
+        ]);
+        assert_eq!(names.trim(), format!("apiweb{i}"));
+        ok(&["network", "connect", "bridge", &id]);
+        let nets = ok(&["inspect", "-f", "{{len .NetworkSettings.Networks}}", &id]);
+        assert_eq!(nets.trim(), "2");
+        let r = docker(&["network", "rm", &net]);
+        assert_ne!(r.code, 0, "a network in use was removed");
+        ok(&["rm", "-f", &id]);
+        ok(&["network", "rm", &net]);
+        let r = docker(&["network", "inspect", &net]);
+        assert_ne!(r.code, 0);
+    }
+}
+
+/// A compose project on its default network: one service calls the other
+/// by its service name, one port is published.
+#[test]
+fn docker_compose_services_find_each_other_on_the_projects_network() {
+    let Some(b) = setup() else { return };
+    if !require_tool("docker-compose") {
+        return;
+    }
+    let d = crate::daemon::Daemon::start(&b);
+    let dir = b.path("project");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        r#"version: "3.8"
+services:
+  web:
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /www && echo hello from web > /www/index.html && exec httpd -f -p 8000 -h /www"]
+    ports: ["8088:8000"]
+  client:
+    image: busybox
+    command: ["sh", "-c", "until wget -qO- http://web:8000/index.html; do sleep 0.2; done; sleep 300"]
+"#,
+    )
+    .unwrap();
+    let compose = |args: &[&str]| -> crate::Run {
+        Command::new("docker-compose")
+            .args(["-p", "shop"])
+            .args(args)
+            .current_dir(&dir)
+            .env("DOCKER_HOST", d.host())
+            .env("DOCKER_CONFIG", b.path("docker-cli-config"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("docker-compose")
+            .into()
+    };
+    let r = compose(&["up", "-d"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        fetch(&b, "http://127.0.0.1:8088/index.html"),
+        "hello from web\n"
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let logs = b.ok(&["logs", "shop_client_1"]);
+        if logs.contains("hello from web") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the client never reached web: {logs}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let nets = b.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(nets.contains("shop_default"), "{nets}");
+    let r = compose(&["down", "-t", "1"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let nets = b.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!nets.contains("shop_default"), "{nets}");
+    assert_eq!(b.ok(&["ps", "-aq"]).trim(), "");
+}
+
+/// The default subnet keeps clear of what the host has (a docker bridge
+/// that is down still owns 172.17.0.0/16); `bip` in the settings file sets
+/// it; a build's RUN steps get the default bridge.
+#[test]
+fn the_default_subnet_avoids_the_hosts_and_follows_bip() {
+    let Some(b) = setup() else { return };
+    for args in [
+        &["link", "add", "docker0", "type", "bridge"][..],
+        &["addr", "add", "172.17.0.1/16", "dev", "docker0"],
+    ] {
+        let (code, out) = host(&b, "ip", args);
+        assert_eq!(code, 0, "ip {args:?}: {out}");
+    }
+    let subnet = inspect(&b, "bridge", "{{range .IPAM.Config}}{{.Subnet}}{{end}}");
+    assert_eq!(subnet, "172.18.0.0/16", "docker0 holds 172.17.0.0/16");
+    let ctx = b.path("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN ip route > /route\n",
+    )
+    .unwrap();
+    b.ok(&["build", "-q", "-t", "routed", ctx.to_str().unwrap()]);
+    let route = b.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "routed",
+        "cat",
+        "/route",
+    ]);
+    assert!(route.contains("default via 172.18.0.1"), "{route}");
+
+    let c = Berth::networked();
+    std::fs::write(
+        c.path("registries.json"),
+        r#"{"bip": "10.99.0.1/24", "mtu": 1400}"#,
+    )
+    .unwrap();
+    let r = c.run_stdin(&["import", "-", "busybox"], &busybox_rootfs());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = c.ok(&[
+        "run", "--rm", "busybox", "ip", "-4", "-o", "addr", "show", "eth0",
+    ]);
+    assert!(out.contains("inet 10.99.0.2/24"), "{out}");
+    let out = c.ok(&["run", "--rm", "busybox", "cat", "/sys/class/net/eth0/mtu"]);
+    assert_eq!(out.trim(), "1400");
 }

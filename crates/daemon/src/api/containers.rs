@@ -755,7 +755,7 @@ fn stats_json(
     let limit = u
         .memory_limit
         .unwrap_or_else(berth_engine::runtime::cgroup::mem_total);
-    json!({
+    let mut v = json!({
         "read": now.at,
         "preread": pre.map_or("0001-01-01T00:00:00Z".to_string(), |p| p.at.clone()),
         "id": c.id,
@@ -773,7 +773,20 @@ fn stats_json(
             json!({"major": d.major, "minor": d.minor, "op": "write", "value": d.write}),
         ]).collect::<Vec<_>>()},
         "num_procs": 0,
-    })
+    });
+    // docker's `networks`: the container's own interfaces (absent on the
+    // host's network).
+    if c.state.running && c.record.host_config.network_mode != "host" {
+        let ifaces = berth_engine::network::counters::interfaces(c.state.pid);
+        if !ifaces.is_empty() {
+            v["networks"] = ifaces
+                .iter()
+                .map(|i| (i.name.clone(), json!(i)))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+        }
+    }
+    v
 }
 
 /// `GET /containers/{id}/stats?stream=&one-shot=`: from the container's

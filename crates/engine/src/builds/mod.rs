@@ -56,7 +56,7 @@ pub struct BuildOptions {
     pub pull: bool,
     /// `--label` for the final image.
     pub labels: Vec<(String, String)>,
-    /// `--network` for RUN steps: host (default) or none.
+    /// `--network` for RUN steps: the default bridge when absent, host or none.
     pub network: Option<String>,
     /// Credentials for the registries FROM pulls from, by host (`docker.io`
     /// for Docker Hub): a daemon client's `X-Registry-Config`. A registry

@@ -429,15 +429,18 @@ impl Hooks for MonitorHooks<'_> {
 
     fn exited(&mut self, exit: Exit) {
         let c = self.container;
+        // Its host ports are free before anyone hears of the exit: a script's
+        // next `run -p` of the same port must find it free.
+        if let Some(p) = self.plugged.as_mut() {
+            p.release_ports();
+        }
         let code = exit.code.to_string();
         self.engine.emit_container(c, "die", &[("exitCode", &code)]);
-        let plugged = self.plugged.take();
         if c.record.host_config.auto_remove {
             // The row goes now, before the client hears of the exit; the layer
             // and directory after (`finished`), or by the sweep if this dies.
             self.engine.cleanup_run(c);
             let _ = self.engine.db.delete_container(&c.id);
-            self.engine.unplug_container(c, plugged);
             return;
         }
         let oom = Cgroup::of(&c.id).oom_killed();
@@ -450,10 +453,14 @@ impl Hooks for MonitorHooks<'_> {
         } else {
             self.engine.cleanup_run(c);
         }
-        self.engine.unplug_container(c, plugged);
     }
 
     fn finished(&mut self) {
+        // Unplugged after the client heard of the exit: deleting a veth waits
+        // for the kernel's RCU grace periods (milliseconds) that nobody needs
+        // to wait for.
+        let plugged = self.plugged.take();
+        self.engine.unplug_container(self.container, plugged);
         if self.container.record.host_config.auto_remove {
             let _ = self.engine.remove_container_files(self.container);
             // `--rm` takes the anonymous volumes with it, as docker's does.

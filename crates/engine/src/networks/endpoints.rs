@@ -21,9 +21,15 @@ use crate::{Engine, Error, Result};
 pub(crate) struct Plugged {
     veths: Vec<String>,
     reservation: Option<Reservation>,
+    had_ports: bool,
 }
 
 impl Plugged {
+    /// Closes the host ports' sockets (the container's process ended).
+    pub(crate) fn release_ports(&mut self) {
+        drop(self.reservation.take());
+    }
+
     /// The host ports bound at start.
     pub(crate) fn ports(&self) -> Vec<BoundPort> {
         self.reservation
@@ -128,6 +134,7 @@ impl Engine {
         let mut plugged = Plugged {
             veths: Vec::new(),
             reservation: None,
+            had_ports: false,
         };
         let mut first_ip = None;
         let mut done = || -> Result<()> {
@@ -161,6 +168,7 @@ impl Engine {
                 state.ports = r.bound.clone();
                 self.save_state(&c.id, &state)?;
                 plugged.reservation = Some(r);
+                plugged.had_ports = true;
                 self.sync_firewall()?;
             } else if !firewall::table_present()? {
                 self.sync_firewall()?;
@@ -188,8 +196,7 @@ impl Engine {
     /// ports are freed and their rules removed. `plugged` is what its monitor
     /// held; without it (the monitor died) the same is found by name.
     pub(crate) fn unplug_container(&self, c: &Container, plugged: Option<Plugged>) {
-        let had_ports =
-            plugged.as_ref().is_some_and(|p| p.reservation.is_some()) || !c.state.ports.is_empty();
+        let had_ports = plugged.as_ref().is_some_and(|p| p.had_ports) || !c.state.ports.is_empty();
         // The monitor's list, and the networks connected since it started.
         let mut veths: Vec<String> = self
             .db

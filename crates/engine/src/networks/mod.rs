@@ -284,9 +284,17 @@ impl Engine {
     }
 
     fn free_subnet(&self) -> Result<Subnet> {
+        // The host's routes and the subnets of its addresses (a docker or
+        // podman bridge that is down keeps its address, not its route).
         let mut taken: Vec<Subnet> = berth_network::netlink::Netlink::open()
-            .and_then(|mut nl| nl.routed_subnets())
+            .and_then(|mut nl| {
+                let mut t = nl.routed_subnets()?;
+                t.extend(nl.address_subnets()?);
+                Ok(t)
+            })
             .unwrap_or_default();
+        // Loopback's 127.0.0.0/8 is no one's bridge.
+        taken.retain(|s| !s.base().is_loopback());
         for n in self.db.networks()? {
             if let Ok(n) = Network::from_row(n)
                 && let Some(s) = n.config.subnet
@@ -620,6 +628,12 @@ impl Engine {
             }
             _ => None,
         };
+        if !settings.aliases.is_empty() && !n.user_defined() {
+            return Err(Error::InvalidArgument(
+                "network-scoped alias is supported only for containers in user defined networks"
+                    .into(),
+            ));
+        }
         if let Some(mac) = &settings.mac_address {
             berth_network::bridge::parse_mac(mac)?;
         }
