@@ -43,7 +43,14 @@ impl Bridge {
         let index = match nl.link_index(&self.name)? {
             Some(i) if nl.link_is_up(i)? => return Ok(i),
             Some(i) => i,
-            None => nl.add_bridge(&self.name, self.mtu)?,
+            // Another berth process may make it at the same instant.
+            None => match nl.add_bridge(&self.name, self.mtu) {
+                Ok(i) => i,
+                Err(e) if e.is_errno(libc::EEXIST) => nl
+                    .link_index(&self.name)?
+                    .ok_or_else(|| Error::netlink(format!("bridge {} vanished", self.name)))?,
+                Err(e) => return Err(e),
+            },
         };
         nl.add_address(index, self.gateway, self.subnet.prefix())?;
         // The host's 127.0.0.1 may be DNATed to a container across the
@@ -126,7 +133,7 @@ pub fn attach(bridge: &Bridge, netns: BorrowedFd<'_>, ep: &Endpoint) -> Result<(
         }
         let eth = inside
             .link_index(&ep.ifname)?
-            .ok_or_else(|| Error::Netlink(format!("{} did not reach the container", ep.ifname)))?;
+            .ok_or_else(|| Error::netlink(format!("{} did not reach the container", ep.ifname)))?;
         inside.add_address(eth, ep.ip, bridge.subnet.prefix())?;
         inside.set_up(eth)?;
         if ep.default_route {

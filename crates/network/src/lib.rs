@@ -27,9 +27,15 @@ pub enum Error {
     /// A host port is taken.
     #[error("{0}")]
     PortInUse(String),
-    /// The kernel refused a link, address or route.
-    #[error("{0}")]
-    Netlink(String),
+    /// The kernel refused a link, address or route (`errno` when it said
+    /// why).
+    #[error("{message}")]
+    Netlink {
+        /// What was being done, and the kernel's answer.
+        message: String,
+        /// The kernel's error number.
+        errno: Option<i32>,
+    },
     /// nftables refused berth's table.
     #[error("{0}")]
     Firewall(String),
@@ -60,9 +66,22 @@ impl Error {
         match self {
             Error::Invalid(_) => Kind::InvalidArgument,
             Error::PortInUse(_) => Kind::Conflict,
-            Error::Netlink(_) | Error::Firewall(_) => Kind::Internal,
+            Error::Netlink { .. } | Error::Firewall(_) => Kind::Internal,
             Error::Io { source, .. } | Error::Sys { source, .. } => Kind::of_io(source),
         }
+    }
+
+    /// A netlink failure without an error number.
+    pub(crate) fn netlink(message: impl Into<String>) -> Error {
+        Error::Netlink {
+            message: message.into(),
+            errno: None,
+        }
+    }
+
+    /// Whether the kernel answered with this error number.
+    pub fn is_errno(&self, errno: i32) -> bool {
+        matches!(self, Error::Netlink { errno: Some(e), .. } if *e == errno)
     }
 
     pub(crate) fn sys(what: &'static str) -> impl FnOnce(std::io::Error) -> Error {

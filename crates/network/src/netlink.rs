@@ -83,18 +83,18 @@ impl Netlink {
         req.serialize(&mut buf);
         self.socket
             .send(&buf, 0)
-            .map_err(|e| Error::Netlink(format!("{what}: {e}")))?;
+            .map_err(|e| Error::netlink(format!("{what}: {e}")))?;
         let mut answers = Vec::new();
         let mut rbuf = vec![0u8; 1 << 16];
         loop {
             let n = self
                 .socket
                 .recv(&mut &mut rbuf[..], 0)
-                .map_err(|e| Error::Netlink(format!("{what}: {e}")))?;
+                .map_err(|e| Error::netlink(format!("{what}: {e}")))?;
             let mut off = 0;
             while off < n {
                 let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rbuf[off..n])
-                    .map_err(|e| Error::Netlink(format!("{what}: a malformed answer: {e}")))?;
+                    .map_err(|e| Error::netlink(format!("{what}: a malformed answer: {e}")))?;
                 let len = msg.header.length as usize;
                 if msg.header.sequence_number != self.seq {
                     off += len.max(1);
@@ -104,10 +104,13 @@ impl Netlink {
                     NetlinkPayload::Error(e) => {
                         return match e.code {
                             None => Ok(answers),
-                            Some(code) => Err(Error::Netlink(format!(
-                                "{what}: {}",
-                                std::io::Error::from_raw_os_error(-code.get())
-                            ))),
+                            Some(code) => Err(Error::Netlink {
+                                message: format!(
+                                    "{what}: {}",
+                                    std::io::Error::from_raw_os_error(-code.get())
+                                ),
+                                errno: Some(-code.get()),
+                            }),
                         };
                     }
                     NetlinkPayload::Done(_) => return Ok(answers),
@@ -131,7 +134,7 @@ impl Netlink {
                 RouteNetlinkMessage::NewLink(l) => Some(l.header.index),
                 _ => None,
             })),
-            Err(Error::Netlink(m)) if m.contains("No such device") => Ok(None),
+            Err(e) if e.is_errno(libc::ENODEV) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -163,7 +166,7 @@ impl Netlink {
             &format!("creating bridge {name}"),
         )?;
         self.link_index(name)?
-            .ok_or_else(|| Error::Netlink(format!("bridge {name} vanished after its creation")))
+            .ok_or_else(|| Error::netlink(format!("bridge {name} vanished after its creation")))
     }
 
     /// Creates a veth pair: `host` here, `peer` moved at once into the
@@ -206,7 +209,7 @@ impl Netlink {
             &format!("creating veth {host}"),
         )?;
         self.link_index(host)?
-            .ok_or_else(|| Error::Netlink(format!("veth {host} vanished after its creation")))
+            .ok_or_else(|| Error::netlink(format!("veth {host} vanished after its creation")))
     }
 
     /// Sets a link up.
@@ -254,7 +257,7 @@ impl Netlink {
             NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
             &format!("adding address {ip}/{prefix}"),
         ) {
-            Err(Error::Netlink(m)) if m.contains("File exists") => Ok(()),
+            Err(e) if e.is_errno(libc::EEXIST) => Ok(()),
             other => other.map(|_| ()),
         }
     }

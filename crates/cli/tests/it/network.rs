@@ -79,6 +79,25 @@ fn listening(b: &Berth) -> String {
 #[test]
 fn the_default_bridge_gives_each_container_an_address_a_route_and_the_files() {
     let Some(b) = setup() else { return };
+    // Another tool's table (as iptables-nft makes them) stays as it is.
+    for rule in [
+        "add table ip other",
+        "add chain ip other keep { type filter hook forward priority 0 ; policy accept ; }",
+        "add rule ip other keep counter accept",
+    ] {
+        let (code, out) = host(&b, "nft", &[rule]);
+        assert_eq!(code, 0, "{rule}: {out}");
+    }
+    let out = b.ok(&[
+        "run",
+        "--rm",
+        "--mac-address",
+        "92:d0:c6:0a:29:33",
+        "busybox",
+        "cat",
+        "/sys/class/net/eth0/address",
+    ]);
+    assert_eq!(out.trim(), "92:d0:c6:0a:29:33");
     let out = b.ok(&[
         "run",
         "--rm",
@@ -140,6 +159,11 @@ fn the_default_bridge_gives_each_container_an_address_a_route_and_the_files() {
             "{ls}"
         );
     }
+    let (_, other) = host(&b, "nft", &["list", "table", "ip", "other"]);
+    assert!(
+        other.contains("counter") && other.contains("accept"),
+        "{other}"
+    );
     // Nothing is left behind a --rm container: its monitor removes the veth
     // just after the exit is reported.
     let deadline = Instant::now() + Duration::from_secs(5);
