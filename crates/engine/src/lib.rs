@@ -344,6 +344,16 @@ impl Error {
     }
 }
 
+/// Opens (creating) a lock file; the caller takes the lock it needs.
+pub(crate) fn open_lock_file(path: &std::path::Path) -> Result<std::fs::File> {
+    std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(Error::io(path.display()))
+}
+
 /// Serialises a document berth writes (manifest, config, archive metadata).
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|source| Error::Serialize {

@@ -1098,6 +1098,20 @@ fn docker_py_drives_the_api() {
     );
 }
 
+/// docker-compose on project `project` in `dir`, against the daemon.
+pub(crate) fn compose(d: &Daemon, b: &Berth, dir: &Path, project: &str, args: &[&str]) -> Run {
+    Command::new("docker-compose")
+        .args(["-p", project])
+        .args(args)
+        .current_dir(dir)
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", b.path("docker-cli-config"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("docker-compose")
+        .into()
+}
+
 #[test]
 fn docker_compose_brings_a_project_up_and_down() {
     let Some(b) = setup() else { return };
@@ -1126,18 +1140,7 @@ services:
 "#,
     )
     .unwrap();
-    let compose = |args: &[&str]| -> Run {
-        Command::new("docker-compose")
-            .args(["-p", "demo"])
-            .args(args)
-            .current_dir(&dir)
-            .env("DOCKER_HOST", d.host())
-            .env("DOCKER_CONFIG", b.path("docker-cli-config"))
-            .stdin(Stdio::null())
-            .output()
-            .expect("docker-compose")
-            .into()
-    };
+    let compose = |args: &[&str]| compose(&d, &b, &dir, "demo", args);
     let r = compose(&["up", "-d"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let ps = b.ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);

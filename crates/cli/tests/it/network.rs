@@ -832,18 +832,7 @@ services:
 "#,
     )
     .unwrap();
-    let compose = |args: &[&str]| -> crate::Run {
-        Command::new("docker-compose")
-            .args(["-p", "shop"])
-            .args(args)
-            .current_dir(&dir)
-            .env("DOCKER_HOST", d.host())
-            .env("DOCKER_CONFIG", b.path("docker-cli-config"))
-            .stdin(Stdio::null())
-            .output()
-            .expect("docker-compose")
-            .into()
-    };
+    let compose = |args: &[&str]| crate::daemon::compose(&d, &b, &dir, "shop", args);
     let r = compose(&["up", "-d"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(

@@ -321,12 +321,7 @@ impl Engine {
 
     pub(crate) fn lock_container(&self, id: &str) -> Result<ContainerLock> {
         let path = self.paths.container_lock(id);
-        let f = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(Error::io(path.display()))?;
+        let f = crate::open_lock_file(&path)?;
         f.lock().map_err(Error::io(path.display()))?;
         Ok(ContainerLock(f))
     }

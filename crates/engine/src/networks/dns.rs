@@ -7,7 +7,6 @@
 //! network and waits until it serves that network's gateway.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -41,13 +40,7 @@ impl Engine {
     /// Makes the DNS server run and serve these gateways (of networks whose
     /// bridges exist now).
     pub(crate) fn ensure_dns(&self, gateways: &[Ipv4Addr]) -> Result<()> {
-        let lock_path = self.dns_lock();
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(Error::io(lock_path.display()))?;
+        let lock = crate::open_lock_file(&self.dns_lock())?;
         let running = lock.try_lock().is_err();
         drop(lock);
         if running && self.dns_serves(gateways) {
@@ -112,13 +105,7 @@ struct Served {
 /// Serves DNS for the user-defined networks until none is left (the hidden
 /// `network-dns` command). Returns at once when another server runs.
 pub fn serve_dns(engine: &Engine) -> Result<()> {
-    let lock_path = engine.dns_lock();
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(Error::io(lock_path.display()))?;
+    let lock = crate::open_lock_file(&engine.dns_lock())?;
     if lock.try_lock().is_err() {
         return Ok(());
     }

@@ -339,12 +339,7 @@ impl Engine {
         if let Some(dir) = lock_path.parent() {
             std::fs::create_dir_all(dir).map_err(Error::io(dir.display()))?;
         }
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(Error::io(lock_path.display()))?;
+        let lock = crate::open_lock_file(&lock_path)?;
         lock.lock().map_err(Error::io(lock_path.display()))?;
         let mut rules = Ruleset::default();
         for n in self.networks()? {
