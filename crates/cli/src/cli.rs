@@ -922,6 +922,15 @@ pub struct CreateFlags {
     /// Namespaced kernel parameters: kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.* (not with --network host)
     #[arg(long, value_name = "NAME=VALUE")]
     pub sysctl: Vec<String>,
+    /// Logging driver: json-file (rotated: 20m x 5 files unless --log-opt says otherwise) or none.
+    #[arg(long, value_name = "DRIVER")]
+    pub log_driver: Option<String>,
+    /// Log driver options: max-size=10m, max-file=3.
+    #[arg(long, value_name = "K=V")]
+    pub log_opt: Vec<String>,
+    /// Security options: seccomp=unconfined, seccomp=PROFILE.json (docker's format), no-new-privileges[=true|false].
+    #[arg(long, value_name = "OPTION")]
+    pub security_opt: Vec<String>,
     /// Give extended privileges to this container.
     #[arg(long)]
     pub privileged: bool,
@@ -943,6 +952,9 @@ pub struct CreateFlags {
     /// Automatically remove the container when it exits.
     #[arg(long)]
     pub rm: bool,
+    /// Restart policy: no, always, unless-stopped, on-failure[:max-retries] (kept by the container's monitor).
+    #[arg(long, value_name = "POLICY")]
+    pub restart: Option<String>,
     /// Pull image before running: missing, always, never.
     #[arg(long, default_value = "missing", value_parser = ["missing", "always", "never"])]
     pub pull: String,
@@ -1004,8 +1016,12 @@ pub struct StartArgs {
     /// Override the key sequence for detaching a container.
     #[arg(long, default_value = "ctrl-p,ctrl-q", value_name = "KEYS")]
     pub detach_keys: String,
+    /// Start every container whose restart policy wants it running (at boot:
+    /// contrib/berth-restart.service), as dockerd does when it starts.
+    #[arg(long, conflicts_with_all = ["attach", "interactive"])]
+    pub all_restartable: bool,
     /// The containers.
-    #[arg(required = true, value_name = "CONTAINER")]
+    #[arg(required_unless_present = "all_restartable", value_name = "CONTAINER")]
     pub containers: Vec<String>,
 }
 
@@ -1342,6 +1358,9 @@ pub struct UpdateArgs {
     /// Tune container pids limit (-1 for unlimited)
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
+    /// Restart policy: no, always, unless-stopped, on-failure[:max-retries]
+    #[arg(long, value_name = "POLICY")]
+    pub restart: Option<String>,
     /// The containers
     #[arg(required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,

@@ -13,6 +13,7 @@ pub mod logs;
 pub mod monitor;
 pub mod oci;
 pub mod process;
+pub mod seccomp;
 pub mod spec;
 pub mod user;
 

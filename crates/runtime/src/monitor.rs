@@ -35,6 +35,8 @@ pub struct MonitorConfig {
     pub open_stdin: bool,
     /// The json-file log.
     pub log: PathBuf,
+    /// Its rotation; `None` for the `none` driver (nothing kept).
+    pub log_limits: Option<crate::logs::LogLimits>,
     /// Hold the start until the first attach client connects (`run` without `-d`),
     /// so it misses no output.
     pub wait_attach: bool,
@@ -99,7 +101,10 @@ pub fn run(cfg: &MonitorConfig, hooks: &mut dyn Hooks) -> Result<Exit, Error> {
         .set_nonblocking(true)
         .map_err(Error::io(&attach_path))?;
 
-    let mut log = LogWriter::open(&cfg.log)?;
+    let mut log = match cfg.log_limits {
+        Some(limits) => LogWriter::open(&cfg.log, limits)?,
+        None => LogWriter::discard(),
+    };
     let (pid, io) = create(cfg)?;
     let created = hooks.created(pid);
     let mut clients: Vec<Client> = Vec::new();

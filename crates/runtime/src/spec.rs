@@ -387,6 +387,11 @@ pub struct SpecOptions {
     pub sysctls: std::collections::BTreeMap<String, String>,
     /// The cgroup path, relative to the cgroup roots.
     pub cgroups_path: String,
+    /// The seccomp filter (`None`: unconfined). `--privileged` has none
+    /// whatever this says, as in docker.
+    pub seccomp: Option<crate::seccomp::Profile>,
+    /// `--security-opt no-new-privileges`.
+    pub no_new_privileges: bool,
 }
 
 /// Normalises `net_admin` / `NET_ADMIN` / `CAP_NET_ADMIN` to `CAP_NET_ADMIN`.
@@ -401,11 +406,32 @@ pub fn cap_name(name: &str) -> String {
 
 /// The effective capability set: docker's defaults, then drops, then adds.
 pub fn capabilities(opts: &SpecOptions) -> Result<Vec<String>, Error> {
+    // Only what this process may hand on: a host (or an outer container)
+    // without CAP_SYS_RESOURCE cannot grant it, and asking makes the runtime
+    // fail at start. "All" means all of these, as in docker.
+    let bounding = bounding_set();
+    let grantable = |c: &str| {
+        ALL_CAPS
+            .iter()
+            .position(|x| *x == c)
+            .is_some_and(|bit| bounding & (1u64 << bit) != 0)
+    };
+    let all = || -> Vec<String> {
+        ALL_CAPS
+            .iter()
+            .filter(|c| grantable(c))
+            .map(|c| c.to_string())
+            .collect()
+    };
     if opts.privileged {
-        return Ok(ALL_CAPS.iter().map(|c| c.to_string()).collect());
+        return Ok(all());
     }
     let known = |c: &str| c == "ALL" || ALL_CAPS.contains(&c);
-    let mut caps: Vec<String> = DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
+    let mut caps: Vec<String> = DEFAULT_CAPS
+        .iter()
+        .filter(|c| grantable(c))
+        .map(|c| c.to_string())
+        .collect();
     for d in opts.cap_drop.iter().map(|c| cap_name(c)) {
         if !known(&d) {
             return Err(Error::Invalid(format!("unknown capability to drop: {d:?}")));
@@ -421,12 +447,28 @@ pub fn capabilities(opts: &SpecOptions) -> Result<Vec<String>, Error> {
             return Err(Error::Invalid(format!("unknown capability to add: {a:?}")));
         }
         if a == "ALL" {
-            caps = ALL_CAPS.iter().map(|c| c.to_string()).collect();
+            caps = all();
+        } else if !grantable(&a) {
+            return Err(Error::Invalid(format!(
+                "cannot add capability {a}: this host's bounding set does not have it"
+            )));
         } else if !caps.contains(&a) {
             caps.push(a);
         }
     }
     Ok(caps)
+}
+
+/// This process's capability bounding set (all bits when unreadable).
+fn bounding_set() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX)
 }
 
 fn mount(dest: &str, kind: &str, source: &str, options: &[&str]) -> Value {
@@ -603,7 +645,6 @@ pub fn build(opts: &SpecOptions) -> Result<Value, Error> {
                 "effective": caps,
                 "permitted": caps,
             },
-            "noNewPrivileges": false,
         },
         "root": {"path": "rootfs", "readonly": opts.readonly_rootfs},
         "hostname": opts.hostname,
@@ -618,6 +659,15 @@ pub fn build(opts: &SpecOptions) -> Result<Value, Error> {
     }
     if let Some(adj) = opts.oom_score_adj {
         spec["process"]["oomScoreAdj"] = json!(adj);
+    }
+    // Absent unless set: youki's libcontainer 0.7 loads the seccomp filter
+    // after dropping capabilities whenever the key is present, which fails
+    // when it is false (loading a filter then needs no_new_privs).
+    if opts.no_new_privileges {
+        spec["process"]["noNewPrivileges"] = json!(true);
+    }
+    if let (Some(profile), false) = (&opts.seccomp, opts.privileged) {
+        spec["linux"]["seccomp"] = profile.to_oci(&caps);
     }
     serde_json::from_value::<oci_spec::runtime::Spec>(spec.clone())
         .map_err(|e| Error::Invalid(format!("runtime spec: {e}")))?;

@@ -56,13 +56,14 @@ pub fn dispatch(engine: &Engine, op: ContainerOp) -> Result<()> {
 /// `berth update`: new limits, applied to a running container's cgroups
 /// and kept for its next starts; prints each container as docker does.
 fn update(engine: &Engine, a: UpdateArgs) -> Result<()> {
-    if a.memory.is_none() && a.cpus.is_none() && a.pids_limit.is_none() {
+    if a.memory.is_none() && a.cpus.is_none() && a.pids_limit.is_none() && a.restart.is_none() {
         bail!("you must provide one or more flags when using this command");
     }
     let mut opts = berth_engine::UpdateOptions::default();
     opts.memory = a.memory.as_deref().map(parse_bytes).transpose()?;
     opts.nano_cpus = a.cpus.map(|c| (c * 1e9) as i64);
     opts.pids_limit = a.pids_limit;
+    opts.restart = a.restart.clone();
     let mut failed = false;
     for name in &a.containers {
         match engine.update_container(name, &opts) {
@@ -71,6 +72,30 @@ fn update(engine: &Engine, a: UpdateArgs) -> Result<()> {
         }
     }
     finish(failed)
+}
+
+/// `--security-opt`s as the engine takes them: a seccomp profile's file is
+/// read here and passed as its JSON, as docker's CLI does.
+fn security_options(given: &[String]) -> Result<Vec<String>> {
+    given
+        .iter()
+        .map(|o| {
+            let path = o
+                .strip_prefix("seccomp=")
+                .or_else(|| o.strip_prefix("seccomp:"));
+            match path {
+                Some(p)
+                    if !["unconfined", "builtin", "default"].contains(&p)
+                        && !p.starts_with('{') =>
+                {
+                    let text = std::fs::read_to_string(p)
+                        .with_context(|| format!("reading seccomp profile {p}"))?;
+                    Ok(format!("seccomp={text}"))
+                }
+                _ => Ok(o.clone()),
+            }
+        })
+        .collect()
 }
 
 /// A size flag (`--memory 64m`) as the engine takes it.
@@ -140,6 +165,17 @@ fn create_options(engine: &Engine, f: &CreateFlags) -> Result<CreateOptions> {
     o.dns_search = f.dns_search.clone();
     o.dns_options = f.dns_option.clone();
     o.add_hosts = f.add_host.clone();
+    o.security_opt = security_options(&f.security_opt)?;
+    o.log_driver = f.log_driver.clone();
+    o.restart = f.restart.clone();
+    o.log_opts = f
+        .log_opt
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => Ok((k.to_string(), v.to_string())),
+            None => bail!("invalid --log-opt {kv:?}: expected KEY=VALUE"),
+        })
+        .collect::<Result<_>>()?;
     o.memory = f.memory.as_deref().map(parse_bytes).transpose()?;
     o.cpus = f.cpus;
     o.pids_limit = f.pids_limit.filter(|p| *p > 0);
@@ -369,6 +405,19 @@ pub fn start(engine: &Engine, a: StartArgs) -> Result<()> {
             keys,
         )?;
         return exit_with(engine, &c.id, end);
+    }
+    if a.all_restartable {
+        let mut failed = false;
+        for (c, started) in engine.start_restartable()? {
+            match started {
+                Ok(()) => print_out(&format!("{}\n", c.name)),
+                Err(e) => report(
+                    anyhow::Error::from(e).context(format!("container {}", c.name)),
+                    &mut failed,
+                ),
+            }
+        }
+        return finish(failed);
     }
     each(&a.containers, |n| {
         engine.start_container(n, false)?;

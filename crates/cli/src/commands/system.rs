@@ -332,6 +332,25 @@ fn info_text(d: &serde_json::Value) -> String {
         .unwrap_or_default();
     out.push(format!(" Runtimes: {}", runtimes.join(" ")));
     out.push(format!(" Default Runtime: {}", v("DefaultRuntime")));
+    out.push(" Security Options:".into());
+    for opt in list(&d["SecurityOptions"]) {
+        // `name=seccomp,profile=builtin` as docker prints it.
+        let mut parts = opt.split(',');
+        let name = parts.next().unwrap_or_default().trim_start_matches("name=");
+        out.push(format!("  {name}"));
+        for p in parts {
+            if let Some((k, v)) = p.split_once('=') {
+                let mut chars = k.chars();
+                let k: String = chars
+                    .next()
+                    .map(|c| c.to_ascii_uppercase())
+                    .into_iter()
+                    .chain(chars)
+                    .collect();
+                out.push(format!("   {k}: {v}"));
+            }
+        }
+    }
     out.push(format!(" Kernel Version: {}", v("KernelVersion")));
     out.push(format!(" Operating System: {}", v("OperatingSystem")));
     out.push(format!(" OSType: {}", v("OSType")));

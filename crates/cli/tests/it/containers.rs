@@ -1136,3 +1136,71 @@ fn cpu_shares_and_cpusets_reach_the_cgroups() {
     assert_eq!(r.code, 125, "a CPU this host lacks: {}", r.stderr);
     assert!(r.stderr.contains("this host has CPUs"), "{}", r.stderr);
 }
+
+#[test]
+fn logs_rotate_under_a_fast_writer_and_the_none_driver_keeps_nothing() {
+    let Some(b) = setup() else { return };
+    let id = b
+        .ok(&[
+            "run",
+            "-d",
+            "--log-opt",
+            "max-size=20k",
+            "--log-opt",
+            "max-file=3",
+            "busybox",
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 5000 ]; do echo line $i; i=$((i+1)); done",
+        ])
+        .trim()
+        .to_string();
+    b.ok(&["wait", &id]);
+    let log = std::path::PathBuf::from(inspect(&b, &id, "{{.LogPath}}"));
+    let name = log.file_name().unwrap().to_string_lossy().to_string();
+    let files: Vec<_> = std::fs::read_dir(log.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&name))
+        .collect();
+    assert_eq!(files.len(), 3, "max-file=3");
+    for f in &files {
+        assert!(f.metadata().unwrap().len() <= 20_000, "{:?}", f.path());
+    }
+    assert_eq!(
+        b.ok(&["logs", "--tail", "2", &id]),
+        "line 4998\nline 4999\n"
+    );
+    let all = b.ok(&["logs", &id]);
+    let lines: Vec<&str> = all.lines().collect();
+    let first: usize = lines[0].trim_start_matches("line ").parse().unwrap();
+    assert!(first > 0, "the oldest lines were rotated away");
+    assert_eq!(lines.len(), 5000 - first, "what is kept is contiguous");
+    assert_eq!(
+        inspect(&b, &id, "{{json .HostConfig.LogConfig}}"),
+        r#"{"Config":{"max-file":"3","max-size":"20k"},"Type":"json-file"}"#
+    );
+    // The none driver: nothing written, `logs` says why.
+    let quiet = b
+        .ok(&["run", "-d", "--log-driver", "none", "busybox", "echo", "hi"])
+        .trim()
+        .to_string();
+    b.ok(&["wait", &quiet]);
+    let r = b.run(&["logs", &quiet]);
+    assert_failed(&r, "logs of the none driver");
+    assert!(
+        r.stderr.contains("does not support reading"),
+        "{}",
+        r.stderr
+    );
+    for bad in [
+        &["--log-driver", "syslog"][..],
+        &["--log-opt", "max-size=lots"],
+        &["--log-opt", "nope=1"],
+    ] {
+        let mut args = vec!["create"];
+        args.extend_from_slice(bad);
+        args.extend(["busybox", "true"]);
+        assert_failed(&b.run(&args), bad);
+    }
+}

@@ -1744,12 +1744,26 @@ fn docker_stats_reads_the_containers_cgroups() {
     }
     // What berth cannot apply is refused by name, not ignored.
     for client in &clients {
-        for (flag, value) in [("--cpu-shares", "512"), ("--restart", "always")] {
+        for (flag, value) in [("--cpu-shares", "512"), ("--blkio-weight", "500")] {
             let r = d.docker(&b, client, &["update", flag, value, "busy"]);
             assert_eq!(r.code, 1, "{}", r.stderr);
             let said = format!("{flag} is not supported");
             assert!(r.stderr.contains(&said), "{}", r.stderr);
         }
+    }
+    // A restart policy is kept (its monitor reads it at the next exit).
+    for client in &clients {
+        d.docker_ok(&b, client, &["update", "--restart", "on-failure:3", "busy"]);
+        let policy = b.ok(&[
+            "inspect",
+            "-f",
+            "{{json .HostConfig.RestartPolicy}}",
+            "busy",
+        ]);
+        assert_eq!(
+            policy.trim(),
+            r#"{"MaximumRetryCount":3,"Name":"on-failure"}"#
+        );
     }
     let r = b.run(&["inspect", "busy"]);
     assert_eq!(r.code, 0);

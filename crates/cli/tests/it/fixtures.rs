@@ -267,9 +267,10 @@ pub fn busybox_rootfs() -> Vec<u8> {
     t.dir("bin/").dir("etc/").dir("tmp/").dir("root/");
     t.file_mode("bin/busybox", &data, 0o755, 0, 0);
     for applet in [
-        "sh", "ls", "cat", "echo", "true", "false", "sleep", "mkdir", "cp", "rm", "id", "stty",
-        "tty", "touch", "env", "pwd", "hostname", "wc", "head", "dd", "ps", "ln", "mv", "sync",
-        "chown", "grep", "ip", "nc", "wget", "httpd", "nslookup", "ping", "cut", "tr",
+        "sh", "ls", "cat", "echo", "true", "false", "sleep", "cp", "rm", "id", "stty", "tty",
+        "touch", "env", "pwd", "hostname", "wc", "head", "dd", "ps", "ln", "mv", "sync", "chown",
+        "grep", "ip", "nc", "wget", "httpd", "nslookup", "ping", "cut", "tr", "unshare", "mount",
+        "mkdir",
     ] {
         t.symlink(&format!("bin/{applet}"), "busybox");
     }

@@ -5,6 +5,7 @@
 //! under `CI=true`, where they fail.
 
 mod archive;
+mod breakout;
 mod build;
 mod concurrency;
 mod conformance;
@@ -15,11 +16,13 @@ mod fixtures;
 mod hostile;
 mod images;
 mod interop;
+mod lifecycle;
 mod network;
 mod registry;
 mod registry_server;
 mod resources;
 mod review;
+mod security;
 mod test_ca;
 
 use std::io::Write;

@@ -168,6 +168,24 @@ struct HostConfigBody {
     dns_search: Option<Vec<String>>,
     dns_options: Option<Vec<String>>,
     extra_hosts: Option<Vec<String>>,
+    security_opt: Option<Vec<String>>,
+    log_config: Option<LogConfigBody>,
+    restart_policy: Option<RestartPolicyBody>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct RestartPolicyBody {
+    name: String,
+    maximum_retry_count: u32,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct LogConfigBody {
+    #[serde(rename = "Type")]
+    kind: String,
+    config: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -280,6 +298,18 @@ impl CreateBody {
         o.dns_search = h.dns_search.unwrap_or_default();
         o.dns_options = h.dns_options.unwrap_or_default();
         o.add_hosts = h.extra_hosts.unwrap_or_default();
+        o.security_opt = h.security_opt.unwrap_or_default();
+        if let Some(r) = h.restart_policy.filter(|r| !r.name.is_empty()) {
+            o.restart = Some(if r.maximum_retry_count > 0 {
+                format!("{}:{}", r.name, r.maximum_retry_count)
+            } else {
+                r.name
+            });
+        }
+        if let Some(l) = h.log_config {
+            o.log_driver = Some(l.kind).filter(|k| !k.is_empty());
+            o.log_opts = l.config.unwrap_or_default();
+        }
         o.memory = Some(h.memory).filter(|m| *m > 0);
         o.cpus = Some(h.nano_cpus).filter(|n| *n > 0).map(|n| n as f64 / 1e9);
         o.pids_limit = h.pids_limit.filter(|p| *p > 0);
@@ -868,14 +898,15 @@ pub async fn update(
             )));
         }
     }
-    if raw["RestartPolicy"]["Name"]
+    let restart = raw["RestartPolicy"]["Name"]
         .as_str()
-        .is_some_and(|n| !n.is_empty())
-    {
-        return Err(ApiError::bad_request(
-            "--restart is not supported by berth yet: containers have no restart policy",
-        ));
-    }
+        .filter(|n| !n.is_empty())
+        .map(
+            |n| match raw["RestartPolicy"]["MaximumRetryCount"].as_u64() {
+                Some(c) if c > 0 => format!("{n}:{c}"),
+                _ => n.to_string(),
+            },
+        );
     let body: UpdateBody = serde_json::from_value(raw)
         .map_err(|e| ApiError::bad_request(format!("invalid update: {e}")))?;
     let mut opts = UpdateOptions::default();
@@ -883,6 +914,7 @@ pub async fn update(
     opts.memory = body.memory.filter(|m| *m != 0);
     opts.nano_cpus = body.nano_cpus.filter(|n| *n != 0);
     opts.pids_limit = body.pids_limit.filter(|p| *p != 0);
+    opts.restart = restart;
     let id = id.to_string();
     api.blocking(move |engine| Ok(engine.update_container(&id, &opts)?))
         .await?;

@@ -179,7 +179,7 @@ pub fn info_document(engine: &berth_engine::Engine) -> Result<Value, berth_engin
         "ContainerdCommit": {"ID": ""},
         "RuncCommit": {"ID": ""},
         "InitCommit": {"ID": ""},
-        "SecurityOptions": [],
+        "SecurityOptions": ["name=seccomp,profile=builtin"],
         "Warnings": [],
     }))
 }

@@ -11,7 +11,7 @@ use berth_runtime::spec::MountSpec;
 use berth_store::db::ContainerRow;
 
 use super::names::{new_id, random_name, valid_name};
-use super::{ContainerConfig, ContainerRecord, ContainerState, HostConfig};
+use super::{ContainerConfig, ContainerRecord, ContainerState, HostConfig, SecurityOptions};
 use crate::keys;
 use crate::networks::{EndpointSettings, NetworkMode};
 use crate::paths::Paths;
@@ -74,6 +74,14 @@ pub struct CreateOptions {
     pub dns_options: Vec<String>,
     /// `--add-host`.
     pub add_hosts: Vec<String>,
+    /// `--security-opt`s (a seccomp profile as its JSON text).
+    pub security_opt: Vec<String>,
+    /// `--restart`.
+    pub restart: Option<String>,
+    /// `--log-driver` (json-file when absent).
+    pub log_driver: Option<String>,
+    /// `--log-opt K=V`s.
+    pub log_opts: BTreeMap<String, String>,
     /// `--memory`, bytes.
     pub memory: Option<i64>,
     /// `--cpus`.
@@ -371,6 +379,24 @@ impl Engine {
                 ));
             }
         }
+        SecurityOptions::parse(&opts.security_opt)?;
+        if opts.auto_remove
+            && opts
+                .restart
+                .as_deref()
+                .map(super::RestartPolicy::parse)
+                .transpose()?
+                .is_some_and(|p| p.is_set())
+        {
+            return Err(Error::InvalidArgument(
+                "conflicting options: cannot specify both --restart and --rm".into(),
+            ));
+        }
+        super::LogConfig {
+            kind: opts.log_driver.clone().unwrap_or_default(),
+            config: opts.log_opts.clone(),
+        }
+        .limits()?;
         for h in &opts.add_hosts {
             crate::networks::check_extra_host(h)?;
         }
@@ -436,6 +462,18 @@ impl Engine {
             dns_search: opts.dns_search.clone(),
             dns_options: opts.dns_options.clone(),
             extra_hosts: opts.add_hosts.clone(),
+            security_opt: opts.security_opt.clone(),
+            restart_policy: match &opts.restart {
+                Some(r) => super::RestartPolicy::parse(r)?,
+                None => super::RestartPolicy::default(),
+            },
+            log_config: super::LogConfig {
+                kind: opts
+                    .log_driver
+                    .clone()
+                    .unwrap_or_else(|| "json-file".into()),
+                config: opts.log_opts.clone(),
+            },
             memory: opts.memory.unwrap_or(0),
             nano_cpus: opts.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
             pids_limit: opts.pids_limit,

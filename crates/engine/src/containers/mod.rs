@@ -13,6 +13,7 @@ mod create;
 mod exec;
 pub(crate) mod names;
 mod ops;
+mod restart;
 mod start;
 mod state;
 
@@ -33,6 +34,7 @@ pub(crate) use create::Base;
 pub use create::{AttachStreams, CreateOptions};
 pub use exec::{Exec, ExecIo, ExecOptions};
 pub use ops::{ContainerFilter, UpdateOptions};
+pub use restart::RestartPolicy;
 pub use start::Started;
 pub(crate) use state::Operation;
 pub use state::{StateError, Status};
@@ -121,6 +123,16 @@ pub struct HostConfig {
     /// `--add-host NAME:IP`.
     #[serde(default)]
     pub extra_hosts: Vec<String>,
+    /// `--log-driver` and `--log-opt`s.
+    #[serde(default)]
+    pub log_config: LogConfig,
+    /// `--restart`.
+    #[serde(default)]
+    pub restart_policy: RestartPolicy,
+    /// `--security-opt`: `seccomp=unconfined`, `seccomp=<profile JSON>` (the
+    /// CLI reads the file, as docker's does), `no-new-privileges`.
+    #[serde(default)]
+    pub security_opt: Vec<String>,
     /// `--memory`, bytes (0 = unlimited).
     pub memory: i64,
     /// `--cpus` × 10⁹.
@@ -160,6 +172,98 @@ pub struct HostConfig {
     pub cpuset_cpus: String,
 }
 
+/// docker's `LogConfig`: the driver (`json-file`, `none`) and its options.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LogConfig {
+    /// The driver.
+    #[serde(rename = "Type")]
+    pub kind: String,
+    /// Its options (`max-size`, `max-file`).
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            kind: "json-file".into(),
+            config: BTreeMap::new(),
+        }
+    }
+}
+
+impl LogConfig {
+    /// The json-file rotation, or `None` for the `none` driver; an unknown
+    /// driver or option is refused.
+    pub(crate) fn limits(&self) -> Result<Option<berth_runtime::logs::LogLimits>> {
+        match self.kind.as_str() {
+            "" | "json-file" => Ok(Some(berth_runtime::logs::LogLimits::from_opts(
+                self.config.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            )?)),
+            "none" => {
+                if let Some(k) = self.config.keys().next() {
+                    return Err(Error::InvalidArgument(format!(
+                        "unknown log opt {k:?} for the none driver"
+                    )));
+                }
+                Ok(None)
+            }
+            other => Err(Error::InvalidArgument(format!(
+                "logging driver {other:?} is not supported: berth has json-file and none"
+            ))),
+        }
+    }
+}
+
+/// What `--security-opt` asks for, parsed.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SecurityOptions {
+    /// The seccomp profile: `None` for `seccomp=unconfined`.
+    pub seccomp: Option<berth_runtime::seccomp::Profile>,
+    /// `no-new-privileges`.
+    pub no_new_privileges: bool,
+}
+
+impl SecurityOptions {
+    /// Parses docker's forms (`KEY=VALUE`, and the old `KEY:VALUE`).
+    pub(crate) fn parse(given: &[String]) -> Result<SecurityOptions> {
+        let mut out = SecurityOptions {
+            seccomp: Some(berth_runtime::seccomp::Profile::builtin()),
+            no_new_privileges: false,
+        };
+        for opt in given {
+            let (key, value) = match opt.split_once('=') {
+                Some((k, v)) if !k.contains(':') => (k, Some(v)),
+                _ => match opt.split_once(':') {
+                    Some((k, v)) => (k, Some(v)),
+                    None => (opt.as_str(), None),
+                },
+            };
+            match (key, value) {
+                ("seccomp", Some("unconfined")) => out.seccomp = None,
+                ("seccomp", Some("builtin" | "default")) => {}
+                ("seccomp", Some(profile)) if profile.trim_start().starts_with('{') => {
+                    out.seccomp = Some(berth_runtime::seccomp::Profile::parse(profile)?);
+                }
+                ("seccomp", _) => {
+                    return Err(Error::InvalidArgument(format!(
+                        "invalid --security-opt {opt:?}: seccomp takes unconfined or a profile (a JSON file)"
+                    )));
+                }
+                ("no-new-privileges", None | Some("true")) => out.no_new_privileges = true,
+                ("no-new-privileges", Some("false")) => out.no_new_privileges = false,
+                _ => {
+                    return Err(Error::InvalidArgument(format!(
+                        "invalid --security-opt {opt:?}: berth has seccomp=unconfined|PROFILE and no-new-privileges[=true|false]"
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// docker's `State`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -186,6 +290,13 @@ pub struct ContainerState {
     /// The monitor's PID and start time (clock ticks), to tell it from a reused PID.
     #[serde(default)]
     pub monitor: Option<(i32, u64)>,
+    /// Restarts by its policy since the user last started it.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// Stopped or killed by the user: its restart policy rests until the
+    /// next start.
+    #[serde(default)]
+    pub manually_stopped: bool,
     /// The host ports bound while it runs (docker's `NetworkSettings.Ports`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<berth_network::ports::BoundPort>,
@@ -206,6 +317,8 @@ impl Default for ContainerState {
             started_at: ZERO_TIME.into(),
             finished_at: ZERO_TIME.into(),
             monitor: None,
+            restart_count: 0,
+            manually_stopped: false,
             ports: Vec::new(),
         }
     }
@@ -263,6 +376,11 @@ impl Container {
             ),
             Status::Exited => format!(
                 "Exited ({}) {} ago",
+                self.state.exit_code,
+                crate::human_duration(ago(&self.state.finished_at))
+            ),
+            Status::Restarting => format!(
+                "Restarting ({}) {} ago",
                 self.state.exit_code,
                 crate::human_duration(ago(&self.state.finished_at))
             ),
@@ -478,12 +596,11 @@ impl Engine {
         let path = |f: &str| dir.join(f).display().to_string();
         // docker's HostConfig also names the log driver; SDKs read it to
         // decide whether logs can be read back.
-        let mut host_config =
+        let host_config =
             serde_json::to_value(&c.record.host_config).map_err(|source| Error::Serialize {
                 what: "the container's host config",
                 source,
             })?;
-        host_config["LogConfig"] = serde_json::json!({"Type": "json-file", "Config": {}});
         let mut state = serde_json::to_value(&c.state).map_err(|source| Error::Serialize {
             what: "the container's state",
             source,
@@ -492,7 +609,9 @@ impl Engine {
         state["Restarting"] = (c.state.status == Status::Restarting).into();
         state["Dead"] = (c.state.status == Status::Dead).into();
         if let Some(s) = state.as_object_mut() {
-            s.remove("Ports");
+            for berths_own in ["Ports", "RestartCount", "ManuallyStopped"] {
+                s.remove(berths_own);
+            }
         }
         let network_settings = self.network_settings(&c)?;
         Ok(serde_json::json!({
@@ -507,7 +626,7 @@ impl Engine {
             "HostsPath": path("hosts"),
             "LogPath": self.log_path(&c.id).display().to_string(),
             "Name": format!("/{}", c.name),
-            "RestartCount": 0,
+            "RestartCount": c.state.restart_count,
             "Driver": snap.name(),
             "Platform": "linux",
             "HostConfig": host_config,

@@ -137,6 +137,8 @@ pub struct UpdateOptions {
     pub nano_cpus: Option<i64>,
     /// Process limit (0 or less: none).
     pub pids_limit: Option<i64>,
+    /// `--restart`: the new policy (its monitor reads it at the next exit).
+    pub restart: Option<String>,
 }
 
 impl Engine {
@@ -186,9 +188,33 @@ impl Engine {
         }
     }
 
+    /// Records that the user stopped the container: its restart policy
+    /// rests until the next start.
+    fn mark_manually_stopped(&self, c: &Container) -> Result<()> {
+        let mut state = self.container(&c.id)?.state;
+        if !state.manually_stopped {
+            state.manually_stopped = true;
+            self.save_state(&c.id, &state)?;
+        }
+        Ok(())
+    }
+
     /// `berth wait`: blocks until the container stops; returns its exit code.
+    /// With a restart policy its monitor lives on, so the state is watched.
     pub fn wait_container(&self, name: &str) -> Result<i32> {
         let c = self.container(name)?;
+        if c.state.running && c.record.host_config.restart_policy.is_set() {
+            let started = c.state.started_at.clone();
+            loop {
+                match self.container(&c.id) {
+                    Ok(now) if now.state.running && now.state.started_at == started => {}
+                    Ok(now) => return Ok(now.state.exit_code),
+                    Err(Error::ContainerNotFound(_)) => return Ok(c.state.exit_code),
+                    Err(e) => return Err(e),
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         if c.state.running {
             self.wait_monitor(&c, None);
         }
@@ -205,6 +231,12 @@ impl Engine {
         let sig = parse_signal(signal)?;
         let c = self.container(name)?;
         c.state.check(Operation::Kill, &c.id, name)?;
+        self.mark_manually_stopped(&c)?;
+        if c.state.status == Status::Restarting {
+            // No process: its monitor ends instead of starting one.
+            self.wait_monitor(&c, Some(Duration::from_secs(30)));
+            return Ok(());
+        }
         self.oci_runtime(&c.record.host_config)
             .kill(&c.id, sig, false)?;
         self.emit_container(&c, "kill", &[("signal", &sig.to_string())]);
@@ -216,7 +248,15 @@ impl Engine {
     /// container does nothing.
     pub fn stop_container(&self, name: &str, timeout: Option<i64>) -> Result<()> {
         let c = self.container(name)?;
+        if c.record.host_config.restart_policy.is_set() {
+            self.mark_manually_stopped(&c)?;
+        }
         if !c.state.running {
+            // Waiting to be restarted: its monitor ends instead.
+            if c.state.status == super::Status::Restarting {
+                self.wait_monitor(&c, Some(Duration::from_secs(30)));
+                let _ = self.container(&c.id);
+            }
             return Ok(());
         }
         let runtime = self.oci_runtime(&c.record.host_config);
@@ -297,6 +337,16 @@ impl Engine {
         if let Some(p) = opts.pids_limit {
             h.pids_limit = Some(p).filter(|p| *p > 0);
         }
+        if let Some(r) = &opts.restart {
+            let policy = super::RestartPolicy::parse(r)?;
+            if policy.is_set() && h.auto_remove {
+                return Err(Error::InvalidArgument(
+                    "restart policy cannot be updated because AutoRemove is enabled for the container"
+                        .into(),
+                ));
+            }
+            h.restart_policy = policy;
+        }
         if c.state.running {
             let limits = berth_runtime::cgroup::Limits {
                 memory: opts
@@ -361,12 +411,18 @@ impl Engine {
         if !force {
             c.state.check(Operation::Remove, &c.id, &c.name)?;
         }
+        if c.record.host_config.restart_policy.is_set() {
+            // Its monitor must not start it again while it goes.
+            self.mark_manually_stopped(&c)?;
+        }
         if c.state.running {
             let runtime = self.oci_runtime(&c.record.host_config);
             if c.state.paused {
                 let _ = runtime.resume(&c.id);
             }
             let _ = runtime.kill(&c.id, libc::SIGKILL, true);
+            self.wait_monitor(&c, Some(Duration::from_secs(30)));
+        } else if c.state.status == Status::Restarting {
             self.wait_monitor(&c, Some(Duration::from_secs(30)));
         }
         let c = match self.container(&c.id) {
@@ -462,6 +518,11 @@ impl Engine {
         emit: &mut dyn FnMut(&LogLine) -> std::io::Result<()>,
     ) -> Result<()> {
         let c = self.container(name)?;
+        if c.record.host_config.log_config.limits()?.is_none() {
+            return Err(Error::InvalidArgument(
+                "configured logging driver does not support reading".into(),
+            ));
+        }
         let path = self.log_path(&c.id);
         let running = || {
             self.db

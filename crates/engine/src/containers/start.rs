@@ -57,6 +57,13 @@ impl Engine {
                 },
             });
         }
+        // The user's start: the restart policy counts afresh and applies again.
+        if c.state.restart_count != 0 || c.state.manually_stopped {
+            let mut state = c.state.clone();
+            state.restart_count = 0;
+            state.manually_stopped = false;
+            self.save_state(&c.id, &state)?;
+        }
         // The runtime's state of an earlier run is stale now (the container
         // does not run). A cleanup can leave it when it races a `kill --all`
         // still thawing the cgroup, and create would then fail with
@@ -220,26 +227,37 @@ impl Engine {
         let sync: OwnedFd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
         let _ = rustix::io::fcntl_setfd(&sync, rustix::io::FdFlags::CLOEXEC);
         let mut sync = Some(File::from(sync));
-        let c = self.container(id)?;
-        let cfg = match self.prepare_bundle(&c, wait_attach) {
-            Ok(cfg) => cfg,
-            Err(e) => {
-                self.failed_start(&c, &e, &mut sync);
-                return Err(e);
-            }
-        };
-        let mut hooks = MonitorHooks {
-            engine: self,
-            container: &c,
-            sync: &mut sync,
-            plugged: None,
-        };
-        match monitor::run(&cfg, &mut hooks) {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let e = start_failure(e);
-                self.failed_start(&c, &e, &mut sync);
-                Err(e)
+        let mut backoff = super::restart::Backoff::new();
+        let mut first = true;
+        loop {
+            let c = self.container(id)?;
+            let cfg = match self.prepare_bundle(&c, wait_attach && first) {
+                Ok(cfg) => cfg,
+                Err(e) => {
+                    self.failed_start(&c, &e, &mut sync);
+                    return Err(e);
+                }
+            };
+            let mut hooks = MonitorHooks {
+                engine: self,
+                container: &c,
+                sync: &mut sync,
+                plugged: None,
+            };
+            let began = std::time::Instant::now();
+            let exit = match monitor::run(&cfg, &mut hooks) {
+                Ok(exit) => exit,
+                Err(e) => {
+                    let e = start_failure(e);
+                    self.failed_start(&c, &e, &mut sync);
+                    return Err(e);
+                }
+            };
+            first = false;
+            // Its restart policy, kept here: the monitor outlives each run.
+            let delay = backoff.delay(began.elapsed());
+            if !self.restart_after(&c.id, exit.code, delay) {
+                return Ok(());
             }
         }
     }
@@ -286,6 +304,7 @@ impl Engine {
         }
         let dir = self.paths.container(&c.id);
         let host = &rec.host_config;
+        let security = super::SecurityOptions::parse(&host.security_opt)?;
         let opts = SpecOptions {
             args: std::iter::once(rec.path.clone())
                 .chain(rec.args.iter().cloned())
@@ -343,6 +362,8 @@ impl Engine {
             shm_size: u64::try_from(host.shm_size).ok().filter(|s| *s > 0),
             oom_score_adj: (host.oom_score_adj != 0).then_some(host.oom_score_adj),
             sysctls: host.sysctls.clone(),
+            seccomp: security.seccomp,
+            no_new_privileges: security.no_new_privileges,
         };
         let spec = berth_runtime::spec::build(&opts)?;
         Lookup {
@@ -363,6 +384,7 @@ impl Engine {
             terminal: rec.config.tty,
             open_stdin: rec.config.open_stdin,
             log: self.log_path(&c.id),
+            log_limits: host.log_config.limits()?,
             wait_attach,
         })
     }

@@ -139,9 +139,11 @@ impl ContainerState {
             Operation::Start if self.paused => Err(StateError::StartPaused {
                 name: name.to_string(),
             }),
-            Operation::Start => Ok(!self.running),
+            // A restart policy is about to start it.
+            Operation::Start => Ok(!self.running && self.status != Status::Restarting),
             Operation::Exec if !self.running => Err(StateError::NotRunning { id }),
             Operation::Exec if self.paused => Err(StateError::ExecPaused { id }),
+            Operation::Kill if self.status == Status::Restarting => Ok(true),
             Operation::Kill if !self.running => Err(StateError::KillNotRunning {
                 name: name.to_string(),
                 id,
@@ -151,10 +153,12 @@ impl ContainerState {
             }
             Operation::Pause if self.paused => Err(StateError::AlreadyPaused { id }),
             Operation::Unpause if !self.paused => Err(StateError::NotPaused { id }),
-            Operation::Remove if self.running => Err(StateError::RemoveRunning {
-                name: name.trim_start_matches('/').to_string(),
-                status: self.status,
-            }),
+            Operation::Remove if self.running || self.status == Status::Restarting => {
+                Err(StateError::RemoveRunning {
+                    name: name.trim_start_matches('/').to_string(),
+                    status: self.status,
+                })
+            }
             _ => Ok(true),
         }
     }
@@ -174,6 +178,7 @@ impl ContainerState {
             finished_at: previous.finished_at.clone(),
             monitor,
             ports,
+            restart_count: previous.restart_count,
             ..Default::default()
         }
     }
