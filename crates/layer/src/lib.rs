@@ -12,6 +12,7 @@ pub mod apply;
 pub mod budget;
 pub mod compression;
 pub mod diff;
+pub mod exercise;
 pub mod root;
 mod sys;
 pub mod tree;

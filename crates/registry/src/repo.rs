@@ -625,32 +625,13 @@ impl Registry {
         } else {
             return Err(invalid(format!("invalid tag {reference:?}")));
         };
-        let json: Value = serde_json::from_slice(&body)
-            .map_err(|e| invalid(format!("manifest is not JSON: {e}")))?;
-        if !json.is_object() {
-            return Err(invalid("manifest is not a JSON object"));
-        }
-        // Decided once, stored with the revision and served as stored: what was
-        // validated is what clients get (CVE-2021-41190).
-        let media_type = media::manifest_type(&body, content_type)
-            .map_err(|e| invalid(format!("manifest: {e}")))?;
-        if json.get("schemaVersion").and_then(Value::as_u64) != Some(2) {
-            return Err(invalid("only schemaVersion 2 manifests are accepted"));
-        }
-        if !MANIFEST_TYPES.contains(&media_type.as_str()) {
-            return Err(invalid(format!(
-                "unsupported manifest media type {media_type}"
-            )));
-        }
+        let checked = check_manifest(&body, content_type)?;
+        let media_type = checked.media_type.clone();
         // Shared with other manifest writes, exclusive with collection's sweep:
         // the blobs checked below cannot vanish before the revision is visible.
         let _lock = self.storage.lock(false).await?;
-        let subject;
-        let artifact_type;
-        if media::is_index(&media_type) {
-            let index: Index = berth_oci::image::from_json("image index", &body)
-                .map_err(|e| invalid(e.to_string()))?;
-            for child in &index.manifests {
+        if checked.is_index {
+            for child in &checked.references {
                 if self
                     .storage
                     .stat(&keys::revision(name, &child.digest))
@@ -664,27 +645,14 @@ impl Registry {
                     .detail(serde_json::json!({ "digest": child.digest.to_string() })));
                 }
             }
-            subject = descriptor_field(&json, "subject")?;
-            artifact_type = json
-                .get("artifactType")
-                .and_then(Value::as_str)
-                .map(str::to_string);
         } else {
-            let manifest: Manifest = berth_oci::image::from_json("image manifest", &body)
-                .map_err(|e| invalid(e.to_string()))?;
-            for desc in std::iter::once(&manifest.config).chain(&manifest.layers) {
-                if !desc.urls.is_empty() {
-                    continue; // a foreign layer lives elsewhere
-                }
+            for desc in &checked.references {
                 self.check_referenced_blob(name, desc).await?;
             }
-            subject = descriptor_field(&json, "subject")?;
-            artifact_type = json
-                .get("artifactType")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .or_else(|| Some(manifest.config.media_type.clone()));
         }
+        let subject = checked.subject;
+        let artifact_type = checked.artifact_type;
+        let checked_annotations = checked.annotations;
         if self.storage.stat(&keys::blob(&digest)).await?.is_none() {
             self.storage.put(&keys::blob(&digest), body.clone()).await?;
         }
@@ -703,7 +671,7 @@ impl Registry {
                 "digest": digest.to_string(),
                 "size": body.len(),
                 "artifactType": artifact_type,
-                "annotations": json.get("annotations"),
+                "annotations": checked_annotations,
             });
             let desc = strip_nulls(desc);
             self.storage
@@ -943,6 +911,97 @@ impl Registry {
 }
 
 /// A manifest's type from its shape, when neither header nor field says.
+/// What a pushed manifest is, once checked: its media type (decided once and
+/// served as stored: CVE-2021-41190), what it references in the repository
+/// (an index's manifests, or a manifest's config and layers, foreign layers
+/// aside), its subject and artifact type (for referrers).
+#[derive(Debug, Clone)]
+pub struct CheckedManifest {
+    /// The manifest's media type.
+    pub media_type: String,
+    /// An index (its references are manifests) or an image manifest.
+    pub is_index: bool,
+    /// What must be in the repository for it to be accepted.
+    pub references: Vec<Descriptor>,
+    /// The manifest it refers to (OCI 1.1 referrers).
+    pub subject: Option<Descriptor>,
+    /// Its artifact type.
+    pub artifact_type: Option<String>,
+    /// Its annotations, as given (shown in the referrers list).
+    pub annotations: Option<Value>,
+}
+
+/// Checks a manifest body as `PUT /v2/<name>/manifests/<ref>` receives it,
+/// without storage: JSON, schema version 2, a media type berth serves, the
+/// shape of an index or a manifest, well-formed descriptors. Pure, so the
+/// fuzz target (`fuzz/`) calls exactly what the server does.
+pub fn check_manifest(body: &[u8], content_type: Option<&str>) -> ApiResult<CheckedManifest> {
+    let json: Value =
+        serde_json::from_slice(body).map_err(|e| invalid(format!("manifest is not JSON: {e}")))?;
+    if !json.is_object() {
+        return Err(invalid("manifest is not a JSON object"));
+    }
+    let media_type =
+        media::manifest_type(body, content_type).map_err(|e| invalid(format!("manifest: {e}")))?;
+    if json.get("schemaVersion").and_then(Value::as_u64) != Some(2) {
+        return Err(invalid("only schemaVersion 2 manifests are accepted"));
+    }
+    if !MANIFEST_TYPES.contains(&media_type.as_str()) {
+        return Err(invalid(format!(
+            "unsupported manifest media type {media_type}"
+        )));
+    }
+    let is_index = media::is_index(&media_type);
+    let subject = descriptor_field(&json, "subject")?;
+    let explicit_artifact = json
+        .get("artifactType")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let (references, artifact_type) = if is_index {
+        let index: Index =
+            berth_oci::image::from_json("image index", body).map_err(|e| invalid(e.to_string()))?;
+        (index.manifests, explicit_artifact)
+    } else {
+        let manifest: Manifest = berth_oci::image::from_json("image manifest", body)
+            .map_err(|e| invalid(e.to_string()))?;
+        let config_type = manifest.config.media_type.clone();
+        let refs = std::iter::once(manifest.config)
+            .chain(manifest.layers)
+            // A foreign layer lives elsewhere.
+            .filter(|d| d.urls.is_empty())
+            .collect();
+        (refs, explicit_artifact.or(Some(config_type)))
+    };
+    Ok(CheckedManifest {
+        media_type,
+        is_index,
+        references,
+        subject,
+        artifact_type,
+        annotations: json.get("annotations").cloned(),
+    })
+}
+
+/// [`check_manifest`] on arbitrary bytes under every content type a client
+/// may claim: what the fuzz target (`fuzz/`) and the stable smoke test run.
+/// It must never panic; refusing is its job.
+pub fn exercise(data: &[u8]) {
+    for content_type in [
+        None,
+        Some(media::OCI_MANIFEST),
+        Some(media::OCI_INDEX),
+        Some(media::DOCKER_MANIFEST),
+        Some(media::DOCKER_MANIFEST_LIST),
+        Some("application/json"),
+    ] {
+        if let Ok(m) = check_manifest(data, content_type) {
+            for d in m.references.iter().chain(m.subject.as_ref()) {
+                let _ = d.digest.to_string();
+            }
+        }
+    }
+}
+
 fn descriptor_field(json: &Value, field: &str) -> ApiResult<Option<Descriptor>> {
     match json.get(field) {
         None | Some(Value::Null) => Ok(None),
@@ -958,5 +1017,69 @@ fn strip_nulls(v: Value) -> Value {
             Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect())
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod fuzz_smoke {
+    /// The fuzz target's body on mutations of valid and hostile manifests,
+    /// on stable Rust.
+    #[test]
+    fn mutated_manifests_never_panic() {
+        let d = "sha256:5b0bcabd1ed22e9fb1310cf6c2dec7cdef19f0ad69efa1f392e94a4333501270";
+        let seeds = [
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{d}","size":2}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{d}","size":3,"urls":["http://x"]}}],"subject":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{d}","size":1}}}}"#
+            ),
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{d}","size":7,"platform":{{"architecture":"amd64","os":"linux"}}}}],"artifactType":"x/y"}}"#
+            ),
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{{"mediaType":"application/vnd.docker.container.image.v1+json","digest":"{d}","size":-1}},"layers":[]}}"#
+            ),
+            r#"{"schemaVersion":1,"fsLayers":[],"history":[]}"#.to_string(),
+            r#"{"schemaVersion":2,"manifests":null,"layers":{"a":1},"config":[]}"#.to_string(),
+            "[1,2,3]".to_string(),
+            r#"{"schemaVersion":2.5e400}"#.to_string(),
+        ];
+        let mut seeds = seeds.to_vec();
+        let corpus =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/manifest");
+        if let Ok(dir) = std::fs::read_dir(&corpus) {
+            seeds.extend(
+                dir.flatten()
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .filter(|t| !t.is_empty()),
+            );
+        }
+        let alphabet: &[u8] = b"{}[]:,\"0123456789abcdef-+.eE \\nul";
+        let mut x: u64 = 0xdead_beef_cafe_f00d;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for seed in &seeds {
+            super::exercise(seed.as_bytes());
+        }
+        for round in 0..3000 {
+            let mut bytes = seeds[round % seeds.len()].as_bytes().to_vec();
+            for _ in 0..(1 + next() % 6) {
+                let at = (next() as usize) % bytes.len();
+                let c = alphabet[(next() as usize) % alphabet.len()];
+                match next() % 3 {
+                    0 => bytes.insert(at, c),
+                    1 => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes[at] = c,
+                }
+                if bytes.is_empty() {
+                    bytes.push(b'{');
+                }
+            }
+            super::exercise(&bytes);
+        }
     }
 }

@@ -208,3 +208,25 @@ fn a_reboot_brings_back_what_the_policies_keep_running() {
     );
     b.ok(&["rm", "-f", &keep, &stopped, &plain]);
 }
+
+/// A pipeline ends when its reader does: SIGPIPE has its default action in
+/// the container (berth, as every Rust program, ignores it, and an ignored
+/// signal would stay ignored across the exec).
+#[test]
+fn a_closed_pipe_ends_the_writer() {
+    let Some(b) = setup() else { return };
+    for runtime in [None, Some("/usr/sbin/runc")] {
+        let mut args = vec!["run", "--rm"];
+        if let Some(r) = runtime {
+            if !crate::require_tool("runc") {
+                continue;
+            }
+            args.extend(["--runtime", r]);
+        }
+        args.extend(["busybox", "sh", "-c", "yes | head -n 2"]);
+        let started = Instant::now();
+        let out = b.ok(&args);
+        assert_eq!(out, "y\ny\n");
+        assert!(started.elapsed() < Duration::from_secs(10), "{runtime:?}");
+    }
+}

@@ -156,7 +156,6 @@ impl Engine {
         if let Ok(mut monitors) = self.monitors.lock() {
             monitors.push(child);
         }
-        self.emit_container(&c, "start", &[]);
         Ok(Started {
             id: c.id,
             pid,
@@ -443,6 +442,9 @@ impl Hooks for MonitorHooks<'_> {
             .map_err(|e| berth_runtime::Error::Runtime {
                 message: e.to_string(),
             })?;
+        // Here, not in the starting command: before its `die`, and again at
+        // each restart by its policy, as docker's.
+        self.engine.emit_container(self.container, "start", &[]);
         if let Some(mut s) = self.sync.take() {
             monitor::write_sync_line(&mut s, &json!({ "started": pid }));
         }

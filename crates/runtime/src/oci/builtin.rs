@@ -47,12 +47,20 @@ fn builder(
 
 /// libcontainer's executor plus what it leaves out of the spec: the
 /// terminal's `consoleSize`, set on the pty before the program runs, as
-/// runc does (else a program that asks for its size at once finds 0x0).
+/// runc does (else a program that asks for its size at once finds 0x0); and
+/// SIGPIPE back to its default: the container's init is forked from berth,
+/// which (as every Rust program) ignores it, and an ignored signal stays
+/// ignored across exec — `yes | head` would then never end.
 #[derive(Clone)]
 struct SizedConsole;
 
 impl Executor for SizedConsole {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        // SAFETY: this is the container's init, single-threaded, just before
+        // it execs the program; SIG_DFL is a valid disposition for SIGPIPE.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
         if let Some(p) = spec.process()
             && p.terminal().unwrap_or(false)
             && let Some(size) = p.console_size()
