@@ -84,16 +84,34 @@ impl Drop for Dockerd {
 }
 
 /// One docker CLI, pointed at either daemon.
-struct Both<'a> {
-    client: &'a Path,
+struct Both {
+    client: PathBuf,
     config: PathBuf,
     berth: String,
     dockerd: String,
 }
 
-impl Both<'_> {
+/// berth's daemon and dockerd side by side, and the first docker CLI; `None`
+/// (a skip, a failure under CI) without dockerd, curl or a CLI.
+fn both_daemons(b: &crate::Berth) -> Option<(Both, Daemon, Dockerd)> {
+    if !require_tool("dockerd") || !require_tool("curl") {
+        return None;
+    }
+    let client = clients().into_iter().next()?;
+    let ours = Daemon::start(b);
+    let theirs = Dockerd::start();
+    let both = Both {
+        client,
+        config: b.path("docker-cli-config"),
+        berth: ours.host(),
+        dockerd: format!("unix://{}", theirs.socket.display()),
+    };
+    Some((both, ours, theirs))
+}
+
+impl Both {
     fn on(&self, host: &str, args: &[&str]) -> Run {
-        docker_cli(self.client, host, &self.config, args)
+        docker_cli(&self.client, host, &self.config, args)
             // dockerd 20.10's version, so that both answer the same API.
             .env("DOCKER_API_VERSION", "1.41")
             .output()
@@ -197,19 +215,8 @@ fn has_dockers_keys(what: &str, berth: &Value, dockerd: &Value) {
 #[test]
 fn the_docker_cli_reads_the_same_shapes_from_berth_and_dockerd() {
     let Some(b) = setup() else { return };
-    if !require_tool("dockerd") || !require_tool("curl") {
+    let Some((both, _ours, _theirs)) = both_daemons(&b) else {
         return;
-    }
-    let Some(client) = clients().into_iter().next() else {
-        return;
-    };
-    let ours = Daemon::start(&b);
-    let theirs = Dockerd::start();
-    let both = Both {
-        client: &client,
-        config: b.path("docker-cli-config"),
-        berth: ours.host(),
-        dockerd: format!("unix://{}", theirs.socket.display()),
     };
     let rootfs = archive_of_rootfs(&b);
     let rootfs = rootfs.to_str().expect("utf-8");
@@ -352,19 +359,8 @@ fn the_docker_cli_reads_the_same_shapes_from_berth_and_dockerd() {
 #[test]
 fn the_breakout_corpus_fails_on_berth_as_on_dockerd() {
     let Some(b) = setup() else { return };
-    if !require_tool("dockerd") || !require_tool("curl") {
+    let Some((both, _ours, _theirs)) = both_daemons(&b) else {
         return;
-    }
-    let Some(client) = clients().into_iter().next() else {
-        return;
-    };
-    let ours = Daemon::start(&b);
-    let theirs = Dockerd::start();
-    let both = Both {
-        client: &client,
-        config: b.path("docker-cli-config"),
-        berth: ours.host(),
-        dockerd: format!("unix://{}", theirs.socket.display()),
     };
     let rootfs = archive_of_rootfs(&b);
     both.ok(&["import", rootfs.to_str().expect("utf-8"), "corpus/bb:1"]);
