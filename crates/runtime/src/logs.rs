@@ -390,10 +390,13 @@ pub fn read(
     let keep = |at: &DateTime<Utc>| {
         opts.since.is_none_or(|s| *at >= s) && opts.until.is_none_or(|u| *at < u)
     };
-    match (opts.tail, opts.since, opts.until) {
-        (Some(n), None, None) => {
+    match (opts.tail, opts.until) {
+        // Entries are in time order, so those since a time are a suffix of
+        // the log, and its last N are among the log's last N lines.
+        (Some(n), None) => {
             for line in last_lines(&files, n).map_err(Error::io(path))? {
-                if let Some((l, _)) = parse(&line)
+                if let Some((l, at)) = parse(&line)
+                    && keep(&at)
                     && emit(&l).is_err()
                 {
                     return Ok(());
@@ -601,6 +604,19 @@ mod tests {
             .map(|(g, _)| g.clone())
             .collect();
         assert_eq!(after, expected);
+        // --since with --tail: the last of what is since.
+        let mut both = Vec::new();
+        let opts = LogsOptions {
+            since: Some(since),
+            tail: Some(3),
+            ..Default::default()
+        };
+        read(&path, &opts, None, &mut |l| {
+            both.push(l.text.clone());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(both, expected[expected.len() - 3..].to_vec());
     }
 
     #[test]
