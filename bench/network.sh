@@ -24,7 +24,10 @@ ns() { nsenter --net="$work/netns" -- "$@"; }
 b() { ns "$PWD/target/release/berth" --root "$work/root" --runroot "$work/run" "$@"; }
 cleanup() {
   b rm -f $(b ps -aq) >/dev/null 2>&1 || true
+  # The DNS server ends with the last user-defined network (or its runroot).
+  b network prune -f >/dev/null 2>&1 || true
   pkill -f "$work/run" 2>/dev/null || true
+  rm -rf "$work/run"
   umount "$work/netns" 2>/dev/null || true
 }
 trap cleanup EXIT
