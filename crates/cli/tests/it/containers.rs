@@ -36,7 +36,7 @@ fn run_args<'a>(runtime: Option<&'a str>, args: &[&'a str]) -> Vec<&'a str> {
     v
 }
 
-fn inspect(b: &Berth, name: &str, template: &str) -> String {
+pub(crate) fn inspect(b: &Berth, name: &str, template: &str) -> String {
     b.ok(&["inspect", "--format", template, name])
         .trim()
         .to_string()
@@ -193,18 +193,8 @@ fn detached_and_reconciled_after_monitor_death() {
         .ok(&["run", "-d", "busybox", "sleep", "1000"])
         .trim()
         .to_string();
-    let monitor: i32 = {
-        let state = b.ok(&["inspect", "--format", "{{json .State.Monitor}}", &id]);
-        let v: serde_json::Value = serde_json::from_str(state.trim()).unwrap();
-        v[0].as_i64().unwrap() as i32
-    };
-    let pid: i32 = inspect(&b, &id, "{{.State.Pid}}").parse().unwrap();
     // The monitor and the container die together, as on a host crash.
-    unsafe_kill(monitor);
-    unsafe_kill(pid);
-    wait_for("the processes to go", || {
-        !std::path::Path::new(&format!("/proc/{monitor}")).exists()
-    });
+    crash(&b, &id);
     assert_eq!(inspect(&b, &id, "{{.State.Status}}"), "exited");
     assert!(b.ok(&["ps", "-a"]).contains("Exited (255)"));
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
@@ -214,8 +204,15 @@ fn detached_and_reconciled_after_monitor_death() {
     b.ok(&["rm", "-f", &id]);
 }
 
-fn unsafe_kill(pid: i32) {
-    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+/// A host crash for one container: its monitor and its init SIGKILLed at
+/// once; returns when the monitor is gone.
+pub(crate) fn crash(b: &Berth, id: &str) {
+    let monitor = inspect(b, id, "{{index .State.Monitor 0}}");
+    let pid = inspect(b, id, "{{.State.Pid}}");
+    let _ = Command::new("kill").args(["-9", &monitor, &pid]).status();
+    wait_for("the processes to go", || {
+        !std::path::Path::new(&format!("/proc/{monitor}")).exists()
+    });
 }
 
 #[test]

@@ -94,14 +94,14 @@ impl Daemon {
     }
 
     /// A docker CLI pointed at this daemon, with a config of its own.
-    fn docker(&self, b: &Berth, client: &Path, args: &[&str]) -> Run {
+    pub(crate) fn docker(&self, b: &Berth, client: &Path, args: &[&str]) -> Run {
         docker_cli(client, &self.host(), &b.path("docker-cli-config"), args)
             .output()
             .expect("docker CLI")
             .into()
     }
 
-    fn docker_ok(&self, b: &Berth, client: &Path, args: &[&str]) -> String {
+    pub(crate) fn docker_ok(&self, b: &Berth, client: &Path, args: &[&str]) -> String {
         let r = self.docker(b, client, args);
         assert_eq!(
             r.code,

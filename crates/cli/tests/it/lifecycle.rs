@@ -5,11 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::Berth;
-use crate::containers::setup;
-
-fn inspect(b: &Berth, id: &str, template: &str) -> String {
-    b.ok(&["inspect", "-f", template, id]).trim().to_string()
-}
+use crate::containers::{crash, inspect, setup};
 
 /// Waits until `template` on `id` reads `want`.
 fn until(b: &Berth, id: &str, template: &str, want: &str, limit: Duration) {
@@ -180,17 +176,7 @@ fn a_reboot_brings_back_what_the_policies_keep_running() {
     b.ok(&["stop", "-t", "1", &stopped]);
     // A crash of the machine: every monitor and process killed at once.
     for id in [&keep, &plain] {
-        let monitor = inspect(&b, id, "{{index .State.Monitor 0}}");
-        let pid = inspect(&b, id, "{{.State.Pid}}");
-        std::process::Command::new("kill")
-            .args(["-9", &monitor, &pid])
-            .status()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::path::Path::new(&format!("/proc/{monitor}")).exists() {
-            assert!(Instant::now() < deadline);
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        crash(&b, id);
     }
     let out = b.ok(&["start", "--all-restartable"]);
     let name = inspect(&b, &keep, "{{.Name}}");

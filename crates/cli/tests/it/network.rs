@@ -5,6 +5,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::containers::{crash, inspect};
 use crate::fixtures::busybox_rootfs;
 use crate::{Berth, assert_failed, require_root, require_tool};
 
@@ -58,10 +59,6 @@ fn web(b: &Berth, name: &str, port: u16, extra: &[&str]) -> String {
     );
     args.extend_from_slice(&["busybox", "sh", "-c", &script]);
     b.ok(&args).trim().to_string()
-}
-
-fn inspect(b: &Berth, id: &str, template: &str) -> String {
-    b.ok(&["inspect", "-f", template, id]).trim().to_string()
 }
 
 fn ip_of(b: &Berth, id: &str) -> String {
@@ -549,17 +546,7 @@ fn nothing_leaks_after_a_killed_monitor_or_a_flushed_table() {
     );
     // The monitor SIGKILLed (with its container, as on a crash): the next
     // command reconciles — no rule, no veth, no held port of it stays.
-    let monitor = inspect(&b, &id, "{{index .State.Monitor 0}}");
-    let pid = inspect(&b, &id, "{{.State.Pid}}");
-    Command::new("kill")
-        .args(["-9", &monitor, &pid])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::path::Path::new(&format!("/proc/{monitor}")).exists() {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crash(&b, &id);
     assert!(b.ok(&["ps", "-a"]).contains("Exited (255)"));
     let (_, rules) = host(&b, "nft", &["list", "table", "inet", "berth"]);
     assert!(!rules.contains("dport 8081"), "{rules}");
@@ -711,24 +698,8 @@ fn docker_clis_publish_ports_and_manage_networks_through_the_daemon() {
     let Some(b) = setup() else { return };
     let d = crate::daemon::Daemon::start(&b);
     for (i, client) in crate::daemon::clients().iter().enumerate() {
-        let docker = |args: &[&str]| -> crate::Run {
-            crate::daemon::docker_cli(client, &d.host(), &b.path("docker-cli-config"), args)
-                .output()
-                .expect("docker CLI")
-                .into()
-        };
-        let ok = |args: &[&str]| -> String {
-            let r = docker(args);
-            assert_eq!(
-                r.code,
-                0,
-                "{} {args:?}: {}{}",
-                client.display(),
-                r.stdout,
-                r.stderr
-            );
-            r.stdout
-        };
+        let docker = |args: &[&str]| d.docker(&b, client, args);
+        let ok = |args: &[&str]| d.docker_ok(&b, client, args);
         let net = format!("apinet{i}");
         let port = 8090 + i as u16;
         ok(&[
