@@ -150,11 +150,6 @@ impl Ruleset {
     }
 }
 
-/// Removes berth's table (nothing if it is absent).
-pub fn remove_table() -> Result<(), Error> {
-    nft(&format!("table inet {TABLE}\ndelete table inet {TABLE}\n"))
-}
-
 fn nft(script: &str) -> Result<(), Error> {
     let mut child = Command::new("nft")
         .args(["-f", "-"])

@@ -325,37 +325,31 @@ impl Engine {
         } else {
             "default"
         };
-        let network_mode = match opts.network.as_deref() {
+        let mut network_mode = match opts.network.as_deref() {
             None | Some("") | Some("default") => default_mode.to_string(),
             Some(n) => n.to_string(),
         };
-        let mode = NetworkMode::parse(&network_mode);
-        let bridge = match &mode {
+        let (mode, bridge) = match NetworkMode::parse(&network_mode) {
             NetworkMode::Bridge(name) => {
-                let n = self.network(name)?;
-                match n.config.driver.as_str() {
-                    "bridge" => Some(n),
-                    _ => {
-                        return self.create_from(
-                            &CreateOptions {
-                                network: Some(n.name.clone()),
-                                ..opts.clone()
-                            },
-                            base,
-                        );
-                    }
+                let n = self.network(&name)?;
+                if n.config.driver == "bridge" {
+                    (NetworkMode::Bridge(name), Some(n))
+                } else {
+                    // The host or none network named by its name or ID.
+                    network_mode = n.name.clone();
+                    (NetworkMode::parse(&n.name), None)
                 }
             }
             NetworkMode::Container(other) => {
-                self.container(other)?;
+                self.container(&other)?;
                 if opts.hostname.is_some() {
                     return Err(Error::InvalidArgument(
                         "conflicting options: hostname and the network mode".into(),
                     ));
                 }
-                None
+                (NetworkMode::Container(other), None)
             }
-            _ => None,
+            other => (other, None),
         };
         let mut port_bindings = opts.port_bindings.clone();
         for spec in &opts.publish {

@@ -240,14 +240,14 @@ impl Engine {
             ("host", pseudo("host")),
             ("none", pseudo("null")),
         ] {
-            self.put_network(name, config)?;
+            self.put_network(&crate::containers::names::new_id()?, name, config)?;
         }
         Ok(())
     }
 
-    fn put_network(&self, name: &str, config: NetworkConfig) -> Result<Option<Network>> {
+    fn put_network(&self, id: &str, name: &str, config: NetworkConfig) -> Result<Option<Network>> {
         let row = NetworkRow {
-            id: crate::containers::names::new_id()?,
+            id: id.to_string(),
             name: name.to_string(),
             created: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
             config: serde_json::to_string(&config).map_err(|source| Error::Serialize {
@@ -441,7 +441,7 @@ impl Engine {
                 })?),
                 None => self.network_defaults.mtu,
             };
-        let id_hint = crate::containers::names::new_id()?;
+        let id = crate::containers::names::new_id()?;
         let bridge = match opts.options.get(BRIDGE_NAME_OPTION) {
             Some(b) if b.is_empty() || b.len() > 15 || b.contains(['/', ' ']) => {
                 return Err(Error::InvalidArgument(format!(
@@ -449,7 +449,8 @@ impl Engine {
                 )));
             }
             Some(b) => b.clone(),
-            None => format!("br-{}", &id_hint[..12]),
+            // docker's: the network ID's first twelve digits.
+            None => format!("br-{}", &id[..12]),
         };
         let config = NetworkConfig {
             driver: "bridge".into(),
@@ -462,7 +463,7 @@ impl Engine {
             options: opts.options.clone(),
             mtu,
         };
-        let Some(network) = self.put_network(name, config)? else {
+        let Some(network) = self.put_network(&id, name, config)? else {
             return Err(Error::NameInUse(format!(
                 "network with name {name} already exists"
             )));
