@@ -103,7 +103,7 @@ pub enum Command {
     /// Remove one or more images.
     Rmi(RmiArgs),
     /// Display detailed information on one or more images or containers.
-    Inspect(InspectArgs),
+    Inspect(ObjectInspectArgs),
     /// Show the history of an image.
     History(HistoryArgs),
     /// Save one or more images to a tar archive (streamed to stdout by default).
@@ -168,7 +168,14 @@ pub enum VolumeCommand {
     /// Create a volume (a random name when none is given).
     Create {
         /// The volume's name.
+        #[arg(value_name = "VOLUME")]
         name: Option<String>,
+        /// The volume's name (docker's older spelling).
+        #[arg(long = "name", value_name = "NAME", conflicts_with = "name")]
+        named: Option<String>,
+        /// Volume driver: local, the only one.
+        #[arg(short, long, default_value = "local")]
+        driver: String,
     },
     /// List volumes.
     #[command(alias = "list")]
@@ -176,6 +183,9 @@ pub enum VolumeCommand {
         /// Only display volume names.
         #[arg(short, long)]
         quiet: bool,
+        /// Filter output: name=SUBSTRING, dangling=true|false, driver=local.
+        #[arg(short, long = "filter", value_name = "FILTER")]
+        filters: Vec<String>,
         /// Format output with a Go template, `table TEMPLATE`, or json.
         #[arg(long)]
         format: Option<String>,
@@ -438,6 +448,8 @@ pub struct RegistryGcArgs {
 /// `berth builder …`.
 #[derive(Debug, Subcommand)]
 pub enum BuilderCommand {
+    /// Build an image from a Dockerfile (as `berth build`).
+    Build(Box<BuildArgs>),
     /// Remove the build cache.
     Prune(BuilderPruneArgs),
 }
@@ -479,6 +491,13 @@ pub struct BuildArgs {
     /// Set the target build stage to build.
     #[arg(long, value_name = "STAGE")]
     pub target: Option<String>,
+    /// Remove intermediate containers (berth's builder makes none: RUN
+    /// steps run in containers that never outlive them).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = true, action = clap::ArgAction::Set)]
+    pub rm: bool,
+    /// Always remove intermediate containers (there are none to keep).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub force_rm: bool,
     /// Do not use cache when building the image.
     #[arg(long)]
     pub no_cache: bool,
@@ -649,6 +668,10 @@ pub struct RmiArgs {
     /// Force removal of an image referenced by several tags.
     #[arg(short, long)]
     pub force: bool,
+    /// Do not delete untagged parents (berth's images have no parent
+    /// images: layers are shared, not chained).
+    #[arg(long)]
+    pub no_prune: bool,
     /// Images: names or IDs.
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
@@ -672,6 +695,25 @@ pub struct InspectArgs {
     /// Images: names or IDs.
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
+}
+
+/// `berth inspect`: any kind of object, or one kind with `--type`.
+#[derive(Debug, Args)]
+pub struct ObjectInspectArgs {
+    /// Only this kind of object.
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub kind: Option<ObjectKind>,
+    #[command(flatten)]
+    pub inspect: InspectArgs,
+}
+
+/// The kinds of object `inspect --type` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ObjectKind {
+    Container,
+    Image,
+    Network,
+    Volume,
 }
 
 #[derive(Debug, Args)]
@@ -818,10 +860,10 @@ pub struct SearchArgs {
 #[derive(Debug, Args)]
 pub struct CreateFlags {
     /// Keep STDIN open.
-    #[arg(short, long)]
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub interactive: bool,
     /// Allocate a pseudo-TTY.
-    #[arg(short, long)]
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub tty: bool,
     /// Assign a name to the container.
     #[arg(long)]
@@ -832,6 +874,12 @@ pub struct CreateFlags {
     /// Read environment variables from a file (lines of `K=V`).
     #[arg(long, value_name = "FILE")]
     pub env_file: Vec<PathBuf>,
+    /// Read in a line-delimited file of labels (`K=V`).
+    #[arg(long, value_name = "FILE")]
+    pub label_file: Vec<PathBuf>,
+    /// Write the container ID to the file (which must not exist).
+    #[arg(long, value_name = "FILE")]
+    pub cidfile: Option<PathBuf>,
     /// Working directory inside the container.
     #[arg(short, long, value_name = "DIR")]
     pub workdir: Option<String>,
@@ -854,7 +902,7 @@ pub struct CreateFlags {
     #[arg(long, value_name = "PATH")]
     pub tmpfs: Vec<String>,
     /// Mount the container's root filesystem as read only.
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub read_only: bool,
     /// Connect a container to a network: bridge (the default), host, none, container:NAME or a user-defined network.
     #[arg(long, alias = "net", value_name = "NETWORK")]
@@ -872,7 +920,7 @@ pub struct CreateFlags {
     #[arg(short, long, value_name = "LIST")]
     pub publish: Vec<String>,
     /// Publish all exposed ports to random host ports.
-    #[arg(short = 'P', long)]
+    #[arg(short = 'P', long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub publish_all: bool,
     /// Expose a port or a range of ports.
     #[arg(long, value_name = "LIST")]
@@ -890,8 +938,8 @@ pub struct CreateFlags {
     #[arg(long, value_name = "LIST")]
     pub add_host: Vec<String>,
     /// Memory limit (e.g. 64m, 1g).
-    #[arg(short, long, value_name = "BYTES")]
-    pub memory: Option<String>,
+    #[arg(short, long, value_name = "BYTES", value_parser = crate::size::parse_bytes)]
+    pub memory: Option<i64>,
     /// Number of CPUs.
     #[arg(long, value_name = "DECIMAL")]
     pub cpus: Option<f64>,
@@ -901,6 +949,24 @@ pub struct CreateFlags {
     /// CPUs in which to allow execution (0-3, 0,1).
     #[arg(long, value_name = "LIST")]
     pub cpuset_cpus: Option<String>,
+    /// Memory nodes in which to allow execution (0-3, 0,1).
+    #[arg(long, value_name = "LIST")]
+    pub cpuset_mems: Option<String>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period, microseconds.
+    #[arg(long, value_name = "N")]
+    pub cpu_period: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota, microseconds.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// Memory soft limit (e.g. 32m).
+    #[arg(long, value_name = "BYTES", value_parser = crate::size::parse_bytes)]
+    pub memory_reservation: Option<i64>,
+    /// Tune container memory swappiness (0 to 100; -1 for the default).
+    #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = crate::size::parse_swappiness)]
+    pub memory_swappiness: Option<i64>,
+    /// Disable OOM Killer.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub oom_kill_disable: bool,
     /// Tune container pids limit (-1 for unlimited).
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
@@ -914,8 +980,8 @@ pub struct CreateFlags {
     #[arg(long, value_name = "NAME=SOFT[:HARD]")]
     pub ulimit: Vec<String>,
     /// Size of /dev/shm (e.g. 128m) [default: 64m]
-    #[arg(long, value_name = "BYTES")]
-    pub shm_size: Option<String>,
+    #[arg(long, value_name = "BYTES", value_parser = crate::size::parse_bytes)]
+    pub shm_size: Option<i64>,
     /// Tune the host's OOM preferences for the container (-1000 to 1000)
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub oom_score_adj: Option<i32>,
@@ -932,10 +998,10 @@ pub struct CreateFlags {
     #[arg(long, value_name = "OPTION")]
     pub security_opt: Vec<String>,
     /// Give extended privileges to this container.
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub privileged: bool,
     /// Run an init inside the container that forwards signals and reaps processes.
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub init: bool,
     /// Signal to stop the container.
     #[arg(long, value_name = "SIGNAL")]
@@ -950,7 +1016,7 @@ pub struct CreateFlags {
     #[arg(long, value_name = "PATH")]
     pub runtime: Option<String>,
     /// Automatically remove the container when it exits.
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub rm: bool,
     /// Restart policy: no, always, unless-stopped, on-failure[:max-retries] (kept by the container's monitor).
     #[arg(long, value_name = "POLICY")]
@@ -962,21 +1028,33 @@ pub struct CreateFlags {
     #[arg(long)]
     pub platform: Option<String>,
     /// Suppress the pull output.
-    #[arg(short, long)]
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub quiet: bool,
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
-    /// The image.
-    #[arg(value_name = "IMAGE")]
-    pub image: String,
-    /// The command and its arguments.
+    /// The image, then the command and its arguments. One list, so that
+    /// flags end at the image as docker's do (`IMAGE -c 'x'` is the
+    /// command's `-c`, not `--cpu-shares`).
     #[arg(
+        required = true,
+        num_args = 1..,
         trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "COMMAND"
+        value_name = "IMAGE [COMMAND] [ARG]"
     )]
-    pub command: Vec<String>,
+    pub image_and_command: Vec<String>,
+}
+
+impl CreateFlags {
+    /// The image named.
+    pub fn image(&self) -> &str {
+        &self.image_and_command[0]
+    }
+
+    /// The command after the image (empty: the image's own).
+    pub fn command(&self) -> &[String] {
+        &self.image_and_command[1..]
+    }
 }
 
 /// `berth run`.
@@ -984,10 +1062,10 @@ pub struct CreateFlags {
 #[command(disable_help_flag = true)]
 pub struct RunArgs {
     /// Run container in background and print container ID.
-    #[arg(short, long)]
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub detach: bool,
     /// Proxy received signals to the process (non-TTY mode only).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = true, action = clap::ArgAction::Set)]
     pub sig_proxy: bool,
     /// Override the key sequence for detaching a container.
     #[arg(long, default_value = "ctrl-p,ctrl-q", value_name = "KEYS")]
@@ -1188,6 +1266,9 @@ pub struct ExecArgs {
     /// Set environment variables.
     #[arg(short, long = "env", value_name = "LIST")]
     pub env: Vec<String>,
+    /// Read in a file of environment variables (lines of `K=V`).
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
     /// Working directory inside the container.
     #[arg(short, long, value_name = "DIR")]
     pub workdir: Option<String>,
@@ -1197,17 +1278,27 @@ pub struct ExecArgs {
     /// Give extended privileges to the command.
     #[arg(long)]
     pub privileged: bool,
-    /// The container.
-    #[arg(value_name = "CONTAINER")]
-    pub container: String,
-    /// The command and its arguments.
+    /// The container, then the command and its arguments (one list, so
+    /// that flags end at the container, as docker's do).
     #[arg(
         required = true,
+        num_args = 2..,
         trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "COMMAND"
+        value_name = "CONTAINER COMMAND [ARG]"
     )]
-    pub command: Vec<String>,
+    pub container_and_command: Vec<String>,
+}
+
+impl ExecArgs {
+    /// The container named.
+    pub fn container(&self) -> &str {
+        &self.container_and_command[0]
+    }
+
+    /// The command to run in it.
+    pub fn command(&self) -> &[String] {
+        &self.container_and_command[1..]
+    }
 }
 
 /// `berth diff`.
@@ -1350,8 +1441,8 @@ pub enum ContainerOp {
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
     /// Memory limit (e.g. 64m, 1g)
-    #[arg(short, long, value_name = "BYTES")]
-    pub memory: Option<String>,
+    #[arg(short, long, value_name = "BYTES", value_parser = crate::size::parse_bytes)]
+    pub memory: Option<i64>,
     /// Number of CPUs
     #[arg(long, value_name = "DECIMAL")]
     pub cpus: Option<f64>,

@@ -61,6 +61,11 @@ impl Format {
     }
 }
 
+/// Whether `-q` applies: docker lets a `--format` of one's own win over it.
+pub fn quiet(quiet: bool, format: Option<&str>) -> bool {
+    quiet && matches!(format.map(str::trim), None | Some("") | Some("table"))
+}
+
 /// Writes to stdout; a closed pipe (`| head`) ends quietly.
 pub fn print_out(s: &str) {
     use std::io::Write;
@@ -86,13 +91,18 @@ fn table(template: &str, header: &Value, rows: &[Value]) -> Result<String> {
 /// Aligns tab-separated cells like Go's tabwriter with Docker's settings:
 /// minimum width 10, padding 3, last cell unpadded.
 pub fn align(lines: &[String]) -> String {
+    align_min(lines, 10)
+}
+
+/// The same with columns at least `min` wide.
+pub fn align_min(lines: &[String], min: usize) -> String {
     let cells: Vec<Vec<&str>> = lines.iter().map(|l| l.split('\t').collect()).collect();
     let cols = cells.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0usize; cols];
     for row in &cells {
         for (i, c) in row.iter().enumerate() {
             if i + 1 < row.len() {
-                widths[i] = widths[i].max((c.chars().count() + 3).max(10));
+                widths[i] = widths[i].max((c.chars().count() + 3).max(min));
             }
         }
     }
@@ -111,6 +121,11 @@ pub fn align(lines: &[String]) -> String {
     out
 }
 
+/// A `--format` template that does not parse (docker exits 64 for it).
+#[derive(Debug, thiserror::Error)]
+#[error("template parsing error: {0}")]
+pub struct TemplateParseError(String);
+
 /// A parsed `--format` template: Go's text/template (the `gotmpl` crate,
 /// a port of Go's package: actions, variables, pipelines, comparisons,
 /// `len`, `index`, `slice`, `printf`…) with docker's functions added.
@@ -119,21 +134,43 @@ pub struct GoTemplate(gotmpl::Template);
 impl GoTemplate {
     /// Parses `text`; an error names the line and column.
     pub fn parse(text: &str) -> Result<GoTemplate> {
+        // docker's list rows have a method `.Label "KEY"`; gotmpl calls no
+        // methods on data, so it reads the key from a map given at render.
+        let text = text.replace(".Label \"", "index .Label \"");
         let t = gotmpl::Template::new("")
             .funcs(docker_functions())
-            .parse(text)
-            .map_err(|e| anyhow::anyhow!("template parsing error: {e}"))?;
+            .parse(&text)
+            .map_err(|e| TemplateParseError(e.to_string()))?;
         Ok(GoTemplate(t))
     }
 
     /// Executes it on a JSON document. A missing key prints `<no value>`,
     /// as for docker's inspect documents.
     pub fn render(&self, data: &Value) -> Result<String> {
+        // A row's `Labels` (`k=v,k2=v2`) as the map `.Label "k"` reads.
+        let with_label;
+        let data = match data.get("Labels").and_then(Value::as_str) {
+            Some(labels) if data.get("Label").is_none() => {
+                let map: serde_json::Map<String, Value> = labels
+                    .split(',')
+                    .filter(|l| !l.is_empty())
+                    .map(|l| {
+                        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+                        (k.to_string(), Value::from(v))
+                    })
+                    .collect();
+                let mut d = data.clone();
+                d["Label"] = Value::Object(map);
+                with_label = d;
+                &with_label
+            }
+            _ => data,
+        };
         let data = gotmpl::to_value(data).map_err(|e| anyhow::anyhow!("template: {e}"))?;
         let out = self.0.execute_to_string(&data).map_err(|e| match e {
             // Go finds these when it parses; gotmpl when it runs. Go's words.
             gotmpl::TemplateError::UndefinedFunction(name) => {
-                anyhow::anyhow!("template parsing error: function {name:?} not defined")
+                TemplateParseError(format!("function {name:?} not defined")).into()
             }
             e => anyhow::anyhow!("template: {e}"),
         })?;
@@ -484,6 +521,19 @@ mod tests {
             assert_eq!(&got, want, "{t}");
         }
         assert!(corpus.len() >= 60, "{}", corpus.len());
+    }
+
+    #[test]
+    fn label_reads_a_rows_labels_as_docker_s_method_does() {
+        let row = json!({"Names": "web", "Labels": "team=web,tier=1"});
+        assert_eq!(
+            render("{{.Names}} {{.Label \"tier\"}}", &row).unwrap(),
+            "web 1"
+        );
+        assert_eq!(
+            render("{{if eq (.Label \"team\") \"web\"}}ours{{end}}", &row).unwrap(),
+            "ours"
+        );
     }
 
     #[test]

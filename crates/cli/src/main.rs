@@ -14,14 +14,21 @@ use clap::{CommandFactory, FromArgMatches};
 
 use cli::{BuilderCommand, Cli, Command, ImageCommand, RegistryCommand, SystemCommand};
 
-/// Exit status of berth's own failures, as Docker's.
+/// Exit status of a failed `run` or a bad command line, as docker's: the
+/// container never ran.
 const EXIT_BERTH: u8 = 125;
+/// Exit status of any other command's failure, as docker's.
+const EXIT_FAILED: u8 = 1;
+/// Exit status of a `--format` template that does not parse, as docker's.
+const EXIT_TEMPLATE: u8 = 64;
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
+    let matches = Cli::command()
+        .try_get_matches()
+        .unwrap_or_else(|e| exit_on_usage_error(e));
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
-        Err(e) => e.exit(),
+        Err(e) => exit_on_usage_error(e),
     };
     let root_given = matches
         .value_source("root")
@@ -52,6 +59,7 @@ fn main() -> ExitCode {
                 && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         )
         .init();
+    let failed = failure_status(&cli.command);
     match run(cli, root_given) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -60,6 +68,9 @@ fn main() -> ExitCode {
             }
             if e.downcast_ref::<commands::Reported>().is_none() {
                 eprintln!("Error: {}", commands::describe(&e));
+            }
+            if e.downcast_ref::<format::TemplateParseError>().is_some() {
+                return ExitCode::from(EXIT_TEMPLATE);
             }
             // docker: 126 when the command cannot be invoked, 127 when it is not
             // found; a failed build is 1.
@@ -70,9 +81,36 @@ fn main() -> ExitCode {
                     | berth_engine::Error::Dockerfile(_)
                     | berth_engine::Error::Canceled(_),
                 ) => ExitCode::from(1),
-                _ => ExitCode::from(EXIT_BERTH),
+                _ => ExitCode::from(failed),
             }
         }
+    }
+}
+
+/// docker's status for a failed command: 125 for `run` (the container never
+/// ran: the failure is the engine's), 1 for every other command.
+fn failure_status(command: &Command) -> u8 {
+    use cli::{ContainerCommand, ContainerOp};
+    match command {
+        Command::Op(op) | Command::Container(ContainerCommand::Op(op))
+            if matches!(**op, ContainerOp::Run(_)) =>
+        {
+            EXIT_BERTH
+        }
+        _ => EXIT_FAILED,
+    }
+}
+
+/// A command line clap refused: its message and docker's 125 (help and
+/// `--version` are not failures).
+fn exit_on_usage_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    let _ = e.print();
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => std::process::exit(0),
+        _ => std::process::exit(EXIT_BERTH.into()),
     }
 }
 
@@ -104,9 +142,12 @@ fn run(mut cli: Cli, root_given: bool) -> anyhow::Result<()> {
         Command::Op(op) | Command::Container(C::Op(op)) => ctr::dispatch(&engine, *op),
         Command::Ps(a) | Command::Container(C::Ls(a)) => ctr::ps(&engine, a),
         Command::Container(C::Prune(a)) => ctr::prune(&engine, a),
-        Command::Container(C::Inspect(a)) => ctr::inspect(&engine, a, true),
-        Command::Inspect(a) => ctr::inspect(&engine, a, false),
+        Command::Container(C::Inspect(a)) => {
+            ctr::inspect(&engine, a, Some(cli::ObjectKind::Container))
+        }
+        Command::Inspect(a) => ctr::inspect(&engine, a.inspect, a.kind),
         Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(&engine, a),
+        Command::Builder(BuilderCommand::Build(a)) => build::build(&engine, *a),
         Command::Builder(BuilderCommand::Prune(a)) => build::prune(&engine, a),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => archive::import(&engine, a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::list(&engine, a),

@@ -2,6 +2,24 @@
 //! `512m`, `1.5g`, `500MB`, `1GiB` — k, m, g and t are binary multiples with
 //! or without a trailing `b` or `ib`, as docker reads `--memory 512MB`.
 
+/// A size flag's value (`--memory 64m`) as the engine takes it: clap
+/// refuses a bad one, with docker's 125.
+pub fn parse_bytes(s: &str) -> Result<i64, String> {
+    let bytes = parse_size(s)?;
+    i64::try_from(bytes).map_err(|_| format!("invalid size {s:?}: too large"))
+}
+
+/// `--memory-swappiness`: 0 to 100, or -1 for the kernel's own (docker
+/// checks it on the command line, so a bad one is a 125).
+pub fn parse_swappiness(s: &str) -> Result<i64, String> {
+    match s.parse::<i64>() {
+        Ok(n) if (-1..=100).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "invalid value: {s}. Valid memory swappiness range is 0-100"
+        )),
+    }
+}
+
 /// Parses a size in bytes; the error says what was expected.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim().to_ascii_lowercase();

@@ -23,6 +23,9 @@ pub use config::{DaemonConfig, Host, Tls};
 /// `unknown` outside a checkout.
 pub const GIT_COMMIT: &str = env!("BERTH_GIT_COMMIT");
 
+/// The compiler berth was built with, where docker names its Go version.
+pub const RUST_VERSION: &str = env!("BERTH_RUST_VERSION");
+
 /// When berth was built, docker's way (`Thu May 18 08:38:34 2023`).
 pub fn built() -> String {
     env!("BERTH_BUILT")

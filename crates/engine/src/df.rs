@@ -17,6 +17,28 @@ pub struct ImageUsage {
     pub containers: usize,
 }
 
+/// A container's disk use: its own layer.
+#[derive(Debug, Clone)]
+pub struct ContainerUsage {
+    /// The container.
+    pub container: crate::Container,
+    /// Bytes of its writable layer.
+    pub size: u64,
+    /// Volumes it mounts.
+    pub volumes: usize,
+}
+
+/// A volume's disk use.
+#[derive(Debug, Clone)]
+pub struct VolumeUsage {
+    /// The volume.
+    pub volume: crate::Volume,
+    /// Containers that mount it.
+    pub links: usize,
+    /// Bytes of its files.
+    pub size: u64,
+}
+
 /// The whole store's disk use.
 #[derive(Debug, Clone)]
 pub struct DiskUsage {
@@ -28,12 +50,20 @@ pub struct DiskUsage {
     pub reclaimable: u64,
     /// Bytes of stored blobs (archives' layers as received, configs, manifests).
     pub blobs_size: u64,
+    /// Per container.
+    pub containers: Vec<ContainerUsage>,
+    /// Per volume.
+    pub volumes: Vec<VolumeUsage>,
+    /// Steps the build cache remembers (their layers are images' layers).
+    pub build_cache_entries: usize,
 }
 
 impl Engine {
-    /// Computes disk use from the metadata (no tree walk).
+    /// Computes disk use: images from the metadata, containers' layers
+    /// from the snapshotter, volumes by walking their files.
     pub fn disk_usage(&self) -> Result<DiskUsage> {
         let images = self.images(&ImageFilter::default())?;
+        let all_containers = self.containers()?;
         let mut users: HashMap<berth_oci::ChainId, usize> = HashMap::new();
         let mut per_image = Vec::new();
         for img in &images {
@@ -48,6 +78,7 @@ impl Engine {
             sizes.insert(c.clone(), self.db.layer(c)?.map(|l| l.size).unwrap_or(0));
         }
         let mut out = Vec::new();
+        let per_image_chains = per_image.clone();
         for (img, chains) in images.into_iter().zip(per_image) {
             let (mut shared, mut unique) = (0, 0);
             for c in &chains {
@@ -58,14 +89,63 @@ impl Engine {
                     unique += s;
                 }
             }
+            let containers = all_containers.iter().filter(|c| c.image == img.id).count();
             out.push(ImageUsage {
                 image: img,
                 shared_size: shared,
                 unique_size: unique,
-                containers: 0,
+                containers,
             });
         }
         let layers_size: u64 = sizes.values().sum();
+        // What removing every image no container uses would free: the layers
+        // no such image's container holds.
+        let mut kept: std::collections::HashSet<&berth_oci::ChainId> = Default::default();
+        for (u, chains) in out.iter().zip(&per_image_chains) {
+            if u.containers > 0 {
+                kept.extend(chains.iter());
+            }
+        }
+        let reclaimable = sizes
+            .iter()
+            .filter(|(c, _)| !kept.contains(c))
+            .map(|(_, s)| s)
+            .sum();
+        let mounts_of = |c: &crate::Container| -> Vec<String> {
+            c.record
+                .host_config
+                .mounts
+                .iter()
+                .map(|m| m.source.clone())
+                .collect()
+        };
+        let mut containers = Vec::new();
+        for c in &all_containers {
+            let size = self.container_size(&c.id).map(|(rw, _)| rw).unwrap_or(0);
+            let volumes = mounts_of(c)
+                .iter()
+                .filter(|s| s.starts_with(&self.paths.volumes().display().to_string()))
+                .count();
+            containers.push(ContainerUsage {
+                container: c.clone(),
+                size,
+                volumes,
+            });
+        }
+        let mut volumes = Vec::new();
+        for v in self.volumes()? {
+            let source = v.mountpoint.display().to_string();
+            let links = all_containers
+                .iter()
+                .filter(|c| mounts_of(c).contains(&source))
+                .count();
+            let size = crate::volumes::tree_size(&v.mountpoint);
+            volumes.push(VolumeUsage {
+                volume: v,
+                links,
+                size,
+            });
+        }
         let mut blobs_size = 0;
         for b in self.blobs.list()? {
             blobs_size += self.blobs.size(&b).unwrap_or(0);
@@ -73,8 +153,11 @@ impl Engine {
         Ok(DiskUsage {
             images: out,
             layers_size,
-            reclaimable: layers_size,
+            reclaimable,
             blobs_size,
+            containers,
+            volumes,
+            build_cache_entries: self.db.build_cache_len()?,
         })
     }
 }

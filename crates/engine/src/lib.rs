@@ -31,10 +31,10 @@ pub use builds::{BuildOptions, BuildProgress, is_tar_archive};
 pub use containers::names::new_id;
 pub use containers::{
     AttachStreams, CommitOptions, Container, ContainerConfig, ContainerFilter, ContainerRecord,
-    ContainerState, CreateOptions, Exec, ExecIo, ExecOptions, HostConfig, Started, StateError,
-    Status, UpdateOptions,
+    ContainerState, CreateOptions, Exec, ExecIo, ExecOptions, HostConfig, RestartPolicy, Started,
+    StateError, Status, Top, UpdateOptions,
 };
-pub use df::{DiskUsage, ImageUsage};
+pub use df::{ContainerUsage, DiskUsage, ImageUsage, VolumeUsage};
 pub use events::{EVENT_FILTERS, Event};
 pub use images::catalog::{Image, ImageFilter};
 pub use images::import::ImportOptions;

@@ -38,7 +38,7 @@ pub enum Error {
         source: serde_json::Error,
     },
     /// A string that should be an image reference is not one.
-    #[error("invalid reference format: {reason}: {value:?}")]
+    #[error("{value:?} is not a valid repository/tag: invalid reference format: {reason}")]
     InvalidReference {
         /// The rejected text.
         value: String,

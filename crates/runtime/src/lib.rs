@@ -9,6 +9,7 @@
 pub mod attach;
 pub mod cgroup;
 pub mod command;
+pub mod init;
 pub mod logs;
 pub mod monitor;
 pub mod oci;

@@ -78,7 +78,7 @@ pub const ALL_CAPS: &[&str] = &[
 
 /// Paths docker hides from containers (bind-mounted over with /dev/null or an
 /// empty read-only tmpfs).
-const MASKED_PATHS: &[&str] = &[
+pub const MASKED_PATHS: &[&str] = &[
     "/proc/asound",
     "/proc/acpi",
     "/proc/kcore",
@@ -92,7 +92,8 @@ const MASKED_PATHS: &[&str] = &[
     "/sys/devices/virtual/powercap",
 ];
 
-const READONLY_PATHS: &[&str] = &[
+/// Paths docker makes read-only in containers.
+pub const READONLY_PATHS: &[&str] = &[
     "/proc/bus",
     "/proc/fs",
     "/proc/irq",
@@ -153,6 +154,24 @@ pub struct Resources {
     /// `--cpuset-cpus`: the CPUs it may run on (`0-1,3`).
     #[serde(default)]
     pub cpuset_cpus: Option<String>,
+    /// `--cpuset-mems`: the memory nodes it may use.
+    #[serde(default)]
+    pub cpuset_mems: Option<String>,
+    /// `--cpu-period`, microseconds of the CFS period.
+    #[serde(default)]
+    pub cpu_period: Option<u64>,
+    /// `--cpu-quota`, microseconds per period.
+    #[serde(default)]
+    pub cpu_quota: Option<i64>,
+    /// `--memory-reservation`: a soft limit, bytes.
+    #[serde(default)]
+    pub memory_reservation: Option<i64>,
+    /// `--memory-swappiness` (0 to 100).
+    #[serde(default)]
+    pub memory_swappiness: Option<u64>,
+    /// `--oom-kill-disable`.
+    #[serde(default)]
+    pub oom_kill_disable: bool,
 }
 
 /// Checks a `--cpuset-cpus` list (`0-1,3`) against the CPUs this host has.
@@ -392,6 +411,21 @@ pub struct SpecOptions {
     pub seccomp: Option<crate::seccomp::Profile>,
     /// `--security-opt no-new-privileges`.
     pub no_new_privileges: bool,
+    /// `--init`: which init runs as PID 1.
+    pub init: Init,
+}
+
+/// The container's PID 1 with `--init`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Init {
+    /// The command itself.
+    #[default]
+    None,
+    /// berth's runtime forks and stays as PID 1 ([`crate::init`]).
+    Builtin,
+    /// A static init binary of the host, mounted at
+    /// [`crate::init::INIT_PATH`] and run in front of the command.
+    Binary(PathBuf),
 }
 
 /// Normalises `net_admin` / `NET_ADMIN` / `CAP_NET_ADMIN` to `CAP_NET_ADMIN`.
@@ -591,9 +625,22 @@ pub fn build(opts: &SpecOptions) -> Result<Value, Error> {
         Value::Array(allow)
     };
     resources["devices"] = devices;
+    let mut memory = json!({});
     if let Some(m) = opts.resources.memory {
         // docker: without --memory-swap, swap may be as large again as memory.
-        resources["memory"] = json!({"limit": m, "swap": m.saturating_mul(2)});
+        memory = json!({"limit": m, "swap": m.saturating_mul(2)});
+    }
+    if let Some(r) = opts.resources.memory_reservation {
+        memory["reservation"] = json!(r);
+    }
+    if let Some(s) = opts.resources.memory_swappiness {
+        memory["swappiness"] = json!(s);
+    }
+    if opts.resources.oom_kill_disable {
+        memory["disableOOMKiller"] = json!(true);
+    }
+    if memory.as_object().is_some_and(|o| !o.is_empty()) {
+        resources["memory"] = memory;
     }
     let mut cpu = json!({});
     if let Some(c) = opts.resources.cpus {
@@ -606,6 +653,15 @@ pub fn build(opts: &SpecOptions) -> Result<Value, Error> {
     }
     if let Some(set) = &opts.resources.cpuset_cpus {
         cpu["cpus"] = json!(set);
+    }
+    if let Some(mems) = &opts.resources.cpuset_mems {
+        cpu["mems"] = json!(mems);
+    }
+    if let Some(period) = opts.resources.cpu_period {
+        cpu["period"] = json!(period);
+    }
+    if let Some(quota) = opts.resources.cpu_quota {
+        cpu["quota"] = json!(quota);
     }
     if cpu.as_object().is_some_and(|o| !o.is_empty()) {
         resources["cpu"] = cpu;
@@ -627,6 +683,14 @@ pub fn build(opts: &SpecOptions) -> Result<Value, Error> {
         linux["readonlyPaths"] = json!(READONLY_PATHS);
     }
 
+    let mut args = opts.args.clone();
+    if let Init::Binary(path) = &opts.init {
+        mounts.push(json!({
+            "destination": crate::init::INIT_PATH, "type": "bind",
+            "source": path.display().to_string(), "options": ["rbind", "ro"],
+        }));
+        args.splice(0..0, [crate::init::INIT_PATH.to_string(), "--".to_string()]);
+    }
     let env = process_env(&opts.env, &opts.hostname, opts.terminal);
     let mut user = json!({"uid": opts.user.uid, "gid": opts.user.gid});
     if !opts.additional_gids.is_empty() {
@@ -637,7 +701,7 @@ pub fn build(opts: &SpecOptions) -> Result<Value, Error> {
         "process": {
             "terminal": opts.terminal,
             "user": user,
-            "args": opts.args,
+            "args": args,
             "env": env,
             "cwd": opts.cwd,
             "capabilities": {
@@ -651,6 +715,9 @@ pub fn build(opts: &SpecOptions) -> Result<Value, Error> {
         "mounts": mounts,
         "linux": linux,
     });
+    if opts.init == Init::Builtin {
+        spec["annotations"] = json!({crate::init::ANNOTATION: "true"});
+    }
     if let Some((rows, cols)) = opts.console_size.filter(|_| opts.terminal) {
         spec["process"]["consoleSize"] = json!({"height": rows, "width": cols});
     }
@@ -773,12 +840,33 @@ mod tests {
                 pids: Some(10),
                 cpu_shares: Some(512),
                 cpuset_cpus: Some("0".into()),
+                cpuset_mems: Some("0".into()),
+                memory_reservation: Some(32 << 20),
+                memory_swappiness: Some(10),
+                oom_kill_disable: true,
+                ..Default::default()
             },
             cgroups_path: "/berth/x".into(),
+            init: Init::Builtin,
             ..Default::default()
         };
         let spec = build(&opts).unwrap();
         assert_eq!(spec["linux"]["resources"]["cpu"]["quota"], 50_000);
+        assert_eq!(spec["linux"]["resources"]["cpu"]["mems"], "0");
+        let memory = &spec["linux"]["resources"]["memory"];
+        assert_eq!(memory["reservation"], 32 << 20);
+        assert_eq!(memory["swappiness"], 10);
+        assert_eq!(memory["disableOOMKiller"], true);
+        assert_eq!(spec["annotations"][crate::init::ANNOTATION], "true");
+        // An init binary runs in front of the command, mounted read-only.
+        let spec = build(&SpecOptions {
+            init: Init::Binary("/usr/bin/docker-init".into()),
+            ..opts.clone()
+        })
+        .unwrap();
+        assert_eq!(spec["process"]["args"][0], crate::init::INIT_PATH);
+        assert_eq!(spec["process"]["args"][1], "--");
+        assert_eq!(spec["process"]["args"][2], "sh");
         assert!(
             spec["process"]["env"][0]
                 .as_str()

@@ -98,14 +98,19 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<User, Error> {
             })?,
         };
     }
-    let additional_gids = match &name {
+    // As docker (runc's user lookup): the primary group is a supplementary
+    // one too, with the groups listing the user unless a group was given.
+    let mut additional_gids: Vec<u32> = match &name {
         Some(n) if group.is_none() => group_entries
             .iter()
-            .filter(|(_, id, members)| *id != gid && members.iter().any(|m| m == n))
+            .filter(|(_, _, members)| members.iter().any(|m| m == n))
             .map(|(_, id, _)| *id)
             .collect(),
         _ => Vec::new(),
     };
+    additional_gids.push(gid);
+    additional_gids.sort_unstable();
+    additional_gids.dedup();
     Ok(User {
         uid,
         gid,
@@ -135,8 +140,11 @@ mod tests {
         let u = resolve(dir.path(), "www").unwrap();
         assert_eq!(
             (u.uid, u.gid, u.additional_gids.as_slice()),
-            (33, 33, &[4][..])
+            (33, 33, &[4, 33][..])
         );
+        // A group given: it alone, as docker's `id` shows.
+        let u = resolve(dir.path(), "33:0").unwrap();
+        assert_eq!((u.gid, u.additional_gids.as_slice()), (0, &[0][..]));
         assert_eq!(u.home, "/var/www");
         assert_eq!(resolve(dir.path(), "1000:adm").unwrap().gid, 4);
         assert_eq!(resolve(dir.path(), "").unwrap().uid, 0);

@@ -23,7 +23,7 @@ pub fn import(engine: &Engine, a: ImportArgs) -> Result<()> {
     } else if berth_engine::is_url(&a.source) {
         engine.import_url(&a.source, &opts, &progress)
     } else {
-        let f = File::open(&a.source).with_context(|| format!("opening {}", a.source))?;
+        let f = File::open(&a.source).with_context(|| format!("open {}", a.source))?;
         engine.import(BufReader::with_capacity(1 << 20, f), &opts, &progress)
     }
     .with_context(|| format!("importing {}", a.source))?;
@@ -118,7 +118,7 @@ pub fn load(engine: &Engine, a: LoadArgs) -> Result<()> {
     let progress = Reporter::new(a.quiet).each_item_once();
     let outcome = match &a.input {
         Some(path) => {
-            let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            let f = File::open(path).with_context(|| format!("open {}", path.display()))?;
             engine
                 .load(f, &progress)
                 .with_context(|| format!("loading {}", path.display()))?

@@ -19,8 +19,8 @@ use serde_json::{Value, json};
 use super::{ExitWith, finish, report};
 use crate::cli::{
     AttachArgs, CommitArgs, ContainerOp, ContainerPruneArgs, ContainersArgs, CpArgs, CreateFlags,
-    DiffArgs, ExecArgs, ExportArgs, InspectArgs, KillArgs, LogsArgs, PortArgs, PsArgs, RenameArgs,
-    RmArgs, RunArgs, StartArgs, StopArgs, TopArgs, UpdateArgs,
+    DiffArgs, ExecArgs, ExportArgs, InspectArgs, KillArgs, LogsArgs, ObjectKind, PortArgs, PsArgs,
+    RenameArgs, RmArgs, RunArgs, StartArgs, StopArgs, TopArgs, UpdateArgs,
 };
 use crate::format::{Format, print_out};
 use crate::progress::Reporter;
@@ -60,7 +60,7 @@ fn update(engine: &Engine, a: UpdateArgs) -> Result<()> {
         bail!("you must provide one or more flags when using this command");
     }
     let mut opts = berth_engine::UpdateOptions::default();
-    opts.memory = a.memory.as_deref().map(parse_bytes).transpose()?;
+    opts.memory = a.memory;
     opts.nano_cpus = a.cpus.map(|c| (c * 1e9) as i64);
     opts.pids_limit = a.pids_limit;
     opts.restart = a.restart.clone();
@@ -98,48 +98,40 @@ fn security_options(given: &[String]) -> Result<Vec<String>> {
         .collect()
 }
 
-/// A size flag (`--memory 64m`) as the engine takes it.
-fn parse_bytes(s: &str) -> Result<i64> {
-    let bytes = crate::size::parse_size(s).map_err(anyhow::Error::msg)?;
-    i64::try_from(bytes).with_context(|| format!("invalid size {s:?}: too large"))
-}
-
 /// The create options from the flags; pulls the image first when the policy says so.
 fn create_options(engine: &Engine, f: &CreateFlags) -> Result<CreateOptions> {
-    if f.init {
-        bail!("--init is not supported yet: berth has no init binary to inject");
+    // The flags are checked before the image is looked for, as docker's.
+    if let Some(r) = &f.restart {
+        berth_engine::RestartPolicy::parse(r)?;
     }
-    let missing = engine.resolve(&f.image).is_err();
+    let missing = engine.resolve(f.image()).is_err();
     if f.pull == "always" || (missing && f.pull == "missing") {
         if missing {
-            eprintln!("Unable to find image '{}' locally", f.image);
+            eprintln!("Unable to find image '{}' locally", f.image());
         }
         let mut opts = PullOptions::default();
         if let Some(p) = &f.platform {
             opts.platform = Some(super::registry::parse_platform(p)?);
         }
         engine
-            .pull(&f.image, &opts, &Reporter::new(f.quiet))
-            .with_context(|| format!("pulling {}", f.image))?;
+            .pull(f.image(), &opts, &Reporter::new(f.quiet))
+            .with_context(|| format!("pulling {}", f.image()))?;
     } else if missing {
-        engine.resolve(&f.image)?;
+        engine.resolve(f.image())?;
     }
-    let mut env = Vec::new();
-    for file in &f.env_file {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("reading env file {}", file.display()))?;
-        env.extend(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(str::to_string),
-        );
-    }
+    let mut env = read_env_files(&f.env_file)?;
     env.extend(f.env.iter().cloned());
+    let mut labels = Vec::new();
+    for file in &f.label_file {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("open {}", file.display()))?;
+        labels.extend(env_file_lines(&text)?);
+    }
+    labels.extend(f.label.iter().cloned());
     let mut o = CreateOptions::default();
-    o.image = f.image.clone();
+    o.image = f.image().to_string();
     o.name = f.name.clone();
-    o.cmd = f.command.clone();
+    o.cmd = f.command().to_vec();
     o.entrypoint = f.entrypoint.clone();
     o.env = env;
     o.workdir = f.workdir.clone();
@@ -176,23 +168,30 @@ fn create_options(engine: &Engine, f: &CreateFlags) -> Result<CreateOptions> {
             None => bail!("invalid --log-opt {kv:?}: expected KEY=VALUE"),
         })
         .collect::<Result<_>>()?;
-    o.memory = f.memory.as_deref().map(parse_bytes).transpose()?;
+    o.memory = f.memory;
     o.cpus = f.cpus;
     o.pids_limit = f.pids_limit.filter(|p| *p > 0);
     o.cap_add = f.cap_add.clone();
     o.cap_drop = f.cap_drop.clone();
     o.privileged = f.privileged;
+    o.init = f.init;
+    o.cpuset_mems = f.cpuset_mems.clone();
+    o.cpu_period = f.cpu_period;
+    o.cpu_quota = f.cpu_quota;
+    o.memory_reservation = f.memory_reservation;
+    o.memory_swappiness = f.memory_swappiness;
+    o.oom_kill_disable = f.oom_kill_disable;
     o.ulimits = f
         .ulimit
         .iter()
         .map(|u| berth_engine::runtime::spec::Ulimit::parse(u))
         .collect::<Result<_, _>>()?;
-    o.shm_size = f.shm_size.as_deref().map(parse_bytes).transpose()?;
+    o.shm_size = f.shm_size;
     o.oom_score_adj = f.oom_score_adj;
     o.sysctls = f.sysctl.clone();
     o.cpu_shares = f.cpu_shares;
     o.cpuset_cpus = f.cpuset_cpus.clone();
-    o.labels = f.label.clone();
+    o.labels = labels;
     o.stop_signal = f.stop_signal.clone();
     o.stop_timeout = f.stop_timeout;
     o.runtime = f.runtime.clone();
@@ -210,11 +209,47 @@ fn attach_streams(detach: bool, interactive: bool) -> berth_engine::AttachStream
     }
 }
 
+/// Creates the container, and writes its ID to `--cidfile` (which must
+/// not exist: docker's guard against two containers sharing one).
+fn create_container(engine: &Engine, f: &CreateFlags, opts: &CreateOptions) -> Result<String> {
+    let cidfile = match &f.cidfile {
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::AlreadyExists => anyhow::anyhow!(
+                        "Container ID file found, make sure the other container isn't running or delete {}",
+                        path.display()
+                    ),
+                    _ => anyhow::Error::from(e).context(format!("open {}", path.display())),
+                })?,
+        ),
+        None => None,
+    };
+    let id = match engine.create_container(opts) {
+        Ok(id) => id,
+        Err(e) => {
+            if let Some(path) = &f.cidfile {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e.into());
+        }
+    };
+    if let (Some(mut file), Some(path)) = (cidfile, &f.cidfile) {
+        use std::io::Write;
+        file.write_all(id.as_bytes())
+            .with_context(|| format!("writing the container ID to {}", path.display()))?;
+    }
+    Ok(id)
+}
+
 /// `berth create`.
 pub fn create(engine: &Engine, f: &CreateFlags) -> Result<()> {
     let mut opts = create_options(engine, f)?;
     opts.attach = attach_streams(false, f.interactive);
-    let id = engine.create_container(&opts)?;
+    let id = create_container(engine, f, &opts)?;
     print_out(&format!("{id}\n"));
     Ok(())
 }
@@ -224,7 +259,7 @@ pub fn run(engine: &Engine, a: RunArgs) -> Result<()> {
     let f = &a.create;
     let mut opts = create_options(engine, f)?;
     opts.attach = attach_streams(a.detach, f.interactive);
-    let id = engine.create_container(&opts)?;
+    let id = create_container(engine, f, &opts)?;
     if a.detach {
         engine.start_container(&id, false)?;
         print_out(&format!("{id}\n"));
@@ -520,7 +555,17 @@ pub fn prune(engine: &Engine, _a: ContainerPruneArgs) -> Result<()> {
     Ok(())
 }
 
-fn quote_command(c: &berth_engine::Container, no_trunc: bool) -> String {
+/// The IMAGE column: the name it was created from while that image is
+/// there, else the image's short ID (as docker's).
+pub(crate) fn image_column(c: &berth_engine::Container, images: &[berth_engine::Image]) -> String {
+    if images.iter().any(|i| i.id == c.image) {
+        c.record.config.image.clone()
+    } else {
+        c.image.short().to_string()
+    }
+}
+
+pub(crate) fn quote_command(c: &berth_engine::Container, no_trunc: bool) -> String {
     let cmd = c.command_line();
     let shown = if no_trunc || cmd.chars().count() <= 20 {
         cmd
@@ -529,7 +574,19 @@ fn quote_command(c: &berth_engine::Container, no_trunc: bool) -> String {
         t.push('…');
         t
     };
-    format!("\"{shown}\"")
+    // Go's strconv.Quote, as docker's CLI prints it.
+    let mut quoted = String::from("\"");
+    for ch in shown.chars() {
+        match ch {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            '\n' => quoted.push_str("\\n"),
+            '\t' => quoted.push_str("\\t"),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted
 }
 
 /// `berth ps`.
@@ -543,7 +600,7 @@ pub fn ps(engine: &Engine, a: PsArgs) -> Result<()> {
     if let Some(n) = a.last {
         list.truncate(n);
     }
-    if a.quiet {
+    if crate::format::quiet(a.quiet, a.format.as_deref()) {
         let out: String = list
             .iter()
             .map(|c| {
@@ -564,11 +621,7 @@ pub fn ps(engine: &Engine, a: PsArgs) -> Result<()> {
     let images = engine.images(&Default::default())?;
     let mut rows = Vec::new();
     for c in &list {
-        let image = if images.iter().any(|i| i.id == c.image) {
-            c.record.config.image.clone()
-        } else {
-            c.image.short().to_string()
-        };
+        let image = image_column(c, &images);
         let created = berth_engine::parse_time(&c.record.created).unwrap_or(now);
         let mut row = json!({
             "ID": if a.no_trunc { c.id.clone() } else { c.short_id().to_string() },
@@ -710,22 +763,27 @@ pub fn attach(engine: &Engine, a: AttachArgs) -> Result<()> {
 
 /// `berth top`.
 pub fn top(engine: &Engine, a: TopArgs) -> Result<()> {
-    print_out(&engine.top_container(&a.container, &a.ps_args)?);
+    let top = engine.top_container(&a.container, &a.ps_args)?;
+    let mut lines = vec![top.titles.join("\t")];
+    lines.extend(top.processes.iter().map(|p| p.join("\t")));
+    // docker's top: columns at least 20 wide.
+    print_out(&crate::format::align_min(&lines, 20));
     Ok(())
 }
 
 /// `berth exec`.
 pub fn exec(engine: &Engine, a: ExecArgs) -> Result<()> {
     let mut opts = ExecOptions::default();
-    opts.cmd = a.command.clone();
-    opts.env = a.env.clone();
+    opts.cmd = a.command().to_vec();
+    opts.env = read_env_files(&a.env_file)?;
+    opts.env.extend(a.env.iter().cloned());
     opts.workdir = a.workdir.clone();
     opts.user = a.user.clone();
     opts.tty = a.tty;
     opts.console_size = terminal_size();
     opts.interactive = a.interactive;
     opts.privileged = a.privileged;
-    let exec = engine.exec_container(&a.container, &opts)?;
+    let exec = engine.exec_container(a.container(), &opts)?;
     if a.detach {
         return Ok(());
     }
@@ -840,6 +898,35 @@ fn tempfile_in(
     Ok((path, std::io::BufWriter::with_capacity(1 << 20, f)))
 }
 
+/// The entries of `--env-file`s, in order.
+fn read_env_files(files: &[std::path::PathBuf]) -> Result<Vec<String>> {
+    let mut env = Vec::new();
+    for file in files {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("open {}", file.display()))?;
+        env.extend(env_file_lines(&text)?);
+    }
+    Ok(env)
+}
+
+/// The `K=V` (or bare `K`) lines of an `--env-file`, read as docker reads
+/// them: leading blanks dropped, `#` comments skipped, a name with blanks in
+/// it refused.
+fn env_file_lines(text: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim_start) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let name = line.split_once('=').map_or(line, |(k, _)| k);
+        if name.contains(char::is_whitespace) {
+            bail!("poorly formatted environment: variable '{name}' contains whitespaces");
+        }
+        out.push(line.to_string());
+    }
+    Ok(out)
+}
+
 /// `berth cp`.
 pub fn cp(engine: &Engine, a: CpArgs) -> Result<()> {
     let split = |s: &str| -> Option<(String, String)> {
@@ -863,41 +950,55 @@ pub fn cp(engine: &Engine, a: CpArgs) -> Result<()> {
 }
 
 /// `berth inspect` / `container inspect`: containers first, then images,
-/// networks and volumes, as docker looks them up.
-pub fn inspect(engine: &Engine, a: InspectArgs, containers_only: bool) -> Result<()> {
+/// networks and volumes, as docker looks them up; `kind` (`--type`, or
+/// `container inspect`) looks in one place only, and a miss is that kind's
+/// own error.
+pub fn inspect(engine: &Engine, a: InspectArgs, kind: Option<ObjectKind>) -> Result<()> {
+    use berth_engine::Error as E;
+    let find = |kind: ObjectKind, name: &str| -> std::result::Result<Value, E> {
+        match kind {
+            ObjectKind::Container => engine.inspect_container(name),
+            ObjectKind::Image => super::images::inspect_one(engine, name),
+            ObjectKind::Network => engine.inspect_network(name),
+            ObjectKind::Volume => engine
+                .volume(name)
+                .map(|v| serde_json::to_value(v).unwrap_or(Value::Null)),
+        }
+    };
     let mut failed = false;
     let mut found: Vec<Value> = Vec::new();
-    for name in &a.images {
-        let other_kinds = || -> Result<Option<Value>> {
-            match engine.inspect_image(name) {
-                Ok(i) => return Ok(Some(serde_json::to_value(i)?)),
-                Err(berth_engine::Error::ImageNotFound(_)) => {}
-                Err(e) => return Err(e.into()),
+    'names: for name in &a.images {
+        if let Some(kind) = kind {
+            match find(kind, name) {
+                Ok(v) => found.push(v),
+                Err(e) => report(e.into(), &mut failed),
             }
-            match engine.inspect_network(name) {
-                Ok(n) => return Ok(Some(n)),
-                Err(berth_engine::Error::NotFound(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-            match engine.volume(name) {
-                Ok(v) => Ok(Some(serde_json::to_value(v)?)),
-                Err(berth_engine::Error::VolumeNotFound(_)) => Ok(None),
-                Err(e) => Err(e.into()),
-            }
-        };
-        match engine.inspect_container(name) {
-            Ok(v) => found.push(v),
-            Err(e)
-                if !containers_only && matches!(e, berth_engine::Error::ContainerNotFound(_)) =>
-            {
-                match other_kinds() {
-                    Ok(Some(v)) => found.push(v),
-                    Ok(None) => report(anyhow::anyhow!("No such object: {name}"), &mut failed),
-                    Err(e) => report(e, &mut failed),
+            continue;
+        }
+        for kind in [
+            ObjectKind::Container,
+            ObjectKind::Image,
+            ObjectKind::Network,
+            ObjectKind::Volume,
+        ] {
+            match find(kind, name) {
+                Ok(v) => {
+                    found.push(v);
+                    continue 'names;
+                }
+                Err(
+                    E::ContainerNotFound(_)
+                    | E::ImageNotFound(_)
+                    | E::NotFound(_)
+                    | E::VolumeNotFound(_),
+                ) => {}
+                Err(e) => {
+                    report(e.into(), &mut failed);
+                    continue 'names;
                 }
             }
-            Err(e) => report(e.into(), &mut failed),
         }
+        report(anyhow::anyhow!("No such object: {name}"), &mut failed);
     }
     super::images::print_inspect(&found, a.format.as_deref())?;
     finish(failed)

@@ -50,7 +50,7 @@ pub fn list(engine: &Engine, a: ImagesArgs) -> Result<()> {
             });
     }
     let images = engine.images(&filter)?;
-    if a.quiet {
+    if crate::format::quiet(a.quiet, a.format.as_deref()) {
         let mut seen = std::collections::HashSet::new();
         let mut out = String::new();
         for img in &images {
@@ -121,8 +121,13 @@ pub fn list(engine: &Engine, a: ImagesArgs) -> Result<()> {
 
 /// `berth tag`.
 pub fn tag(engine: &Engine, a: TagArgs) -> Result<()> {
-    engine.tag(&a.source, &a.target)?;
-    Ok(())
+    match engine.tag(&a.source, &a.target) {
+        Err(e @ berth_engine::Error::Oci(berth_oci::Error::InvalidReference { .. })) => {
+            // docker's words for a bad name in tag.
+            Err(anyhow::Error::from(e).context("Error parsing reference"))
+        }
+        r => r.map(|_| ()).map_err(Into::into),
+    }
 }
 
 fn print_events(events: &[RemoveEvent]) {
@@ -200,13 +205,28 @@ pub fn inspect(engine: &Engine, a: InspectArgs) -> Result<()> {
     let mut failed = false;
     let mut found: Vec<Value> = Vec::new();
     for name in &a.images {
-        match engine.inspect_image(name) {
-            Ok(i) => found.push(serde_json::to_value(i)?),
+        match inspect_one(engine, name) {
+            Ok(v) => found.push(v),
             Err(e) => report(e.into(), &mut failed),
         }
     }
     print_inspect(&found, a.format.as_deref())?;
     finish(failed)
+}
+
+/// One image's inspect document in dockerd's shape (every field); a miss
+/// names the image as given, as docker's does.
+pub fn inspect_one(engine: &Engine, name: &str) -> Result<Value, berth_engine::Error> {
+    match engine.inspect_image(name) {
+        Ok(i) => Ok(berth_daemon::api::image_document(
+            &i,
+            berth_daemon::api::MIN_VERSION,
+        )),
+        Err(berth_engine::Error::ImageNotFound(_)) => {
+            Err(berth_engine::Error::ImageNotFound(name.to_string()))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Prints `inspect` documents: pretty JSON, `json`, or a template per document.
@@ -248,7 +268,7 @@ pub fn history(engine: &Engine, a: HistoryArgs) -> Result<()> {
         Some(d) => d.short().to_string(),
         None => "<missing>".to_string(),
     };
-    if a.quiet {
+    if crate::format::quiet(a.quiet, a.format.as_deref()) {
         print_out(
             &rows
                 .iter()
@@ -261,14 +281,20 @@ pub fn history(engine: &Engine, a: HistoryArgs) -> Result<()> {
         .iter()
         .map(|r| {
             let created_by = r.created_by.replace(['\t', '\n'], " ");
+            // docker's history: CreatedAt is RFC 3339 (UTC here: `Z`);
+            // CreatedSince is it too unless --human.
+            let created_at = r
+                .created
+                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
             json!({
                 "ID": id(r),
                 "CreatedSince": match (r.created, a.human) {
                     (Some(t), true) => since(t),
-                    (Some(t), false) => chrono::DateTime::from_timestamp(t, 0).map(|d| d.to_rfc3339()).unwrap_or_default(),
+                    (Some(_), false) => created_at.clone().unwrap_or_default(),
                     (None, _) => "N/A".to_string(),
                 },
-                "CreatedAt": r.created.map(at).unwrap_or_default(),
+                "CreatedAt": created_at.unwrap_or_default(),
                 "CreatedBy": if a.no_trunc { created_by } else { ellipsis(&created_by, 45) },
                 "Size": if a.human { human_size(r.size) } else { r.size.to_string() },
                 "Comment": r.comment,
@@ -276,9 +302,10 @@ pub fn history(engine: &Engine, a: HistoryArgs) -> Result<()> {
         })
         .collect();
     let header = json!({"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"});
-    Format::parse(a.format.as_deref()).print(
-        "{{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
-        &header,
-        &values,
-    )
+    let default = if a.human {
+        "{{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+    } else {
+        "{{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+    };
+    Format::parse(a.format.as_deref()).print(default, &header, &values)
 }

@@ -100,7 +100,29 @@ pub fn describe(err: &anyhow::Error) -> String {
         }
         line.push_str(&text);
     }
+    // System errors in docker's words, wherever a cause repeated them.
+    for e in err
+        .chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+    {
+        line = line.replace(&e.to_string(), &system_error(e));
+    }
     line
+}
+
+/// A system error in docker's (Go's) words: `no such file or directory`,
+/// not `No such file or directory (os error 2)`.
+fn system_error(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = match (e.raw_os_error(), text.rfind(" (os error ")) {
+        (Some(_), Some(at)) => &text[..at],
+        _ => text.as_str(),
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 /// Prints an error of one argument among several, as Docker does, and remembers

@@ -124,7 +124,7 @@ fn list(
             n.short_id().to_string()
         }
     };
-    if quiet {
+    if crate::format::quiet(quiet, format) {
         let out: String = networks.iter().map(|n| format!("{}\n", id(n))).collect();
         print_out(&out);
         return Ok(());

@@ -13,6 +13,9 @@ use crate::format::{Format, print_out};
 
 /// How far apart the two samples of a CPU figure are, as in docker.
 const INTERVAL: Duration = Duration::from_secs(1);
+/// The same for `--no-stream`: one short window, so that a snapshot of
+/// many containers answers at once (docker waits a whole second).
+const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(100);
 
 /// One container's counters and the machine's CPU time at one moment.
 struct Sample {
@@ -29,17 +32,20 @@ fn sample(id: &str) -> Sample {
 
 /// `berth stats`.
 pub fn stats(engine: &Engine, a: StatsArgs) -> Result<()> {
-    let pick = || -> Result<Vec<Container>> {
+    // Each container with the name docker's `{{.Container}}` shows: the
+    // argument as given, or the short ID when none was.
+    let pick = || -> Result<Vec<(String, Container)>> {
         if a.containers.is_empty() {
             let all = engine.containers()?;
             return Ok(all
                 .into_iter()
                 .filter(|c| a.all || c.state.running)
+                .map(|c| (c.short_id().to_string(), c))
                 .collect());
         }
         a.containers
             .iter()
-            .map(|n| Ok(engine.container(n)?))
+            .map(|n| Ok((n.clone(), engine.container(n)?)))
             .collect()
     };
     let header = json!({
@@ -55,16 +61,20 @@ pub fn stats(engine: &Engine, a: StatsArgs) -> Result<()> {
         if before.is_empty() {
             before = containers
                 .iter()
-                .map(|c| (c.id.clone(), sample(&c.id)))
+                .map(|(_, c)| (c.id.clone(), sample(&c.id)))
                 .collect();
-            std::thread::sleep(INTERVAL);
+            std::thread::sleep(if a.no_stream {
+                SNAPSHOT_INTERVAL
+            } else {
+                INTERVAL
+            });
         }
         let mut rows: Vec<Value> = Vec::new();
         let mut samples: Vec<(String, Sample)> = Vec::new();
-        for c in &containers {
+        for (given, c) in &containers {
             let now = sample(&c.id);
             let pre = before.iter().find(|(id, _)| *id == c.id).map(|(_, s)| s);
-            rows.push(row(c, &now, pre, a.no_trunc));
+            rows.push(row(given, c, &now, pre, a.no_trunc));
             samples.push((c.id.clone(), now));
         }
         // Each figure of the next round is measured from this one.
@@ -96,7 +106,7 @@ fn net_io(c: &Container) -> (u64, u64) {
 }
 
 /// One container's row, with docker's template field names.
-fn row(c: &Container, now: &Sample, pre: Option<&Sample>, no_trunc: bool) -> Value {
+fn row(given: &str, c: &Container, now: &Sample, pre: Option<&Sample>, no_trunc: bool) -> Value {
     let u = &now.usage;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let cpu = pre.map_or(0.0, |p| {
@@ -125,7 +135,7 @@ fn row(c: &Container, now: &Sample, pre: Option<&Sample>, no_trunc: bool) -> Val
         c.id[..12.min(c.id.len())].to_string()
     };
     json!({
-        "Container": id,
+        "Container": given,
         "ID": id,
         "Name": c.name,
         "CPUPerc": format!("{cpu:.2}%"),

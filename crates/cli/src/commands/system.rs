@@ -33,13 +33,44 @@ fn percent(part: u64, whole: u64) -> String {
 pub fn df(engine: &Engine, a: DfArgs) -> Result<()> {
     let du = engine.disk_usage()?;
     let active = du.images.iter().filter(|i| i.containers > 0).count();
+    // docker: "SIZE (N%)" where there is something to reclaim from.
+    let reclaim = |r: u64, total: u64| {
+        if total > 0 {
+            format!("{} ({})", human_size(r), percent(r, total))
+        } else {
+            human_size(r)
+        }
+    };
+    let containers_size: u64 = du.containers.iter().map(|c| c.size).sum();
+    let stopped_size: u64 = du
+        .containers
+        .iter()
+        .filter(|c| !c.container.state.running)
+        .map(|c| c.size)
+        .sum();
+    let volumes_size: u64 = du.volumes.iter().map(|v| v.size).sum();
+    let unused_volumes: u64 = du
+        .volumes
+        .iter()
+        .filter(|v| v.links == 0)
+        .map(|v| v.size)
+        .sum();
+    let count = |n: usize| n.to_string();
     let rows = vec![
-        json!({"Type": "Images", "TotalCount": du.images.len().to_string(), "Active": active.to_string(),
+        json!({"Type": "Images", "TotalCount": count(du.images.len()), "Active": count(active),
             "Size": human_size(du.layers_size),
-            "Reclaimable": format!("{} ({})", human_size(du.reclaimable), percent(du.reclaimable, du.layers_size))}),
-        json!({"Type": "Containers", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
-        json!({"Type": "Local Volumes", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
-        json!({"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
+            "Reclaimable": reclaim(du.reclaimable, du.layers_size)}),
+        json!({"Type": "Containers", "TotalCount": count(du.containers.len()),
+            "Active": count(du.containers.iter().filter(|c| c.container.state.running).count()),
+            "Size": human_size(containers_size),
+            "Reclaimable": reclaim(stopped_size, containers_size)}),
+        json!({"Type": "Local Volumes", "TotalCount": count(du.volumes.len()),
+            "Active": count(du.volumes.iter().filter(|v| v.links > 0).count()),
+            "Size": human_size(volumes_size),
+            "Reclaimable": reclaim(unused_volumes, volumes_size)}),
+        // The cache's steps point at images' layers: it holds no bytes of its own.
+        json!({"Type": "Build Cache", "TotalCount": count(du.build_cache_entries), "Active": "0",
+            "Size": "0B", "Reclaimable": "0B"}),
     ];
     if !a.verbose {
         let header = json!({"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"});
@@ -49,36 +80,28 @@ pub fn df(engine: &Engine, a: DfArgs) -> Result<()> {
             &rows,
         );
     }
+    // One row per image, named by its first tag, as docker's.
     let mut lines = vec![
         "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS"
             .to_string(),
     ];
     for u in &du.images {
-        let names: Vec<(String, String)> = if u.image.tags.is_empty() {
-            vec![("<none>".into(), "<none>".into())]
-        } else {
-            u.image
-                .tags
-                .iter()
-                .map(|t| {
-                    (
-                        t.familiar_repository(),
-                        t.tag().unwrap_or("<none>").to_string(),
-                    )
-                })
-                .collect()
+        let (repo, tag) = match u.image.tags.first() {
+            Some(t) => (
+                t.familiar_repository(),
+                t.tag().unwrap_or("<none>").to_string(),
+            ),
+            None => ("<none>".into(), "<none>".into()),
         };
-        for (repo, tag) in names {
-            lines.push(format!(
-                "{repo}\t{tag}\t{}\t{}\t{}\t{}\t{}\t{}",
-                u.image.id.short(),
-                since(u.image.created),
-                human_size(u.image.size),
-                human_size(u.shared_size),
-                human_size(u.unique_size),
-                u.containers
-            ));
-        }
+        lines.push(format!(
+            "{repo}\t{tag}\t{}\t{}\t{}\t{}\t{}\t{}",
+            u.image.id.short(),
+            since(u.image.created),
+            human_size(u.image.size),
+            human_size(u.shared_size),
+            human_size(u.unique_size),
+            u.containers
+        ));
     }
     let mut out = String::from("Images space usage:\n\n");
     out.push_str(&align(&lines));
@@ -87,9 +110,43 @@ pub fn df(engine: &Engine, a: DfArgs) -> Result<()> {
         human_size(du.layers_size),
         human_size(du.blobs_size)
     ));
-    out.push_str("\nContainers space usage:\n\nCONTAINER ID   IMAGE     COMMAND   LOCAL VOLUMES   SIZE      CREATED   STATUS    NAMES\n");
-    out.push_str("\nLocal Volumes space usage:\n\nVOLUME NAME   LINKS     SIZE\n");
-    out.push_str("\nBuild cache usage: 0B\n");
+    let now = chrono::Utc::now().timestamp();
+    let images = engine.images(&Default::default())?;
+    let mut lines = vec![
+        "CONTAINER ID\tIMAGE\tCOMMAND\tLOCAL VOLUMES\tSIZE\tCREATED\tSTATUS\tNAMES".to_string(),
+    ];
+    for u in &du.containers {
+        let c = &u.container;
+        let created = berth_engine::parse_time(&c.record.created).unwrap_or(now);
+        lines.push(format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            c.short_id(),
+            super::containers::image_column(c, &images),
+            super::containers::quote_command(c, false),
+            u.volumes,
+            human_size(u.size),
+            since(created),
+            c.status_line(now),
+            c.name
+        ));
+    }
+    out.push_str("\nContainers space usage:\n\n");
+    out.push_str(&align(&lines));
+    let mut lines = vec!["VOLUME NAME\tLINKS\tSIZE".to_string()];
+    for v in &du.volumes {
+        lines.push(format!(
+            "{}\t{}\t{}",
+            v.volume.name,
+            v.links,
+            human_size(v.size)
+        ));
+    }
+    out.push_str("\nLocal Volumes space usage:\n\n");
+    out.push_str(&align(&lines));
+    out.push_str("\nBuild cache usage: 0B\n\n");
+    out.push_str(&align(&[
+        "CACHE ID\tCACHE TYPE\tSIZE\tCREATED\tLAST USED\tUSAGE\tSHARED".to_string(),
+    ]));
     print_out(&out);
     Ok(())
 }
@@ -125,12 +182,13 @@ pub fn version(engine: &Engine, a: FormatArgs) -> Result<()> {
             "Version": env!("CARGO_PKG_VERSION"),
             "ApiVersion": server["ApiVersion"],
             "DefaultAPIVersion": server["ApiVersion"],
-            "GoVersion": "",
+            "GoVersion": berth_daemon::RUST_VERSION,
             "GitCommit": berth_daemon::GIT_COMMIT,
             "BuildTime": berth_daemon::built(),
             "Os": "linux",
             "Arch": server["Arch"],
             "Context": "default",
+            "Experimental": true,
         },
         "Server": server,
         "StorageDriver": driver,

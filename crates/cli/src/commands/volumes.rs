@@ -1,6 +1,6 @@
 //! `berth volume create|ls|inspect|rm|prune`.
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use berth_engine::Engine;
 use serde_json::{Value, json};
 
@@ -13,14 +13,25 @@ use berth_engine::human_size;
 /// Runs one `volume` command.
 pub fn run(engine: &Engine, command: VolumeCommand) -> Result<()> {
     match command {
-        VolumeCommand::Create { name } => {
-            let v = engine.create_volume(name.as_deref())?;
+        VolumeCommand::Create {
+            name,
+            named,
+            driver,
+        } => {
+            if driver != "local" {
+                bail!("error looking up volume plugin {driver}: plugin \"{driver}\" not found");
+            }
+            let v = engine.create_volume(name.or(named).as_deref())?;
             print_out(&format!("{}\n", v.name));
             Ok(())
         }
-        VolumeCommand::Ls { quiet, format } => {
-            let volumes = engine.volumes()?;
-            if quiet {
+        VolumeCommand::Ls {
+            quiet,
+            filters,
+            format,
+        } => {
+            let volumes = filtered(engine, &filters)?;
+            if crate::format::quiet(quiet, format.as_deref()) {
                 let out: String = volumes.iter().map(|v| format!("{}\n", v.name)).collect();
                 print_out(&out);
                 return Ok(());
@@ -78,4 +89,37 @@ pub fn run(engine: &Engine, command: VolumeCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The volumes every `--filter` matches (values of one key are
+/// alternatives, as docker's).
+fn filtered(engine: &Engine, filters: &[String]) -> Result<Vec<berth_engine::Volume>> {
+    let mut by_key: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for f in filters {
+        match f.split_once('=') {
+            Some((k @ ("name" | "dangling" | "driver"), v)) => by_key.entry(k).or_default().push(v),
+            _ => bail!("invalid filter '{f}': volumes are filtered by name, dangling and driver"),
+        }
+    }
+    let mut out = Vec::new();
+    for v in engine.volumes()? {
+        let mut keep = true;
+        for (key, values) in &by_key {
+            let any = match *key {
+                "name" => values.iter().any(|n| v.name.contains(n)),
+                "driver" => values.contains(&v.driver),
+                _ => {
+                    let dangling = engine.volume_users(&v.name)?.is_empty();
+                    values
+                        .iter()
+                        .any(|d| matches!(*d, "true" | "1") == dangling)
+                }
+            };
+            keep &= any;
+        }
+        if keep {
+            out.push(v);
+        }
+    }
+    Ok(out)
 }

@@ -1,4 +1,4 @@
-//! The corpus of hostile and broken input: every case must fail with exit 125,
+//! The corpus of hostile and broken input: every case must fail with docker's exit code (1, or 125 for run),
 //! one line on stderr naming the problem, nothing written outside the store,
 //! and a store left as it was.
 
@@ -160,7 +160,7 @@ fn corpus(outside: &str) -> Vec<Case> {
         import(
             "file under a file",
             Tar::new().file("f", b"x").file("f/g", b"y").bytes(),
-            "Not a directory",
+            "not a directory",
         ),
         import(
             "unsupported entry type",

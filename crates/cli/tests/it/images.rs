@@ -420,5 +420,5 @@ fn import_from_a_url() {
         missing.stderr
     );
     let err = b.fail(&["import", "ftp://example.invalid/x.tar"]);
-    assert!(err.contains("opening ftp://"), "{err}");
+    assert!(err.contains("open ftp://"), "{err}");
 }

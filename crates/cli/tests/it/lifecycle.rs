@@ -1,6 +1,7 @@
 //! Restart policies on real containers: kept by the container's monitor,
 //! with docker's back-off, ended by a user's stop, honoured after a
-//! simulated reboot by `start --all-restartable`.
+//! simulated reboot by `start --all-restartable`; and `--init`, the PID 1
+//! that reaps and forwards signals.
 
 use std::time::{Duration, Instant};
 
@@ -214,5 +215,60 @@ fn a_closed_pipe_ends_the_writer() {
         let out = b.ok(&args);
         assert_eq!(out, "y\ny\n");
         assert!(started.elapsed() < Duration::from_secs(10), "{runtime:?}");
+    }
+}
+
+/// An orphan that the command never waits for stays a zombie without
+/// `--init` and is reaped with it, on both runtimes; the init forwards
+/// `stop`'s SIGTERM and exits as the command did (143), and an exec'd
+/// process keeps its own status.
+#[test]
+fn init_reaps_orphans_and_forwards_signals() {
+    let Some(b) = setup() else { return };
+    let mut runtimes: Vec<&[&str]> = vec![&[]];
+    if crate::require_tool("runc") {
+        runtimes.push(&["--runtime", "/usr/sbin/runc"]);
+    }
+    for runtime in runtimes {
+        // The orphan's parent exits; PID 1 (sleep, or the init) inherits it.
+        let start = |init: bool| -> (String, usize) {
+            let mut args = vec!["run", "-d"];
+            args.extend_from_slice(runtime);
+            if init {
+                args.push("--init");
+            }
+            args.extend(["busybox", "sh", "-c", "sh -c 'sleep 0.1 &'; exec sleep 30"]);
+            let id = b.ok(&args).trim().to_string();
+            std::thread::sleep(Duration::from_millis(800));
+            let ps = b.ok(&["exec", &id, "ps", "-o", "stat,comm"]);
+            let zombies = ps
+                .lines()
+                .filter(|l| l.trim_start().starts_with('Z'))
+                .count();
+            (id, zombies)
+        };
+        let (id, zombies) = start(false);
+        assert_eq!(zombies, 1, "{runtime:?}: a zombie without --init");
+        b.ok(&["rm", "-f", &id]);
+
+        let (id, zombies) = start(true);
+        assert_eq!(zombies, 0, "{runtime:?}: --init reaped the orphan");
+        let code = b.run(&["exec", &id, "sh", "-c", "exit 3"]).code;
+        assert_eq!(code, 3, "{runtime:?}: exec's own status");
+        // Without an init, sleep as PID 1 would ignore SIGTERM and stop
+        // would wait for its kill.
+        let started = Instant::now();
+        b.ok(&["stop", "-t", "10", &id]);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{runtime:?}: the init forwarded SIGTERM"
+        );
+        assert_eq!(
+            inspect(&b, &id, "{{.State.ExitCode}}"),
+            "143",
+            "{runtime:?}"
+        );
+        assert_eq!(inspect(&b, &id, "{{.HostConfig.Init}}"), "true");
+        b.ok(&["rm", &id]);
     }
 }

@@ -665,7 +665,7 @@ fn htpasswd_login_push_pull_logout() {
         &["login", "-u", "haochen", "--password-stdin", &reg.addr],
         b"nope\n",
     );
-    assert_eq!(wrong.code, 125, "{}", wrong.stderr);
+    assert_eq!(wrong.code, 1, "{}", wrong.stderr);
     assert!(!b.path("docker-config/config.json").exists());
     let ok = b.run_stdin(
         &["login", "-u", "haochen", "--password-stdin", &reg.addr],

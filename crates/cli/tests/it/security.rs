@@ -137,7 +137,7 @@ fn profiles_in_dockers_format_and_no_new_privileges() {
         info.contains("Security Options:\n  seccomp\n   Profile: builtin"),
         "{info}"
     );
-    // Bad options: one line, exit 125, nothing made.
+    // Bad options: one line, exit 1, nothing made.
     let bad_json = b.file("bad.json", b"{ not json");
     let bad = format!("seccomp={}", bad_json.display());
     for args in [

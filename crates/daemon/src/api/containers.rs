@@ -153,6 +153,8 @@ struct HostConfigBody {
     cap_add: Option<Vec<String>>,
     cap_drop: Option<Vec<String>>,
     privileged: bool,
+    #[serde(default)]
+    init: Option<bool>,
     auto_remove: bool,
     runtime: String,
     console_size: Option<Vec<u16>>,
@@ -162,6 +164,12 @@ struct HostConfigBody {
     sysctls: Option<BTreeMap<String, String>>,
     cpu_shares: i64,
     cpuset_cpus: String,
+    cpuset_mems: String,
+    cpu_period: i64,
+    cpu_quota: i64,
+    memory_reservation: i64,
+    memory_swappiness: Option<i64>,
+    oom_kill_disable: Option<bool>,
     port_bindings: Option<BTreeMap<String, Option<Vec<berth_engine::network::ports::HostBinding>>>>,
     publish_all_ports: bool,
     dns: Option<Vec<String>>,
@@ -320,6 +328,12 @@ impl CreateBody {
         o.oom_score_adj = (h.oom_score_adj != 0).then_some(h.oom_score_adj);
         o.cpu_shares = (h.cpu_shares != 0).then_some(h.cpu_shares);
         o.cpuset_cpus = Some(h.cpuset_cpus.clone()).filter(|c| !c.is_empty());
+        o.cpuset_mems = Some(h.cpuset_mems.clone()).filter(|c| !c.is_empty());
+        o.cpu_period = (h.cpu_period != 0).then_some(h.cpu_period);
+        o.cpu_quota = (h.cpu_quota != 0).then_some(h.cpu_quota);
+        o.memory_reservation = (h.memory_reservation != 0).then_some(h.memory_reservation);
+        o.memory_swappiness = h.memory_swappiness;
+        o.oom_kill_disable = h.oom_kill_disable == Some(true);
         o.sysctls = h
             .sysctls
             .unwrap_or_default()
@@ -327,6 +341,7 @@ impl CreateBody {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         o.privileged = h.privileged;
+        o.init = h.init == Some(true);
         o.labels = self
             .labels
             .unwrap_or_default()
@@ -647,31 +662,10 @@ pub async fn top(api: &Api, call: &Call, id: &str) -> Result<Response<Body>, Api
         .map(str::to_string)
         .collect();
     let id = id.to_string();
-    let out = api
+    let top = api
         .blocking(move |engine| Ok(engine.top_container(&id, &args)?))
         .await?;
-    let mut lines = out.lines();
-    let titles: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
-    let n = titles.len().max(1);
-    let processes: Vec<Vec<String>> = lines
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            // The last column (the command) keeps its spaces.
-            let mut cols: Vec<String> = Vec::with_capacity(n);
-            let mut rest = l.trim_start();
-            for _ in 1..n {
-                let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-                cols.push(rest[..end].to_string());
-                rest = rest[end..].trim_start();
-            }
-            cols.push(rest.to_string());
-            cols
-        })
-        .collect();
-    json(
-        StatusCode::OK,
-        &json!({"Titles": titles, "Processes": processes}),
-    )
+    json(StatusCode::OK, &top)
 }
 
 /// `GET /containers/{id}/changes`: `[{"Path", "Kind"}]`, Kind 0 modified,

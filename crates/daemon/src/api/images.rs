@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::auth_config::registry_auth;
 use super::progress::JsonProgress;
 use super::stream::{BodyReader, bytes, json_messages};
-use super::{Api, ApiError, Body, Call, empty, json};
+use super::{Api, ApiError, ApiVersion, Body, Call, empty, json};
 
 /// One image as `GET /images/json` (and `system/df`) lists it.
 #[derive(Serialize)]
@@ -136,14 +136,20 @@ async fn inspect(api: &Api, call: &Call, name: &str) -> Result<Response<Body>, A
     let img = api
         .blocking(move |engine| Ok(engine.inspect_image(&name)?))
         .await?;
-    let mut v = serde_json::to_value(&img).map_err(|e| ApiError::internal(e.to_string()))?;
+    json(StatusCode::OK, &image_document(&img, call.version))
+}
+
+/// An image's inspect document as dockerd gives it at API `version`; at
+/// the oldest (what `berth image inspect` prints) every field is there.
+pub fn image_document(img: &berth_engine::ImageInspect, version: ApiVersion) -> Value {
+    let mut v = serde_json::to_value(img).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
         let config = o.remove("Config").unwrap_or(Value::Null);
         o.insert("Config".into(), container_config_shape(config));
-        if !call.version.at_least(1, 44) {
+        if !version.at_least(1, 44) {
             o.insert("VirtualSize".into(), json!(img.size));
         }
-        if !call.version.at_least(1, 45) {
+        if !version.at_least(1, 45) {
             o.insert("Container".into(), json!(img.container));
             o.insert(
                 "ContainerConfig".into(),
@@ -151,7 +157,7 @@ async fn inspect(api: &Api, call: &Call, name: &str) -> Result<Response<Body>, A
             );
         }
     }
-    json(StatusCode::OK, &v)
+    v
 }
 
 /// An image's run config in the shape dockerd gives it through the API (up

@@ -34,6 +34,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
 pub use error::ApiError;
+pub use images::image_document;
 pub use system::{info_document, version_document};
 pub use version::{ApiVersion, DEFAULT_VERSION, MAX_VERSION, MAX_VERSION_TEXT, MIN_VERSION};
 

@@ -59,13 +59,16 @@ pub fn version_document() -> Value {
                 "Arch": arch(),
                 "KernelVersion": kernel_version(),
                 "Experimental": "false",
+                "GitCommit": crate::GIT_COMMIT,
+                "GoVersion": crate::RUST_VERSION,
+                "BuildTime": crate::built(),
             }
         }],
         "Version": version,
         "ApiVersion": MAX_VERSION.to_string(),
         "MinAPIVersion": MIN_VERSION.to_string(),
         "GitCommit": crate::GIT_COMMIT,
-        "GoVersion": "",
+        "GoVersion": crate::RUST_VERSION,
         "Os": "linux",
         "Arch": arch(),
         "KernelVersion": kernel_version(),
@@ -73,17 +76,14 @@ pub fn version_document() -> Value {
     })
 }
 
-/// `PRETTY_NAME` of /etc/os-release.
-fn operating_system() -> String {
-    std::fs::read_to_string("/etc/os-release")
-        .ok()
-        .and_then(|t| {
-            t.lines().find_map(|l| {
-                l.strip_prefix("PRETTY_NAME=")
-                    .map(|v| v.trim_matches('"').to_string())
-            })
-        })
-        .unwrap_or_else(|| "Linux".into())
+/// A field of /etc/os-release (`PRETTY_NAME`, `VERSION_ID`).
+fn os_release(field: &str) -> Option<String> {
+    let text = std::fs::read_to_string("/etc/os-release").ok()?;
+    text.lines().find_map(|l| {
+        l.strip_prefix(field)
+            .and_then(|v| v.strip_prefix('='))
+            .map(|v| v.trim_matches('"').to_string())
+    })
 }
 
 /// `GET /info`.
@@ -107,6 +107,14 @@ pub fn info_document(engine: &berth_engine::Engine) -> Result<Value, berth_engin
     let mut h = berth_oci::Hasher::new();
     h.update(root.as_bytes());
     let id = h.finish().hex()[..32].to_string();
+    let registries = engine.registry_config();
+    let mut insecure = vec!["127.0.0.0/8".to_string()];
+    insecure.extend(registries.insecure_registries.iter().cloned());
+    let mirrors: Vec<String> = registries
+        .registry_mirrors
+        .iter()
+        .map(|m| format!("{}/", m.trim_end_matches('/')))
+        .collect();
     Ok(json!({
         "ID": id,
         "Containers": containers.len(),
@@ -142,15 +150,17 @@ pub fn info_document(engine: &berth_engine::Engine) -> Result<Value, berth_engin
         "CgroupVersion": if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "2" } else { "1" },
         "NEventsListener": 0,
         "KernelVersion": kernel_version(),
-        "OperatingSystem": operating_system(),
-        "OSVersion": "",
+        "OperatingSystem": os_release("PRETTY_NAME").unwrap_or_else(|| "Linux".into()),
+        "OSVersion": os_release("VERSION_ID").unwrap_or_default(),
         "OSType": "linux",
         "Architecture": std::env::consts::ARCH,
         "IndexServerAddress": "https://index.docker.io/v1/",
         "RegistryConfig": {
-            "IndexConfigs": {},
-            "InsecureRegistryCIDRs": ["127.0.0.0/8"],
-            "Mirrors": [],
+            "IndexConfigs": {
+                "docker.io": {"Name": "docker.io", "Mirrors": mirrors, "Secure": true, "Official": true},
+            },
+            "InsecureRegistryCIDRs": insecure,
+            "Mirrors": mirrors,
         },
         "NCPU": std::thread::available_parallelism().map_or(1, |n| n.get()),
         "MemTotal": berth_engine::runtime::cgroup::mem_total(),

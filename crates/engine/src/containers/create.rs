@@ -94,6 +94,8 @@ pub struct CreateOptions {
     pub cap_drop: Vec<String>,
     /// `--privileged`.
     pub privileged: bool,
+    /// `--init`.
+    pub init: bool,
     /// `--ulimit`s (checked at create).
     pub ulimits: Vec<berth_runtime::spec::Ulimit>,
     /// `--shm-size`, bytes.
@@ -106,6 +108,18 @@ pub struct CreateOptions {
     pub cpu_shares: Option<i64>,
     /// `--cpuset-cpus`.
     pub cpuset_cpus: Option<String>,
+    /// `--cpuset-mems`.
+    pub cpuset_mems: Option<String>,
+    /// `--cpu-period`, microseconds.
+    pub cpu_period: Option<i64>,
+    /// `--cpu-quota`, microseconds.
+    pub cpu_quota: Option<i64>,
+    /// `--memory-reservation`, bytes.
+    pub memory_reservation: Option<i64>,
+    /// `--memory-swappiness` (0-100; -1 for the default).
+    pub memory_swappiness: Option<i64>,
+    /// `--oom-kill-disable`.
+    pub oom_kill_disable: bool,
     /// `--label K=V`.
     pub labels: Vec<String>,
     /// `--stop-signal`.
@@ -280,6 +294,66 @@ fn parse_mounts(opts: &CreateOptions, paths: &Paths) -> Result<Vec<MountSpec>> {
     Ok(out)
 }
 
+/// docker's checks of the CFS and memory settings, in its words.
+fn check_cpu_and_memory(h: &HostConfig) -> Result<()> {
+    let bad = |m: String| Err(Error::InvalidArgument(m));
+    if h.nano_cpus > 0 && h.cpu_period > 0 {
+        return bad("Conflicting options: Nano CPUs and CPU Period cannot both be set".into());
+    }
+    if h.nano_cpus > 0 && h.cpu_quota > 0 {
+        return bad("Conflicting options: Nano CPUs and CPU Quota cannot both be set".into());
+    }
+    if h.cpu_period != 0 && !(1000..=1_000_000).contains(&h.cpu_period) {
+        return bad(
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)"
+                .into(),
+        );
+    }
+    if h.cpu_quota > 0 && h.cpu_quota < 1000 {
+        return bad("CPU cfs quota can not be less than 1ms (i.e. 1000)".into());
+    }
+    if let Some(s) = h.memory_swappiness
+        && !(0..=100).contains(&s)
+    {
+        return bad(format!(
+            "Invalid value: {s}, valid memory swappiness range is 0-100"
+        ));
+    }
+    if h.memory > 0 && h.memory_reservation > h.memory {
+        return bad(
+            "Minimum memory limit can not be less than memory reservation limit, see usage".into(),
+        );
+    }
+    if !h.cpuset_mems.is_empty() {
+        // The host's memory (NUMA) nodes: node0, node1, …
+        let nodes = std::fs::read_dir("/sys/devices/system/node")
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| {
+                        e.file_name()
+                            .to_str()
+                            .and_then(|n| n.strip_prefix("node"))
+                            .is_some_and(|n| n.parse::<u32>().is_ok())
+                    })
+                    .count()
+            })
+            .unwrap_or(1)
+            .max(1);
+        berth_runtime::spec::check_cpuset(&h.cpuset_mems, nodes).map_err(|_| {
+            Error::InvalidArgument(format!(
+                "Requested memory nodes are not available - requested {}, available: {}",
+                h.cpuset_mems,
+                if nodes == 1 {
+                    "0".to_string()
+                } else {
+                    format!("0-{}", nodes - 1)
+                }
+            ))
+        })?;
+    }
+    Ok(())
+}
+
 /// `K=V` entries over `base`, a later key replacing an earlier one; a bare `K`
 /// takes the caller's value (and is dropped when the caller has none).
 pub(crate) fn merge_env(base: &[String], over: &[String]) -> Vec<String> {
@@ -447,6 +521,15 @@ impl Engine {
         config.hostname = hostname.clone();
         let host_config = HostConfig {
             binds: opts.volumes.clone(),
+            tmpfs: (!opts.tmpfs.is_empty()).then(|| {
+                opts.tmpfs
+                    .iter()
+                    .map(|t| {
+                        let (path, options) = t.split_once(':').unwrap_or((t, ""));
+                        (path.to_string(), options.to_string())
+                    })
+                    .collect()
+            }),
             mounts,
             readonly_rootfs: opts.read_only,
             network_mode,
@@ -474,6 +557,7 @@ impl Engine {
             cap_add: opts.cap_add.clone(),
             cap_drop: opts.cap_drop.clone(),
             privileged: opts.privileged,
+            init: opts.init.then_some(true),
             auto_remove: opts.auto_remove,
             runtime: opts.runtime.clone().unwrap_or_default(),
             console_size: opts
@@ -487,7 +571,14 @@ impl Engine {
             sysctls: parse_sysctls(&opts.sysctls, mode != NetworkMode::Host)?,
             cpu_shares: opts.cpu_shares.unwrap_or(0),
             cpuset_cpus: opts.cpuset_cpus.clone().unwrap_or_default(),
+            cpuset_mems: opts.cpuset_mems.clone().unwrap_or_default(),
+            cpu_period: opts.cpu_period.unwrap_or(0),
+            cpu_quota: opts.cpu_quota.unwrap_or(0),
+            memory_reservation: opts.memory_reservation.unwrap_or(0),
+            memory_swappiness: opts.memory_swappiness.filter(|s| *s != -1),
+            oom_kill_disable: opts.oom_kill_disable,
         };
+        check_cpu_and_memory(&host_config)?;
         if host_config.cpu_shares < 0 {
             return Err(Error::InvalidArgument(
                 "invalid --cpu-shares: it must be positive".into(),

@@ -33,7 +33,7 @@ pub use commit::CommitOptions;
 pub(crate) use create::Base;
 pub use create::{AttachStreams, CreateOptions};
 pub use exec::{Exec, ExecIo, ExecOptions};
-pub use ops::{ContainerFilter, UpdateOptions};
+pub use ops::{ContainerFilter, Top, UpdateOptions};
 pub use restart::RestartPolicy;
 pub use start::Started;
 pub(crate) use state::Operation;
@@ -100,6 +100,10 @@ pub struct HostConfig {
     pub binds: Vec<String>,
     /// Mounts beyond the defaults, as given to the runtime.
     pub mounts: Vec<MountSpec>,
+    /// `--tmpfs PATH[:OPTIONS]`, by path (docker's `Tmpfs`; such mounts are
+    /// not listed in `Mounts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tmpfs: Option<BTreeMap<String, String>>,
     /// `--read-only`.
     pub readonly_rootfs: bool,
     /// `--network`: `default` (the default bridge), `bridge`, `host`, `none`,
@@ -147,6 +151,9 @@ pub struct HostConfig {
     pub privileged: bool,
     /// `--rm`.
     pub auto_remove: bool,
+    /// `--init`: an init as PID 1 that forwards signals and reaps zombies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<bool>,
     /// `--runtime`: empty for the built-in one.
     pub runtime: String,
     /// The terminal's size when `-t` was given: height, width (0 = unknown).
@@ -170,6 +177,24 @@ pub struct HostConfig {
     /// `--cpuset-cpus`.
     #[serde(default)]
     pub cpuset_cpus: String,
+    /// `--cpuset-mems`.
+    #[serde(default)]
+    pub cpuset_mems: String,
+    /// `--cpu-period`, microseconds (0: unset).
+    #[serde(default)]
+    pub cpu_period: i64,
+    /// `--cpu-quota`, microseconds (0: unset).
+    #[serde(default)]
+    pub cpu_quota: i64,
+    /// `--memory-reservation`, bytes (0: unset).
+    #[serde(default)]
+    pub memory_reservation: i64,
+    /// `--memory-swappiness` (None: the kernel's).
+    #[serde(default)]
+    pub memory_swappiness: Option<i64>,
+    /// `--oom-kill-disable`.
+    #[serde(default)]
+    pub oom_kill_disable: bool,
 }
 
 /// docker's `LogConfig`: the driver (`json-file`, `none`) and its options.
@@ -391,8 +416,15 @@ impl Container {
 
     /// The command as docker's COMMAND column shows it (quoted, untruncated).
     pub fn command_line(&self) -> String {
-        std::iter::once(self.record.path.as_str())
-            .chain(self.record.args.iter().map(String::as_str))
+        // dockerd's `Command`: an argument with a space in single quotes.
+        std::iter::once(self.record.path.clone())
+            .chain(self.record.args.iter().map(|a| {
+                if a.contains(' ') {
+                    format!("'{a}'")
+                } else {
+                    a.clone()
+                }
+            }))
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -566,41 +598,60 @@ impl Engine {
             "MergedDir".into(),
             self.paths.rootfs(&c.id).display().to_string().into(),
         );
+        let from_tmpfs_flag = |m: &MountSpec| {
+            m.kind == "tmpfs"
+                && c.record
+                    .host_config
+                    .tmpfs
+                    .as_ref()
+                    .is_some_and(|t| t.contains_key(&m.destination))
+        };
+        let volumes = self.paths.volumes();
         let mounts: Vec<serde_json::Value> = c
             .record
             .host_config
             .mounts
             .iter()
+            .filter(|m| !from_tmpfs_flag(m))
             .map(|m| {
                 let ro = m.options.iter().any(|o| o == "ro");
-                let kind = if m.kind == "tmpfs" {
-                    "tmpfs"
-                } else if m
-                    .source
-                    .starts_with(&self.paths.volumes().display().to_string())
-                {
-                    "volume"
-                } else {
-                    "bind"
+                // A volume's source is VOLUMES/NAME/_data.
+                let volume = std::path::Path::new(&m.source)
+                    .strip_prefix(&volumes)
+                    .ok()
+                    .and_then(|p| p.components().next())
+                    .map(|n| n.as_os_str().to_string_lossy().into_owned());
+                let kind = match (&volume, m.kind.as_str()) {
+                    (_, "tmpfs") => "tmpfs",
+                    (Some(_), _) => "volume",
+                    (None, _) => "bind",
                 };
-                serde_json::json!({
+                let mut mount = serde_json::json!({
                     "Type": kind,
                     "Source": m.source,
                     "Destination": m.destination,
                     "Mode": if ro { "ro" } else { "" },
                     "RW": !ro,
-                    "Propagation": if m.kind == "bind" { "rprivate" } else { "" },
-                })
+                    "Propagation": if kind == "bind" { "rprivate" } else { "" },
+                });
+                // docker's templates see an empty Name on binds.
+                mount["Name"] = volume.clone().unwrap_or_default().into();
+                if volume.is_some() {
+                    mount["Driver"] = "local".into();
+                    mount["Mode"] = if ro { "ro" } else { "z" }.into();
+                }
+                mount
             })
             .collect();
         let path = |f: &str| dir.join(f).display().to_string();
         // docker's HostConfig also names the log driver; SDKs read it to
         // decide whether logs can be read back.
-        let host_config =
-            serde_json::to_value(&c.record.host_config).map_err(|source| Error::Serialize {
+        let host_config = host_config_shape(serde_json::to_value(&c.record.host_config).map_err(
+            |source| Error::Serialize {
                 what: "the container's host config",
                 source,
-            })?;
+            },
+        )?);
         let mut state = serde_json::to_value(&c.state).map_err(|source| Error::Serialize {
             what: "the container's state",
             source,
@@ -640,4 +691,28 @@ impl Engine {
             "AppArmorProfile": "",
         }))
     }
+}
+
+/// A host config in dockerd's full shape: the fields berth does not set
+/// have docker's zero values, so that templates and SDKs find every key.
+fn host_config_shape(given: serde_json::Value) -> serde_json::Value {
+    let mut out = serde_json::json!({
+        "BlkioWeight": 0, "BlkioWeightDevice": [], "BlkioDeviceReadBps": null,
+        "BlkioDeviceWriteBps": null, "BlkioDeviceReadIOps": null, "BlkioDeviceWriteIOps": null,
+        "Cgroup": "", "CgroupParent": "", "CgroupnsMode": "host", "ContainerIDFile": "",
+        "CpuCount": 0, "CpuPercent": 0, "CpuPeriod": 0, "CpuQuota": 0,
+        "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetMems": "",
+        "DeviceCgroupRules": null, "DeviceRequests": null, "Devices": [], "GroupAdd": null,
+        "IOMaximumBandwidth": 0, "IOMaximumIOps": 0, "IpcMode": "private", "Isolation": "",
+        "KernelMemory": 0, "KernelMemoryTCP": 0, "Links": null,
+        "MaskedPaths": berth_runtime::spec::MASKED_PATHS,
+        "ReadonlyPaths": berth_runtime::spec::READONLY_PATHS,
+        "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": null,
+        "OomKillDisable": false, "PidMode": "", "UTSMode": "", "UsernsMode": "",
+        "VolumeDriver": "", "VolumesFrom": null,
+    });
+    if let (Some(o), serde_json::Value::Object(given)) = (out.as_object_mut(), given) {
+        o.extend(given);
+    }
+    out
 }

@@ -386,8 +386,9 @@ impl Engine {
             ));
         }
         if !self.db.rename_container(&c.id, new_name)? {
+            let holder = self.container(new_name).map(|h| h.id).unwrap_or_default();
             return Err(Error::NameInUse(format!(
-                "Conflict. The container name \"/{new_name}\" is already in use. You have to remove (or rename) that container to be able to reuse that name."
+                "Error when allocating new name: Conflict. The container name \"/{new_name}\" is already in use by container \"{holder}\". You have to remove (or rename) that container to be able to reuse that name."
             )));
         }
         if let Ok(renamed) = self.container(&c.id) {
@@ -538,7 +539,7 @@ impl Engine {
     }
 
     /// `berth top`: `ps -f` of the container's processes: the header and rows.
-    pub fn top_container(&self, name: &str, ps_args: &[String]) -> Result<String> {
+    pub fn top_container(&self, name: &str, ps_args: &[String]) -> Result<Top> {
         let c = self.container(name)?;
         c.state.check(Operation::Top, &c.id, name)?;
         let pids = self.container_pids(&c);
@@ -563,7 +564,7 @@ impl Engine {
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
         }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        Ok(Top::parse(&String::from_utf8_lossy(&out.stdout)))
     }
 
     /// PIDs of the container's processes, from its cgroup (or the init alone).
@@ -577,5 +578,43 @@ impl Engine {
         } else {
             Vec::new()
         }
+    }
+}
+
+/// `top`'s answer in docker's shape: ps's titles and one row per process.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Top {
+    /// The column titles (`UID`, `PID`, … `CMD`).
+    pub titles: Vec<String>,
+    /// Each process's columns; the last (the command) keeps its spaces.
+    pub processes: Vec<Vec<String>>,
+}
+
+impl Top {
+    fn parse(ps: &str) -> Top {
+        let mut lines = ps.lines();
+        let titles: Vec<String> = lines
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        let n = titles.len().max(1);
+        let processes = lines
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let mut cols: Vec<String> = Vec::with_capacity(n);
+                let mut rest = l.trim_start();
+                for _ in 1..n {
+                    let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+                    cols.push(rest[..end].to_string());
+                    rest = rest[end..].trim_start();
+                }
+                cols.push(rest.to_string());
+                cols
+            })
+            .collect();
+        Top { titles, processes }
     }
 }

@@ -37,11 +37,9 @@ impl Default for RestartPolicy {
 impl RestartPolicy {
     /// `--restart` as docker takes it.
     pub fn parse(s: &str) -> Result<RestartPolicy> {
-        let bad = || {
-            Error::InvalidArgument(format!(
-                "invalid restart policy {s:?}: no, always, unless-stopped or on-failure[:max-retries]"
-            ))
-        };
+        // docker's words (its policies: no, always, unless-stopped,
+        // on-failure[:max-retries]).
+        let bad = || Error::InvalidArgument(format!("invalid restart policy '{s}'"));
         let (name, count) = match s.split_once(':') {
             Some((n, c)) => (n, Some(c.parse::<u32>().map_err(|_| bad())?)),
             None => (s, None),

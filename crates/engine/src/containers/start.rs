@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use berth_runtime::command::Lookup;
 use berth_runtime::monitor::{self, ATTACH_SOCKET, Exit, Hooks, MonitorConfig};
-use berth_runtime::spec::{Network, ProcessUser, Resources, SpecOptions};
+use berth_runtime::spec::{Init, Network, ProcessUser, Resources, SpecOptions};
 use berth_runtime::user;
 use berth_snapshot::mount::mount_all;
 use serde_json::json;
@@ -278,6 +278,29 @@ impl Engine {
         }
     }
 
+    /// `--init`'s PID 1: berth's own in its runtime; for another runtime a
+    /// static init of the host (docker's `docker-init`), as docker mounts it.
+    fn init_for(&self, host: &super::HostConfig) -> Result<Init> {
+        if host.init != Some(true) {
+            return Ok(Init::None);
+        }
+        if self.oci_runtime(host).name() == "berth" {
+            return Ok(Init::Builtin);
+        }
+        berth_runtime::init::INIT_BINARIES
+            .iter()
+            .map(std::path::Path::new)
+            .find(|p| p.is_file())
+            .map(|p| Init::Binary(p.to_path_buf()))
+            .ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "--init with the runtime {} needs a static init on the host: {}",
+                    host.runtime,
+                    berth_runtime::init::INIT_BINARIES.join(" or ")
+                ))
+            })
+    }
+
     /// Mounts the rootfs and writes `config.json`.
     fn prepare_bundle(&self, c: &Container, wait_attach: bool) -> Result<MonitorConfig> {
         let bundle = self.paths.bundle(&c.id);
@@ -355,6 +378,13 @@ impl Engine {
                     .filter(|s| *s > 0)
                     .map(|s| s.max(2)),
                 cpuset_cpus: Some(host.cpuset_cpus.clone()).filter(|c| !c.is_empty()),
+                cpuset_mems: Some(host.cpuset_mems.clone()).filter(|c| !c.is_empty()),
+                cpu_period: u64::try_from(host.cpu_period).ok().filter(|p| *p > 0),
+                cpu_quota: (host.cpu_quota != 0).then_some(host.cpu_quota),
+                memory_reservation: (host.memory_reservation > 0)
+                    .then_some(host.memory_reservation),
+                memory_swappiness: host.memory_swappiness.and_then(|s| u64::try_from(s).ok()),
+                oom_kill_disable: host.oom_kill_disable,
             },
             cgroups_path: Cgroup::of(&c.id).spec_path(),
             ulimits: host.ulimits.clone(),
@@ -363,6 +393,7 @@ impl Engine {
             sysctls: host.sysctls.clone(),
             seccomp: security.seccomp,
             no_new_privileges: security.no_new_privileges,
+            init: self.init_for(host)?,
         };
         let spec = berth_runtime::spec::build(&opts)?;
         Lookup {

@@ -53,6 +53,11 @@ pub fn login_domain(server: Option<&str>) -> String {
 }
 
 impl Engine {
+    /// The registry settings this engine pulls and pushes with (for `info`).
+    pub fn registry_config(&self) -> &RegistryConfig {
+        &self.registries.config
+    }
+
     fn client_options(&self, credentials: Option<Credentials>) -> ClientOptions {
         let s = &self.registries;
         let mut dirs = s.certs_dirs.clone();

@@ -317,11 +317,17 @@ impl Engine {
     /// Every network, oldest first.
     pub fn networks(&self) -> Result<Vec<Network>> {
         self.ensure_default_networks()?;
-        self.db
+        let mut list: Vec<Network> = self
+            .db
             .networks()?
             .into_iter()
             .map(Network::from_row)
-            .collect()
+            .collect::<Result<_>>()?;
+        // dockerd's `--bridge=none` has no `bridge` network to list.
+        if self.network_defaults.no_default_bridge {
+            list.retain(|n| !(n.predefined() && n.config.driver == "bridge"));
+        }
+        Ok(list)
     }
 
     /// The networks matching every filter (`KEY=VALUE`: driver, id, label,
@@ -503,7 +509,7 @@ impl Engine {
                 })
                 .collect();
             return Err(Error::NetworkConflict(format!(
-                "network {} id {} has active endpoints ({})",
+                "error while removing network: network {} id {} has active endpoints ({})",
                 n.name,
                 n.id,
                 names.join(", ")

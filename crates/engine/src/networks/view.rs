@@ -196,8 +196,9 @@ impl Engine {
                     ep["NetworkID"] = n.id.clone().into();
                     let settings = Self::endpoint_settings(&row);
                     if n.user_defined() {
-                        let mut aliases = vec![c.short_id().to_string()];
-                        aliases.extend(settings.aliases.iter().cloned());
+                        // docker's order: the given aliases, then the short ID.
+                        let mut aliases = settings.aliases.clone();
+                        aliases.push(c.short_id().to_string());
                         ep["Aliases"] = aliases.into();
                     }
                     if let Some(ip) = &settings.requested_ip {

@@ -169,7 +169,7 @@ impl Engine {
 }
 
 /// Bytes of the regular files under `dir` (what removing it frees).
-fn tree_size(dir: &std::path::Path) -> u64 {
+pub(crate) fn tree_size(dir: &std::path::Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };

@@ -71,6 +71,15 @@ impl Executor for SizedConsole {
                 size.width().try_into().unwrap_or(u16::MAX),
             );
         }
+        let wants_init = spec
+            .annotations()
+            .as_ref()
+            .is_some_and(|a| a.get(crate::init::ANNOTATION).is_some_and(|v| v == "true"));
+        // Only the container's first process (exec'd ones load the same
+        // spec): PID 1 of its namespace.
+        if wants_init && rustix::process::getpid().as_raw_nonzero().get() == 1 {
+            return crate::init::run_as_init(|| get_executor().exec(spec));
+        }
         get_executor().exec(spec)
     }
 

@@ -89,6 +89,14 @@ impl Db {
         }))
     }
 
+    /// How many steps the build cache holds.
+    pub fn build_cache_len(&self) -> Result<usize, Error> {
+        let n: i64 = self
+            .conn()
+            .query_row("SELECT count(*) FROM build_cache", [], |r| r.get(0))?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     /// Forgets every cached build step; returns how many there were.
     pub fn clear_build_cache(&self) -> Result<usize, Error> {
         Ok(self.conn().execute("DELETE FROM build_cache", [])?)
