@@ -572,6 +572,23 @@ pub enum SystemCommand {
     Info(FormatArgs),
     /// Get real time events.
     Events(EventsArgs),
+    /// Remove unused data: stopped containers, unused networks, dangling
+    /// images and the build cache (and, with --volumes, unused volumes).
+    Prune(SystemPruneArgs),
+}
+
+/// `berth system prune`.
+#[derive(Debug, Args)]
+pub struct SystemPruneArgs {
+    /// Remove all unused images, not just dangling ones.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Prune volumes too.
+    #[arg(long)]
+    pub volumes: bool,
 }
 
 /// `berth events`.
@@ -964,6 +981,42 @@ pub struct CreateFlags {
     /// Tune container memory swappiness (0 to 100; -1 for the default).
     #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = crate::size::parse_swappiness)]
     pub memory_swappiness: Option<i64>,
+    /// Memory plus swap limit (e.g. 128m); -1 for unlimited swap.
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true, value_parser = crate::size::parse_swap)]
+    pub memory_swap: Option<i64>,
+    /// Block IO (relative weight), between 10 and 1000.
+    #[arg(long, value_name = "N")]
+    pub blkio_weight: Option<u16>,
+    /// Add a host device to the container: HOST[:CONTAINER][:PERMISSIONS] (rwm).
+    #[arg(long, value_name = "LIST")]
+    pub device: Vec<String>,
+    /// Add a rule to the cgroup allowed devices list: `c 1:3 rwm`, `b 8:* r`.
+    #[arg(long, value_name = "RULE")]
+    pub device_cgroup_rule: Vec<String>,
+    /// Cgroup namespace to use: private or host [default: host on cgroup v1, private on v2].
+    #[arg(long, value_name = "MODE", value_parser = ["private", "host"])]
+    pub cgroupns: Option<String>,
+    /// Command to run to check health (run by `/bin/sh -c`).
+    #[arg(long, value_name = "CMD")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (e.g. 30s, 1m30s) [default: 30s].
+    #[arg(long, value_name = "DURATION", value_parser = crate::size::parse_go_duration)]
+    pub health_interval: Option<i64>,
+    /// Maximum time to allow one check to run [default: 30s].
+    #[arg(long, value_name = "DURATION", value_parser = crate::size::parse_go_duration)]
+    pub health_timeout: Option<i64>,
+    /// Consecutive failures needed to report unhealthy [default: 3].
+    #[arg(long, value_name = "N")]
+    pub health_retries: Option<i64>,
+    /// Start period for the container to initialize before failures count.
+    #[arg(long, value_name = "DURATION", value_parser = crate::size::parse_go_duration)]
+    pub health_start_period: Option<i64>,
+    /// Time between running the check during the start period [default: 5s].
+    #[arg(long, value_name = "DURATION", value_parser = crate::size::parse_go_duration)]
+    pub health_start_interval: Option<i64>,
+    /// Disable any container-specified HEALTHCHECK.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub no_healthcheck: bool,
     /// Disable OOM Killer.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub oom_kill_disable: bool,
@@ -1137,6 +1190,18 @@ pub struct KillArgs {
 /// Commands that take only containers.
 #[derive(Debug, Args)]
 pub struct ContainersArgs {
+    /// The containers.
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// `berth wait`.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// What to wait for: not-running, next-exit (the end of the next run),
+    /// removed (the Engine API's conditions).
+    #[arg(long, default_value = "not-running", value_parser = ["not-running", "next-exit", "removed"])]
+    pub condition: String,
     /// The containers.
     #[arg(required = true, value_name = "CONTAINER")]
     pub containers: Vec<String>,
@@ -1411,7 +1476,7 @@ pub enum ContainerOp {
     /// Fetch the logs of a container.
     Logs(LogsArgs),
     /// Block until one or more containers stop, then print their exit codes.
-    Wait(ContainersArgs),
+    Wait(WaitArgs),
     /// Attach local standard input, output, and error streams to a running container.
     Attach(AttachArgs),
     /// Display the running processes of a container.

@@ -72,6 +72,9 @@ fn main() -> ExitCode {
             if e.downcast_ref::<format::TemplateParseError>().is_some() {
                 return ExitCode::from(EXIT_TEMPLATE);
             }
+            if e.downcast_ref::<commands::UsageError>().is_some() {
+                return ExitCode::from(EXIT_BERTH);
+            }
             // docker: 126 when the command cannot be invoked, 127 when it is not
             // found; a failed build is 1.
             match e.downcast_ref::<berth_engine::Error>() {
@@ -168,6 +171,7 @@ fn run(mut cli: Cli, root_given: bool) -> anyhow::Result<()> {
         Command::Image(ImageCommand::Mount(a)) => system::mount(&engine, a),
         Command::Image(ImageCommand::Umount(a)) => system::umount(&engine, a),
         Command::System(SystemCommand::Df(a)) => system::df(&engine, a),
+        Command::System(SystemCommand::Prune(a)) => system::prune(&engine, a),
         Command::System(SystemCommand::Info(a)) | Command::Info(a) => system::info(&engine, a),
         Command::Version(a) => system::version(&engine, a),
         Command::System(SystemCommand::Events(a)) | Command::Events(a) => {

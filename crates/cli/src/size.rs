@@ -20,6 +20,19 @@ pub fn parse_swappiness(s: &str) -> Result<i64, String> {
     }
 }
 
+/// `--memory-swap`: a size, or -1 for unlimited swap.
+pub fn parse_swap(s: &str) -> Result<i64, String> {
+    if s.trim() == "-1" {
+        return Ok(-1);
+    }
+    parse_bytes(s)
+}
+
+/// A duration as docker takes one (`30s`, `1m30s`, `500ms`), in nanoseconds.
+pub fn parse_go_duration(s: &str) -> Result<i64, String> {
+    berth_engine::parse_duration(s).ok_or_else(|| format!("time: invalid duration \"{s}\""))
+}
+
 /// Parses a size in bytes; the error says what was expected.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim().to_ascii_lowercase();

@@ -156,6 +156,19 @@ impl Engine {
         self.emit("container", action, &c.id, &attrs);
     }
 
+    /// The exit code the journal's last `die` of container `id` recorded:
+    /// what a removed (`--rm`) container leaves behind for `wait`.
+    pub(crate) fn last_exit_code(&self, id: &str) -> Option<i32> {
+        let mut code = None;
+        let _ = self.events(None, None, false, &|| true, &mut |e| {
+            if e.kind == "container" && e.action == "die" && e.id == id {
+                code = e.attributes.get("exitCode").and_then(|c| c.parse().ok());
+            }
+            Ok(())
+        });
+        code
+    }
+
     /// The events from `since` (nanoseconds) on, through `emit`; with
     /// `follow`, waits for new ones until `until` (or for ever), stopping
     /// when `emit` fails or `wanted_still` turns false (the client went away).

@@ -31,8 +31,8 @@ pub use builds::{BuildOptions, BuildProgress, is_tar_archive};
 pub use containers::names::new_id;
 pub use containers::{
     AttachStreams, CommitOptions, Container, ContainerConfig, ContainerFilter, ContainerRecord,
-    ContainerState, CreateOptions, Exec, ExecIo, ExecOptions, HostConfig, RestartPolicy, Started,
-    StateError, Status, Top, UpdateOptions,
+    ContainerState, CreateOptions, DeviceMapping, Exec, ExecIo, ExecOptions, Health, HealthConfig,
+    HealthResult, HostConfig, RestartPolicy, Started, StateError, Status, Top, UpdateOptions,
 };
 pub use df::{ContainerUsage, DiskUsage, ImageUsage, VolumeUsage};
 pub use events::{EVENT_FILTERS, Event};

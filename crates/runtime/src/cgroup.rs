@@ -8,6 +8,24 @@ use std::path::{Path, PathBuf};
 const ROOT: &str = "/sys/fs/cgroup";
 const PARENT: &str = "berth";
 
+/// Whether the host's cgroups are v2 alone (docker's default cgroup
+/// namespace is private there, the host's on v1).
+pub fn unified() -> bool {
+    Path::new(ROOT).join("cgroup.controllers").exists()
+}
+
+/// Whether a block I/O weight can be set: v2's `io.weight` or v1's
+/// `blkio.weight` (the CFQ/BFQ schedulers'), at the root of the hierarchy.
+pub fn blkio_weight_supported() -> bool {
+    let root = Path::new(ROOT);
+    if unified() {
+        return root.join("cgroup.subtree_control").exists()
+            && std::fs::read_to_string(root.join("cgroup.controllers"))
+                .is_ok_and(|c| c.split_whitespace().any(|x| x == "io"));
+    }
+    root.join("blkio/blkio.weight").exists() || root.join("blkio/blkio.bfq.weight").exists()
+}
+
 /// The cgroup of one container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cgroup {

@@ -172,6 +172,84 @@ pub struct Resources {
     /// `--oom-kill-disable`.
     #[serde(default)]
     pub oom_kill_disable: bool,
+    /// `--memory-swap`: memory plus swap, bytes; -1 for unlimited swap.
+    #[serde(default)]
+    pub memory_swap: Option<i64>,
+    /// `--blkio-weight` (10 to 1000).
+    #[serde(default)]
+    pub blkio_weight: Option<u16>,
+}
+
+/// A device node given to the container (`--device`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Device {
+    /// Where it appears in the container.
+    pub path: String,
+    /// `c` or `b`.
+    pub kind: char,
+    /// Its numbers.
+    pub major: u32,
+    /// Its numbers.
+    pub minor: u32,
+    /// Its mode bits (permissions) on the host.
+    pub file_mode: u32,
+    /// The cgroup access: `r`, `w`, `m`, or a mix.
+    pub access: String,
+}
+
+/// A `--device-cgroup-rule`: `c 1:3 rwm`, `b 8:* r`, `a *:* m`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeviceRule {
+    /// `a`, `c` or `b`.
+    pub kind: char,
+    /// `None` for `*`.
+    pub major: Option<u32>,
+    /// `None` for `*`.
+    pub minor: Option<u32>,
+    /// `r`, `w`, `m`, or a mix.
+    pub access: String,
+}
+
+impl DeviceRule {
+    /// Parses docker's rule syntax.
+    pub fn parse(rule: &str) -> Result<DeviceRule, Error> {
+        let bad = || Error::Invalid(format!("invalid device cgroup format '{rule}'"));
+        let parts: Vec<&str> = rule.split_whitespace().collect();
+        let [kind, numbers, access] = parts[..] else {
+            return Err(bad());
+        };
+        let kind = match kind {
+            "a" | "c" | "b" => kind.chars().next().ok_or_else(bad)?,
+            _ => return Err(bad()),
+        };
+        let (major, minor) = numbers.split_once(':').ok_or_else(bad)?;
+        let number = |n: &str| -> Result<Option<u32>, Error> {
+            match n {
+                "*" => Ok(None),
+                n => n.parse().map(Some).map_err(|_| bad()),
+            }
+        };
+        if access.is_empty() || !access.chars().all(|c| "rwm".contains(c)) {
+            return Err(bad());
+        }
+        Ok(DeviceRule {
+            kind,
+            major: number(major)?,
+            minor: number(minor)?,
+            access: access.to_string(),
+        })
+    }
+
+    fn to_oci(&self) -> Value {
+        let mut r = json!({"allow": true, "type": self.kind.to_string(), "access": self.access});
+        if let Some(m) = self.major {
+            r["major"] = json!(m);
+        }
+        if let Some(m) = self.minor {
+            r["minor"] = json!(m);
+        }
+        r
+    }
 }
 
 /// Checks a `--cpuset-cpus` list (`0-1,3`) against the CPUs this host has.
@@ -413,6 +491,12 @@ pub struct SpecOptions {
     pub no_new_privileges: bool,
     /// `--init`: which init runs as PID 1.
     pub init: Init,
+    /// `--device`s.
+    pub devices: Vec<Device>,
+    /// `--device-cgroup-rule`s.
+    pub device_rules: Vec<DeviceRule>,
+    /// `--cgroupns private`: a cgroup namespace of its own.
+    pub cgroupns: bool,
 }
 
 /// The container's PID 1 with `--init`.
@@ -595,6 +679,9 @@ pub fn build(opts: &SpecOptions) -> Result<Value, Error> {
         json!({"type": "uts"}),
         json!({"type": "mount"}),
     ];
+    if opts.cgroupns {
+        namespaces.push(json!({"type": "cgroup"}));
+    }
     match &opts.network {
         Network::Host => {}
         Network::None => namespaces.push(json!({"type": "network"})),
@@ -624,11 +711,28 @@ pub fn build(opts: &SpecOptions) -> Result<Value, Error> {
         allow.push(json!({"allow": true, "type": "c", "major": 136, "access": "rwm"}));
         Value::Array(allow)
     };
+    let devices = match devices {
+        Value::Array(mut rules) if !opts.privileged => {
+            rules.extend(opts.devices.iter().map(|d| {
+                json!({"allow": true, "type": d.kind.to_string(), "major": d.major,
+                       "minor": d.minor, "access": d.access})
+            }));
+            rules.extend(opts.device_rules.iter().map(DeviceRule::to_oci));
+            Value::Array(rules)
+        }
+        other => other,
+    };
     resources["devices"] = devices;
+    if let Some(w) = opts.resources.blkio_weight {
+        resources["blockIO"] = json!({"weight": w});
+    }
     let mut memory = json!({});
     if let Some(m) = opts.resources.memory {
         // docker: without --memory-swap, swap may be as large again as memory.
         memory = json!({"limit": m, "swap": m.saturating_mul(2)});
+    }
+    if let Some(swap) = opts.resources.memory_swap {
+        memory["swap"] = json!(swap);
     }
     if let Some(r) = opts.resources.memory_reservation {
         memory["reservation"] = json!(r);
@@ -677,6 +781,16 @@ pub fn build(opts: &SpecOptions) -> Result<Value, Error> {
     });
     if !opts.sysctls.is_empty() {
         linux["sysctl"] = json!(opts.sysctls);
+    }
+    if !opts.devices.is_empty() {
+        linux["devices"] = opts
+            .devices
+            .iter()
+            .map(|d| {
+                json!({"path": d.path, "type": d.kind.to_string(), "major": d.major,
+                       "minor": d.minor, "fileMode": d.file_mode, "uid": 0, "gid": 0})
+            })
+            .collect();
     }
     if !opts.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);

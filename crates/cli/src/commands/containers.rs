@@ -20,7 +20,7 @@ use super::{ExitWith, finish, report};
 use crate::cli::{
     AttachArgs, CommitArgs, ContainerOp, ContainerPruneArgs, ContainersArgs, CpArgs, CreateFlags,
     DiffArgs, ExecArgs, ExportArgs, InspectArgs, KillArgs, LogsArgs, ObjectKind, PortArgs, PsArgs,
-    RenameArgs, RmArgs, RunArgs, StartArgs, StopArgs, TopArgs, UpdateArgs,
+    RenameArgs, RmArgs, RunArgs, StartArgs, StopArgs, TopArgs, UpdateArgs, WaitArgs,
 };
 use crate::format::{Format, print_out};
 use crate::progress::Reporter;
@@ -181,6 +181,21 @@ fn create_options(engine: &Engine, f: &CreateFlags) -> Result<CreateOptions> {
     o.memory_reservation = f.memory_reservation;
     o.memory_swappiness = f.memory_swappiness;
     o.oom_kill_disable = f.oom_kill_disable;
+    o.healthcheck = health_flags(f)?;
+    o.memory_swap = f.memory_swap;
+    o.blkio_weight = match f.blkio_weight {
+        Some(w) if w != 0 && !berth_engine::runtime::cgroup::blkio_weight_supported() => {
+            // As docker: a warning, and the weight left out.
+            eprintln!(
+                "WARNING: Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."
+            );
+            None
+        }
+        w => w,
+    };
+    o.devices = f.device.clone();
+    o.device_cgroup_rules = f.device_cgroup_rule.clone();
+    o.cgroupns = f.cgroupns.clone();
     o.ulimits = f
         .ulimit
         .iter()
@@ -526,9 +541,9 @@ pub fn remove(engine: &Engine, a: RmArgs) -> Result<()> {
 }
 
 /// `berth wait`.
-pub fn wait(engine: &Engine, a: ContainersArgs) -> Result<()> {
+pub fn wait(engine: &Engine, a: WaitArgs) -> Result<()> {
     each(&a.containers, |n| {
-        Ok(Some(engine.wait_container(n)?.to_string()))
+        Ok(Some(engine.wait_for(n, &a.condition)?.to_string()))
     })
 }
 
@@ -542,14 +557,7 @@ pub fn rename(engine: &Engine, a: RenameArgs) -> Result<()> {
 pub fn prune(engine: &Engine, _a: ContainerPruneArgs) -> Result<()> {
     let (ids, bytes) = engine.prune_containers()?;
     let mut out = String::new();
-    if !ids.is_empty() {
-        out.push_str("Deleted Containers:\n");
-        for id in &ids {
-            out.push_str(id);
-            out.push('\n');
-        }
-        out.push('\n');
-    }
+    super::deleted_section(&mut out, "Containers", &ids);
     out.push_str(&format!("Total reclaimed space: {}\n", human_size(bytes)));
     print_out(&out);
     Ok(())
@@ -898,6 +906,44 @@ fn tempfile_in(
     Ok((path, std::io::BufWriter::with_capacity(1 << 20, f)))
 }
 
+/// `--health-*` and `--no-healthcheck` as the config the image's
+/// HEALTHCHECK is merged under; `None` when none was given.
+fn health_flags(f: &CreateFlags) -> Result<Option<berth_engine::HealthConfig>> {
+    let given = f.health_cmd.is_some()
+        || f.health_interval.is_some()
+        || f.health_timeout.is_some()
+        || f.health_retries.is_some()
+        || f.health_start_period.is_some()
+        || f.health_start_interval.is_some();
+    if f.no_healthcheck {
+        if given {
+            return Err(super::UsageError(
+                "--no-healthcheck conflicts with --health-* options".into(),
+            )
+            .into());
+        }
+        return Ok(Some(berth_engine::HealthConfig {
+            test: vec!["NONE".into()],
+            ..Default::default()
+        }));
+    }
+    if !given {
+        return Ok(None);
+    }
+    Ok(Some(berth_engine::HealthConfig {
+        test: f
+            .health_cmd
+            .iter()
+            .flat_map(|cmd| ["CMD-SHELL".to_string(), cmd.clone()])
+            .collect(),
+        interval: f.health_interval.unwrap_or(0),
+        timeout: f.health_timeout.unwrap_or(0),
+        retries: f.health_retries.unwrap_or(0),
+        start_period: f.health_start_period.unwrap_or(0),
+        start_interval: f.health_start_interval.unwrap_or(0),
+    }))
+}
+
 /// The entries of `--env-file`s, in order.
 fn read_env_files(files: &[std::path::PathBuf]) -> Result<Vec<String>> {
     let mut env = Vec::new();
@@ -920,7 +966,10 @@ fn env_file_lines(text: &str) -> Result<Vec<String>> {
         }
         let name = line.split_once('=').map_or(line, |(k, _)| k);
         if name.contains(char::is_whitespace) {
-            bail!("poorly formatted environment: variable '{name}' contains whitespaces");
+            return Err(super::UsageError(format!(
+                "poorly formatted environment: variable '{name}' contains whitespaces"
+            ))
+            .into());
         }
         out.push(line.to_string());
     }

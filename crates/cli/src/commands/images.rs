@@ -1,7 +1,5 @@
 //! images, tag, rmi, image prune, inspect, history.
 
-use std::io::IsTerminal;
-
 use anyhow::Result;
 use berth_engine::{Engine, Image, ImageFilter, RemoveEvent, human_duration, human_size};
 use serde_json::{Value, json};
@@ -161,34 +159,30 @@ pub fn prune(engine: &Engine, a: PruneArgs) -> Result<()> {
         } else {
             "all dangling images"
         };
-        eprint!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
-        let mut answer = String::new();
-        if !std::io::stdin().is_terminal()
-            || std::io::stdin().read_line(&mut answer).is_err()
-            || !matches!(answer.trim(), "y" | "Y" | "yes")
-        {
-            eprintln!();
+        if !super::confirm(&format!("WARNING! This will remove {what}.")) {
             return Ok(());
         }
     }
     let (events, reclaimed) = engine.prune_images(a.all)?;
     let mut out = String::new();
-    if !events.is_empty() {
-        out.push_str("Deleted Images:\n");
-        for e in &events {
-            match e {
-                RemoveEvent::Untagged(n) => out.push_str(&format!("untagged: {n}\n")),
-                RemoveEvent::Deleted(d) => out.push_str(&format!("deleted: {d}\n")),
-            }
-        }
-        out.push('\n');
-    }
+    super::deleted_section(&mut out, "Images", &pruned_lines(&events));
     out.push_str(&format!(
         "Total reclaimed space: {}\n",
         human_size(reclaimed)
     ));
     print_out(&out);
     Ok(())
+}
+
+/// A prune's image lines, as docker prints them.
+pub fn pruned_lines(events: &[RemoveEvent]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| match e {
+            RemoveEvent::Untagged(n) => format!("untagged: {n}"),
+            RemoveEvent::Deleted(d) => format!("deleted: {d}"),
+        })
+        .collect()
 }
 
 /// Pretty JSON with Docker's four-space indent.

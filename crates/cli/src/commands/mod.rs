@@ -31,6 +31,13 @@ impl std::fmt::Display for Reported {
 
 impl std::error::Error for Reported {}
 
+/// Flags that do not go together or a flag's file that does not parse,
+/// found before the engine is asked anything: docker's CLI exits 125 for
+/// these, whatever the command.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
 /// The command ends with this exit status (a container's), printing nothing.
 #[derive(Debug)]
 pub struct ExitWith(pub i32);
@@ -123,6 +130,34 @@ fn system_error(e: &std::io::Error) -> String {
         Some(first) => first.to_lowercase().chain(chars).collect(),
         None => String::new(),
     }
+}
+
+/// docker's prune question on stderr: true only for a `y` typed on a
+/// terminal (never when stdin is not one).
+pub fn confirm(warning: &str) -> bool {
+    use std::io::IsTerminal;
+    eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
+    let mut answer = String::new();
+    let yes = std::io::stdin().is_terminal()
+        && std::io::stdin().read_line(&mut answer).is_ok()
+        && matches!(answer.trim(), "y" | "Y" | "yes");
+    if !yes {
+        eprintln!();
+    }
+    yes
+}
+
+/// One `Deleted …:` section of a prune's report (nothing when empty).
+pub fn deleted_section(out: &mut String, title: &str, items: &[String]) {
+    if items.is_empty() {
+        return;
+    }
+    out.push_str(&format!("Deleted {title}:\n"));
+    for i in items {
+        out.push_str(i);
+        out.push('\n');
+    }
+    out.push('\n');
 }
 
 /// Prints an error of one argument among several, as Docker does, and remembers

@@ -5,7 +5,7 @@ use berth_engine::{Engine, human_size};
 use serde_json::json;
 
 use super::images::since;
-use crate::cli::{DfArgs, EventsArgs, FormatArgs, MountArgs};
+use crate::cli::{DfArgs, EventsArgs, FormatArgs, MountArgs, SystemPruneArgs};
 use crate::format::{Format, align, print_out};
 
 /// `berth image mount`.
@@ -147,6 +147,63 @@ pub fn df(engine: &Engine, a: DfArgs) -> Result<()> {
     out.push_str(&align(&[
         "CACHE ID\tCACHE TYPE\tSIZE\tCREATED\tLAST USED\tUSAGE\tSHARED".to_string(),
     ]));
+    print_out(&out);
+    Ok(())
+}
+
+/// `berth system prune`: containers, networks, (volumes,) images and the
+/// build cache, in docker's order and words.
+pub fn prune(engine: &Engine, a: SystemPruneArgs) -> Result<()> {
+    if !a.force {
+        let mut what = vec![
+            "all stopped containers",
+            "all networks not used by at least one container",
+        ];
+        if a.volumes {
+            what.push("all volumes not used by at least one container");
+        }
+        what.push(if a.all {
+            "all images without at least one container associated to them"
+        } else {
+            "all dangling images"
+        });
+        what.push(if a.all {
+            "all build cache"
+        } else {
+            "all dangling build cache"
+        });
+        // (berth's build cache has nothing dangling: see below.)
+        let list: String = what.iter().map(|w| format!("  - {w}\n")).collect();
+        if !super::confirm(&format!("WARNING! This will remove:\n{list}")) {
+            return Ok(());
+        }
+    }
+    let mut out = String::new();
+    let (containers, mut reclaimed) = engine.prune_containers()?;
+    super::deleted_section(&mut out, "Containers", &containers);
+    super::deleted_section(&mut out, "Networks", &engine.prune_networks()?);
+    if a.volumes {
+        let (volumes, bytes) = engine.prune_volumes()?;
+        reclaimed += bytes;
+        super::deleted_section(&mut out, "Volumes", &volumes);
+    }
+    let (images, bytes) = engine.prune_images(a.all)?;
+    reclaimed += bytes;
+    super::deleted_section(&mut out, "Images", &super::images::pruned_lines(&images));
+    // berth's cache entries all point at layers some step made: none is
+    // "dangling", so only -a forgets them (a rebuild after a plain prune
+    // stays fast).
+    if a.all {
+        let (entries, bytes) = engine.prune_build_cache()?;
+        reclaimed += bytes;
+        if entries > 0 {
+            out.push_str(&format!("Deleted build cache objects: {entries}\n\n"));
+        }
+    }
+    out.push_str(&format!(
+        "Total reclaimed space: {}\n",
+        human_size(reclaimed)
+    ));
     print_out(&out);
     Ok(())
 }
@@ -319,26 +376,8 @@ fn event_time(text: &str, now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return t.timestamp_nanos_opt();
     }
-    let mut total = 0f64;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() || c == '.' {
-            number.push(c);
-            continue;
-        }
-        let n: f64 = number.parse().ok()?;
-        number.clear();
-        total += n * match c {
-            'h' => 3600.0,
-            'm' => 60.0,
-            's' => 1.0,
-            _ => return None,
-        };
-    }
-    if !number.is_empty() || total == 0.0 {
-        return None;
-    }
-    Some(now.timestamp_nanos_opt()? - (total * 1e9) as i64)
+    let before = berth_engine::parse_duration(text)?;
+    Some(now.timestamp_nanos_opt()? - before)
 }
 
 /// docker info's text.
@@ -463,6 +502,15 @@ mod tests {
             Some((1_000_000 - 10) * 1_000_000_000)
         );
         assert_eq!(super::event_time("10", now), Some(10_000_000_000));
+        assert_eq!(
+            super::event_time("0s", now),
+            Some(1_000_000 * 1_000_000_000),
+            "now"
+        );
+        assert_eq!(
+            super::event_time("1500ms", now),
+            Some(1_000_000 * 1_000_000_000 - 1_500_000_000)
+        );
         for bad in ["", "m", "10x", "yesterday"] {
             assert_eq!(super::event_time(bad, now), None, "{bad}");
         }

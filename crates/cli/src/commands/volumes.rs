@@ -76,14 +76,7 @@ pub fn run(engine: &Engine, command: VolumeCommand) -> Result<()> {
         VolumeCommand::Prune { .. } => {
             let (names, bytes) = engine.prune_volumes()?;
             let mut out = String::new();
-            if !names.is_empty() {
-                out.push_str("Deleted Volumes:\n");
-                for n in &names {
-                    out.push_str(n);
-                    out.push('\n');
-                }
-                out.push('\n');
-            }
+            super::deleted_section(&mut out, "Volumes", &names);
             out.push_str(&format!("Total reclaimed space: {}\n", human_size(bytes)));
             print_out(&out);
             Ok(())

@@ -1138,6 +1138,131 @@ fn cpu_shares_and_cpusets_reach_the_cgroups() {
     assert!(r.stderr.contains("this host has CPUs"), "{}", r.stderr);
 }
 
+/// `--device` (with its cgroup permissions), `--device-cgroup-rule`,
+/// `--cgroupns` and `--memory-swap`, on both runtimes.
+#[test]
+fn devices_cgroup_namespaces_and_swap_limits_apply() {
+    let Some(b) = setup() else { return };
+    for runtime in [None, runc()] {
+        // Read-only in the device cgroup: reads pass, writes do not (the
+        // fuse device is not in the default list).
+        let out = b.ok(&run_args(
+            runtime,
+            &[
+                "--rm",
+                "--device",
+                "/dev/fuse:/dev/myfuse:r",
+                "busybox",
+                "sh",
+                "-c",
+                "ls -l /dev/myfuse | cut -c1; cat /dev/null < /dev/myfuse && echo read; true > /dev/myfuse || echo denied",
+            ],
+        ));
+        assert!(out.starts_with("c\nread\n"), "{runtime:?}: {out}");
+        assert!(out.contains("denied"), "{runtime:?}: {out}");
+        // A node made for it opens only once a rule allows it.
+        let probe = "mknod /tmp/f c 10 229 2>/dev/null; true < /tmp/f 2>/dev/null && echo opened || echo refused";
+        let without = b.ok(&run_args(runtime, &["--rm", "busybox", "sh", "-c", probe]));
+        assert_eq!(without, "refused\n", "{runtime:?}");
+        let with = b.ok(&run_args(
+            runtime,
+            &[
+                "--rm",
+                "--device-cgroup-rule",
+                "c 10:229 rwm",
+                "busybox",
+                "sh",
+                "-c",
+                probe,
+            ],
+        ));
+        assert_eq!(with, "opened\n", "{runtime:?}");
+        // A private cgroup namespace sees its own cgroup as the root.
+        let own = b.ok(&run_args(
+            runtime,
+            &[
+                "--rm",
+                "--cgroupns",
+                "private",
+                "busybox",
+                "cat",
+                "/proc/self/cgroup",
+            ],
+        ));
+        assert!(!own.contains("/berth/"), "{runtime:?}: {own}");
+        let host = b.ok(&run_args(
+            runtime,
+            &[
+                "--rm",
+                "--cgroupns",
+                "host",
+                "busybox",
+                "cat",
+                "/proc/self/cgroup",
+            ],
+        ));
+        assert!(host.contains("/berth/"), "{runtime:?}: {host}");
+    }
+    let id = b.ok(&[
+        "run",
+        "-d",
+        "--memory",
+        "64m",
+        "--memory-swap",
+        "96m",
+        "busybox",
+        "sleep",
+        "30",
+    ]);
+    let id = id.trim();
+    let memsw = format!("/sys/fs/cgroup/memory/berth/{id}/memory.memsw.limit_in_bytes");
+    if let Ok(v) = std::fs::read_to_string(&memsw) {
+        assert_eq!(v.trim(), (96u64 << 20).to_string());
+    }
+    assert_eq!(
+        b.ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.MemorySwap}} {{.HostConfig.CgroupnsMode}}",
+            id
+        ])
+        .trim(),
+        format!("{} host", 96u64 << 20)
+    );
+    b.ok(&["rm", "-f", id]);
+    for (bad, said) in [
+        (&["--memory-swap", "96m"][..], "always set the Memory limit"),
+        (
+            &["--memory", "64m", "--memory-swap", "32m"],
+            "larger than memory limit",
+        ),
+        (&["--device", "/etc/passwd"], "not a device node"),
+        (
+            &["--device", "/nonexistent"],
+            "error gathering device information",
+        ),
+        (
+            &["--device-cgroup-rule", "x 1:3 rwm"],
+            "invalid device cgroup format",
+        ),
+        (&["--blkio-weight", "5"], "Range of blkio weight"),
+    ] {
+        let mut args = vec!["create"];
+        args.extend_from_slice(bad);
+        args.extend(["busybox", "true"]);
+        let r = b.run(&args);
+        if bad[0] == "--blkio-weight" && r.code == 0 {
+            // Discarded with docker's warning where the host cannot weigh I/O.
+            assert!(r.stderr.contains("Weight discarded"), "{}", r.stderr);
+            b.ok(&["rm", r.stdout.trim()]);
+            continue;
+        }
+        assert_eq!(r.code, 1, "{bad:?}: {}", r.stderr);
+        assert!(r.stderr.contains(said), "{bad:?}: {}", r.stderr);
+    }
+    assert_eq!(b.ok(&["ps", "-aq"]), "", "nothing was made");
+}
+
 #[test]
 fn logs_rotate_under_a_fast_writer_and_the_none_driver_keeps_nothing() {
     let Some(b) = setup() else { return };

@@ -272,3 +272,186 @@ fn init_reaps_orphans_and_forwards_signals() {
         b.ok(&["rm", &id]);
     }
 }
+
+/// Health checks, kept by the monitor: starting → healthy → unhealthy,
+/// shown in `ps`, `inspect` (the last five results), `--filter health=`
+/// and `health_status` events; an image's HEALTHCHECK applies unless
+/// `--no-healthcheck`.
+#[test]
+fn health_checks_go_from_starting_to_healthy_to_unhealthy() {
+    let Some(b) = setup() else { return };
+    let id = b
+        .ok(&[
+            "run",
+            "-d",
+            "--health-cmd",
+            "test -e /tmp/ok && echo fine",
+            "--health-interval",
+            "200ms",
+            "--health-retries",
+            "2",
+            "busybox",
+            "sleep",
+            "60",
+        ])
+        .trim()
+        .to_string();
+    let status = |b: &Berth| status_of(b, &id);
+    assert!(status(&b).contains("(health: starting)"), "{}", status(&b));
+    // Failing from the start, it turns unhealthy after two probes.
+    until(
+        &b,
+        &id,
+        "{{.State.Health.Status}}",
+        "unhealthy",
+        Duration::from_secs(10),
+    );
+    assert!(status(&b).contains("(unhealthy)"), "{}", status(&b));
+    b.ok(&["exec", &id, "touch", "/tmp/ok"]);
+    until(
+        &b,
+        &id,
+        "{{.State.Health.Status}}",
+        "healthy",
+        Duration::from_secs(10),
+    );
+    assert!(status(&b).contains("(healthy)"), "{}", status(&b));
+    assert_eq!(inspect(&b, &id, "{{.State.Health.FailingStreak}}"), "0");
+    let log = inspect(&b, &id, "{{len .State.Health.Log}}");
+    assert!(
+        ("1".."6").contains(&log.as_str()),
+        "at most five results: {log}"
+    );
+    assert_eq!(
+        inspect(
+            &b,
+            &id,
+            "{{with $l := .State.Health.Log}}{{(index $l (len (slice $l 1))).Output}}{{end}}"
+        ),
+        "fine"
+    );
+    let healthy = b.ok(&["ps", "-q", "--no-trunc", "--filter", "health=healthy"]);
+    assert_eq!(healthy.trim(), id);
+    assert_eq!(b.ok(&["ps", "-q", "--filter", "health=unhealthy"]), "");
+    b.ok(&["exec", &id, "rm", "/tmp/ok"]);
+    until(
+        &b,
+        &id,
+        "{{.State.Health.Status}}",
+        "unhealthy",
+        Duration::from_secs(10),
+    );
+    let events = b.ok(&[
+        "events",
+        "--since",
+        "5m",
+        "--until",
+        "0s",
+        "--filter",
+        &format!("container={id}"),
+        "--format",
+        "{{.Action}}",
+    ]);
+    let health: Vec<&str> = events
+        .lines()
+        .filter(|l| l.starts_with("health_status"))
+        .collect();
+    assert_eq!(
+        health,
+        [
+            "health_status: unhealthy",
+            "health_status: healthy",
+            "health_status: unhealthy"
+        ],
+        "{events}"
+    );
+    b.ok(&["rm", "-f", &id]);
+
+    // An image's HEALTHCHECK, with a timeout that a probe exceeds.
+    let ctx = b.path("hc");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nHEALTHCHECK --interval=200ms --timeout=100ms --retries=1 CMD sleep 5\n",
+    )
+    .unwrap();
+    b.ok(&["build", "-q", "-t", "hc:1", ctx.to_str().unwrap()]);
+    let id = b
+        .ok(&["run", "-d", "hc:1", "sleep", "60"])
+        .trim()
+        .to_string();
+    until(
+        &b,
+        &id,
+        "{{.State.Health.Status}}",
+        "unhealthy",
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        inspect(
+            &b,
+            &id,
+            "{{(index .State.Health.Log 0).Output}} {{(index .State.Health.Log 0).ExitCode}}"
+        ),
+        "Health check exceeded timeout (100ms) -1"
+    );
+    b.ok(&["rm", "-f", &id]);
+    let id = b
+        .ok(&["run", "-d", "--no-healthcheck", "hc:1", "sleep", "60"])
+        .trim()
+        .to_string();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        inspect(&b, &id, "{{json .Config.Healthcheck.Test}}"),
+        r#"["NONE"]"#
+    );
+    assert_eq!(inspect(&b, &id, "{{.State.Health}}"), "<no value>");
+    assert!(!status_of(&b, &id).contains('('));
+    b.ok(&["rm", "-f", &id]);
+}
+
+fn status_of(b: &Berth, id: &str) -> String {
+    b.ok(&[
+        "ps",
+        "--format",
+        "{{.Status}}",
+        "--filter",
+        &format!("id={id}"),
+    ])
+}
+
+/// `wait --condition`: the Engine API's next-exit (a created container's
+/// first run) and removed (a `--rm` container's end).
+#[test]
+fn wait_conditions_next_exit_and_removed() {
+    let Some(b) = setup() else { return };
+    let id = b
+        .ok(&["create", "busybox", "sh", "-c", "exit 4"])
+        .trim()
+        .to_string();
+    let waiter = b
+        .cmd(&["wait", "--condition", "next-exit", &id])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("berth wait");
+    std::thread::sleep(Duration::from_millis(300));
+    b.ok(&["start", &id]);
+    let out = waiter.wait_with_output().expect("wait's output");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "4\n");
+    let id = b
+        .ok(&[
+            "run",
+            "-d",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 0.3; exit 2",
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(b.ok(&["wait", "--condition", "removed", &id]), "2\n");
+    assert_eq!(b.run(&["inspect", &id]).code, 1, "removed");
+    let r = b.run(&["wait", "--condition", "healthy", "nosuch"]);
+    assert_eq!(r.code, 125, "a bad condition is a bad command line");
+}

@@ -109,6 +109,7 @@ struct CreateBody {
     labels: Option<BTreeMap<String, String>>,
     stop_signal: Option<String>,
     stop_timeout: Option<i64>,
+    healthcheck: Option<berth_engine::HealthConfig>,
     exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
     mac_address: String,
     host_config: Option<HostConfigBody>,
@@ -170,6 +171,11 @@ struct HostConfigBody {
     memory_reservation: i64,
     memory_swappiness: Option<i64>,
     oom_kill_disable: Option<bool>,
+    memory_swap: i64,
+    blkio_weight: u16,
+    devices: Option<Vec<berth_engine::DeviceMapping>>,
+    device_cgroup_rules: Option<Vec<String>>,
+    cgroupns_mode: String,
     port_bindings: Option<BTreeMap<String, Option<Vec<berth_engine::network::ports::HostBinding>>>>,
     publish_all_ports: bool,
     dns: Option<Vec<String>>,
@@ -334,6 +340,24 @@ impl CreateBody {
         o.memory_reservation = (h.memory_reservation != 0).then_some(h.memory_reservation);
         o.memory_swappiness = h.memory_swappiness;
         o.oom_kill_disable = h.oom_kill_disable == Some(true);
+        o.memory_swap = (h.memory_swap != 0).then_some(h.memory_swap);
+        // As dockerd: a weight the host cannot apply is dropped.
+        o.blkio_weight = (h.blkio_weight != 0
+            && berth_engine::runtime::cgroup::blkio_weight_supported())
+        .then_some(h.blkio_weight);
+        o.devices = h
+            .devices
+            .iter()
+            .flatten()
+            .map(|d| {
+                format!(
+                    "{}:{}:{}",
+                    d.path_on_host, d.path_in_container, d.cgroup_permissions
+                )
+            })
+            .collect();
+        o.device_cgroup_rules = h.device_cgroup_rules.clone().unwrap_or_default();
+        o.cgroupns = Some(h.cgroupns_mode.clone()).filter(|m| !m.is_empty());
         o.sysctls = h
             .sysctls
             .unwrap_or_default()
@@ -350,6 +374,7 @@ impl CreateBody {
             .collect();
         o.stop_signal = self.stop_signal.filter(|s| !s.is_empty());
         o.stop_timeout = self.stop_timeout;
+        o.healthcheck = self.healthcheck;
         o.runtime = Some(h.runtime).filter(|r| !r.is_empty() && r != "runc-default");
         o.auto_remove = h.auto_remove;
         o.console_size = match h.console_size.as_deref() {

@@ -11,7 +11,10 @@ use berth_runtime::spec::MountSpec;
 use berth_store::db::ContainerRow;
 
 use super::names::{new_id, random_name, valid_name};
-use super::{ContainerConfig, ContainerRecord, ContainerState, HostConfig, SecurityOptions};
+use super::{
+    ContainerConfig, ContainerRecord, ContainerState, DeviceMapping, HealthConfig, HostConfig,
+    SecurityOptions,
+};
 use crate::keys;
 use crate::networks::{EndpointSettings, NetworkMode};
 use crate::paths::Paths;
@@ -120,6 +123,19 @@ pub struct CreateOptions {
     pub memory_swappiness: Option<i64>,
     /// `--oom-kill-disable`.
     pub oom_kill_disable: bool,
+    /// `--health-*` / `--no-healthcheck` (over the image's HEALTHCHECK).
+    pub healthcheck: Option<HealthConfig>,
+    /// `--memory-swap`, bytes of memory plus swap (-1: unlimited swap).
+    pub memory_swap: Option<i64>,
+    /// `--blkio-weight` (10 to 1000; the caller drops it where the host's
+    /// cgroups cannot weigh block I/O, as docker does).
+    pub blkio_weight: Option<u16>,
+    /// `--device HOST[:CONTAINER][:PERMISSIONS]`.
+    pub devices: Vec<String>,
+    /// `--device-cgroup-rule`s.
+    pub device_cgroup_rules: Vec<String>,
+    /// `--cgroupns private|host`.
+    pub cgroupns: Option<String>,
     /// `--label K=V`.
     pub labels: Vec<String>,
     /// `--stop-signal`.
@@ -294,6 +310,23 @@ fn parse_mounts(opts: &CreateOptions, paths: &Paths) -> Result<Vec<MountSpec>> {
     Ok(out)
 }
 
+/// The image's HEALTHCHECK under the `--health-*` flags, as docker merges
+/// them; `None` when neither says anything.
+fn healthcheck(opts: &CreateOptions, ic: &RunConfig) -> Result<Option<HealthConfig>> {
+    let image: Option<HealthConfig> = ic
+        .extra
+        .get("Healthcheck")
+        .and_then(|v| serde_json::from_value(v.clone()).ok());
+    match (image, &opts.healthcheck) {
+        (None, None) => Ok(None),
+        (base, Some(over)) => {
+            over.check()?;
+            Ok(Some(base.unwrap_or_default().merged(over)))
+        }
+        (base, None) => Ok(base),
+    }
+}
+
 /// docker's checks of the CFS and memory settings, in its words.
 fn check_cpu_and_memory(h: &HostConfig) -> Result<()> {
     let bad = |m: String| Err(Error::InvalidArgument(m));
@@ -318,6 +351,19 @@ fn check_cpu_and_memory(h: &HostConfig) -> Result<()> {
         return bad(format!(
             "Invalid value: {s}, valid memory swappiness range is 0-100"
         ));
+    }
+    if h.memory_swap != 0 && h.memory == 0 {
+        return bad(
+            "You should always set the Memory limit when using Memoryswap limit, see usage".into(),
+        );
+    }
+    if h.memory_swap > 0 && h.memory_swap < h.memory {
+        return bad(
+            "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
+        );
+    }
+    if h.blkio_weight != 0 && !(10..=1000).contains(&h.blkio_weight) {
+        return bad("Range of blkio weight is from 10 to 1000".into());
     }
     if h.memory > 0 && h.memory_reservation > h.memory {
         return bad(
@@ -577,8 +623,37 @@ impl Engine {
             memory_reservation: opts.memory_reservation.unwrap_or(0),
             memory_swappiness: opts.memory_swappiness.filter(|s| *s != -1),
             oom_kill_disable: opts.oom_kill_disable,
+            memory_swap: opts.memory_swap.unwrap_or(0),
+            blkio_weight: opts.blkio_weight.unwrap_or(0),
+            devices: opts
+                .devices
+                .iter()
+                .map(|d| DeviceMapping::parse(d))
+                .collect::<Result<_>>()?,
+            device_cgroup_rules: (!opts.device_cgroup_rules.is_empty())
+                .then(|| opts.device_cgroup_rules.clone()),
+            cgroupns_mode: match opts.cgroupns.as_deref() {
+                None | Some("") => if berth_runtime::cgroup::unified() {
+                    "private"
+                } else {
+                    "host"
+                }
+                .into(),
+                Some(m @ ("private" | "host")) => m.into(),
+                Some(m) => {
+                    return Err(Error::InvalidArgument(format!(
+                        "invalid cgroup namespace mode: {m}"
+                    )));
+                }
+            },
         };
         check_cpu_and_memory(&host_config)?;
+        for rule in &opts.device_cgroup_rules {
+            berth_runtime::spec::DeviceRule::parse(rule)?;
+        }
+        for d in &host_config.devices {
+            d.resolve()?;
+        }
         if host_config.cpu_shares < 0 {
             return Err(Error::InvalidArgument(
                 "invalid --cpu-shares: it must be positive".into(),
@@ -788,6 +863,7 @@ fn merge_config(opts: &CreateOptions, ic: &RunConfig) -> Result<(ContainerConfig
         exposed_ports: ic.exposed_ports.clone(),
         volumes: ic.volumes.clone(),
         on_build: ic.on_build.clone(),
+        healthcheck: healthcheck(opts, ic)?,
     };
     if !config.working_dir.starts_with('/') {
         return Err(Error::InvalidArgument(format!(

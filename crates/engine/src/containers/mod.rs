@@ -11,6 +11,7 @@ mod commit;
 mod cp;
 mod create;
 mod exec;
+mod health;
 pub(crate) mod names;
 mod ops;
 mod restart;
@@ -33,11 +34,77 @@ pub use commit::CommitOptions;
 pub(crate) use create::Base;
 pub use create::{AttachStreams, CreateOptions};
 pub use exec::{Exec, ExecIo, ExecOptions};
+pub use health::{Health, HealthConfig, HealthResult};
 pub use ops::{ContainerFilter, Top, UpdateOptions};
 pub use restart::RestartPolicy;
 pub use start::Started;
 pub(crate) use state::Operation;
 pub use state::{StateError, Status};
+
+/// A `--device`, as docker records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeviceMapping {
+    /// The device node on the host.
+    pub path_on_host: String,
+    /// Where it appears in the container.
+    pub path_in_container: String,
+    /// `rwm` or part of it.
+    pub cgroup_permissions: String,
+}
+
+impl DeviceMapping {
+    /// Parses `HOST[:CONTAINER][:PERMISSIONS]`, as docker's `--device`.
+    pub fn parse(spec: &str) -> Result<DeviceMapping> {
+        let bad = |why: &str| Error::InvalidArgument(format!("invalid device {spec:?}: {why}"));
+        let parts: Vec<&str> = spec.split(':').collect();
+        let perms_ok = |p: &str| !p.is_empty() && p.chars().all(|c| "rwm".contains(c));
+        let (host, container, perms) = match parts[..] {
+            [h] => (h, h, "rwm"),
+            [h, p] if perms_ok(p) => (h, h, p),
+            [h, c] => (h, c, "rwm"),
+            [h, c, p] if perms_ok(p) => (h, c, p),
+            _ => return Err(bad("expected HOST[:CONTAINER][:PERMISSIONS]")),
+        };
+        if !host.starts_with('/') || !container.starts_with('/') {
+            return Err(bad("the paths must be absolute"));
+        }
+        Ok(DeviceMapping {
+            path_on_host: host.into(),
+            path_in_container: container.into(),
+            cgroup_permissions: perms.into(),
+        })
+    }
+
+    /// The device as the runtime takes it, from the host's node now.
+    pub fn resolve(&self) -> Result<berth_runtime::spec::Device> {
+        let st = rustix::fs::stat(self.path_on_host.as_str()).map_err(|e| {
+            Error::InvalidArgument(format!(
+                "error gathering device information while adding custom device {:?}: {}",
+                self.path_on_host,
+                std::io::Error::from(e)
+            ))
+        })?;
+        let kind = match rustix::fs::FileType::from_raw_mode(st.st_mode) {
+            rustix::fs::FileType::CharacterDevice => 'c',
+            rustix::fs::FileType::BlockDevice => 'b',
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "error gathering device information while adding custom device {:?}: not a device node",
+                    self.path_on_host
+                )));
+            }
+        };
+        Ok(berth_runtime::spec::Device {
+            path: self.path_in_container.clone(),
+            kind,
+            major: rustix::fs::major(st.st_rdev),
+            minor: rustix::fs::minor(st.st_rdev),
+            file_mode: st.st_mode & 0o7777,
+            access: self.cgroup_permissions.clone(),
+        })
+    }
+}
 
 /// docker's `Config` of a container (the parts berth uses).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -90,6 +157,9 @@ pub struct ContainerConfig {
     /// ONBUILD, from the image (docker shows `null` for none).
     #[serde(default)]
     pub on_build: Option<Vec<String>>,
+    /// The health check (the image's HEALTHCHECK under `--health-*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<HealthConfig>,
 }
 
 /// docker's `HostConfig` (the parts berth uses).
@@ -195,6 +265,21 @@ pub struct HostConfig {
     /// `--oom-kill-disable`.
     #[serde(default)]
     pub oom_kill_disable: bool,
+    /// `--memory-swap` (0: twice the memory; -1: unlimited).
+    #[serde(default)]
+    pub memory_swap: i64,
+    /// `--blkio-weight` (0: unset).
+    #[serde(default)]
+    pub blkio_weight: u16,
+    /// `--device`s.
+    #[serde(default)]
+    pub devices: Vec<DeviceMapping>,
+    /// `--device-cgroup-rule`s.
+    #[serde(default)]
+    pub device_cgroup_rules: Option<Vec<String>>,
+    /// `--cgroupns`: `private` or `host`.
+    #[serde(default)]
+    pub cgroupns_mode: String,
 }
 
 /// docker's `LogConfig`: the driver (`json-file`, `none`) and its options.
@@ -382,6 +467,8 @@ pub struct Container {
     pub record: ContainerRecord,
     /// State.
     pub state: ContainerState,
+    /// Its health, when it has a check and was started.
+    pub health: Option<Health>,
 }
 
 impl Container {
@@ -394,7 +481,14 @@ impl Container {
     pub fn status_line(&self, now: i64) -> String {
         let ago = |t: &str| crate::parse_time(t).map(|s| now - s).unwrap_or(0);
         match self.state.status {
-            Status::Running => format!("Up {}", crate::human_duration(ago(&self.state.started_at))),
+            Status::Running => format!(
+                "Up {}{}",
+                crate::human_duration(ago(&self.state.started_at)),
+                self.health
+                    .as_ref()
+                    .map(health::status_suffix)
+                    .unwrap_or_default()
+            ),
             Status::Paused => format!(
                 "Up {} (Paused)",
                 crate::human_duration(ago(&self.state.started_at))
@@ -445,6 +539,7 @@ fn from_row(row: ContainerRow) -> Result<Container> {
         image: row.image,
         record,
         state,
+        health: None,
     })
 }
 
@@ -513,7 +608,14 @@ impl Engine {
 
     /// A container recorded as running whose monitor is gone was cut short (the
     /// monitor or the host died): record it as exited and release what it held.
-    fn reconcile(&self, mut c: Container) -> Result<Container> {
+    fn reconcile(&self, c: Container) -> Result<Container> {
+        let mut c = self.reconcile_state(c)?;
+        c.health = self.read_health(&c);
+        Ok(c)
+    }
+
+    /// The state part of [`Engine::reconcile`].
+    fn reconcile_state(&self, mut c: Container) -> Result<Container> {
         if !c.state.running {
             return Ok(c);
         }
@@ -658,6 +760,9 @@ impl Engine {
         })?;
         // docker's booleans beside the status.
         state["Restarting"] = (c.state.status == Status::Restarting).into();
+        if let Some(h) = &c.health {
+            state["Health"] = serde_json::to_value(h).unwrap_or_default();
+        }
         state["Dead"] = (c.state.status == Status::Dead).into();
         if let Some(s) = state.as_object_mut() {
             for berths_own in ["Ports", "RestartCount", "ManuallyStopped"] {

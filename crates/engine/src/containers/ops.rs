@@ -29,6 +29,8 @@ pub struct ContainerFilter {
     pub label: Vec<String>,
     /// `exited=CODE`.
     pub exited: Vec<i32>,
+    /// `health=starting|healthy|unhealthy|none`.
+    pub health: Vec<String>,
 }
 
 impl ContainerFilter {
@@ -70,6 +72,12 @@ impl ContainerFilter {
                 "exited" => f
                     .exited
                     .push(v.parse().map_err(|_| bad("exited takes an exit code"))?),
+                "health" => {
+                    if !["starting", "healthy", "unhealthy", "none"].contains(&v.as_str()) {
+                        return Err(bad("health is one of starting, healthy, unhealthy, none"));
+                    }
+                    f.health.push(v)
+                }
                 _ => return Err(bad("unknown filter")),
             }
         }
@@ -177,6 +185,10 @@ impl Engine {
                     || (c.state.status == Status::Exited
                         && filter.exited.contains(&c.state.exit_code))
             })
+            .filter(|c| {
+                let health = c.health.as_ref().map_or("none", |h| h.status.as_str());
+                filter.health.is_empty() || filter.health.iter().any(|h| h == health)
+            })
             .collect())
     }
 
@@ -209,7 +221,7 @@ impl Engine {
                 match self.container(&c.id) {
                     Ok(now) if now.state.running && now.state.started_at == started => {}
                     Ok(now) => return Ok(now.state.exit_code),
-                    Err(Error::ContainerNotFound(_)) => return Ok(c.state.exit_code),
+                    Err(Error::ContainerNotFound(_)) => return Ok(self.removed_exit_code(&c)),
                     Err(e) => return Err(e),
                 }
                 std::thread::sleep(Duration::from_millis(20));
@@ -220,9 +232,57 @@ impl Engine {
         }
         match self.container(&c.id) {
             Ok(c) => Ok(c.state.exit_code),
-            // `--rm` removed it on exit; its code went with it.
-            Err(Error::ContainerNotFound(_)) => Ok(c.state.exit_code),
+            // `--rm` removed it on exit: its code is in the journal.
+            Err(Error::ContainerNotFound(_)) => Ok(self.removed_exit_code(&c)),
             Err(e) => Err(e),
+        }
+    }
+
+    /// The exit code of a container that is gone: its last `die`.
+    fn removed_exit_code(&self, c: &Container) -> i32 {
+        self.last_exit_code(&c.id).unwrap_or(c.state.exit_code)
+    }
+
+    /// `wait --condition`: docker's conditions. `not-running` is
+    /// [`Engine::wait_container`]; `next-exit` waits for the end of the next
+    /// run (of this one if it runs, else of the next start); `removed` for
+    /// the container to be gone. Returns the last exit code.
+    pub fn wait_for(&self, name: &str, condition: &str) -> Result<i32> {
+        let c = self.container(name)?;
+        let tick = || std::thread::sleep(Duration::from_millis(20));
+        match condition {
+            "" | "not-running" => self.wait_container(name),
+            "next-exit" => {
+                // The run to wait for: this one, or the next to start.
+                let mut started = c.state.running.then(|| c.state.started_at.clone());
+                loop {
+                    match self.container(&c.id) {
+                        Ok(now) => match &started {
+                            None if now.state.running => {
+                                started = Some(now.state.started_at.clone())
+                            }
+                            Some(s) if !now.state.running || &now.state.started_at != s => {
+                                return Ok(now.state.exit_code);
+                            }
+                            _ => {}
+                        },
+                        Err(Error::ContainerNotFound(_)) => return Ok(self.removed_exit_code(&c)),
+                        Err(e) => return Err(e),
+                    }
+                    tick();
+                }
+            }
+            "removed" => loop {
+                match self.container(&c.id) {
+                    Ok(_) => {}
+                    Err(Error::ContainerNotFound(_)) => return Ok(self.removed_exit_code(&c)),
+                    Err(e) => return Err(e),
+                }
+                tick();
+            },
+            other => Err(Error::InvalidArgument(format!(
+                "invalid condition: {other:?}: not-running, next-exit or removed"
+            ))),
         }
     }
 

@@ -244,7 +244,15 @@ impl Engine {
                 plugged: None,
             };
             let began = std::time::Instant::now();
-            let exit = match monitor::run(&cfg, &mut hooks) {
+            // Its health checks run beside it for as long as this run lasts.
+            let stop_checks = std::sync::atomic::AtomicBool::new(false);
+            let run = std::thread::scope(|s| {
+                s.spawn(|| self.run_health_checks(&c, &stop_checks));
+                let run = monitor::run(&cfg, &mut hooks);
+                stop_checks.store(true, std::sync::atomic::Ordering::Relaxed);
+                run
+            });
+            let exit = match run {
                 Ok(exit) => exit,
                 Err(e) => {
                     let e = start_failure(e);
@@ -385,6 +393,8 @@ impl Engine {
                     .then_some(host.memory_reservation),
                 memory_swappiness: host.memory_swappiness.and_then(|s| u64::try_from(s).ok()),
                 oom_kill_disable: host.oom_kill_disable,
+                memory_swap: (host.memory_swap != 0).then_some(host.memory_swap),
+                blkio_weight: (host.blkio_weight != 0).then_some(host.blkio_weight),
             },
             cgroups_path: Cgroup::of(&c.id).spec_path(),
             ulimits: host.ulimits.clone(),
@@ -394,6 +404,18 @@ impl Engine {
             seccomp: security.seccomp,
             no_new_privileges: security.no_new_privileges,
             init: self.init_for(host)?,
+            devices: host
+                .devices
+                .iter()
+                .map(super::DeviceMapping::resolve)
+                .collect::<Result<_>>()?,
+            device_rules: host
+                .device_cgroup_rules
+                .iter()
+                .flatten()
+                .map(|r| berth_runtime::spec::DeviceRule::parse(r))
+                .collect::<std::result::Result<_, _>>()?,
+            cgroupns: host.cgroupns_mode == "private",
         };
         let spec = berth_runtime::spec::build(&opts)?;
         Lookup {
