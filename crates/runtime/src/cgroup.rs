@@ -186,55 +186,66 @@ fn io_v1(text: &str) -> Vec<DeviceIo> {
 }
 
 impl Cgroup {
-    /// Its counters now.
+    /// Its counters now. Each file is read from the one hierarchy that has
+    /// it (a v1 host mounts each controller apart, some under several
+    /// names): `stats` reads a hundred containers twice in a snapshot.
     pub fn usage(&self) -> Usage {
         let mut u = Usage::default();
-        for d in self.dirs() {
-            let read = |f: &str| std::fs::read_to_string(d.join(f)).ok();
-            let number = |f: &str| read(f).and_then(|t| t.trim().parse::<u64>().ok());
-            // cgroup v2
-            if let Some(stat) = read("cpu.stat") {
+        let read = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).ok();
+        let number = |d: &Path, f: &str| read(d, f).and_then(|t| t.trim().parse::<u64>().ok());
+        if unified() {
+            let d = Path::new(ROOT).join(PARENT).join(&self.id);
+            if let Some(stat) = read(&d, "cpu.stat") {
                 let field = |k: &str| keyed(&stat, k).map(|us| us * 1000);
-                u.cpu_total = field("usage_usec").unwrap_or(u.cpu_total);
-                u.cpu_user = field("user_usec").unwrap_or(u.cpu_user);
-                u.cpu_system = field("system_usec").unwrap_or(u.cpu_system);
+                u.cpu_total = field("usage_usec").unwrap_or(0);
+                u.cpu_user = field("user_usec").unwrap_or(0);
+                u.cpu_system = field("system_usec").unwrap_or(0);
             }
-            if let Some(n) = number("memory.current") {
+            if let Some(n) = number(&d, "memory.current") {
                 u.memory = n;
-                u.memory_limit = number("memory.max");
-                if let Some(stat) = read("memory.stat") {
+                u.memory_limit = number(&d, "memory.max");
+                if let Some(stat) = read(&d, "memory.stat") {
                     u.memory_inactive_file = keyed(&stat, "inactive_file").unwrap_or(0);
                 }
             }
-            // cgroup v1
-            if let Some(n) = number("cpuacct.usage") {
-                u.cpu_total = n;
-                if let Some(stat) = read("cpuacct.stat") {
-                    // USER_HZ ticks of 10 ms.
-                    u.cpu_user = keyed(&stat, "user").map_or(0, |t| t * 10_000_000);
-                    u.cpu_system = keyed(&stat, "system").map_or(0, |t| t * 10_000_000);
-                }
-            }
-            if let Some(n) = number("memory.usage_in_bytes") {
-                u.memory = n;
-                // v1 says "no limit" with a huge page-aligned number.
-                u.memory_limit = number("memory.limit_in_bytes").filter(|l| *l < 1 << 62);
-                if let Some(stat) = read("memory.stat") {
-                    u.memory_inactive_file = keyed(&stat, "total_inactive_file").unwrap_or(0);
-                }
-            }
-            if let Some(stat) = read("io.stat") {
+            if let Some(stat) = read(&d, "io.stat") {
                 u.io = io_v2(&stat);
             }
-            if let Some(stat) = read("blkio.throttle.io_service_bytes_recursive")
-                .or_else(|| read("blkio.throttle.io_service_bytes"))
-            {
-                u.io = io_v1(&stat);
-            }
-            if let Some(n) = number("pids.current") {
+            if let Some(n) = number(&d, "pids.current") {
                 u.pids = n;
-                u.pids_limit = number("pids.max");
+                u.pids_limit = number(&d, "pids.max");
             }
+            return u;
+        }
+        let v1 = |controller: &str| Path::new(ROOT).join(controller).join(PARENT).join(&self.id);
+        let cpu = v1("cpuacct");
+        if let Some(n) = number(&cpu, "cpuacct.usage") {
+            u.cpu_total = n;
+            if let Some(stat) = read(&cpu, "cpuacct.stat") {
+                // USER_HZ ticks of 10 ms.
+                u.cpu_user = keyed(&stat, "user").map_or(0, |t| t * 10_000_000);
+                u.cpu_system = keyed(&stat, "system").map_or(0, |t| t * 10_000_000);
+            }
+        }
+        let memory = v1("memory");
+        if let Some(n) = number(&memory, "memory.usage_in_bytes") {
+            u.memory = n;
+            // v1 says "no limit" with a huge page-aligned number.
+            u.memory_limit = number(&memory, "memory.limit_in_bytes").filter(|l| *l < 1 << 62);
+            if let Some(stat) = read(&memory, "memory.stat") {
+                u.memory_inactive_file = keyed(&stat, "total_inactive_file").unwrap_or(0);
+            }
+        }
+        let blkio = v1("blkio");
+        if let Some(stat) = read(&blkio, "blkio.throttle.io_service_bytes_recursive")
+            .or_else(|| read(&blkio, "blkio.throttle.io_service_bytes"))
+        {
+            u.io = io_v1(&stat);
+        }
+        let pids = v1("pids");
+        if let Some(n) = number(&pids, "pids.current") {
+            u.pids = n;
+            u.pids_limit = number(&pids, "pids.max");
         }
         u
     }
