@@ -1041,7 +1041,7 @@ pub struct CreateFlags {
     /// Namespaced kernel parameters: kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.* (not with --network host)
     #[arg(long, value_name = "NAME=VALUE")]
     pub sysctl: Vec<String>,
-    /// Logging driver: json-file (rotated: 20m x 5 files unless --log-opt says otherwise) or none.
+    /// Logging driver: json-file (rotated: 20m x 5 files unless --log-opt says otherwise), local (berth's compact lines, rotated alike) or none.
     #[arg(long, value_name = "DRIVER")]
     pub log_driver: Option<String>,
     /// Log driver options: max-size=10m, max-file=3.

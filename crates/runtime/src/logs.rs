@@ -3,6 +3,15 @@
 //! rotated as docker's `max-size` / `max-file` say (`c-json.log`,
 //! `c-json.log.1`, … oldest last). Unlike docker, whose json-file grows
 //! without end unless told, berth rotates by default: [`LogLimits::default`].
+//!
+//! The `local` driver writes berth's compact format instead, one line per
+//! entry: the time in nanoseconds since the epoch, `o` or `e`, and the text
+//! with `\\`, newline and carriage return escaped —
+//! `1764496800123456789 o text\n`: 22 bytes of framing where json-file
+//! spends 66, still a line per entry, so that `--tail` reads backwards and
+//! `--since` bisects a file of either format alike (a reader tells them
+//! apart by the first byte). docker's own `local` format is length-framed
+//! protobuf; nothing but `logs` reads either.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
@@ -16,13 +25,25 @@ use crate::Error;
 /// Longest line kept in one entry; longer lines are split, as docker does.
 const MAX_LINE: usize = 16 * 1024;
 
-/// How big a container's log may grow.
+/// How big a container's log may grow, and in which format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogLimits {
     /// Bytes of one file before it is rotated.
     pub max_size: u64,
     /// Files kept, the current one included.
     pub max_file: u32,
+    /// How entries are written.
+    pub format: LogFormat,
+}
+
+/// The on-disk format of a log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// docker's json-file lines.
+    #[default]
+    JsonFile,
+    /// berth's compact lines (`--log-driver local`).
+    Local,
 }
 
 impl Default for LogLimits {
@@ -33,6 +54,7 @@ impl Default for LogLimits {
         LogLimits {
             max_size: 20 * 1000 * 1000,
             max_file: 5,
+            format: LogFormat::JsonFile,
         }
     }
 }
@@ -42,7 +64,18 @@ impl LogLimits {
     pub fn from_opts<'a>(
         opts: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<LogLimits, Error> {
-        let mut l = LogLimits::default();
+        LogLimits::from_opts_as(LogFormat::JsonFile, opts)
+    }
+
+    /// The same for a driver's `format`.
+    pub fn from_opts_as<'a>(
+        format: LogFormat,
+        opts: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<LogLimits, Error> {
+        let mut l = LogLimits {
+            format,
+            ..LogLimits::default()
+        };
         for (k, v) in opts {
             match k {
                 "max-size" => {
@@ -59,11 +92,20 @@ impl LogLimits {
                         ))
                     })?;
                 }
-                // docker's json-file options berth keeps to its defaults.
-                "compress" | "labels" | "env" | "tag" => {}
+                // docker's options berth keeps to its defaults.
+                "compress" | "labels" | "env" | "tag" if format == LogFormat::JsonFile => {}
+                "compress" => {
+                    return Err(Error::Invalid(
+                        "--log-opt compress is not taken by berth's local driver: its files are compact lines, rotated as they are".into(),
+                    ));
+                }
                 other => {
+                    let driver = match format {
+                        LogFormat::JsonFile => "json-file",
+                        LogFormat::Local => "local",
+                    };
                     return Err(Error::Invalid(format!(
-                        "unknown log opt {other:?} for the json-file driver (max-size, max-file)"
+                        "unknown log opt {other:?} for the {driver} driver (max-size, max-file)"
                     )));
                 }
             }
@@ -230,12 +272,17 @@ impl LogWriter {
         if self.file.is_none() {
             return;
         }
-        let e = Entry {
-            log: String::from_utf8_lossy(line).into_owned(),
-            stream: stream.name().into(),
-            time: Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true),
+        let now = Utc::now();
+        let encoded = match self.limits.format {
+            LogFormat::JsonFile => serde_json::to_vec(&Entry {
+                log: String::from_utf8_lossy(line).into_owned(),
+                stream: stream.name().into(),
+                time: now.to_rfc3339_opts(SecondsFormat::Nanos, true),
+            })
+            .ok(),
+            LogFormat::Local => Some(local_line(now, stream, line)),
         };
-        if let Ok(mut bytes) = serde_json::to_vec(&e) {
+        if let Some(mut bytes) = encoded {
             bytes.push(b'\n');
             if self.size > 0 && self.size + bytes.len() as u64 > self.limits.max_size {
                 self.rotate();
@@ -272,7 +319,65 @@ pub struct LogLine {
     pub text: String,
 }
 
+/// One entry in the local format, without its final newline.
+fn local_line(at: DateTime<Utc>, stream: Stream, text: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "{} {} ",
+        at.timestamp_nanos_opt().unwrap_or(0),
+        match stream {
+            Stream::Stdout => 'o',
+            Stream::Stderr => 'e',
+        }
+    )
+    .into_bytes();
+    for &b in String::from_utf8_lossy(text).as_bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b => out.push(b),
+        }
+    }
+    out
+}
+
+/// A local-format line read back.
+fn parse_local(line: &str) -> Option<(LogLine, DateTime<Utc>)> {
+    let (nanos, rest) = line.split_once(' ')?;
+    let (stream, escaped) = rest.split_once(' ').unwrap_or((rest, ""));
+    let at = DateTime::from_timestamp_nanos(nanos.parse().ok()?);
+    let stream = match stream {
+        "e" => Stream::Stderr,
+        "o" => Stream::Stdout,
+        _ => return None,
+    };
+    let mut text = String::with_capacity(escaped.len());
+    let mut chars = escaped.trim_end_matches('\n').chars();
+    while let Some(c) = chars.next() {
+        match (c, c == '\\') {
+            (_, true) => match chars.next() {
+                Some('n') => text.push('\n'),
+                Some('r') => text.push('\r'),
+                Some(other) => text.push(other),
+                None => {}
+            },
+            (c, false) => text.push(c),
+        }
+    }
+    Some((
+        LogLine {
+            stream,
+            time: at.to_rfc3339_opts(SecondsFormat::Nanos, true),
+            text,
+        },
+        at,
+    ))
+}
+
 fn parse(line: &str) -> Option<(LogLine, DateTime<Utc>)> {
+    if line.starts_with(|c: char| c.is_ascii_digit()) {
+        return parse_local(line);
+    }
     let e: Entry = serde_json::from_str(line).ok()?;
     let at = DateTime::parse_from_rfc3339(&e.time)
         .ok()?
@@ -295,6 +400,10 @@ fn parse(line: &str) -> Option<(LogLine, DateTime<Utc>)> {
 /// The time of a log line, read without parsing the whole entry (the
 /// `"time"` field is last in every line berth writes).
 fn line_time(line: &str) -> Option<DateTime<Utc>> {
+    if line.starts_with(|c: char| c.is_ascii_digit()) {
+        let nanos = line.split(' ').next()?.parse().ok()?;
+        return Some(DateTime::from_timestamp_nanos(nanos));
+    }
     let at = line.rfind("\"time\":\"")? + 8;
     let end = at + line[at..].find('"')?;
     DateTime::parse_from_rfc3339(&line[at..end])
@@ -538,6 +647,54 @@ mod tests {
         assert_eq!(tail, vec!["three".to_string()]);
     }
 
+    /// The local format: compact lines that read back as json-file's do,
+    /// escapes and all, with `--tail` and `--since` working on them.
+    #[test]
+    fn local_format_is_compact_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c-local.log");
+        let limits = LogLimits::from_opts_as(LogFormat::Local, []).unwrap();
+        let mut w = LogWriter::open(&path, limits).unwrap();
+        w.write(Stream::Stdout, b"one\\two\r\n");
+        w.write(Stream::Stderr, b"err\n");
+        let half = Utc::now();
+        std::thread::sleep(Duration::from_millis(2));
+        w.write(Stream::Stdout, b"three\n");
+        w.flush_partial();
+        let raw = std::fs::read_to_string(&path).unwrap();
+        let first = raw.lines().next().unwrap();
+        assert!(first.ends_with(" o one\\\\two\\r\\n"), "{first}");
+        assert!(first.len() < 40, "compact: {first}");
+        let all = |opts: &LogsOptions| {
+            let mut got = Vec::new();
+            read(&path, opts, None, &mut |l| {
+                got.push((l.stream, l.text.clone()));
+                Ok(())
+            })
+            .unwrap();
+            got
+        };
+        assert_eq!(
+            all(&LogsOptions::default()),
+            vec![
+                (Stream::Stdout, "one\\two\r\n".to_string()),
+                (Stream::Stderr, "err\n".to_string()),
+                (Stream::Stdout, "three\n".to_string()),
+            ]
+        );
+        let tail = LogsOptions {
+            tail: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(all(&tail), vec![(Stream::Stdout, "three\n".to_string())]);
+        let since = LogsOptions {
+            since: Some(half),
+            ..Default::default()
+        };
+        assert_eq!(all(&since), vec![(Stream::Stdout, "three\n".to_string())]);
+        assert!(LogLimits::from_opts_as(LogFormat::Local, [("compress", "true")]).is_err());
+    }
+
     #[test]
     fn rotation_keeps_max_file_files_and_reads_back_in_order() {
         let dir = tempfile::tempdir().unwrap();
@@ -545,6 +702,7 @@ mod tests {
         let limits = LogLimits {
             max_size: 1000,
             max_file: 3,
+            format: LogFormat::JsonFile,
         };
         let mut w = LogWriter::open(&path, limits).unwrap();
         for i in 0..200 {

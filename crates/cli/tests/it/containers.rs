@@ -1266,45 +1266,57 @@ fn devices_cgroup_namespaces_and_swap_limits_apply() {
 #[test]
 fn logs_rotate_under_a_fast_writer_and_the_none_driver_keeps_nothing() {
     let Some(b) = setup() else { return };
-    let id = b
-        .ok(&[
-            "run",
-            "-d",
-            "--log-opt",
-            "max-size=20k",
-            "--log-opt",
-            "max-file=3",
-            "busybox",
-            "sh",
-            "-c",
-            "i=0; while [ $i -lt 5000 ]; do echo line $i; i=$((i+1)); done",
-        ])
-        .trim()
-        .to_string();
-    b.ok(&["wait", &id]);
-    let log = std::path::PathBuf::from(inspect(&b, &id, "{{.LogPath}}"));
-    let name = log.file_name().unwrap().to_string_lossy().to_string();
-    let files: Vec<_> = std::fs::read_dir(log.parent().unwrap())
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&name))
-        .collect();
-    assert_eq!(files.len(), 3, "max-file=3");
-    for f in &files {
-        assert!(f.metadata().unwrap().len() <= 20_000, "{:?}", f.path());
+    // The same rotation for docker's json-file and berth's compact local
+    // format; the local files keep more lines in the same bytes.
+    let mut kept = Vec::new();
+    for driver in ["json-file", "local"] {
+        let id = b
+            .ok(&[
+                "run",
+                "-d",
+                "--log-driver",
+                driver,
+                "--log-opt",
+                "max-size=20k",
+                "--log-opt",
+                "max-file=3",
+                "busybox",
+                "sh",
+                "-c",
+                "i=0; while [ $i -lt 5000 ]; do echo line $i; i=$((i+1)); done",
+            ])
+            .trim()
+            .to_string();
+        b.ok(&["wait", &id]);
+        let log = std::path::PathBuf::from(inspect(&b, &id, "{{.LogPath}}"));
+        let name = log.file_name().unwrap().to_string_lossy().to_string();
+        let files: Vec<_> = std::fs::read_dir(log.parent().unwrap())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&name))
+            .collect();
+        assert_eq!(files.len(), 3, "max-file=3");
+        for f in &files {
+            assert!(f.metadata().unwrap().len() <= 20_000, "{:?}", f.path());
+        }
+        assert_eq!(
+            b.ok(&["logs", "--tail", "2", &id]),
+            "line 4998\nline 4999\n"
+        );
+        let all = b.ok(&["logs", &id]);
+        let lines: Vec<&str> = all.lines().collect();
+        let first: usize = lines[0].trim_start_matches("line ").parse().unwrap();
+        assert!(first > 0, "the oldest lines were rotated away");
+        assert_eq!(lines.len(), 5000 - first, "what is kept is contiguous");
+        assert_eq!(
+            inspect(&b, &id, "{{json .HostConfig.LogConfig}}"),
+            format!(r#"{{"Config":{{"max-file":"3","max-size":"20k"}},"Type":"{driver}"}}"#)
+        );
+        kept.push(lines.len());
     }
-    assert_eq!(
-        b.ok(&["logs", "--tail", "2", &id]),
-        "line 4998\nline 4999\n"
-    );
-    let all = b.ok(&["logs", &id]);
-    let lines: Vec<&str> = all.lines().collect();
-    let first: usize = lines[0].trim_start_matches("line ").parse().unwrap();
-    assert!(first > 0, "the oldest lines were rotated away");
-    assert_eq!(lines.len(), 5000 - first, "what is kept is contiguous");
-    assert_eq!(
-        inspect(&b, &id, "{{json .HostConfig.LogConfig}}"),
-        r#"{"Config":{"max-file":"3","max-size":"20k"},"Type":"json-file"}"#
+    assert!(
+        kept[1] > kept[0],
+        "local keeps more lines than json-file: {kept:?}"
     );
     // The none driver: nothing written, `logs` says why.
     let quiet = b

@@ -128,7 +128,7 @@ pub fn info_document(engine: &berth_engine::Engine) -> Result<Value, berth_engin
             "Volume": ["local"],
             "Network": ["host", "null"],
             "Authorization": null,
-            "Log": ["json-file"],
+            "Log": ["json-file", "local"],
         },
         "MemoryLimit": true,
         "SwapLimit": false,

@@ -311,6 +311,10 @@ impl LogConfig {
             "" | "json-file" => Ok(Some(berth_runtime::logs::LogLimits::from_opts(
                 self.config.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             )?)),
+            "local" => Ok(Some(berth_runtime::logs::LogLimits::from_opts_as(
+                berth_runtime::logs::LogFormat::Local,
+                self.config.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            )?)),
             "none" => {
                 if let Some(k) = self.config.keys().next() {
                     return Err(Error::InvalidArgument(format!(
@@ -320,7 +324,7 @@ impl LogConfig {
                 Ok(None)
             }
             other => Err(Error::InvalidArgument(format!(
-                "logging driver {other:?} is not supported: berth has json-file and none"
+                "logging driver {other:?} is not supported: berth has json-file, local and none"
             ))),
         }
     }
