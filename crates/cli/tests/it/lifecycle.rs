@@ -28,19 +28,16 @@ fn until(b: &Berth, id: &str, template: &str, want: &str, limit: Duration) {
 fn on_failure_restarts_with_back_off_up_to_its_count() {
     let Some(b) = setup() else { return };
     let started = Instant::now();
-    let id = b
-        .ok(&[
-            "run",
-            "-d",
-            "--restart",
-            "on-failure:2",
-            "busybox",
-            "sh",
-            "-c",
-            "exit 3",
-        ])
-        .trim()
-        .to_string();
+    let id = b.ok_line(&[
+        "run",
+        "-d",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
     assert_eq!(
         inspect(&b, &id, "{{json .HostConfig.RestartPolicy}}"),
         r#"{"MaximumRetryCount":2,"Name":"on-failure"}"#
@@ -64,10 +61,7 @@ fn on_failure_restarts_with_back_off_up_to_its_count() {
         "2 exited"
     );
     // A success is not restarted; a manual start counts afresh.
-    let ok = b
-        .ok(&["run", "-d", "--restart", "on-failure", "busybox", "true"])
-        .trim()
-        .to_string();
+    let ok = b.ok_line(&["run", "-d", "--restart", "on-failure", "busybox", "true"]);
     b.ok(&["wait", &ok]);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
@@ -146,34 +140,25 @@ fn always_keeps_a_crashing_container_up_until_the_user_stops_it() {
 #[test]
 fn a_reboot_brings_back_what_the_policies_keep_running() {
     let Some(b) = setup() else { return };
-    let keep = b
-        .ok(&[
-            "run",
-            "-d",
-            "--restart",
-            "unless-stopped",
-            "busybox",
-            "sleep",
-            "300",
-        ])
-        .trim()
-        .to_string();
-    let stopped = b
-        .ok(&[
-            "run",
-            "-d",
-            "--restart",
-            "unless-stopped",
-            "busybox",
-            "sleep",
-            "300",
-        ])
-        .trim()
-        .to_string();
-    let plain = b
-        .ok(&["run", "-d", "busybox", "sleep", "300"])
-        .trim()
-        .to_string();
+    let keep = b.ok_line(&[
+        "run",
+        "-d",
+        "--restart",
+        "unless-stopped",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let stopped = b.ok_line(&[
+        "run",
+        "-d",
+        "--restart",
+        "unless-stopped",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    let plain = b.ok_line(&["run", "-d", "busybox", "sleep", "300"]);
     b.ok(&["stop", "-t", "1", &stopped]);
     // A crash of the machine: every monitor and process killed at once.
     for id in [&keep, &plain] {
@@ -280,22 +265,19 @@ fn init_reaps_orphans_and_forwards_signals() {
 #[test]
 fn health_checks_go_from_starting_to_healthy_to_unhealthy() {
     let Some(b) = setup() else { return };
-    let id = b
-        .ok(&[
-            "run",
-            "-d",
-            "--health-cmd",
-            "test -e /tmp/ok && echo fine",
-            "--health-interval",
-            "200ms",
-            "--health-retries",
-            "2",
-            "busybox",
-            "sleep",
-            "60",
-        ])
-        .trim()
-        .to_string();
+    let id = b.ok_line(&[
+        "run",
+        "-d",
+        "--health-cmd",
+        "test -e /tmp/ok && echo fine",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
     let status = |b: &Berth| status_of(b, &id);
     assert!(status(&b).contains("(health: starting)"), "{}", status(&b));
     // Failing from the start, it turns unhealthy after two probes.
@@ -376,10 +358,7 @@ fn health_checks_go_from_starting_to_healthy_to_unhealthy() {
     )
     .unwrap();
     b.ok(&["build", "-q", "-t", "hc:1", ctx.to_str().unwrap()]);
-    let id = b
-        .ok(&["run", "-d", "hc:1", "sleep", "60"])
-        .trim()
-        .to_string();
+    let id = b.ok_line(&["run", "-d", "hc:1", "sleep", "60"]);
     until(
         &b,
         &id,
@@ -396,10 +375,7 @@ fn health_checks_go_from_starting_to_healthy_to_unhealthy() {
         "Health check exceeded timeout (100ms) -1"
     );
     b.ok(&["rm", "-f", &id]);
-    let id = b
-        .ok(&["run", "-d", "--no-healthcheck", "hc:1", "sleep", "60"])
-        .trim()
-        .to_string();
+    let id = b.ok_line(&["run", "-d", "--no-healthcheck", "hc:1", "sleep", "60"]);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
         inspect(&b, &id, "{{json .Config.Healthcheck.Test}}"),
@@ -425,10 +401,7 @@ fn status_of(b: &Berth, id: &str) -> String {
 #[test]
 fn wait_conditions_next_exit_and_removed() {
     let Some(b) = setup() else { return };
-    let id = b
-        .ok(&["create", "busybox", "sh", "-c", "exit 4"])
-        .trim()
-        .to_string();
+    let id = b.ok_line(&["create", "busybox", "sh", "-c", "exit 4"]);
     let waiter = b
         .cmd(&["wait", "--condition", "next-exit", &id])
         .stdout(std::process::Stdio::piped())

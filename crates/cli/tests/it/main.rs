@@ -280,6 +280,11 @@ impl Berth {
         r.stdout
     }
 
+    /// Runs, expects success, and returns the one line it printed (an ID).
+    pub fn ok_line(&self, args: &[&str]) -> String {
+        self.ok(args).trim().to_string()
+    }
+
     /// Runs and expects berth's own failure: docker's exit code for the
     /// command (125 for `run`, 1 for the others) and one line on stderr.
     pub fn fail(&self, args: &[&str]) -> String {

@@ -253,19 +253,23 @@ impl Engine {
         match condition {
             "" | "not-running" => self.wait_container(name),
             "next-exit" => {
-                // The run to wait for: this one, or the next to start.
-                let mut started = c.state.running.then(|| c.state.started_at.clone());
+                // The run to wait for: this one if it runs, else the next to
+                // start (told by its start time, so that a run too short to
+                // be seen running still counts).
+                let began = c.state.started_at.clone();
                 loop {
                     match self.container(&c.id) {
-                        Ok(now) => match &started {
-                            None if now.state.running => {
-                                started = Some(now.state.started_at.clone())
-                            }
-                            Some(s) if !now.state.running || &now.state.started_at != s => {
+                        Ok(now) => {
+                            let moved_on = now.state.started_at != began;
+                            let ended = if c.state.running {
+                                !now.state.running || moved_on
+                            } else {
+                                moved_on && !now.state.running
+                            };
+                            if ended {
                                 return Ok(now.state.exit_code);
                             }
-                            _ => {}
-                        },
+                        }
                         Err(Error::ContainerNotFound(_)) => return Ok(self.removed_exit_code(&c)),
                         Err(e) => return Err(e),
                     }
