@@ -78,10 +78,9 @@ impl Engine {
             sizes.insert(c.clone(), self.db.layer(c)?.map(|l| l.size).unwrap_or(0));
         }
         let mut out = Vec::new();
-        let per_image_chains = per_image.clone();
-        for (img, chains) in images.into_iter().zip(per_image) {
+        for (img, chains) in images.into_iter().zip(&per_image) {
             let (mut shared, mut unique) = (0, 0);
-            for c in &chains {
+            for c in chains {
                 let s = sizes.get(c).copied().unwrap_or(0);
                 if users.get(c).copied().unwrap_or(0) > 1 {
                     shared += s;
@@ -101,7 +100,7 @@ impl Engine {
         // What removing every image no container uses would free: the layers
         // no such image's container holds.
         let mut kept: std::collections::HashSet<&berth_oci::ChainId> = Default::default();
-        for (u, chains) in out.iter().zip(&per_image_chains) {
+        for (u, chains) in out.iter().zip(&per_image) {
             if u.containers > 0 {
                 kept.extend(chains.iter());
             }
@@ -111,21 +110,18 @@ impl Engine {
             .filter(|(c, _)| !kept.contains(c))
             .map(|(_, s)| s)
             .sum();
-        let mounts_of = |c: &crate::Container| -> Vec<String> {
+        fn sources(c: &crate::Container) -> impl Iterator<Item = &str> {
             c.record
                 .host_config
                 .mounts
                 .iter()
-                .map(|m| m.source.clone())
-                .collect()
-        };
+                .map(|m| m.source.as_str())
+        }
+        let volumes_root = self.paths.volumes().display().to_string();
         let mut containers = Vec::new();
         for c in &all_containers {
             let size = self.container_size(&c.id).map(|(rw, _)| rw).unwrap_or(0);
-            let volumes = mounts_of(c)
-                .iter()
-                .filter(|s| s.starts_with(&self.paths.volumes().display().to_string()))
-                .count();
+            let volumes = sources(c).filter(|s| s.starts_with(&volumes_root)).count();
             containers.push(ContainerUsage {
                 container: c.clone(),
                 size,
@@ -137,7 +133,7 @@ impl Engine {
             let source = v.mountpoint.display().to_string();
             let links = all_containers
                 .iter()
-                .filter(|c| mounts_of(c).contains(&source))
+                .filter(|c| sources(c).any(|s| s == source))
                 .count();
             let size = crate::volumes::tree_size(&v.mountpoint);
             volumes.push(VolumeUsage {

@@ -46,7 +46,7 @@ impl Cgroup {
     /// Its directories on this host: one on cgroup v2, one per hierarchy on v1.
     pub fn dirs(&self) -> Vec<PathBuf> {
         let root = Path::new(ROOT);
-        if root.join("cgroup.controllers").exists() {
+        if unified() {
             return vec![root.join(PARENT).join(&self.id)];
         }
         std::fs::read_dir(root)

@@ -121,12 +121,8 @@ fn create_options(engine: &Engine, f: &CreateFlags) -> Result<CreateOptions> {
     }
     let mut env = read_env_files(&f.env_file)?;
     env.extend(f.env.iter().cloned());
-    let mut labels = Vec::new();
-    for file in &f.label_file {
-        let text =
-            std::fs::read_to_string(file).with_context(|| format!("open {}", file.display()))?;
-        labels.extend(env_file_lines(&text)?);
-    }
+    // docker reads a label file as it reads an env file.
+    let mut labels = read_env_files(&f.label_file)?;
     labels.extend(f.label.iter().cloned());
     let mut o = CreateOptions::default();
     o.image = f.image().to_string();

@@ -147,7 +147,7 @@ pub fn info_document(engine: &berth_engine::Engine) -> Result<Value, berth_engin
         "SystemTime": berth_engine::rfc3339_now(),
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
-        "CgroupVersion": if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "2" } else { "1" },
+        "CgroupVersion": if berth_engine::runtime::cgroup::unified() { "2" } else { "1" },
         "NEventsListener": 0,
         "KernelVersion": kernel_version(),
         "OperatingSystem": os_release("PRETTY_NAME").unwrap_or_else(|| "Linux".into()),
