@@ -49,6 +49,13 @@ pub struct Cli {
         value_name = "BRIDGE"
     )]
     pub bridge: Option<String>,
+    /// User namespaces for every container, as dockerd's: `default` (berth's
+    /// own subordinate IDs, added to /etc/subuid and /etc/subgid if missing)
+    /// or USER[:GROUP], whose ranges in /etc/subuid and /etc/subgid map the
+    /// containers' IDs; --userns=host opts one out
+    /// [default: the config's userns-remap, else none]
+    #[arg(long, global = true, hide_short_help = true, value_name = "USER")]
+    pub userns_remap: Option<String>,
     /// Largest uncompressed layer that import, load, pull and build unpack (a guard against
     /// decompression bombs), e.g. 500MB or 1GiB; 0 for no limit [default: the config's
     /// max-layer-size, else 32GiB]
@@ -996,6 +1003,12 @@ pub struct CreateFlags {
     /// Cgroup namespace to use: private or host [default: host on cgroup v1, private on v2].
     #[arg(long, value_name = "MODE", value_parser = ["private", "host"])]
     pub cgroupns: Option<String>,
+    /// User namespace to use: host (the host's, whatever userns-remap says)
+    /// or auto (a range of 65536 IDs of its own, out of the `berth` entries
+    /// of /etc/subuid and /etc/subgid, added if missing)
+    /// [default: userns-remap's, else the host's]
+    #[arg(long, value_name = "MODE", value_parser = ["host", "auto"])]
+    pub userns: Option<String>,
     /// Command to run to check health (run by `/bin/sh -c`).
     #[arg(long, value_name = "CMD")]
     pub health_cmd: Option<String>,

@@ -4,7 +4,8 @@
 //! limits `max-layer-size` and `max-image-size` (a number of bytes or a size
 //! such as `"1GiB"`), and `berth daemon`'s `hosts`, `group` and TLS keys
 //! (`tls`, `tlsverify`, `tlscacert`, `tlscert`, `tlskey`), and the network
-//! keys `bip`, `default-address-pools`, `mtu` and `bridge` (`none`).
+//! keys `bip`, `default-address-pools`, `mtu` and `bridge` (`none`), and
+//! `userns-remap`.
 
 use std::path::Path;
 
@@ -59,6 +60,10 @@ pub struct Settings {
     /// `none`: no default bridge (dockerd's `bridge`).
     #[serde(default)]
     pub bridge: Option<String>,
+    /// `default` or `USER[:GROUP]`: every container's IDs mapped onto the
+    /// user's subordinate ranges (dockerd's `userns-remap`).
+    #[serde(default)]
+    pub userns_remap: Option<String>,
 }
 
 impl Settings {

@@ -376,6 +376,7 @@ pub struct EngineBuilder {
     registries: RegistrySettings,
     monitor: Option<(PathBuf, Vec<String>)>,
     network_defaults: NetworkDefaults,
+    userns_remap: Option<String>,
 }
 
 /// Default of [`EngineBuilder::max_layer_size`]: 32 GiB, above the largest
@@ -396,6 +397,7 @@ impl Default for EngineBuilder {
             registries: RegistrySettings::default(),
             monitor: None,
             network_defaults: NetworkDefaults::default(),
+            userns_remap: None,
         }
     }
 }
@@ -455,6 +457,14 @@ impl EngineBuilder {
         self
     }
 
+    /// daemon.json's `userns-remap`: `default` or `USER[:GROUP]`, whose
+    /// subordinate IDs every container without `--userns` maps its own
+    /// onto. Default: none (containers share the host's user namespace).
+    pub fn userns_remap(&mut self, setting: Option<String>) -> &mut Self {
+        self.userns_remap = setting.filter(|s| !s.is_empty());
+        self
+    }
+
     /// Opens the store, creating it if needed.
     pub fn build(&self) -> Result<Engine> {
         std::fs::create_dir_all(&self.root).map_err(Error::io(self.root.display()))?;
@@ -484,6 +494,7 @@ impl EngineBuilder {
             monitors: std::sync::Mutex::new(Vec::new()),
             images_seen: std::sync::Mutex::new(None),
             network_defaults: self.network_defaults.clone(),
+            userns_remap: self.userns_remap.clone(),
             paths,
         })
     }
@@ -502,6 +513,7 @@ pub struct Engine {
     registries: RegistrySettings,
     monitor: Option<(PathBuf, Vec<String>)>,
     network_defaults: NetworkDefaults,
+    userns_remap: Option<String>,
     /// Monitors this process started and has not reaped yet (a long-lived
     /// caller reaps them with [`Engine::reap_monitors`]).
     monitors: std::sync::Mutex<Vec<std::process::Child>>,

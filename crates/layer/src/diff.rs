@@ -279,11 +279,17 @@ fn walk_trees(
     Ok(())
 }
 
-/// Writes `changes` as an OCI layer tar, reading what exists from `upper`.
-/// Returns the bytes of file content written.
+/// How a file's owner on disk becomes its owner in a layer: `None` keeps
+/// it; a container in a user namespace of its own maps host IDs back to its
+/// own.
+pub type OwnerMap<'a> = Option<&'a (dyn Fn(u32, u32) -> (u32, u32) + Sync)>;
+
+/// Writes `changes` as an OCI layer tar, reading what exists from `upper`,
+/// owners mapped by `owners`. Returns the bytes of file content written.
 pub fn write_layer<C: std::borrow::Borrow<Change>>(
     upper: &Path,
     changes: impl IntoIterator<Item = C>,
+    owners: OwnerMap<'_>,
     out: impl Write,
 ) -> io::Result<u64> {
     let mut tar = tar::Builder::new(out);
@@ -310,6 +316,11 @@ pub fn write_layer<C: std::borrow::Borrow<Change>>(
         let ft = meta.file_type();
         let mut h = tar::Header::new_gnu();
         h.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+        if let Some(map) = owners {
+            let (uid, gid) = map(meta.uid(), meta.gid());
+            h.set_uid(uid.into());
+            h.set_gid(gid.into());
+        }
         h.set_size(0);
         if ft.is_dir() {
             tar.append_data(&mut h, format!("{}/", change.path), io::empty())?;
@@ -427,7 +438,7 @@ mod tests {
         assert_eq!(lines, ["C /etc", "A /etc/new", "D /gone"]);
 
         let mut buf = Vec::new();
-        write_layer(upper.path(), &changes, &mut buf).unwrap();
+        write_layer(upper.path(), &changes, None, &mut buf).unwrap();
         let mut ar = tar::Archive::new(buf.as_slice());
         let names: Vec<String> = ar
             .entries()

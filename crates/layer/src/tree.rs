@@ -287,13 +287,17 @@ fn remove(p: &Path) -> io::Result<()> {
     }
 }
 
-/// Gives `p` and everything below it to `uid:gid` (symlinks themselves, not
-/// what they point to).
-pub fn chown_tree(p: &Path, uid: u32, gid: u32) -> io::Result<()> {
-    lchown(p, Some(uid), Some(gid))?;
-    if fs::symlink_metadata(p)?.is_dir() {
+/// Gives `p` and everything below it the owner `owner` picks from each
+/// one's current `(uid, gid)` (symlinks themselves, not what they point to).
+pub fn chown_tree(p: &Path, owner: &dyn Fn(u32, u32) -> (u32, u32)) -> io::Result<()> {
+    let meta = fs::symlink_metadata(p)?;
+    let (uid, gid) = owner(meta.uid(), meta.gid());
+    if (uid, gid) != (meta.uid(), meta.gid()) {
+        lchown(p, Some(uid), Some(gid))?;
+    }
+    if meta.is_dir() {
         for e in fs::read_dir(p)? {
-            chown_tree(&e?.path(), uid, gid)?;
+            chown_tree(&e?.path(), owner)?;
         }
     }
     Ok(())

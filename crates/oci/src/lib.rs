@@ -9,6 +9,7 @@ pub mod auth;
 pub mod digest;
 pub mod errcode;
 pub mod errdefs;
+pub mod idmap;
 pub mod image;
 pub mod media;
 pub mod reference;

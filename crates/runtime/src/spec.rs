@@ -497,6 +497,9 @@ pub struct SpecOptions {
     pub device_rules: Vec<DeviceRule>,
     /// `--cgroupns private`: a cgroup namespace of its own.
     pub cgroupns: bool,
+    /// A user namespace of its own with these maps (`--userns=auto`,
+    /// `userns-remap`); `None`: the host's.
+    pub id_mappings: Option<berth_oci::idmap::IdMappings>,
 }
 
 /// The container's PID 1 with `--init`.
@@ -682,6 +685,9 @@ pub fn build(opts: &SpecOptions) -> Result<Value, Error> {
     if opts.cgroupns {
         namespaces.push(json!({"type": "cgroup"}));
     }
+    if opts.id_mappings.is_some() {
+        namespaces.push(json!({"type": "user"}));
+    }
     match &opts.network {
         Network::Host => {}
         Network::None => namespaces.push(json!({"type": "network"})),
@@ -779,6 +785,15 @@ pub fn build(opts: &SpecOptions) -> Result<Value, Error> {
         "resources": resources,
         "cgroupsPath": opts.cgroups_path,
     });
+    if let Some(m) = &opts.id_mappings {
+        let maps = |maps: &[berth_oci::idmap::IdMap]| -> Vec<Value> {
+            maps.iter()
+                .map(|m| json!({"containerID": m.container, "hostID": m.host, "size": m.size}))
+                .collect()
+        };
+        linux["uidMappings"] = json!(maps(&m.uids));
+        linux["gidMappings"] = json!(maps(&m.gids));
+    }
     if !opts.sysctls.is_empty() {
         linux["sysctl"] = json!(opts.sysctls);
     }

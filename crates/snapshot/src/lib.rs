@@ -19,6 +19,7 @@
 //! `FailedPrecondition`.
 #![deny(missing_docs)]
 
+pub mod idmap;
 mod metastore;
 pub mod mount;
 pub mod overlay;

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use rustix::mount::{MountFlags, UnmountFlags};
 
 use crate::Error;
+use crate::idmap::{UserNamespace, idmapped_tree};
 
 /// How to mount one filesystem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +63,7 @@ impl Mount {
                 };
                 let data = data.join(",");
                 if data.len() <= MOUNT_DATA_MAX {
-                    return mount_overlay(target, flags, &data, None).map_err(merr);
+                    return mount_overlay(target, flags, &data).map_err(merr);
                 }
                 let base = common_dir(&self.options).ok_or_else(|| {
                     merr(std::io::Error::new(
@@ -79,17 +80,9 @@ impl Mount {
                     )));
                 }
                 let target = std::path::absolute(target).map_err(merr)?;
-                std::thread::scope(|s| {
-                    s.spawn(|| {
-                        // SAFETY: CLONE_FS unshares only this thread's cwd, root and umask;
-                        // no file descriptor table is split.
-                        unsafe {
-                            rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FS)
-                        }?;
-                        mount_overlay(&target, flags, &short, Some(&base))
-                    })
-                    .join()
-                    .unwrap_or_else(|_| Err(std::io::Error::other("mount thread panicked")))
+                in_own_cwd(|| {
+                    rustix::process::chdir(&base)?;
+                    mount_overlay(&target, flags, &short)
                 })
                 .map_err(merr)
             }
@@ -101,15 +94,22 @@ impl Mount {
     }
 }
 
-fn mount_overlay(
-    target: &Path,
-    flags: MountFlags,
-    data: &str,
-    cwd: Option<&Path>,
-) -> std::io::Result<()> {
-    if let Some(dir) = cwd {
-        rustix::process::chdir(dir)?;
-    }
+/// Runs `f` on a thread of its own whose working directory (and root and
+/// umask: `unshare(CLONE_FS)`) it may change without moving the process's.
+fn in_own_cwd<T: Send>(f: impl FnOnce() -> std::io::Result<T> + Send) -> std::io::Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: CLONE_FS unshares only this thread's cwd, root and umask;
+            // no file descriptor table is split.
+            unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FS) }?;
+            f()
+        })
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("mount thread panicked")))
+    })
+}
+
+fn mount_overlay(target: &Path, flags: MountFlags, data: &str) -> std::io::Result<()> {
     let data = CString::new(data).map_err(|_| {
         std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in mount options")
     })?;
@@ -120,6 +120,100 @@ fn mount_overlay(
         flags,
         Some(data.as_c_str()),
     )?)
+}
+
+impl Mount {
+    /// Mounts this description on `target` with the layers' IDs mapped
+    /// through `ns`: what is root's on disk is the container's root's, and
+    /// nothing is copied or chowned. For overlay, only the read-only layers
+    /// are mapped (one ID-mapped copy of the snapshot root's mount, the
+    /// layers named relative to it); the container's own layer is not, so
+    /// what the container writes is owned on the host by the IDs it runs as,
+    /// and copy-up keeps the mapped owner. A bind mount is mapped whole.
+    pub fn mount_mapped(&self, target: &Path, ns: &UserNamespace) -> Result<(), Error> {
+        let merr = |source: std::io::Error| Error::Mount {
+            target: target.to_path_buf(),
+            source,
+        };
+        let ro = self.options.iter().any(|o| o == "ro");
+        match self.kind.as_str() {
+            "bind" => {
+                let tree = idmapped_tree(&self.source, ns, true).map_err(merr)?;
+                rustix::mount::move_mount(
+                    &tree,
+                    "",
+                    rustix::fs::CWD,
+                    target,
+                    rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+                )
+                .map_err(|e| merr(e.into()))?;
+                if ro {
+                    let flags = MountFlags::BIND | MountFlags::RDONLY;
+                    if let Err(e) = rustix::mount::mount_remount(target, flags, "") {
+                        let _ = rustix::mount::unmount(target, UnmountFlags::DETACH);
+                        return Err(merr(e.into()));
+                    }
+                }
+                Ok(())
+            }
+            "overlay" => {
+                let base = common_dir(&self.options).ok_or_else(|| {
+                    merr(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "overlay layers outside one snapshot root",
+                    ))
+                })?;
+                let prefix = format!("{}/", base.display());
+                let mut upper = None;
+                let data: Vec<String> = self
+                    .options
+                    .iter()
+                    .filter(|o| *o != "ro")
+                    .map(|o| match o.split_once('=') {
+                        Some(("lowerdir", v)) => format!("lowerdir={}", v.replace(&prefix, "")),
+                        Some(("upperdir", v)) => {
+                            upper = Some(v.to_string());
+                            o.clone()
+                        }
+                        _ => o.clone(),
+                    })
+                    .collect();
+                let data = data.join(",");
+                if data.len() > MOUNT_DATA_MAX {
+                    return Err(merr(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "too many layers for one overlay mount",
+                    )));
+                }
+                let flags = if ro {
+                    MountFlags::RDONLY
+                } else {
+                    MountFlags::empty()
+                };
+                // The merged root is the container layer's: its root's.
+                if let Some(upper) = upper {
+                    let (uid, gid) = ns.mappings().root();
+                    rustix::fs::chown(
+                        upper.as_str(),
+                        Some(rustix::fs::Uid::from_raw(uid)),
+                        Some(rustix::fs::Gid::from_raw(gid)),
+                    )
+                    .map_err(|e| merr(e.into()))?;
+                }
+                let tree = idmapped_tree(&base, ns, false).map_err(merr)?;
+                let target = std::path::absolute(target).map_err(merr)?;
+                in_own_cwd(|| {
+                    rustix::process::fchdir(&tree)?;
+                    mount_overlay(&target, flags, &data)
+                })
+                .map_err(merr)
+            }
+            other => Err(merr(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                format!("unknown mount type {other}"),
+            ))),
+        }
+    }
 }
 
 /// The directory that holds every snapshot path named in overlay options.
@@ -143,6 +237,15 @@ fn common_dir(options: &[String]) -> Option<PathBuf> {
 pub fn mount_all(mounts: &[Mount], target: &Path) -> Result<(), Error> {
     for m in mounts {
         m.mount(target)?;
+    }
+    Ok(())
+}
+
+/// Mounts every description in order on `target`, ID-mapped through `ns`
+/// ([`Mount::mount_mapped`]).
+pub fn mount_all_mapped(mounts: &[Mount], target: &Path, ns: &UserNamespace) -> Result<(), Error> {
+    for m in mounts {
+        m.mount_mapped(target, ns)?;
     }
     Ok(())
 }
@@ -215,5 +318,56 @@ pub fn unmount_if_mounted(target: &Path) -> Result<bool, Error> {
             target: target.to_path_buf(),
             source: e.into(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::idmap::{IdMap, IdMappings};
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn mapped_overlay_shows_the_layers_as_the_containers_and_copies_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let d = |p: &str| root.path().join(p);
+        for dir in ["1/fs/etc", "2/fs", "2/work", "merged"] {
+            std::fs::create_dir_all(d(dir)).unwrap();
+        }
+        std::fs::write(d("1/fs/etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+        let m = vec![IdMap {
+            container: 0,
+            host: 400_000,
+            size: 65536,
+        }];
+        let ns = UserNamespace::new(&IdMappings {
+            uids: m.clone(),
+            gids: m,
+        })
+        .unwrap();
+        let overlay = Mount {
+            kind: "overlay".into(),
+            source: "overlay".into(),
+            options: vec![
+                format!("lowerdir={}", d("1/fs").display()),
+                format!("upperdir={}", d("2/fs").display()),
+                format!("workdir={}", d("2/work").display()),
+            ],
+        };
+        overlay.mount_mapped(&d("merged"), &ns).unwrap();
+        let merged = |p: &str| std::fs::symlink_metadata(d("merged").join(p)).unwrap();
+        assert_eq!((merged("").uid(), merged("").gid()), (400_000, 400_000));
+        assert_eq!(merged("etc/passwd").uid(), 400_000);
+        // A change copies the file up owned by the mapped ID; the layer below
+        // keeps its own.
+        std::fs::write(d("merged/etc/passwd"), "changed\n").unwrap();
+        unmount(&d("merged")).unwrap();
+        let disk = |p: &str| std::fs::symlink_metadata(d(p)).unwrap();
+        assert_eq!(disk("1/fs/etc/passwd").uid(), 0);
+        assert_eq!(disk("2/fs/etc/passwd").uid(), 400_000);
+        assert_eq!(
+            std::fs::read_to_string(d("1/fs/etc/passwd")).unwrap().len(),
+            26
+        );
     }
 }

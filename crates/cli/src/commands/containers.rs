@@ -192,6 +192,7 @@ fn create_options(engine: &Engine, f: &CreateFlags) -> Result<CreateOptions> {
     o.devices = f.device.clone();
     o.device_cgroup_rules = f.device_cgroup_rule.clone();
     o.cgroupns = f.cgroupns.clone();
+    o.userns = f.userns.clone();
     o.ulimits = f
         .ulimit
         .iter()

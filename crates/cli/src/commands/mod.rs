@@ -84,6 +84,7 @@ pub fn open_engine(cli: &Cli) -> anyhow::Result<Engine> {
                 .unwrap_or(berth_engine::DEFAULT_MAX_IMAGE_SIZE),
         )
         .network_defaults(network_defaults)
+        .userns_remap(cli.userns_remap.clone().or(settings.userns_remap))
         .registries(RegistrySettings {
             config,
             tls_verify: cli.tls_verify,

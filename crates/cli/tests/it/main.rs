@@ -25,6 +25,7 @@ mod resources;
 mod review;
 mod security;
 mod test_ca;
+mod userns;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -176,6 +176,7 @@ struct HostConfigBody {
     devices: Option<Vec<berth_engine::DeviceMapping>>,
     device_cgroup_rules: Option<Vec<String>>,
     cgroupns_mode: String,
+    userns_mode: String,
     port_bindings: Option<BTreeMap<String, Option<Vec<berth_engine::network::ports::HostBinding>>>>,
     publish_all_ports: bool,
     dns: Option<Vec<String>>,
@@ -358,6 +359,7 @@ impl CreateBody {
             .collect();
         o.device_cgroup_rules = h.device_cgroup_rules.clone().unwrap_or_default();
         o.cgroupns = Some(h.cgroupns_mode.clone()).filter(|m| !m.is_empty());
+        o.userns = Some(h.userns_mode.clone()).filter(|m| !m.is_empty());
         o.sysctls = h
             .sysctls
             .unwrap_or_default()

@@ -92,6 +92,16 @@ pub async fn info(api: &Api) -> Result<Response<Body>, ApiError> {
     json(StatusCode::OK, &v)
 }
 
+/// docker's list: seccomp's default profile, and `userns` when every
+/// container gets a user namespace (`userns-remap`).
+fn security_options(engine: &berth_engine::Engine) -> Vec<&'static str> {
+    let mut options = vec!["name=seccomp,profile=builtin"];
+    if engine.userns_remap().is_some() {
+        options.push("name=userns");
+    }
+    options
+}
+
 /// What `GET /info` answers for this engine (and `berth info` prints).
 pub fn info_document(engine: &berth_engine::Engine) -> Result<Value, berth_engine::Error> {
     let containers = engine.containers()?;
@@ -189,7 +199,7 @@ pub fn info_document(engine: &berth_engine::Engine) -> Result<Value, berth_engin
         "ContainerdCommit": {"ID": ""},
         "RuncCommit": {"ID": ""},
         "InitCommit": {"ID": ""},
-        "SecurityOptions": ["name=seccomp,profile=builtin"],
+        "SecurityOptions": security_options(engine),
         "Warnings": [],
     }))
 }

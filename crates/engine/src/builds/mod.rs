@@ -559,9 +559,11 @@ impl Engine {
         if drop_stubs {
             remove_stubs(&dir, &mut changes).map_err(Error::io(dir.display()))?;
         }
-        let written = self.write_layer_blob(&dir, &|each| {
-            changes.iter().cloned().try_for_each(&mut *each)
-        })?;
+        let written = self.write_layer_blob(
+            &dir,
+            &|each| changes.iter().cloned().try_for_each(&mut *each),
+            None,
+        )?;
         let chain = chain_id(parent, &written.diff_id);
         let snap = self.snapshotter()?;
         match snap.commit(&keys::layer(&chain), key) {

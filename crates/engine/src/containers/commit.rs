@@ -4,12 +4,13 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use berth_layer::diff::{Change, each_overlay_change, tree_changes, write_layer};
+use berth_layer::diff::{Change, OwnerMap, each_overlay_change, tree_changes, write_layer};
 use berth_layer::{Compression, Compressor};
 use berth_oci::image::History;
 use berth_oci::{Digest, Hasher, Reference, chain_ids, media};
 use berth_snapshot::Layout;
-use berth_snapshot::mount::mount_all;
+use berth_snapshot::idmap::UserNamespace;
+use berth_snapshot::mount::{mount_all, mount_all_mapped};
 use berth_store::db::LayerRecord;
 
 use super::Container;
@@ -178,6 +179,7 @@ impl Engine {
         &self,
         dir: &Path,
         walk: &ChangeWalk<'_>,
+        owners: OwnerMap<'_>,
     ) -> Result<WrittenLayer> {
         let blob = self.blobs.writer()?;
         let mut gzip = DiffWriter {
@@ -213,7 +215,7 @@ impl Engine {
             });
             let producer = scope.spawn(|| {
                 let mut pipe = std::io::BufWriter::with_capacity(1 << 20, tar_in);
-                write_layer(dir, batches.into_iter().flatten(), &mut pipe)
+                write_layer(dir, batches.into_iter().flatten(), owners, &mut pipe)
             });
             let copied = std::io::copy(&mut tar_out, &mut gzip);
             let walked = walker
@@ -286,7 +288,17 @@ impl Engine {
         };
         let source = self.change_source(&keys::container(&c.id))?;
         let _guard = self.gc.shared()?;
-        let written = self.write_layer_blob(source.dir(), &|each| source.each(each))?;
+        // An overlay upper holds what a container in a user namespace of its
+        // own wrote as the host IDs of its range (a full tree, written
+        // through an ID-mapped mount, holds the container's own).
+        let to_container = c
+            .record
+            .id_mappings
+            .as_ref()
+            .filter(|_| matches!(source, ChangeSource::Overlay { .. }))
+            .map(|m| move |u, g| m.to_container(u, g));
+        let owners: OwnerMap<'_> = to_container.as_ref().map(|f| f as _);
+        let written = self.write_layer_blob(source.dir(), &|each| source.each(each), owners)?;
         drop(_thaw);
         let WrittenLayer {
             diff_id,
@@ -343,16 +355,29 @@ impl Engine {
         // want one upper directory in two mounts.
         let running_root = self.paths.rootfs(&c.id);
         let own_mount = !berth_snapshot::mount::is_mount_point(&running_root);
+        let ids = c.record.id_mappings.as_ref();
         let target = if own_mount {
             let t = self.paths.export_mount(&c.id);
             std::fs::create_dir_all(&t).map_err(Error::io(t.display()))?;
-            mount_all(&snap.mounts(&key)?, &t)?;
+            let mounts = snap.mounts(&key)?;
+            match ids {
+                // The view the running container's mount gives: every
+                // owner a host ID of its range.
+                Some(m) => {
+                    let ns = UserNamespace::new(m)
+                        .map_err(Error::io(format!("user namespace of container {}", c.id)))?;
+                    mount_all_mapped(&mounts, &t, &ns)?
+                }
+                None => mount_all(&mounts, &t)?,
+            }
             t
         } else {
             running_root
         };
+        let to_container = ids.map(|m| move |u, g| m.to_container(u, g));
+        let owners: OwnerMap<'_> = to_container.as_ref().map(|f| f as _);
         let result = tree_changes(None, &target)
-            .and_then(|changes| write_layer(&target, &changes, &mut *out))
+            .and_then(|changes| write_layer(&target, &changes, owners, &mut *out))
             .map_err(Error::io(target.display()));
         if own_mount {
             let _ = berth_snapshot::mount::unmount_if_mounted(&target);

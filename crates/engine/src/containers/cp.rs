@@ -99,7 +99,13 @@ impl Engine {
         } else {
             dest.to_path_buf()
         };
-        copy_over(&real, &target, true).map_err(Error::io(target.display()))
+        copy_over(&real, &target, true).map_err(Error::io(target.display()))?;
+        // The owners the container sees, as docker's archive of it has them.
+        if let Some(m) = &c.record.id_mappings {
+            chown_tree(&target, &|u, g| m.to_container(u, g))
+                .map_err(Error::io(target.display()))?;
+        }
+        Ok(())
     }
 
     /// `berth cp SRC CONTAINER:DEST`.
@@ -140,9 +146,14 @@ impl Engine {
             copy_tree(src, &target, archive)
         };
         copied.map_err(Error::io(target.display()))?;
+        // Files copied in belong to the container's root user, as docker's
+        // do; with -a they keep their owners, as the container sees them.
+        let ids = c.record.id_mappings.as_ref();
         if !archive {
-            // Files copied in belong to the container's root user, as docker's do.
-            chown_tree(&target, 0, 0).map_err(Error::io(target.display()))?;
+            let root = ids.map_or((0, 0), |m| m.root());
+            chown_tree(&target, &|_, _| root).map_err(Error::io(target.display()))?;
+        } else if let Some(m) = ids {
+            chown_tree(&target, &|u, g| m.to_host(u, g)).map_err(Error::io(target.display()))?;
         }
         Ok(())
     }

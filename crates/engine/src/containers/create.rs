@@ -136,6 +136,8 @@ pub struct CreateOptions {
     pub device_cgroup_rules: Vec<String>,
     /// `--cgroupns private|host`.
     pub cgroupns: Option<String>,
+    /// `--userns host|auto`.
+    pub userns: Option<String>,
     /// `--label K=V`.
     pub labels: Vec<String>,
     /// `--stop-signal`.
@@ -646,7 +648,30 @@ impl Engine {
                     )));
                 }
             },
+            userns_mode: opts.userns.clone().unwrap_or_default(),
         };
+        let userns = super::userns::UsernsMode::parse(&host_config.userns_mode)?;
+        // Build steps run in the host's: their layers are written as is.
+        let userns = if base.init_layer {
+            userns
+        } else {
+            super::userns::UsernsMode::Host
+        };
+        let remapped = match userns {
+            super::userns::UsernsMode::Host => false,
+            super::userns::UsernsMode::Auto => true,
+            super::userns::UsernsMode::Default => self.userns_remap.is_some(),
+        };
+        if remapped && host_config.privileged {
+            return Err(Error::InvalidArgument(
+                "privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode".into(),
+            ));
+        }
+        if remapped && mode == NetworkMode::Host {
+            return Err(Error::InvalidArgument(
+                "cannot share the host's network namespace when user namespaces are enabled".into(),
+            ));
+        }
         check_cpu_and_memory(&host_config)?;
         for rule in &opts.device_cgroup_rules {
             berth_runtime::spec::DeviceRule::parse(rule)?;
@@ -731,15 +756,24 @@ impl Engine {
             host_config,
             created: crate::rfc3339_now(),
             anonymous_volumes,
+            id_mappings: self.take_id_mappings(&id, userns)?,
         };
 
         // Files first, then the snapshot, then the row: a kill before the row
         // leaves garbage the sweep removes, never a row naming nothing.
         let dir = self.paths.container(&id);
-        std::fs::create_dir_all(&dir).map_err(Error::io(dir.display()))?;
         // Held until the row is in: the sweep removes container snapshots that no
         // row names.
-        let _guard = self.gc.shared()?;
+        let guard = std::fs::create_dir_all(&dir)
+            .map_err(Error::io(dir.display()))
+            .and_then(|()| Ok(self.gc.shared()?));
+        let _guard = match guard {
+            Ok(g) => g,
+            Err(e) => {
+                self.release_id_mappings(&id);
+                return Err(e);
+            }
+        };
         let etc = self.write_etc_files(&id, &record);
         let prepared = etc.and_then(|()| {
             let parent = if base.init_layer {
@@ -757,6 +791,7 @@ impl Engine {
                 let _ = s.remove(&keys::container_init(&id));
             }
             let _ = std::fs::remove_dir_all(&dir);
+            self.release_id_mappings(&id);
         };
         if let Err(e) = prepared {
             undo();

@@ -17,6 +17,7 @@ mod ops;
 mod restart;
 mod start;
 mod state;
+pub(crate) mod userns;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -280,6 +281,9 @@ pub struct HostConfig {
     /// `--cgroupns`: `private` or `host`.
     #[serde(default)]
     pub cgroupns_mode: String,
+    /// `--userns`: empty, `host` or `auto`.
+    #[serde(default)]
+    pub userns_mode: String,
 }
 
 /// docker's `LogConfig`: the driver (`json-file`, `none`) and its options.
@@ -456,6 +460,11 @@ pub struct ContainerRecord {
     /// with the container when it was `--rm`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub anonymous_volumes: Vec<String>,
+    /// Its user namespace's maps (`--userns=auto`, `userns-remap`); `None`:
+    /// the host's. Fixed at create: the container layer's files are owned
+    /// by these IDs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_mappings: Option<berth_oci::idmap::IdMappings>,
 }
 
 /// A container as listed and inspected.

@@ -12,7 +12,10 @@ use berth_runtime::command::Lookup;
 use berth_runtime::monitor::{self, ATTACH_SOCKET, Exit, Hooks, MonitorConfig};
 use berth_runtime::spec::{Init, Network, ProcessUser, Resources, SpecOptions};
 use berth_runtime::user;
-use berth_snapshot::mount::mount_all;
+use std::os::unix::fs::MetadataExt;
+
+use berth_snapshot::idmap::UserNamespace;
+use berth_snapshot::mount::{mount_all, mount_all_mapped};
 use serde_json::json;
 
 use berth_runtime::cgroup::Cgroup;
@@ -166,7 +169,15 @@ impl Engine {
     /// A volume (named or anonymous) still empty gets what the image has at
     /// its path (docker's copy-up), so mounting a volume hides nothing the
     /// image ships; a bind mount of a host directory is never written.
-    fn fill_empty_volumes(&self, c: &Container, rootfs: &std::path::Path) -> Result<()> {
+    ///
+    /// In a user namespace of its own, a new volume (empty, root's) becomes
+    /// the container's root's, as docker's remapped root owns its volumes.
+    fn fill_empty_volumes(
+        &self,
+        c: &Container,
+        rootfs: &std::path::Path,
+        root_ids: (u32, u32),
+    ) -> Result<()> {
         let volumes = self.paths.volumes();
         for m in &c.record.host_config.mounts {
             let target = std::path::Path::new(&m.source);
@@ -176,6 +187,13 @@ impl Engine {
             let empty = std::fs::read_dir(target).is_ok_and(|mut d| d.next().is_none());
             if !is_volume || !empty {
                 continue;
+            }
+            if root_ids != (0, 0)
+                && let Ok(meta) = std::fs::metadata(target)
+                && (meta.uid(), meta.gid()) == (0, 0)
+            {
+                std::os::unix::fs::chown(target, Some(root_ids.0), Some(root_ids.1))
+                    .map_err(Error::io(target.display()))?;
             }
             let Ok(src) = berth_layer::root::resolve(rootfs, &m.destination, true) else {
                 continue;
@@ -317,17 +335,31 @@ impl Engine {
         let snap = self.snapshotter()?;
         let mounts = snap.mounts(&keys::container(&c.id))?;
         berth_snapshot::mount::unmount_if_mounted(&rootfs)?;
-        mount_all(&mounts, &rootfs)?;
         let rec = &c.record;
+        match &rec.id_mappings {
+            Some(m) => {
+                let uid = m.root().0;
+                self.check_reachable(&rootfs, uid)?;
+                self.check_reachable(&self.paths.container(&c.id), uid)?;
+                let ns = UserNamespace::new(m)
+                    .map_err(Error::io(format!("user namespace of container {}", c.id)))?;
+                mount_all_mapped(&mounts, &rootfs, &ns)?;
+            }
+            None => mount_all(&mounts, &rootfs)?,
+        }
+        let root_ids = rec.id_mappings.as_ref().map_or((0, 0), |m| m.root());
         let u = user::resolve(&rootfs, &rec.config.user)?;
         // docker creates a working directory that is not there (in the
         // container's layer), resolved inside the root.
         let root_fd = berth_layer::root::open_root(&rootfs).map_err(Error::io(rootfs.display()))?;
-        berth_layer::root::mkdir_all(&root_fd, &rec.config.working_dir, (0, 0), 0o755).map_err(
+        berth_layer::root::mkdir_all(&root_fd, &rec.config.working_dir, root_ids, 0o755).map_err(
             Error::io(format!("working directory {}", rec.config.working_dir)),
         )?;
-        self.fill_empty_volumes(c, &rootfs)?;
+        self.fill_empty_volumes(c, &rootfs, root_ids)?;
         self.write_etc_files(&c.id, &c.record)?;
+        if rec.id_mappings.is_some() {
+            self.chown_container_files(&c.id, root_ids)?;
+        }
         let mut env = rec.config.env.clone();
         if !env.iter().any(|e| e.starts_with("HOME=")) {
             env.push(format!("HOME={}", u.home));
@@ -369,7 +401,7 @@ impl Engine {
                 }
             },
             mounts: host.mounts.clone(),
-            etc_files: ["hosts", "hostname", "resolv.conf"]
+            etc_files: crate::networks::etc::ETC_FILES
                 .iter()
                 .map(|f| (format!("/etc/{f}"), dir.join(f)))
                 .collect(),
@@ -416,6 +448,7 @@ impl Engine {
                 .map(|r| berth_runtime::spec::DeviceRule::parse(r))
                 .collect::<std::result::Result<_, _>>()?,
             cgroupns: host.cgroupns_mode == "private",
+            id_mappings: rec.id_mappings.clone(),
         };
         let spec = berth_runtime::spec::build(&opts)?;
         Lookup {

@@ -11,7 +11,7 @@
 
 mod dns;
 mod endpoints;
-mod etc;
+pub(crate) mod etc;
 mod view;
 
 use std::collections::BTreeMap;

@@ -53,6 +53,18 @@ fn to_container(row: (String, String, String, i64, String, String)) -> Result<Co
 
 const CONTAINER_COLS: &str = "SELECT id, name, image, created, record, state FROM containers";
 
+/// Host IDs taken by one container's user namespace: `size` UIDs from
+/// `uid`, `size` GIDs from `gid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdRange {
+    /// First host UID.
+    pub uid: u32,
+    /// First host GID.
+    pub gid: u32,
+    /// How many of each.
+    pub size: u32,
+}
+
 impl Db {
     /// Records a new container. Returns false (and writes nothing) when the name
     /// is taken.
@@ -139,13 +151,56 @@ impl Db {
     }
 
     /// Forgets a container.
-    /// Its endpoints go with it: their addresses are free again.
+    /// Its endpoints and ID range go with it: their addresses and IDs are
+    /// free again.
     pub fn delete_container(&self, id: &str) -> Result<(), Error> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM endpoints WHERE container = ?1", [id])?;
+        tx.execute("DELETE FROM id_ranges WHERE container = ?1", [id])?;
         tx.execute("DELETE FROM containers WHERE id = ?1", [id])?;
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Takes a host ID range for `container`: `choose` picks the first
+    /// UID and GID of `size` IDs given the ranges taken (`IdRange`s), all in
+    /// one transaction. `None` when it finds none free.
+    pub fn take_id_range(
+        &self,
+        container: &str,
+        size: u32,
+        choose: impl FnOnce(&[IdRange]) -> Option<(u32, u32)>,
+    ) -> Result<Option<IdRange>, Error> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let taken = {
+            let mut stmt = tx.prepare_cached("SELECT uid, gid, size FROM id_ranges")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(IdRange {
+                    uid: r.get(0)?,
+                    gid: r.get(1)?,
+                    size: r.get(2)?,
+                })
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        let Some((uid, gid)) = choose(&taken) else {
+            return Ok(None);
+        };
+        tx.execute(
+            "INSERT INTO id_ranges (container, uid, gid, size) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![container, uid, gid, size],
+        )?;
+        tx.commit()?;
+        Ok(Some(IdRange { uid, gid, size }))
+    }
+
+    /// Gives back a container's ID range (one not yet recorded with the
+    /// container, when creating it failed).
+    pub fn release_id_range(&self, container: &str) -> Result<(), Error> {
+        self.conn()
+            .execute("DELETE FROM id_ranges WHERE container = ?1", [container])?;
         Ok(())
     }
 

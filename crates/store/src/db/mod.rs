@@ -30,7 +30,7 @@ mod references;
 mod schema;
 
 pub use build_cache::{BuildLayer, BuildStep};
-pub use containers::ContainerRow;
+pub use containers::{ContainerRow, IdRange};
 pub use images::{ImageEntry, ImageRecord, Removal};
 pub use layers::LayerRecord;
 pub use networks::{EndpointRefusal, EndpointRow, NetworkRow};

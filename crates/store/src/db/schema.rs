@@ -11,7 +11,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::Error;
 
 /// `MIGRATIONS[n]` takes a database at version `n` to version `n + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The version this berth writes and understands.
 pub const VERSION: u32 = MIGRATIONS.len() as u32;
@@ -97,6 +97,17 @@ CREATE TABLE endpoints (
     UNIQUE (network, ip)
 );
 CREATE INDEX endpoints_container ON endpoints(container);
+";
+
+/// Version 3: the host ID ranges of `--userns=auto` containers, one per
+/// container, none overlapping another (checked when one is taken).
+const V3: &str = "
+CREATE TABLE id_ranges (
+    container TEXT PRIMARY KEY,
+    uid       INTEGER NOT NULL,
+    gid       INTEGER NOT NULL,
+    size      INTEGER NOT NULL
+);
 ";
 
 /// Brings the database at `path` to [`VERSION`].
