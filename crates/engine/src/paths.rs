@@ -56,6 +56,11 @@ impl Paths {
         self.root.join("berth.db")
     }
 
+    /// Compiled seccomp filters, by the hash of their profile.
+    pub(crate) fn seccomp_cache(&self) -> PathBuf {
+        self.root.join("seccomp")
+    }
+
     pub(crate) fn gc_lock(&self) -> PathBuf {
         self.root.join("gc.lock")
     }

@@ -50,6 +50,22 @@ pub struct IdMappings {
 }
 
 impl IdMappings {
+    /// `size` IDs from 0 inside onto `size` UIDs from `uid` and GIDs from
+    /// `gid` outside.
+    pub fn from_root(uid: u32, gid: u32, size: u32) -> IdMappings {
+        let one = |host| {
+            vec![IdMap {
+                container: 0,
+                host,
+                size,
+            }]
+        };
+        IdMappings {
+            uids: one(uid),
+            gids: one(gid),
+        }
+    }
+
     /// The host UID and GID of the container's root; `(0, 0)` maps to
     /// nothing else than itself when root is not mapped.
     pub fn root(&self) -> (u32, u32) {
@@ -85,21 +101,9 @@ pub const OVERFLOW_ID: u32 = 65534;
 mod tests {
     use super::*;
 
-    fn maps(start: u32) -> IdMappings {
-        let m = vec![IdMap {
-            container: 0,
-            host: start,
-            size: 65536,
-        }];
-        IdMappings {
-            uids: m.clone(),
-            gids: m,
-        }
-    }
-
     #[test]
     fn ids_translate_both_ways() {
-        let m = maps(200_000);
+        let m = IdMappings::from_root(200_000, 200_000, 65536);
         assert_eq!(m.root(), (200_000, 200_000));
         assert_eq!(m.to_host(33, 0), (200_033, 200_000));
         assert_eq!(m.to_container(200_033, 200_000), (33, 0));

@@ -491,6 +491,9 @@ pub struct SpecOptions {
     pub no_new_privileges: bool,
     /// `--init`: which init runs as PID 1.
     pub init: Init,
+    /// Where compiled seccomp filters are kept, for a runtime that loads
+    /// them ([`crate::seccomp::compiled`]); `None`: the runtime compiles it.
+    pub seccomp_cache: Option<PathBuf>,
     /// `--device`s.
     pub devices: Vec<Device>,
     /// `--device-cgroup-rule`s.
@@ -863,7 +866,16 @@ pub fn build(opts: &SpecOptions) -> Result<Value, Error> {
         spec["process"]["noNewPrivileges"] = json!(true);
     }
     if let (Some(profile), false) = (&opts.seccomp, opts.privileged) {
-        spec["linux"]["seccomp"] = profile.to_oci(&caps);
+        let oci = profile.to_oci(&caps);
+        if let Some(cache) = &opts.seccomp_cache {
+            let program = crate::seccomp::compiled(&oci, cache)?;
+            if !spec["annotations"].is_object() {
+                spec["annotations"] = json!({});
+            }
+            spec["annotations"][libcontainer::seccomp::PRECOMPILED_ANNOTATION] =
+                json!(program.display().to_string());
+        }
+        spec["linux"]["seccomp"] = oci;
     }
     serde_json::from_value::<oci_spec::runtime::Spec>(spec.clone())
         .map_err(|e| Error::Invalid(format!("runtime spec: {e}")))?;

@@ -145,21 +145,9 @@ pub fn idmapped_tree(
 mod tests {
     use super::*;
 
-    fn maps(start: u32) -> IdMappings {
-        let m = vec![IdMap {
-            container: 0,
-            host: start,
-            size: 65536,
-        }];
-        IdMappings {
-            uids: m.clone(),
-            gids: m,
-        }
-    }
-
     #[test]
     fn a_user_namespace_has_the_maps_given() {
-        let ns = UserNamespace::new(&maps(300_000)).unwrap();
+        let ns = UserNamespace::new(&IdMappings::from_root(300_000, 300_000, 65536)).unwrap();
         // The descriptor is a user namespace: another one than ours.
         let ours = std::fs::metadata("/proc/self/ns/user").unwrap();
         let fd = format!("/proc/self/fd/{}", ns.as_fd().as_raw_fd());

@@ -41,11 +41,7 @@ impl Mount {
                 rustix::mount::mount_bind_recursive(&self.source, target)
                     .map_err(|e| merr(e.into()))?;
                 if ro {
-                    let flags = MountFlags::BIND | MountFlags::RDONLY;
-                    if let Err(e) = rustix::mount::mount_remount(target, flags, "") {
-                        let _ = rustix::mount::unmount(target, UnmountFlags::DETACH);
-                        return Err(merr(e.into()));
-                    }
+                    remount_read_only(target).map_err(merr)?;
                 }
                 Ok(())
             }
@@ -92,6 +88,15 @@ impl Mount {
             ))),
         }
     }
+}
+
+/// Makes the bind mount on `target` read-only; on failure it is unmounted.
+fn remount_read_only(target: &Path) -> std::io::Result<()> {
+    let flags = MountFlags::BIND | MountFlags::RDONLY;
+    rustix::mount::mount_remount(target, flags, "").map_err(|e| {
+        let _ = rustix::mount::unmount(target, UnmountFlags::DETACH);
+        e.into()
+    })
 }
 
 /// Runs `f` on a thread of its own whose working directory (and root and
@@ -148,11 +153,7 @@ impl Mount {
                 )
                 .map_err(|e| merr(e.into()))?;
                 if ro {
-                    let flags = MountFlags::BIND | MountFlags::RDONLY;
-                    if let Err(e) = rustix::mount::mount_remount(target, flags, "") {
-                        let _ = rustix::mount::unmount(target, UnmountFlags::DETACH);
-                        return Err(merr(e.into()));
-                    }
+                    remount_read_only(target).map_err(merr)?;
                 }
                 Ok(())
             }
@@ -324,7 +325,7 @@ pub fn unmount_if_mounted(target: &Path) -> Result<bool, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::idmap::{IdMap, IdMappings};
+    use crate::idmap::IdMappings;
     use std::os::unix::fs::MetadataExt;
 
     #[test]
@@ -335,16 +336,7 @@ mod tests {
             std::fs::create_dir_all(d(dir)).unwrap();
         }
         std::fs::write(d("1/fs/etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
-        let m = vec![IdMap {
-            container: 0,
-            host: 400_000,
-            size: 65536,
-        }];
-        let ns = UserNamespace::new(&IdMappings {
-            uids: m.clone(),
-            gids: m,
-        })
-        .unwrap();
+        let ns = UserNamespace::new(&IdMappings::from_root(400_000, 400_000, 65536)).unwrap();
         let overlay = Mount {
             kind: "overlay".into(),
             source: "overlay".into(),

@@ -24,6 +24,22 @@ fn host_root(b: &Berth, name: &str) -> (u32, u32) {
     (f[1], f[2])
 }
 
+/// `/proc/self/uid_map` of a `--userns host` container, split.
+fn host_userns_map(b: &Berth) -> Vec<String> {
+    b.ok(&[
+        "run",
+        "--rm",
+        "--userns",
+        "host",
+        "busybox",
+        "cat",
+        "/proc/self/uid_map",
+    ])
+    .split_whitespace()
+    .map(str::to_string)
+    .collect()
+}
+
 fn owner(p: &Path) -> (u32, u32) {
     let m = std::fs::symlink_metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     (m.uid(), m.gid())
@@ -148,20 +164,7 @@ fn userns_auto_gives_each_container_its_own_range_without_copying_layers() {
     );
 
     // --userns host, and what user namespaces refuse, as docker does.
-    assert_eq!(
-        b.ok(&[
-            "run",
-            "--rm",
-            "--userns",
-            "host",
-            "busybox",
-            "cat",
-            "/proc/self/uid_map"
-        ])
-        .split_whitespace()
-        .collect::<Vec<_>>(),
-        ["0", "0", "4294967295"]
-    );
+    assert_eq!(host_userns_map(&b), ["0", "0", "4294967295"]);
     let err = b.fail(&[
         "run",
         "--rm",
@@ -225,20 +228,7 @@ fn userns_remap_maps_every_container_onto_the_users_ranges() {
     // Every container shares it; --userns=host opts out.
     b.ok(&["run", "-d", "--name", "rr2", "busybox", "sleep", "600"]);
     assert_eq!(host_root(&b, "rr2"), expected);
-    assert_eq!(
-        b.ok(&[
-            "run",
-            "--rm",
-            "--userns",
-            "host",
-            "busybox",
-            "cat",
-            "/proc/self/uid_map"
-        ])
-        .split_whitespace()
-        .nth(1),
-        Some("0")
-    );
+    assert_eq!(host_userns_map(&b)[1], "0");
     assert!(b.ok(&["info"]).contains("  userns\n"));
     assert_eq!(inspect(&b, "rr", "{{.HostConfig.UsernsMode}}"), "");
     // A user without subordinate IDs is one clear error.

@@ -436,6 +436,10 @@ impl Engine {
             seccomp: security.seccomp,
             no_new_privileges: security.no_new_privileges,
             init: self.init_for(host)?,
+            // The built-in runtime loads a filter compiled once; runc
+            // compiles its own.
+            seccomp_cache: (self.oci_runtime(host).name() == "berth")
+                .then(|| self.paths.seccomp_cache()),
             devices: host
                 .devices
                 .iter()

@@ -236,17 +236,9 @@ impl Engine {
                         "--userns=auto: every range of {AUTO_SIZE} IDs of {AUTO_USER:?} in {SUBUID} and {SUBGID} is taken"
                     ))
                 })?;
-                let map = |host| {
-                    vec![IdMap {
-                        container: 0,
-                        host,
-                        size: range.size,
-                    }]
-                };
-                Ok(Some(IdMappings {
-                    uids: map(range.uid),
-                    gids: map(range.gid),
-                }))
+                Ok(Some(IdMappings::from_root(
+                    range.uid, range.gid, range.size,
+                )))
             }
         }
     }

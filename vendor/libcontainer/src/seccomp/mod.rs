@@ -22,6 +22,8 @@ pub enum SeccompError {
         source: libseccomp::error::SeccompError,
         arch: Arch,
     },
+    #[error("failed to load the precompiled seccomp filter")]
+    Precompiled { source: std::io::Error },
     #[error("failed to load seccomp context")]
     LoadContext {
         source: libseccomp::error::SeccompError,
@@ -148,6 +150,103 @@ fn check_seccomp(seccomp: &LinuxSeccomp) -> Result<()> {
 
 #[tracing::instrument(level = "trace", skip(seccomp))]
 pub fn initialize_seccomp(seccomp: &LinuxSeccomp) -> Result<Option<io::RawFd>> {
+    let ctx = filter_context(seccomp)?;
+    // In order to use the SECCOMP_SET_MODE_FILTER operation, either the calling
+    // thread must have the CAP_SYS_ADMIN capability in its user namespace, or
+    // the thread must already have the no_new_privs bit set.
+    // Ref: https://man7.org/linux/man-pages/man2/seccomp.2.html
+    ctx.load()
+        .map_err(|err| SeccompError::LoadContext { source: err })?;
+
+    let fd = if is_notify(seccomp) {
+        Some(
+            ctx.get_notify_fd()
+                .map_err(|err| SeccompError::GetNotifyId { source: err })?,
+        )
+    } else {
+        None
+    };
+
+    Ok(fd)
+}
+
+/// berth: the annotation that names a file holding `linux.seccomp` already
+/// compiled to a BPF program (libseccomp's `seccomp_export_bpf` of
+/// [`filter_context`]), loaded instead of compiling the profile again.
+pub const PRECOMPILED_ANNOTATION: &str = "io.berth.seccomp.bpf";
+
+/// berth: the precompiled program the spec's [`PRECOMPILED_ANNOTATION`]
+/// names, read before the process leaves the host's mount namespace. `None`
+/// when there is none or it cannot be read (the profile is then compiled as
+/// usual), and for a profile with notify actions or filter flags, which
+/// need libseccomp's load.
+pub fn precompiled_program(spec: &oci_spec::runtime::Spec) -> Option<Vec<u8>> {
+    let seccomp = spec.linux().as_ref()?.seccomp().as_ref()?;
+    if is_notify(seccomp) || seccomp.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+        return None;
+    }
+    let path = spec.annotations().as_ref()?.get(PRECOMPILED_ANNOTATION)?;
+    std::fs::read(path).ok()
+}
+
+/// berth: [`initialize_seccomp`], or the load of `program` (from
+/// [`precompiled_program`]) when there is one.
+pub fn initialize_seccomp_with(
+    program: Option<&[u8]>,
+    seccomp: &LinuxSeccomp,
+) -> Result<Option<io::RawFd>> {
+    match program {
+        None => initialize_seccomp(seccomp),
+        Some(program) => {
+            load_program(program).map_err(|source| SeccompError::Precompiled { source })?;
+            Ok(None)
+        }
+    }
+}
+
+/// berth: loads a BPF program (`struct sock_filter`s, 8 bytes each) as this
+/// thread's seccomp filter, as libseccomp's load does without flags.
+fn load_program(program: &[u8]) -> std::io::Result<()> {
+    const INSTRUCTION: usize = std::mem::size_of::<libc::sock_filter>();
+    if program.is_empty() || program.len() % INSTRUCTION != 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not a BPF program",
+        ));
+    }
+    let filter: Vec<libc::sock_filter> = program
+        .chunks_exact(INSTRUCTION)
+        .map(|c| libc::sock_filter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect();
+    let prog = libc::sock_fprog {
+        len: u16::try_from(filter.len())
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "BPF program too long"))?,
+        filter: filter.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` points at `filter`, alive for the call; the kernel
+    // copies the program.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &raw const prog,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The filter `seccomp` describes, built but not loaded (berth: split out of
+/// [`initialize_seccomp`] so that it can be compiled ahead and exported).
+pub fn filter_context(seccomp: &LinuxSeccomp) -> Result<ScmpFilterContext> {
     check_seccomp(seccomp)?;
 
     tracing::trace!(default_action = ?seccomp.default_action(), errno = ?seccomp.default_errno_ret(), "initializing seccomp");
@@ -297,23 +396,7 @@ pub fn initialize_seccomp(seccomp: &LinuxSeccomp) -> Result<Option<io::RawFd>> {
         }
     }
 
-    // In order to use the SECCOMP_SET_MODE_FILTER operation, either the calling
-    // thread must have the CAP_SYS_ADMIN capability in its user namespace, or
-    // the thread must already have the no_new_privs bit set.
-    // Ref: https://man7.org/linux/man-pages/man2/seccomp.2.html
-    ctx.load()
-        .map_err(|err| SeccompError::LoadContext { source: err })?;
-
-    let fd = if is_notify(seccomp) {
-        Some(
-            ctx.get_notify_fd()
-                .map_err(|err| SeccompError::GetNotifyId { source: err })?,
-        )
-    } else {
-        None
-    };
-
-    Ok(fd)
+    Ok(ctx)
 }
 
 pub fn is_notify(seccomp: &LinuxSeccomp) -> bool {

@@ -45,6 +45,9 @@ pub fn container_init_process(
     init_receiver: &mut channel::InitReceiver,
 ) -> Result<()> {
     let mut ctx = InitContext::try_from(args)?;
+    // berth: read while the host's files are in reach.
+    #[cfg(feature = "libseccomp")]
+    let seccomp_program = seccomp::precompiled_program(ctx.spec);
 
     setsid().map_err(|err| {
         tracing::error!(?err, "failed to setsid to create a session");
@@ -354,7 +357,7 @@ pub fn container_init_process(
     #[cfg(feature = "libseccomp")]
     if let Some(seccomp) = ctx.linux.seccomp() {
         if ctx.process.no_new_privileges().is_none() {
-            let notify_fd = seccomp::initialize_seccomp(seccomp).map_err(|err| {
+            let notify_fd = seccomp::initialize_seccomp_with(seccomp_program.as_deref(), seccomp).map_err(|err| {
                 tracing::error!(?err, "failed to initialize seccomp");
                 err
             })?;
@@ -401,7 +404,7 @@ pub fn container_init_process(
     #[cfg(feature = "libseccomp")]
     if let Some(seccomp) = ctx.linux.seccomp() {
         if ctx.process.no_new_privileges().is_some() {
-            let notify_fd = seccomp::initialize_seccomp(seccomp).map_err(|err| {
+            let notify_fd = seccomp::initialize_seccomp_with(seccomp_program.as_deref(), seccomp).map_err(|err| {
                 tracing::error!(?err, "failed to initialize seccomp");
                 err
             })?;
