@@ -744,7 +744,11 @@ pub fn compiled(oci: &Value, cache: &Path) -> Result<PathBuf, Error> {
     }
     let seccomp: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(oci.clone())
         .map_err(|e| Error::Invalid(format!("seccomp profile: {e}")))?;
-    let ctx = libcontainer::seccomp::filter_context(&seccomp)
+    let mut ctx = libcontainer::seccomp::filter_context(&seccomp)
+        .map_err(|e| Error::Invalid(format!("seccomp profile: {e}")))?;
+    // A binary tree of syscall numbers rather than a list: every syscall the
+    // container makes is checked in a few jumps instead of hundreds.
+    ctx.set_ctl_optimize(2)
         .map_err(|e| Error::Invalid(format!("seccomp profile: {e}")))?;
     std::fs::create_dir_all(cache).map_err(Error::io(cache))?;
     // Whole or absent: written aside (a name of this process's), then renamed.
