@@ -6,22 +6,8 @@
 #     default profile included) — runc alone, no engine (target: <= 1.1x).
 # Containers get no network (--bridge none) so only seccomp differs.
 # Usage: bench/seccomp.sh [WORKDIR]   (RUNS=30 by default)
-set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
 work=${1:-/var/tmp/berth-bench-seccomp}
-runs=${RUNS:-30}
-cargo build --release --quiet
-rm -rf "$work" && mkdir -p "$work/rootfs/bin" "$work/rootfs/proc" "$work/rootfs/dev" "$work/rootfs/sys" "$work/rootfs/etc"
-cp /bin/busybox "$work/rootfs/bin/"
-for a in sh true sleep; do ln -s busybox "$work/rootfs/bin/$a"; done
-tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
-b() { "$PWD/target/release/berth" --root "$work/root" --runroot "$work/run" --bridge none "$@"; }
-b import -c 'CMD ["sh"]' "$work/rootfs.tar" busybox >/dev/null
-b run --rm busybox true
-
-ms() { python3 -c "import sys; print(f'{(float(sys.argv[2])-float(sys.argv[1]))*1000:.2f}')" "$1" "$2"; }
-median() { python3 -c "import statistics,sys; print(f'{statistics.median(map(float, sys.argv[1:])):.2f}')" "$@"; }
-ratio() { python3 -c "import sys; print(f'{float(sys.argv[1])/float(sys.argv[2]):.2f}')" "$1" "$2"; }
+source "$(dirname "${BASH_SOURCE[0]}")/start.sh"
 
 # runc's bundle: the config.json berth writes for this container, pointed
 # at a plain copy of the rootfs.

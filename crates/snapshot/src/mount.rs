@@ -31,63 +31,149 @@ const MOUNT_DATA_MAX: usize = 4095;
 impl Mount {
     /// Mounts this description on `target`.
     pub fn mount(&self, target: &Path) -> Result<(), Error> {
-        let merr = |source: std::io::Error| Error::Mount {
-            target: target.to_path_buf(),
-            source,
-        };
+        self.mount_in(target, None)
+    }
+
+    /// Mounts this description on `target` with the layers' IDs mapped
+    /// through `ns`: what is root's on disk is the container's root's, and
+    /// nothing is copied or chowned. For overlay, only the read-only layers
+    /// are mapped (one ID-mapped copy of the snapshot root's mount, the
+    /// layers named relative to it); the container's own layer is not, so
+    /// what the container writes is owned on the host by the IDs it runs as,
+    /// and copy-up keeps the mapped owner. A bind mount is mapped whole.
+    pub fn mount_mapped(&self, target: &Path, ns: &UserNamespace) -> Result<(), Error> {
+        self.mount_in(target, Some(ns))
+    }
+
+    fn mount_in(&self, target: &Path, ns: Option<&UserNamespace>) -> Result<(), Error> {
         let ro = self.options.iter().any(|o| o == "ro");
-        match self.kind.as_str() {
-            "bind" => {
-                rustix::mount::mount_bind_recursive(&self.source, target)
-                    .map_err(|e| merr(e.into()))?;
-                if ro {
-                    remount_read_only(target).map_err(merr)?;
-                }
-                Ok(())
-            }
+        let mounted = match self.kind.as_str() {
+            "bind" => self.mount_bind(target, ns, ro),
             "overlay" => {
-                let data: Vec<&str> = self
-                    .options
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|o| *o != "ro")
-                    .collect();
                 let flags = if ro {
                     MountFlags::RDONLY
                 } else {
                     MountFlags::empty()
                 };
-                let data = data.join(",");
-                if data.len() <= MOUNT_DATA_MAX {
-                    return mount_overlay(target, flags, &data).map_err(merr);
+                match ns {
+                    None => self.mount_overlay(target, flags),
+                    Some(ns) => self.mount_overlay_mapped(target, flags, ns),
                 }
-                let base = common_dir(&self.options).ok_or_else(|| {
-                    merr(std::io::Error::new(
-                        std::io::ErrorKind::InvalidInput,
-                        "overlay options too long",
-                    ))
-                })?;
-                let prefix = format!("{}/", base.display());
-                let short = data.replace(&prefix, "");
-                if short.len() > MOUNT_DATA_MAX {
-                    return Err(merr(std::io::Error::new(
-                        std::io::ErrorKind::InvalidInput,
-                        "too many layers for one overlay mount",
-                    )));
-                }
-                let target = std::path::absolute(target).map_err(merr)?;
-                in_own_cwd(|| {
-                    rustix::process::chdir(&base)?;
-                    mount_overlay(&target, flags, &short)
-                })
-                .map_err(merr)
             }
-            other => Err(merr(std::io::Error::new(
+            other => Err(std::io::Error::new(
                 std::io::ErrorKind::Unsupported,
                 format!("unknown mount type {other}"),
-            ))),
-        }
+            )),
+        };
+        mounted.map_err(|source| Error::Mount {
+            target: target.to_path_buf(),
+            source,
+        })
     }
+
+    fn mount_bind(
+        &self,
+        target: &Path,
+        ns: Option<&UserNamespace>,
+        ro: bool,
+    ) -> std::io::Result<()> {
+        match ns {
+            None => rustix::mount::mount_bind_recursive(&self.source, target)?,
+            Some(ns) => {
+                let tree = idmapped_tree(&self.source, ns, true)?;
+                rustix::mount::move_mount(
+                    &tree,
+                    "",
+                    rustix::fs::CWD,
+                    target,
+                    rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+                )?;
+            }
+        }
+        if ro {
+            remount_read_only(target)?;
+        }
+        Ok(())
+    }
+
+    /// The overlay options without `ro`, joined.
+    fn overlay_data(&self, map: impl Fn(&str) -> String) -> String {
+        let data: Vec<String> = self
+            .options
+            .iter()
+            .filter(|o| *o != "ro")
+            .map(|o| map(o))
+            .collect();
+        data.join(",")
+    }
+
+    fn mount_overlay(&self, target: &Path, flags: MountFlags) -> std::io::Result<()> {
+        let data = self.overlay_data(str::to_string);
+        if data.len() <= MOUNT_DATA_MAX {
+            return mount_overlay(target, flags, &data);
+        }
+        let base = common_dir(&self.options).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "overlay options too long")
+        })?;
+        let prefix = format!("{}/", base.display());
+        let short = data.replace(&prefix, "");
+        if short.len() > MOUNT_DATA_MAX {
+            return Err(too_many_layers());
+        }
+        let target = std::path::absolute(target)?;
+        in_own_cwd(|| {
+            rustix::process::chdir(&base)?;
+            mount_overlay(&target, flags, &short)
+        })
+    }
+
+    fn mount_overlay_mapped(
+        &self,
+        target: &Path,
+        flags: MountFlags,
+        ns: &UserNamespace,
+    ) -> std::io::Result<()> {
+        let base = common_dir(&self.options).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "overlay layers outside one snapshot root",
+            )
+        })?;
+        let prefix = format!("{}/", base.display());
+        let data = self.overlay_data(|o| match o.strip_prefix("lowerdir=") {
+            Some(v) => format!("lowerdir={}", v.replace(&prefix, "")),
+            None => o.to_string(),
+        });
+        if data.len() > MOUNT_DATA_MAX {
+            return Err(too_many_layers());
+        }
+        // The merged root is the container layer's: its root's.
+        if let Some(upper) = self
+            .options
+            .iter()
+            .find_map(|o| o.strip_prefix("upperdir="))
+        {
+            let (uid, gid) = ns.mappings().root();
+            rustix::fs::chown(
+                upper,
+                Some(rustix::fs::Uid::from_raw(uid)),
+                Some(rustix::fs::Gid::from_raw(gid)),
+            )?;
+        }
+        let tree = idmapped_tree(&base, ns, false)?;
+        let target = std::path::absolute(target)?;
+        in_own_cwd(|| {
+            rustix::process::fchdir(&tree)?;
+            mount_overlay(&target, flags, &data)
+        })
+    }
+}
+
+fn too_many_layers() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        "too many layers for one overlay mount",
+    )
 }
 
 /// Makes the bind mount on `target` read-only; on failure it is unmounted.
@@ -125,96 +211,6 @@ fn mount_overlay(target: &Path, flags: MountFlags, data: &str) -> std::io::Resul
         flags,
         Some(data.as_c_str()),
     )?)
-}
-
-impl Mount {
-    /// Mounts this description on `target` with the layers' IDs mapped
-    /// through `ns`: what is root's on disk is the container's root's, and
-    /// nothing is copied or chowned. For overlay, only the read-only layers
-    /// are mapped (one ID-mapped copy of the snapshot root's mount, the
-    /// layers named relative to it); the container's own layer is not, so
-    /// what the container writes is owned on the host by the IDs it runs as,
-    /// and copy-up keeps the mapped owner. A bind mount is mapped whole.
-    pub fn mount_mapped(&self, target: &Path, ns: &UserNamespace) -> Result<(), Error> {
-        let merr = |source: std::io::Error| Error::Mount {
-            target: target.to_path_buf(),
-            source,
-        };
-        let ro = self.options.iter().any(|o| o == "ro");
-        match self.kind.as_str() {
-            "bind" => {
-                let tree = idmapped_tree(&self.source, ns, true).map_err(merr)?;
-                rustix::mount::move_mount(
-                    &tree,
-                    "",
-                    rustix::fs::CWD,
-                    target,
-                    rustix::mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
-                )
-                .map_err(|e| merr(e.into()))?;
-                if ro {
-                    remount_read_only(target).map_err(merr)?;
-                }
-                Ok(())
-            }
-            "overlay" => {
-                let base = common_dir(&self.options).ok_or_else(|| {
-                    merr(std::io::Error::new(
-                        std::io::ErrorKind::InvalidInput,
-                        "overlay layers outside one snapshot root",
-                    ))
-                })?;
-                let prefix = format!("{}/", base.display());
-                let mut upper = None;
-                let data: Vec<String> = self
-                    .options
-                    .iter()
-                    .filter(|o| *o != "ro")
-                    .map(|o| match o.split_once('=') {
-                        Some(("lowerdir", v)) => format!("lowerdir={}", v.replace(&prefix, "")),
-                        Some(("upperdir", v)) => {
-                            upper = Some(v.to_string());
-                            o.clone()
-                        }
-                        _ => o.clone(),
-                    })
-                    .collect();
-                let data = data.join(",");
-                if data.len() > MOUNT_DATA_MAX {
-                    return Err(merr(std::io::Error::new(
-                        std::io::ErrorKind::InvalidInput,
-                        "too many layers for one overlay mount",
-                    )));
-                }
-                let flags = if ro {
-                    MountFlags::RDONLY
-                } else {
-                    MountFlags::empty()
-                };
-                // The merged root is the container layer's: its root's.
-                if let Some(upper) = upper {
-                    let (uid, gid) = ns.mappings().root();
-                    rustix::fs::chown(
-                        upper.as_str(),
-                        Some(rustix::fs::Uid::from_raw(uid)),
-                        Some(rustix::fs::Gid::from_raw(gid)),
-                    )
-                    .map_err(|e| merr(e.into()))?;
-                }
-                let tree = idmapped_tree(&base, ns, false).map_err(merr)?;
-                let target = std::path::absolute(target).map_err(merr)?;
-                in_own_cwd(|| {
-                    rustix::process::fchdir(&tree)?;
-                    mount_overlay(&target, flags, &data)
-                })
-                .map_err(merr)
-            }
-            other => Err(merr(std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
-                format!("unknown mount type {other}"),
-            ))),
-        }
-    }
 }
 
 /// The directory that holds every snapshot path named in overlay options.
