@@ -263,9 +263,27 @@ impl Engine {
             };
             let began = std::time::Instant::now();
             // Its health checks run beside it for as long as this run lasts.
+            // The built-in runtime forks in this process, and a child forked
+            // while another thread starts or ends can wait for ever on a lock
+            // of Rust's runtime that thread held (the child's exit takes it):
+            // a thread is made only for a container with a check, and the
+            // fork waits until it is running.
             let stop_checks = std::sync::atomic::AtomicBool::new(false);
             let run = std::thread::scope(|s| {
-                s.spawn(|| self.run_health_checks(&c, &stop_checks));
+                if c.record
+                    .config
+                    .healthcheck
+                    .as_ref()
+                    .is_some_and(|h| h.command().is_some())
+                {
+                    let (up, running) = std::sync::mpsc::channel();
+                    let (c, stop) = (&c, &stop_checks);
+                    s.spawn(move || {
+                        let _ = up.send(());
+                        self.run_health_checks(c, stop)
+                    });
+                    let _ = running.recv();
+                }
                 let run = monitor::run(&cfg, &mut hooks);
                 stop_checks.store(true, std::sync::atomic::Ordering::Relaxed);
                 run

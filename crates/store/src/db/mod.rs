@@ -40,7 +40,10 @@ pub use schema::VERSION as SCHEMA_VERSION;
 /// shares it, and applies `schema`. Two processes creating the same database at
 /// once can get "database is locked" straight away (switching a new file to WAL
 /// needs an exclusive lock, and SQLite may answer BUSY there without waiting),
-/// so the setup is retried for up to ten seconds.
+/// so the setup is retried for up to ten seconds. `schema` (`IF NOT EXISTS`
+/// statements) is applied when the database's `user_version` is 0 and the
+/// version then set to 1: a database that needs migrations uses the version
+/// itself, and passes an empty schema (as [`Db::open`] does).
 pub fn open_sqlite(path: &Path, schema: &str) -> rusqlite::Result<Connection> {
     let mut attempt = 0;
     loop {
@@ -55,7 +58,16 @@ pub fn open_sqlite(path: &Path, schema: &str) -> rusqlite::Result<Connection> {
             )?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "NORMAL")?;
-            conn.execute_batch(schema)?;
+            // Applied once: parsing it again at every open was a share of
+            // every command's time. A database with tables and no version
+            // (made before this) is given it; the statements are IF NOT EXISTS.
+            if !schema.is_empty() {
+                let applied: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                if applied == 0 {
+                    conn.execute_batch(schema)?;
+                    conn.pragma_update(None, "user_version", 1)?;
+                }
+            }
             truncate_long_wal(&conn, path)?;
             Ok(conn)
         });
