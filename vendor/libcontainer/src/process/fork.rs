@@ -118,7 +118,14 @@ fn clone3(cb: &mut CloneCb, flags: u64, exit_signal: Option<u64>) -> Result<Pid,
         0 => {
             // Inside the cloned process, we execute the callback and exit with
             // the return code.
-            std::process::exit(cb());
+            // berth: by _exit, as a forked child of a multi-threaded process
+            // must: std::process::exit runs Rust's runtime cleanup, which takes
+            // a lock another thread of the parent may have held at the clone
+            // (one starting or ending), and then waits for ever.
+            let code = cb();
+            // SAFETY: ends this cloned process without running the parent's
+            // exit handlers or Rust's runtime cleanup.
+            unsafe { libc::_exit(code) }
         }
         ret if ret >= 0 => Ok(Pid::from_raw(ret as i32)),
         ret => Err(CloneError::UnknownErrno(ret as i32)),
