@@ -12,6 +12,8 @@ use std::io::{self, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use berth_oci::idmap::IdMappings;
+
 /// What happened to a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ChangeKind {
@@ -279,17 +281,14 @@ fn walk_trees(
     Ok(())
 }
 
-/// How a file's owner on disk becomes its owner in a layer: `None` keeps
-/// it; a container in a user namespace of its own maps host IDs back to its
-/// own.
-pub type OwnerMap<'a> = Option<&'a (dyn Fn(u32, u32) -> (u32, u32) + Sync)>;
-
-/// Writes `changes` as an OCI layer tar, reading what exists from `upper`,
-/// owners mapped by `owners`. Returns the bytes of file content written.
+/// Writes `changes` as an OCI layer tar, reading what exists from `upper`.
+/// With `ids` (a container in a user namespace of its own), the files are
+/// owned on disk by host IDs of those maps, and the layer gets the
+/// container's own. Returns the bytes of file content written.
 pub fn write_layer<C: std::borrow::Borrow<Change>>(
     upper: &Path,
     changes: impl IntoIterator<Item = C>,
-    owners: OwnerMap<'_>,
+    ids: Option<&IdMappings>,
     out: impl Write,
 ) -> io::Result<u64> {
     let mut tar = tar::Builder::new(out);
@@ -316,8 +315,8 @@ pub fn write_layer<C: std::borrow::Borrow<Change>>(
         let ft = meta.file_type();
         let mut h = tar::Header::new_gnu();
         h.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
-        if let Some(map) = owners {
-            let (uid, gid) = map(meta.uid(), meta.gid());
+        if let Some(ids) = ids {
+            let (uid, gid) = ids.to_container(meta.uid(), meta.gid());
             h.set_uid(uid.into());
             h.set_gid(gid.into());
         }

@@ -11,7 +11,7 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-pub use berth_oci::idmap::{IdMap, IdMappings, OVERFLOW_ID};
+use berth_oci::idmap::{IdMap, IdMappings};
 
 /// A user namespace with given maps, held by a descriptor.
 #[derive(Debug)]

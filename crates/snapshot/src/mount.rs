@@ -321,7 +321,7 @@ pub fn unmount_if_mounted(target: &Path) -> Result<bool, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::idmap::IdMappings;
+    use berth_oci::idmap::IdMappings;
     use std::os::unix::fs::MetadataExt;
 
     #[test]

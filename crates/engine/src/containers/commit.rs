@@ -4,13 +4,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use berth_layer::diff::{Change, OwnerMap, each_overlay_change, tree_changes, write_layer};
+use berth_layer::diff::{Change, each_overlay_change, tree_changes, write_layer};
 use berth_layer::{Compression, Compressor};
+use berth_oci::idmap::IdMappings;
 use berth_oci::image::History;
 use berth_oci::{Digest, Hasher, Reference, chain_ids, media};
 use berth_snapshot::Layout;
-use berth_snapshot::idmap::UserNamespace;
-use berth_snapshot::mount::{mount_all, mount_all_mapped};
 use berth_store::db::LayerRecord;
 
 use super::Container;
@@ -179,7 +178,7 @@ impl Engine {
         &self,
         dir: &Path,
         walk: &ChangeWalk<'_>,
-        owners: OwnerMap<'_>,
+        ids: Option<&IdMappings>,
     ) -> Result<WrittenLayer> {
         let blob = self.blobs.writer()?;
         let mut gzip = DiffWriter {
@@ -215,7 +214,7 @@ impl Engine {
             });
             let producer = scope.spawn(|| {
                 let mut pipe = std::io::BufWriter::with_capacity(1 << 20, tar_in);
-                write_layer(dir, batches.into_iter().flatten(), owners, &mut pipe)
+                write_layer(dir, batches.into_iter().flatten(), ids, &mut pipe)
             });
             let copied = std::io::copy(&mut tar_out, &mut gzip);
             let walked = walker
@@ -291,14 +290,12 @@ impl Engine {
         // An overlay upper holds what a container in a user namespace of its
         // own wrote as the host IDs of its range (a full tree, written
         // through an ID-mapped mount, holds the container's own).
-        let to_container = c
+        let ids = c
             .record
             .id_mappings
             .as_ref()
-            .filter(|_| matches!(source, ChangeSource::Overlay { .. }))
-            .map(|m| move |u, g| m.to_container(u, g));
-        let owners: OwnerMap<'_> = to_container.as_ref().map(|f| f as _);
-        let written = self.write_layer_blob(source.dir(), &|each| source.each(each), owners)?;
+            .filter(|_| matches!(source, ChangeSource::Overlay { .. }));
+        let written = self.write_layer_blob(source.dir(), &|each| source.each(each), ids)?;
         drop(_thaw);
         let WrittenLayer {
             diff_id,
@@ -355,29 +352,19 @@ impl Engine {
         // want one upper directory in two mounts.
         let running_root = self.paths.rootfs(&c.id);
         let own_mount = !berth_snapshot::mount::is_mount_point(&running_root);
-        let ids = c.record.id_mappings.as_ref();
         let target = if own_mount {
             let t = self.paths.export_mount(&c.id);
             std::fs::create_dir_all(&t).map_err(Error::io(t.display()))?;
-            let mounts = snap.mounts(&key)?;
-            match ids {
-                // The view the running container's mount gives: every
-                // owner a host ID of its range.
-                Some(m) => {
-                    let ns = UserNamespace::new(m)
-                        .map_err(Error::io(format!("user namespace of container {}", c.id)))?;
-                    mount_all_mapped(&mounts, &t, &ns)?
-                }
-                None => mount_all(&mounts, &t)?,
-            }
+            // The view the running container's mount gives: with a user
+            // namespace, every owner a host ID of its range.
+            self.mount_container_root(&c, &snap.mounts(&key)?, &t)?;
             t
         } else {
             running_root
         };
-        let to_container = ids.map(|m| move |u, g| m.to_container(u, g));
-        let owners: OwnerMap<'_> = to_container.as_ref().map(|f| f as _);
+        let ids = c.record.id_mappings.as_ref();
         let result = tree_changes(None, &target)
-            .and_then(|changes| write_layer(&target, &changes, owners, &mut *out))
+            .and_then(|changes| write_layer(&target, &changes, ids, &mut *out))
             .map_err(Error::io(target.display()));
         if own_mount {
             let _ = berth_snapshot::mount::unmount_if_mounted(&target);

@@ -158,6 +158,15 @@ fn go_duration(d: Duration) -> String {
     }
 }
 
+/// Whether `c` has a check to run (not none, not `NONE`).
+pub(crate) fn has_check(c: &Container) -> bool {
+    c.record
+        .config
+        .healthcheck
+        .as_ref()
+        .is_some_and(|h| h.command().is_some())
+}
+
 /// What docker's `ps` adds to a running container's status.
 pub fn status_suffix(h: &Health) -> String {
     match h.status.as_str() {
@@ -173,7 +182,9 @@ impl Engine {
 
     /// The container's health, when it has a check and it was started.
     pub(crate) fn read_health(&self, c: &Container) -> Option<Health> {
-        c.record.config.healthcheck.as_ref()?.command()?;
+        if !has_check(c) {
+            return None;
+        }
         let text = std::fs::read(self.health_path(&c.id)).ok()?;
         serde_json::from_slice(&text).ok()
     }

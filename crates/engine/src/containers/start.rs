@@ -5,6 +5,7 @@
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 
@@ -12,10 +13,6 @@ use berth_runtime::command::Lookup;
 use berth_runtime::monitor::{self, ATTACH_SOCKET, Exit, Hooks, MonitorConfig};
 use berth_runtime::spec::{Init, Network, ProcessUser, Resources, SpecOptions};
 use berth_runtime::user;
-use std::os::unix::fs::MetadataExt;
-
-use berth_snapshot::idmap::UserNamespace;
-use berth_snapshot::mount::{mount_all, mount_all_mapped};
 use serde_json::json;
 
 use berth_runtime::cgroup::Cgroup;
@@ -270,12 +267,7 @@ impl Engine {
             // fork waits until it is running.
             let stop_checks = std::sync::atomic::AtomicBool::new(false);
             let run = std::thread::scope(|s| {
-                if c.record
-                    .config
-                    .healthcheck
-                    .as_ref()
-                    .is_some_and(|h| h.command().is_some())
-                {
+                if super::health::has_check(&c) {
                     let (up, running) = std::sync::mpsc::channel();
                     let (c, stop) = (&c, &stop_checks);
                     s.spawn(move || {
@@ -354,17 +346,12 @@ impl Engine {
         let mounts = snap.mounts(&keys::container(&c.id))?;
         berth_snapshot::mount::unmount_if_mounted(&rootfs)?;
         let rec = &c.record;
-        match &rec.id_mappings {
-            Some(m) => {
-                let uid = m.root().0;
-                self.check_reachable(&rootfs, uid)?;
-                self.check_reachable(&self.paths.container(&c.id), uid)?;
-                let ns = UserNamespace::new(m)
-                    .map_err(Error::io(format!("user namespace of container {}", c.id)))?;
-                mount_all_mapped(&mounts, &rootfs, &ns)?;
-            }
-            None => mount_all(&mounts, &rootfs)?,
+        if let Some(m) = &rec.id_mappings {
+            let uid = m.root().0;
+            self.check_reachable(&rootfs, uid)?;
+            self.check_reachable(&self.paths.container(&c.id), uid)?;
         }
+        self.mount_container_root(c, &mounts, &rootfs)?;
         let root_ids = rec.id_mappings.as_ref().map_or((0, 0), |m| m.root());
         let u = user::resolve(&rootfs, &rec.config.user)?;
         // docker creates a working directory that is not there (in the

@@ -276,6 +276,26 @@ impl Engine {
         Ok(())
     }
 
+    /// Mounts the container's snapshot (`mounts`) on `target`: through
+    /// the maps of its user namespace when it has one
+    /// ([`berth_snapshot::mount::Mount::mount_mapped`]).
+    pub(crate) fn mount_container_root(
+        &self,
+        c: &super::Container,
+        mounts: &[berth_snapshot::Mount],
+        target: &Path,
+    ) -> Result<()> {
+        match &c.record.id_mappings {
+            None => berth_snapshot::mount::mount_all(mounts, target)?,
+            Some(m) => {
+                let ns = berth_snapshot::idmap::UserNamespace::new(m)
+                    .map_err(Error::io(format!("user namespace of container {}", c.id)))?;
+                berth_snapshot::mount::mount_all_mapped(mounts, target, &ns)?;
+            }
+        }
+        Ok(())
+    }
+
     /// `userns-remap`'s setting, if any.
     pub fn userns_remap(&self) -> Option<&str> {
         self.userns_remap.as_deref()
