@@ -9,6 +9,31 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "berth", version, about, propagate_version = true)]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalFlags,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The name a container's start runs berth under for the container's
+/// monitor (not a user's command).
+pub const MONITOR_COMMAND: &str = "container-monitor";
+
+/// A container's monitor, `berth container-monitor ID`: a command of its own,
+/// parsed without the user's command tree, which a monitor never uses and
+/// which was a share of every container start.
+#[derive(Debug, Parser)]
+#[command(name = "berth container-monitor")]
+pub struct MonitorCli {
+    #[command(flatten)]
+    pub global: GlobalFlags,
+    #[command(flatten)]
+    pub monitor: MonitorArgs,
+}
+
+/// The flags every command takes: where the store is and how the engine runs.
+#[derive(Debug, Args)]
+pub struct GlobalFlags {
     /// Where images live.
     #[arg(
         long,
@@ -86,8 +111,6 @@ pub struct Cli {
     /// Blobs a push uploads at once [default: registries config, else 5].
     #[arg(long, global = true, value_name = "N", hide_short_help = true)]
     pub max_concurrent_uploads: Option<usize>,
-    #[command(subcommand)]
-    pub command: Command,
 }
 
 /// Top-level commands, named as Docker's.
@@ -134,9 +157,6 @@ pub enum Command {
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCommand),
-    /// Runs a container's monitor (started by `start`, not by users).
-    #[command(hide = true)]
-    ContainerMonitor(MonitorArgs),
     /// Manage berth.
     #[command(subcommand)]
     System(SystemCommand),
@@ -1563,7 +1583,7 @@ pub struct ContainerPruneArgs {
     pub force: bool,
 }
 
-/// The hidden monitor command a container's start runs.
+/// What a container's start gives its monitor ([`MONITOR_COMMAND`]).
 #[derive(Debug, Args)]
 pub struct MonitorArgs {
     /// The container.

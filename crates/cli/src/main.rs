@@ -10,7 +10,7 @@ mod size;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 use cli::{BuilderCommand, Cli, Command, ImageCommand, RegistryCommand, SystemCommand};
 
@@ -23,8 +23,13 @@ const EXIT_FAILED: u8 = 1;
 const EXIT_TEMPLATE: u8 = 64;
 
 fn main() -> ExitCode {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == cli::MONITOR_COMMAND) {
+        args.remove(1);
+        return monitor(args);
+    }
     let matches = Cli::command()
-        .try_get_matches()
+        .try_get_matches_from(args)
         .unwrap_or_else(|e| exit_on_usage_error(e));
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
@@ -33,22 +38,39 @@ fn main() -> ExitCode {
     let root_given = matches
         .value_source("root")
         .is_some_and(|s| s != clap::parser::ValueSource::DefaultValue);
-    // libcontainer reports what the caller reports again (and warns about
-    // cgroup controllers this host lacks): its lines show only when asked for.
-    let quiet_runtime = if cli.log_level.contains("libc") {
-        String::new()
-    } else {
-        ",libcontainer=off,libcgroups=off".to_string()
-    };
     // A registry server logs each request at info level unless told --quiet.
     let access_log = match &cli.command {
         Command::Registry(RegistryCommand::Serve(a)) if !a.quiet => ",berth::registry=info",
         Command::Daemon(_) => ",berth::daemon=info",
         _ => "",
     };
+    init_logging(&cli.global, access_log);
+    let failed = failure_status(&cli.command);
+    exit_code(run(cli, root_given), failed)
+}
+
+/// A container's monitor: started by berth itself for each container start.
+fn monitor(args: Vec<std::ffi::OsString>) -> ExitCode {
+    let cli = cli::MonitorCli::try_parse_from(args).unwrap_or_else(|e| exit_on_usage_error(e));
+    init_logging(&cli.global, "");
+    let run = commands::open_engine(&cli.global).and_then(|engine| {
+        engine.run_monitor(&cli.monitor.id, cli.monitor.wait_attach)?;
+        Ok(())
+    });
+    exit_code(run, EXIT_FAILED)
+}
+
+fn init_logging(global: &cli::GlobalFlags, extra: &str) {
+    // libcontainer reports what the caller reports again (and warns about
+    // cgroup controllers this host lacks): its lines show only when asked for.
+    let quiet_runtime = if global.log_level.contains("libc") {
+        ""
+    } else {
+        ",libcontainer=off,libcgroups=off"
+    };
     let filter = tracing_subscriber::EnvFilter::try_new(format!(
-        "{}{quiet_runtime}{access_log}",
-        cli.log_level
+        "{}{quiet_runtime}{extra}",
+        global.log_level
     ))
     .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
@@ -59,34 +81,35 @@ fn main() -> ExitCode {
                 && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         )
         .init();
-    let failed = failure_status(&cli.command);
-    match run(cli, root_given) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            if let Some(commands::ExitWith(code)) = e.downcast_ref::<commands::ExitWith>() {
-                return ExitCode::from(*code as u8);
-            }
-            if e.downcast_ref::<commands::Reported>().is_none() {
-                eprintln!("Error: {}", commands::describe(&e));
-            }
-            if e.downcast_ref::<format::TemplateParseError>().is_some() {
-                return ExitCode::from(EXIT_TEMPLATE);
-            }
-            if e.downcast_ref::<commands::UsageError>().is_some() {
-                return ExitCode::from(EXIT_BERTH);
-            }
-            // docker: 126 when the command cannot be invoked, 127 when it is not
-            // found; a failed build is 1.
-            match e.downcast_ref::<berth_engine::Error>() {
-                Some(berth_engine::Error::Start { code, .. }) => ExitCode::from(*code as u8),
-                Some(
-                    berth_engine::Error::Build { .. }
-                    | berth_engine::Error::Dockerfile(_)
-                    | berth_engine::Error::Canceled(_),
-                ) => ExitCode::from(1),
-                _ => ExitCode::from(failed),
-            }
-        }
+}
+
+/// A command's outcome as its exit status, its error as one line on stderr.
+fn exit_code(result: anyhow::Result<()>, failed: u8) -> ExitCode {
+    let Err(e) = result else {
+        return ExitCode::SUCCESS;
+    };
+    if let Some(commands::ExitWith(code)) = e.downcast_ref::<commands::ExitWith>() {
+        return ExitCode::from(*code as u8);
+    }
+    if e.downcast_ref::<commands::Reported>().is_none() {
+        eprintln!("Error: {}", commands::describe(&e));
+    }
+    if e.downcast_ref::<format::TemplateParseError>().is_some() {
+        return ExitCode::from(EXIT_TEMPLATE);
+    }
+    if e.downcast_ref::<commands::UsageError>().is_some() {
+        return ExitCode::from(EXIT_BERTH);
+    }
+    // docker: 126 when the command cannot be invoked, 127 when it is not
+    // found; a failed build is 1.
+    match e.downcast_ref::<berth_engine::Error>() {
+        Some(berth_engine::Error::Start { code, .. }) => ExitCode::from(*code as u8),
+        Some(
+            berth_engine::Error::Build { .. }
+            | berth_engine::Error::Dockerfile(_)
+            | berth_engine::Error::Canceled(_),
+        ) => ExitCode::from(1),
+        _ => ExitCode::from(failed),
     }
 }
 
@@ -123,7 +146,7 @@ fn run(mut cli: Cli, root_given: bool) -> anyhow::Result<()> {
     if let Command::Daemon(a) = &cli.command
         && let Some(f) = &a.config_file
     {
-        cli.registries_config = f.clone();
+        cli.global.registries_config = f.clone();
     }
     if let Command::Completion { shell } = cli.command {
         clap_complete::generate(shell, &mut Cli::command(), "berth", &mut std::io::stdout());
@@ -131,17 +154,13 @@ fn run(mut cli: Cli, root_given: bool) -> anyhow::Result<()> {
     }
     // The registry server has its own storage: no engine, no image store.
     if let Command::Registry(command) = &cli.command {
-        let root = root_given.then_some(cli.root.as_path());
+        let root = root_given.then_some(cli.global.root.as_path());
         return commands::registry_server::run(command, root);
     }
-    let engine = commands::open_engine(&cli)?;
+    let engine = commands::open_engine(&cli.global)?;
     use cli::ContainerCommand as C;
     use commands::{archive, build, containers as ctr, images, registry, system};
     match cli.command {
-        Command::ContainerMonitor(a) => {
-            engine.run_monitor(&a.id, a.wait_attach)?;
-            Ok(())
-        }
         Command::Op(op) | Command::Container(C::Op(op)) => ctr::dispatch(&engine, *op),
         Command::Ps(a) | Command::Container(C::Ls(a)) => ctr::ps(&engine, a),
         Command::Container(C::Prune(a)) => ctr::prune(&engine, a),
@@ -177,9 +196,12 @@ fn run(mut cli: Cli, root_given: bool) -> anyhow::Result<()> {
         Command::System(SystemCommand::Events(a)) | Command::Events(a) => {
             system::events(&engine, a)
         }
-        Command::Daemon(a) => {
-            commands::daemon::run(engine, a, &cli.runroot, &cli.registries_config)
-        }
+        Command::Daemon(a) => commands::daemon::run(
+            engine,
+            a,
+            &cli.global.runroot,
+            &cli.global.registries_config,
+        ),
         Command::Volume(c) => commands::volumes::run(&engine, c),
         Command::Network(c) => commands::networks::run(&engine, c),
         Command::NetworkDns => Ok(berth_engine::serve_dns(&engine)?),

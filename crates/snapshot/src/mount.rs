@@ -29,6 +29,30 @@ pub struct Mount {
 const MOUNT_DATA_MAX: usize = 4095;
 
 impl Mount {
+    /// This mount for contents thrown away when it ends (a `--rm`
+    /// container's layer): overlayfs's `volatile`, so neither the container's
+    /// fsyncs nor the unmount sync the upper file system (the unmount's sync
+    /// was a journal commit of the whole host file system on every `run
+    /// --rm`). Other kinds are unchanged. A volatile mount leaves a marker in
+    /// its work directory that refuses any later mount; it is cleared here, as
+    /// podman does, since whatever such a layer holds is to be thrown away.
+    pub fn volatile(mut self) -> Result<Mount, Error> {
+        if self.kind != "overlay" {
+            return Ok(self);
+        }
+        if let Some(work) = self.options.iter().find_map(|o| o.strip_prefix("workdir=")) {
+            let marker = Path::new(work).join("work/incompat");
+            match std::fs::remove_dir_all(&marker) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::io(&marker)(e));
+                }
+                _ => {}
+            }
+        }
+        self.options.push("volatile".into());
+        Ok(self)
+    }
+
     /// Mounts this description on `target`.
     pub fn mount(&self, target: &Path) -> Result<(), Error> {
         self.mount_in(target, None)
@@ -357,5 +381,47 @@ mod tests {
             std::fs::read_to_string(d("1/fs/etc/passwd")).unwrap().len(),
             26
         );
+    }
+
+    #[test]
+    fn a_volatile_overlay_mounts_again_and_a_bind_is_left_as_it_is() {
+        let root = tempfile::tempdir().unwrap();
+        let d = |p: &str| root.path().join(p);
+        for dir in ["1/fs", "2/fs", "2/work", "merged"] {
+            std::fs::create_dir_all(d(dir)).unwrap();
+        }
+        let overlay = Mount {
+            kind: "overlay".into(),
+            source: "overlay".into(),
+            options: vec![
+                format!("lowerdir={}", d("1/fs").display()),
+                format!("upperdir={}", d("2/fs").display()),
+                format!("workdir={}", d("2/work").display()),
+            ],
+        };
+        for round in 0..2 {
+            let m = overlay.clone().volatile().unwrap();
+            m.mount(&d("merged")).unwrap();
+            let line = std::fs::read_to_string("/proc/self/mountinfo")
+                .unwrap()
+                .lines()
+                .find(|l| l.contains(d("merged").to_str().unwrap()))
+                .map(str::to_string)
+                .unwrap();
+            assert!(line.contains("volatile"), "{line}");
+            std::fs::write(d("merged/f"), format!("{round}")).unwrap();
+            unmount(&d("merged")).unwrap();
+            // The kernel's marker that refuses the next mount, cleared by
+            // the next volatile().
+            assert!(d("2/work/work/incompat/volatile").exists());
+        }
+        // A plain mount of the same layer is refused until it is cleared.
+        assert!(overlay.mount(&d("merged")).is_err());
+        let bind = Mount {
+            kind: "bind".into(),
+            source: d("1/fs"),
+            options: vec!["rbind".into(), "ro".into()],
+        };
+        assert_eq!(bind.clone().volatile().unwrap(), bind);
     }
 }

@@ -16,7 +16,7 @@ pub mod volumes;
 use anyhow::{Context, bail};
 use berth_engine::{Engine, RegistrySettings};
 
-use crate::cli::Cli;
+use crate::cli::GlobalFlags;
 
 /// An error already printed (e.g. one of several `rmi` arguments failed): exit
 /// non-zero without printing again.
@@ -51,7 +51,7 @@ impl std::fmt::Display for ExitWith {
 impl std::error::Error for ExitWith {}
 
 /// Opens the engine the global flags describe.
-pub fn open_engine(cli: &Cli) -> anyhow::Result<Engine> {
+pub fn open_engine(cli: &GlobalFlags) -> anyhow::Result<Engine> {
     let settings = crate::config::Settings::load(&cli.registries_config)?;
     let mut network_defaults = settings.network_defaults()?;
     match cli.bridge.as_deref() {
@@ -69,7 +69,7 @@ pub fn open_engine(cli: &Cli) -> anyhow::Result<Engine> {
     }
     let exe = std::env::current_exe().context("finding the berth binary")?;
     Engine::builder()
-        .monitor(exe, vec!["container-monitor".into()])
+        .monitor(exe, vec![crate::cli::MONITOR_COMMAND.into()])
         .root(&cli.root)
         .runroot(&cli.runroot)
         .driver(cli.storage_driver.clone())

@@ -74,6 +74,15 @@ fn exit_codes(runtime: Option<&str>) {
     assert_eq!(r.code, 126, "{}", r.stderr);
     let r = b.run(&run_args(runtime, &["--pull", "never", "nosuchimage"]));
     assert_failed(&r, "run of a missing image");
+    // A --rm container's layer is thrown away: mounted volatile (no syncs);
+    // another's is not.
+    let root_mount = ["busybox", "grep", " / / ", "/proc/self/mountinfo"];
+    let rm: Vec<&str> = ["--rm"].iter().chain(&root_mount).copied().collect();
+    let r = b.run(&run_args(runtime, &rm));
+    assert!(r.stdout.contains("volatile"), "{r:?}");
+    let r = b.run(&run_args(runtime, &root_mount));
+    assert!(r.code == 0 && !r.stdout.contains("volatile"), "{r:?}");
+    b.ok(&["container", "prune", "-f"]);
     // --rm left nothing behind, even after failed starts: no container, no mount.
     assert_eq!(b.ok(&["ps", "-aq"]), "");
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();

@@ -105,6 +105,7 @@ pub fn generated_docs(page: &str, section: &str, test: &str, content: &str) {
 }
 
 /// The result of one berth run.
+#[derive(Debug)]
 pub struct Run {
     pub code: i32,
     pub stdout: String,

@@ -343,9 +343,15 @@ impl Engine {
         let rootfs = self.paths.rootfs(&c.id);
         std::fs::create_dir_all(&rootfs).map_err(Error::io(rootfs.display()))?;
         let snap = self.snapshotter()?;
-        let mounts = snap.mounts(&keys::container(&c.id))?;
-        berth_snapshot::mount::unmount_if_mounted(&rootfs)?;
+        let mut mounts = snap.mounts(&keys::container(&c.id))?;
         let rec = &c.record;
+        if rec.host_config.auto_remove {
+            mounts = mounts
+                .into_iter()
+                .map(berth_snapshot::Mount::volatile)
+                .collect::<std::result::Result<_, _>>()?;
+        }
+        berth_snapshot::mount::unmount_if_mounted(&rootfs)?;
         if let Some(m) = &rec.id_mappings {
             let uid = m.root().0;
             self.check_reachable(&rootfs, uid)?;
