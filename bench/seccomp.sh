@@ -4,7 +4,8 @@
 #     `--security-opt seccomp=unconfined` (target: <= 1.05x);
 #  2. the same vs `runc run` of the same bundle (berth's own config.json,
 #     default profile included) — runc alone, no engine (target: <= 1.1x).
-# Containers get no network (--bridge none) so only seccomp differs.
+# Containers get no network (--bridge none) so only seccomp differs. The
+# three take turns in a rotating order (bench/start.sh's in_turn).
 # Usage: bench/seccomp.sh [WORKDIR]   (RUNS=30 by default)
 work=${1:-/var/tmp/berth-bench-seccomp}
 source "$(dirname "${BASH_SOURCE[0]}")/start.sh"
@@ -26,13 +27,11 @@ json.dump(spec, open(sys.argv[2], "w"))
 PY
 b rm -f "$id" >/dev/null
 
-with=(); without=(); runc=()
-for i in $(seq "$runs"); do
-  t0=$(date +%s.%N); b run --rm busybox true; t1=$(date +%s.%N)
-  b run --rm --security-opt seccomp=unconfined busybox true; t2=$(date +%s.%N)
-  runc --root "$work/runc" run -b "$work/bundle" "bench$i" >/dev/null; t3=$(date +%s.%N)
-  with+=("$(ms "$t0" "$t1")"); without+=("$(ms "$t1" "$t2")"); runc+=("$(ms "$t2" "$t3")")
-done
-mw=$(median "${with[@]}"); mo=$(median "${without[@]}"); mr=$(median "${runc[@]}")
+with=(); without=(); plain_runc=()
+default_profile() { timed with b run --rm busybox true; }
+unconfined() { timed without b run --rm --security-opt seccomp=unconfined busybox true; }
+runc_alone() { timed plain_runc runc --root "$work/runc" run -b "$work/bundle" "bench$i"; }
+for i in $(seq "$runs"); do in_turn "$i" default_profile unconfined runc_alone; done
+mw=$(median "${with[@]}"); mo=$(median "${without[@]}"); mr=$(median "${plain_runc[@]}")
 echo "berth run --rm busybox true: default profile ${mw} ms, unconfined ${mo} ms: ratio $(ratio "$mw" "$mo") (target <= 1.05)"
 echo "runc run of the same bundle with the same profile: ${mr} ms: berth/runc $(ratio "$mw" "$mr") (target <= 1.1)"

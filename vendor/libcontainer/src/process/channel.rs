@@ -391,6 +391,12 @@ impl InitSender {
         Ok(())
     }
 
+    /// berth: tells the init that it is in the container's cgroups.
+    pub fn cgroups_joined(&mut self) -> Result<(), ChannelError> {
+        self.sender.send(Message::CgroupsJoined)?;
+        Ok(())
+    }
+
     pub fn move_network_device(
         &mut self,
         addrs: HashMap<String, Vec<CidrAddress>>,
@@ -451,6 +457,22 @@ impl InitReceiver {
         match msg {
             Message::MoveNetworkDevice(addr) => Ok(addr),
             msg => Err(ChannelError::unexpected("MoveNetworkDevice", msg)),
+        }
+    }
+
+    /// berth: waits until the main process has put this process in the
+    /// container's cgroups (the first message it sends the init).
+    pub fn wait_for_cgroups_joined(&mut self) -> Result<(), ChannelError> {
+        let msg = self
+            .receiver
+            .recv()
+            .map_err(|err| ChannelError::ReceiveError {
+                msg: "waiting for the container's cgroups".to_string(),
+                source: err,
+            })?;
+        match msg {
+            Message::CgroupsJoined => Ok(()),
+            msg => Err(ChannelError::unexpected("CgroupsJoined", msg)),
         }
     }
 

@@ -1,7 +1,7 @@
 use std::os::fd::FromRawFd;
 
 use libcgroups::common::CgroupManager;
-use nix::unistd::{Gid, Pid, Uid, close, getpid, write};
+use nix::unistd::{Gid, Pid, Uid, close, write};
 use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, LinuxResources};
 
 use super::args::{ContainerArgs, ContainerType};
@@ -52,10 +52,6 @@ pub fn container_intermediate_process(
     let spec = &args.spec;
     let linux = spec.linux().as_ref().ok_or(MissingSpecError::Linux)?;
     let namespaces = Namespaces::try_from(linux.namespaces().as_ref())?;
-    let rootless = rootless_required(command.as_ref()).unwrap_or(false);
-    let cgroup_manager = libcgroups::common::create_cgroup_manager(args.cgroup_config.to_owned())
-        .map_err(|e| IntermediateProcessError::Cgroup(e.to_string()))?
-        .with_rootless(rootless);
 
     let current_pid = Pid::this();
     // setting CPU affinity for tenant container before cgroup move
@@ -82,11 +78,25 @@ pub fn container_intermediate_process(
     // In addition this needs to be done before we enter the cgroup namespace as
     // the cgroup of the process will form the root of the cgroup hierarchy in
     // the cgroup namespace.
-    apply_cgroups(
-        &cgroup_manager,
-        linux.resources().as_ref(),
-        matches!(args.container_type, ContainerType::InitContainer),
-    )?;
+    //
+    // berth: an init container's main process puts the init in its cgroups
+    // instead (`join_init_cgroups`), while the init prepares its root: the
+    // first write to cgroup.procs waits for an RCU grace period (some 10 ms
+    // on cgroup v1) that the start then no longer waits for in line. The
+    // init waits for it before anything that depends on its cgroups.
+    if !matches!(args.container_type, ContainerType::InitContainer) {
+        let rootless = rootless_required(command.as_ref()).unwrap_or(false);
+        let cgroup_manager =
+            libcgroups::common::create_cgroup_manager(args.cgroup_config.to_owned())
+                .map_err(|e| IntermediateProcessError::Cgroup(e.to_string()))?
+                .with_rootless(rootless);
+        apply_cgroups(
+            &cgroup_manager,
+            current_pid,
+            linux.resources().as_ref(),
+            false,
+        )?;
+    }
 
     // setting CPU affinity for tenant container after cgroup move
     if matches!(args.container_type, ContainerType::TenantContainer { .. }) {
@@ -319,15 +329,17 @@ fn setup_time_offsets(sender: &mut MainSender, receiver: &mut IntermediateReceiv
     Ok(())
 }
 
-fn apply_cgroups<
+/// Puts `pid` in the container's cgroups and, for an init, applies the
+/// resources.
+pub(crate) fn apply_cgroups<
     C: CgroupManager<Error = E> + ?Sized,
     E: std::error::Error + Send + Sync + 'static,
 >(
     cmanager: &C,
+    pid: Pid,
     resources: Option<&LinuxResources>,
     init: bool,
 ) -> Result<()> {
-    let pid = getpid();
     cmanager.add_task(pid).map_err(|err| {
         tracing::error!(?pid, ?err, ?init, "failed to add task to cgroup");
         IntermediateProcessError::Cgroup(err.to_string())
@@ -355,6 +367,7 @@ mod tests {
     use anyhow::Result;
     use libcgroups::test_manager::TestManager;
     use nix::unistd::Pid;
+    use nix::unistd::getpid;
     use oci_spec::runtime::LinuxResources;
     use procfs::process::Process;
 
@@ -367,7 +380,7 @@ mod tests {
         let resources = LinuxResources::default();
 
         // act
-        apply_cgroups(&cmanager, Some(&resources), true)?;
+        apply_cgroups(&cmanager, getpid(), Some(&resources), true)?;
 
         // assert
         assert!(cmanager.get_add_task_args().len() == 1);
@@ -386,7 +399,7 @@ mod tests {
         let resources = LinuxResources::default();
 
         // act
-        apply_cgroups(&cmanager, Some(&resources), false)?;
+        apply_cgroups(&cmanager, getpid(), Some(&resources), false)?;
 
         // assert
         assert_eq!(
@@ -403,7 +416,7 @@ mod tests {
         let cmanager = TestManager::default();
 
         // act
-        apply_cgroups(&cmanager, None, true)?;
+        apply_cgroups(&cmanager, getpid(), None, true)?;
         // assert
         assert_eq!(
             cmanager.get_add_task_args()[0],

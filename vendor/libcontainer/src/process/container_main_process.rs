@@ -45,6 +45,8 @@ pub enum ProcessError {
     Hooks(#[from] crate::hooks::HookError),
     #[error("failed to build OCI state: {0}")]
     OciStateBuild(String),
+    #[error("failed to put the init in the container's cgroups: {0}")]
+    JoinCgroups(String),
 }
 
 type Result<T> = std::result::Result<T, ProcessError>;
@@ -163,6 +165,18 @@ pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
     // The intermediate process will send the init pid once it forks the init
     // process.  The intermediate process should exit after this point.
     let init_pid = intermediate_main_receiver.wait_for_intermediate_ready()?;
+
+    // berth: an init joins its cgroups from here, while it prepares its root
+    // (see `container_intermediate_process`); the first message it gets.
+    if matches!(container_args.container_type, ContainerType::InitContainer) {
+        if let Err(err) = join_init_cgroups(container_args, init_pid) {
+            // It waits for a word that will not come: it is not in the
+            // container's cgroups, where the cleanup would find it.
+            let _ = nix::sys::signal::kill(init_pid, nix::sys::signal::Signal::SIGKILL);
+            return Err(err);
+        }
+        init_sender.cgroups_joined()?;
+    }
 
     // if file to write the pid to is specified, write pid of the child
     if let Some(pid_file) = &container_args.pid_file {
@@ -310,6 +324,23 @@ pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
     };
 
     Ok(init_pid)
+}
+
+/// berth: puts the init in the container's cgroups and applies the resources,
+/// as the intermediate process did for itself before forking it.
+fn join_init_cgroups(args: &ContainerArgs, init_pid: Pid) -> Result<()> {
+    let syscall = args.syscall.create_syscall();
+    let rootless = crate::utils::rootless_required(syscall.as_ref()).unwrap_or(false);
+    let manager = libcgroups::common::create_cgroup_manager(args.cgroup_config.to_owned())
+        .map_err(|e| ProcessError::JoinCgroups(e.to_string()))?
+        .with_rootless(rootless);
+    let resources = args
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref());
+    container_intermediate_process::apply_cgroups(&manager, init_pid, resources, true)
+        .map_err(|e| ProcessError::JoinCgroups(e.to_string()))
 }
 
 fn setup_mapping(config: &UserNamespaceConfig, pid: Pid) -> Result<()> {

@@ -27,6 +27,8 @@ pub enum Message {
     MountFdError(String),
     HookRequest,
     HookDone,
+    // berth: the main process put the init in the container's cgroups.
+    CgroupsJoined,
 }
 
 impl fmt::Display for Message {
@@ -44,6 +46,7 @@ impl fmt::Display for Message {
             Message::SeccompNotifyDone => write!(f, "SeccompNotifyDone"),
             Message::HookRequest => write!(f, "HookRequest"),
             Message::HookDone => write!(f, "HookDone"),
+            Message::CgroupsJoined => write!(f, "CgroupsJoined"),
             Message::AskMountFd(msg) => write!(f, "AskMountFd({:?})", msg),
             Message::MountFdReply => write!(f, "MountFdReply"),
             Message::MountFdError(err) => write!(f, "MountFdError({})", err),

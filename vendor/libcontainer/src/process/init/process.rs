@@ -49,6 +49,18 @@ pub fn container_init_process(
     #[cfg(feature = "libseccomp")]
     let seccomp_program = seccomp::precompiled_program(ctx.spec);
 
+    // berth: the main process puts an init in the container's cgroups while
+    // it prepares its root. What depends on its cgroups waits for that
+    // first: a cgroup namespace (rooted at its cgroup), a cgroup mount (of its
+    // cgroup), a scheduling policy or memory policy (which cgroups limit);
+    // otherwise the wait comes once the root is prepared, before the
+    // hooks, the pivot and any of the container's code.
+    let init_container = matches!(args.container_type, ContainerType::InitContainer);
+    let cgroups_first = init_container && cgroups_needed_early(&ctx)?;
+    if cgroups_first {
+        init_receiver.wait_for_cgroups_joined()?;
+    }
+
     setsid().map_err(|err| {
         tracing::error!(?err, "failed to setsid to create a session");
         InitProcessError::NixOther(err)
@@ -82,7 +94,7 @@ pub fn container_init_process(
         let _ = prctl::set_no_new_privileges(true);
     }
 
-    if matches!(args.container_type, ContainerType::InitContainer) {
+    if init_container {
         let in_user_ns = utils::is_in_new_userns().map_err(InitProcessError::Io)?;
         let bind_service = ctx.ns.get(LinuxNamespaceType::User)?.is_some() || in_user_ns;
         let rootfs = RootFS::new();
@@ -97,6 +109,9 @@ pub fn container_init_process(
                 tracing::error!(?err, "failed to prepare rootfs");
                 InitProcessError::RootFS(err)
             })?;
+        if !cgroups_first {
+            init_receiver.wait_for_cgroups_joined()?;
+        }
 
         if let Some(hooks) = ctx.hooks {
             // send a request to the main process to run prestart and create_runtime hooks.
@@ -357,7 +372,8 @@ pub fn container_init_process(
     #[cfg(feature = "libseccomp")]
     if let Some(seccomp) = ctx.linux.seccomp() {
         if ctx.process.no_new_privileges().is_none() {
-            let notify_fd = seccomp::initialize_seccomp_with(seccomp_program.as_deref(), seccomp).map_err(|err| {
+            let notify_fd = seccomp::initialize_seccomp_with(seccomp_program.as_deref(), seccomp)
+                .map_err(|err| {
                 tracing::error!(?err, "failed to initialize seccomp");
                 err
             })?;
@@ -404,7 +420,8 @@ pub fn container_init_process(
     #[cfg(feature = "libseccomp")]
     if let Some(seccomp) = ctx.linux.seccomp() {
         if ctx.process.no_new_privileges().is_some() {
-            let notify_fd = seccomp::initialize_seccomp_with(seccomp_program.as_deref(), seccomp).map_err(|err| {
+            let notify_fd = seccomp::initialize_seccomp_with(seccomp_program.as_deref(), seccomp)
+                .map_err(|err| {
                 tracing::error!(?err, "failed to initialize seccomp");
                 err
             })?;
@@ -491,6 +508,21 @@ pub fn container_init_process(
     // example, the default executor is expected to call `exec` and replace the
     // current process.
     unreachable!("the executor should not return if it is successful.");
+}
+
+/// berth: whether the init must be in its cgroups before it begins (see
+/// `container_init_process`).
+fn cgroups_needed_early(ctx: &InitContext) -> Result<bool> {
+    let cgroup_mount = ctx
+        .spec
+        .mounts()
+        .iter()
+        .flatten()
+        .any(|m| m.typ().as_deref() == Some("cgroup") || m.typ().as_deref() == Some("cgroup2"));
+    Ok(ctx.ns.get(LinuxNamespaceType::Cgroup)?.is_some()
+        || cgroup_mount
+        || ctx.process.scheduler().is_some()
+        || ctx.linux.memory_policy().is_some())
 }
 
 fn sysctl(kernel_params: &HashMap<String, String>) -> Result<()> {
