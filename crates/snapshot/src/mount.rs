@@ -348,15 +348,14 @@ mod tests {
     use berth_oci::idmap::IdMappings;
     use std::os::unix::fs::MetadataExt;
 
-    #[test]
-    fn mapped_overlay_shows_the_layers_as_the_containers_and_copies_nothing() {
+    /// A scratch directory holding a layer (`1/fs`), a container layer
+    /// (`2/fs`, `2/work`) and `merged`, and the overlay of the two.
+    fn scratch_overlay() -> (tempfile::TempDir, Mount) {
         let root = tempfile::tempdir().unwrap();
         let d = |p: &str| root.path().join(p);
-        for dir in ["1/fs/etc", "2/fs", "2/work", "merged"] {
+        for dir in ["1/fs", "2/fs", "2/work", "merged"] {
             std::fs::create_dir_all(d(dir)).unwrap();
         }
-        std::fs::write(d("1/fs/etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
-        let ns = UserNamespace::new(&IdMappings::from_root(400_000, 400_000, 65536)).unwrap();
         let overlay = Mount {
             kind: "overlay".into(),
             source: "overlay".into(),
@@ -366,6 +365,16 @@ mod tests {
                 format!("workdir={}", d("2/work").display()),
             ],
         };
+        (root, overlay)
+    }
+
+    #[test]
+    fn mapped_overlay_shows_the_layers_as_the_containers_and_copies_nothing() {
+        let (root, overlay) = scratch_overlay();
+        let d = |p: &str| root.path().join(p);
+        std::fs::create_dir_all(d("1/fs/etc")).unwrap();
+        std::fs::write(d("1/fs/etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+        let ns = UserNamespace::new(&IdMappings::from_root(400_000, 400_000, 65536)).unwrap();
         overlay.mount_mapped(&d("merged"), &ns).unwrap();
         let merged = |p: &str| std::fs::symlink_metadata(d("merged").join(p)).unwrap();
         assert_eq!((merged("").uid(), merged("").gid()), (400_000, 400_000));
@@ -385,20 +394,8 @@ mod tests {
 
     #[test]
     fn a_volatile_overlay_mounts_again_and_a_bind_is_left_as_it_is() {
-        let root = tempfile::tempdir().unwrap();
+        let (root, overlay) = scratch_overlay();
         let d = |p: &str| root.path().join(p);
-        for dir in ["1/fs", "2/fs", "2/work", "merged"] {
-            std::fs::create_dir_all(d(dir)).unwrap();
-        }
-        let overlay = Mount {
-            kind: "overlay".into(),
-            source: "overlay".into(),
-            options: vec![
-                format!("lowerdir={}", d("1/fs").display()),
-                format!("upperdir={}", d("2/fs").display()),
-                format!("workdir={}", d("2/work").display()),
-            ],
-        };
         for round in 0..2 {
             let m = overlay.clone().volatile().unwrap();
             m.mount(&d("merged")).unwrap();
