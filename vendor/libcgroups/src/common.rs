@@ -40,6 +40,20 @@ pub trait CgroupManager {
     /// Applies resource restrictions to the cgroup
     fn apply(&self, controller_opt: &ControllerOpt) -> Result<(), Self::Error>;
 
+    /// berth: adds a task that must never run under half-applied restrictions
+    /// (one moved in from outside while it works: between cgroup v1's device
+    /// `deny a` and its allows, its mknod of an allowed device fails). This
+    /// default adds it, then applies; cgroup v1 applies to the new cgroups
+    /// first.
+    fn add_task_applied(
+        &self,
+        pid: Pid,
+        controller_opt: &ControllerOpt,
+    ) -> Result<(), Self::Error> {
+        self.add_task(pid)?;
+        self.apply(controller_opt)
+    }
+
     /// Removes the cgroup
     fn remove(&self) -> Result<(), Self::Error>;
 
@@ -86,6 +100,18 @@ impl CgroupManager for AnyCgroupManager {
             AnyCgroupManager::Systemd(m) => Ok(m.apply(controller_opt)?),
             AnyCgroupManager::V1(m) => Ok(m.apply(controller_opt)?),
             AnyCgroupManager::V2(m) => Ok(m.apply(controller_opt)?),
+        }
+    }
+
+    fn add_task_applied(
+        &self,
+        pid: Pid,
+        controller_opt: &ControllerOpt,
+    ) -> Result<(), Self::Error> {
+        match self {
+            AnyCgroupManager::Systemd(m) => Ok(m.add_task_applied(pid, controller_opt)?),
+            AnyCgroupManager::V1(m) => Ok(m.add_task_applied(pid, controller_opt)?),
+            AnyCgroupManager::V2(m) => Ok(m.add_task_applied(pid, controller_opt)?),
         }
     }
 

@@ -36,10 +36,7 @@ impl Controller for CpuSet {
 
     fn add_task(pid: Pid, cgroup_path: &Path) -> Result<(), Self::Error> {
         fs::create_dir_all(cgroup_path).wrap_create_dir(cgroup_path)?;
-
-        Self::ensure_not_empty(cgroup_path, CGROUP_CPUSET_CPUS)?;
-        Self::ensure_not_empty(cgroup_path, CGROUP_CPUSET_MEMS)?;
-
+        Self::ensure_cpus_and_mems(cgroup_path)?;
         common::write_cgroup_file(cgroup_path.join(CGROUP_PROCS), pid)?;
         Ok(())
     }
@@ -66,6 +63,13 @@ impl Controller for CpuSet {
 }
 
 impl CpuSet {
+    /// A task cannot join a cpuset cgroup whose cpus or mems are empty (as a
+    /// new one's are): they are set from the parent's where they are.
+    pub(super) fn ensure_cpus_and_mems(cgroup_path: &Path) -> Result<(), V1CpuSetControllerError> {
+        Self::ensure_not_empty(cgroup_path, CGROUP_CPUSET_CPUS)?;
+        Self::ensure_not_empty(cgroup_path, CGROUP_CPUSET_MEMS)
+    }
+
     fn apply(cgroup_path: &Path, cpuset: &LinuxCpu) -> Result<(), V1CpuSetControllerError> {
         if let Some(cpus) = &cpuset.cpus() {
             common::write_cgroup_file_str(cgroup_path.join(CGROUP_CPUSET_CPUS), cpus)?;

@@ -191,6 +191,24 @@ impl CgroupManager for Manager {
         }
     }
 
+    fn add_task_applied(
+        &self,
+        pid: Pid,
+        controller_opt: &ControllerOpt,
+    ) -> Result<(), Self::Error> {
+        for (ctrl_type, cgroup_path) in &self.subsystems {
+            fs::create_dir_all(cgroup_path).wrap_create_dir(cgroup_path)?;
+            if *ctrl_type == CtrlType::CpuSet {
+                CpuSet::ensure_cpus_and_mems(cgroup_path)?;
+            }
+        }
+        self.apply(controller_opt)?;
+        for cgroup_path in self.subsystems.values() {
+            common::write_cgroup_file(cgroup_path.join(CGROUP_PROCS), pid)?;
+        }
+        Ok(())
+    }
+
     fn add_task(&self, pid: Pid) -> Result<(), Self::Error> {
         for (ctrl_type, cgroup_path) in &self.subsystems {
             match ctrl_type {

@@ -330,7 +330,7 @@ fn setup_time_offsets(sender: &mut MainSender, receiver: &mut IntermediateReceiv
 }
 
 /// Puts `pid` in the container's cgroups and, for an init, applies the
-/// resources.
+/// resources (berth: before it joins them; it may be at work already).
 pub(crate) fn apply_cgroups<
     C: CgroupManager<Error = E> + ?Sized,
     E: std::error::Error + Send + Sync + 'static,
@@ -340,26 +340,22 @@ pub(crate) fn apply_cgroups<
     resources: Option<&LinuxResources>,
     init: bool,
 ) -> Result<()> {
-    cmanager.add_task(pid).map_err(|err| {
-        tracing::error!(?pid, ?err, ?init, "failed to add task to cgroup");
+    let joined = match resources.filter(|_| init) {
+        Some(resources) => {
+            let controller_opt = libcgroups::common::ControllerOpt {
+                resources,
+                freezer_state: None,
+                oom_score_adj: None,
+                disable_oom_killer: false,
+            };
+            cmanager.add_task_applied(pid, &controller_opt)
+        }
+        None => cmanager.add_task(pid),
+    };
+    joined.map_err(|err| {
+        tracing::error!(?pid, ?err, ?init, "failed to put the task in its cgroups");
         IntermediateProcessError::Cgroup(err.to_string())
-    })?;
-
-    if init && let Some(resources) = resources {
-        let controller_opt = libcgroups::common::ControllerOpt {
-            resources,
-            freezer_state: None,
-            oom_score_adj: None,
-            disable_oom_killer: false,
-        };
-
-        cmanager.apply(&controller_opt).map_err(|err| {
-            tracing::error!(?pid, ?err, ?init, "failed to apply cgroup");
-            IntermediateProcessError::Cgroup(err.to_string())
-        })?;
-    }
-
-    Ok(())
+    })
 }
 
 #[cfg(test)]
