@@ -83,6 +83,22 @@ fn exit_codes(runtime: Option<&str>) {
     let r = b.run(&run_args(runtime, &root_mount));
     assert!(r.code == 0 && !r.stdout.contains("volatile"), "{r:?}");
     b.ok(&["container", "prune", "-f"]);
+    // Every mount of such a layer is volatile (the kernel refuses a plain
+    // mount after a volatile one): cp in and out of a created one, then its
+    // start.
+    let mut create = vec!["create", "--rm"];
+    if let Some(r) = runtime {
+        create.extend(["--runtime", r]);
+    }
+    create.extend(["busybox", "cat", "/copied"]);
+    let id = b.ok(&create).trim().to_string();
+    let copied = b.file("copied", b"in\n");
+    let dest = format!("{id}:/copied");
+    b.ok(&["cp", copied.to_str().unwrap(), &dest]);
+    let back = b.path("back");
+    b.ok(&["cp", &dest, back.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&back).unwrap(), b"in\n");
+    assert_eq!(b.ok(&["start", "-a", &id]), "in\n");
     // --rm left nothing behind, even after failed starts: no container, no mount.
     assert_eq!(b.ok(&["ps", "-aq"]), "");
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
@@ -181,6 +197,21 @@ fn lifecycle(runtime: Option<&str>) {
     let id = b.ok(&["create", "busybox", "true"]);
     let name = inspect(&b, id.trim(), "{{.Name}}");
     assert!(name.starts_with('/') && name.contains('_'), "{name}");
+
+    // `restart` keeps a --rm container, as dockerd does; its next stop
+    // removes it.
+    let mut rm = vec!["run", "-d", "--rm", "--name", "gone"];
+    if let Some(r) = runtime {
+        rm.extend(["--runtime", r]);
+    }
+    rm.extend(["busybox", "sleep", "60"]);
+    b.ok(&rm);
+    b.ok(&["restart", "-t", "1", "gone"]);
+    assert_eq!(inspect(&b, "gone", "{{.State.Status}}"), "running");
+    b.ok(&["stop", "-t", "1", "gone"]);
+    wait_for("the --rm container's removal", || {
+        b.run(&["inspect", "gone"]).code != 0
+    });
 }
 
 #[test]

@@ -346,8 +346,6 @@ impl Engine {
     /// flattened) as a tar written to `out`.
     pub fn export_container(&self, name: &str, out: &mut dyn Write) -> Result<()> {
         let c = self.container(name)?;
-        let snap = self.snapshotter()?;
-        let key = keys::container(&c.id);
         // A running container's rootfs is mounted already; overlayfs does not
         // want one upper directory in two mounts.
         let running_root = self.paths.rootfs(&c.id);
@@ -357,7 +355,7 @@ impl Engine {
             std::fs::create_dir_all(&t).map_err(Error::io(t.display()))?;
             // The view the running container's mount gives: with a user
             // namespace, every owner a host ID of its range.
-            self.mount_container_root(&c, &snap.mounts(&key)?, &t)?;
+            self.mount_container_root(&c, &self.container_mounts(&c)?, &t)?;
             t
         } else {
             running_root

@@ -14,7 +14,6 @@ use berth_layer::tree::{chown_tree, copy_over, copy_tree};
 use berth_snapshot::mount::{is_mount_point, mount_all, unmount_if_mounted};
 
 use super::Container;
-use crate::keys;
 use crate::{Engine, Error, Result};
 
 /// The container's root, mounted for as long as this lives; the container
@@ -72,8 +71,7 @@ impl Engine {
         }
         let target = self.paths.cp_mount(&c.id);
         fs::create_dir_all(&target).map_err(Error::io(target.display()))?;
-        let snap = self.snapshotter()?;
-        mount_all(&snap.mounts(&keys::container(&c.id))?, &target)?;
+        mount_all(&self.container_mounts(c)?, &target)?;
         root.path = target;
         root.own_mount = true;
         Ok(root)

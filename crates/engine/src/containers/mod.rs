@@ -415,6 +415,10 @@ pub struct ContainerState {
     /// next start.
     #[serde(default)]
     pub manually_stopped: bool,
+    /// Stopped by `restart`: a `--rm` container is kept through this exit,
+    /// as docker keeps it; the next start clears it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restart_pending: bool,
     /// The host ports bound while it runs (docker's `NetworkSettings.Ports`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<berth_network::ports::BoundPort>,
@@ -437,6 +441,7 @@ impl Default for ContainerState {
             monitor: None,
             restart_count: 0,
             manually_stopped: false,
+            restart_pending: false,
             ports: Vec::new(),
         }
     }

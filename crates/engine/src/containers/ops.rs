@@ -350,8 +350,16 @@ impl Engine {
 
     /// `berth restart`.
     pub fn restart_container(&self, name: &str, timeout: Option<i64>) -> Result<()> {
-        self.stop_container(name, timeout)?;
-        self.start_container(name, false).map(|_| ())
+        let c = self.container(name)?;
+        // docker keeps a `--rm` container through a restart: its monitor is
+        // told not to remove it at this exit.
+        if c.record.host_config.auto_remove && c.state.running {
+            let mut state = self.container(&c.id)?.state;
+            state.restart_pending = true;
+            self.save_state(&c.id, &state)?;
+        }
+        self.stop_container(&c.id, timeout)?;
+        self.start_container(&c.id, false).map(|_| ())
     }
 
     /// `berth pause` / `unpause`: freezes or thaws every process (cgroup freezer).

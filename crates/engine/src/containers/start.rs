@@ -19,7 +19,6 @@ use berth_runtime::cgroup::Cgroup;
 use berth_runtime::process::{alive, start_time};
 
 use super::{Container, ContainerState, Operation};
-use crate::keys;
 use crate::networks::{NetworkMode, Plugged};
 use crate::{Engine, Error, Result};
 
@@ -58,10 +57,11 @@ impl Engine {
             });
         }
         // The user's start: the restart policy counts afresh and applies again.
-        if c.state.restart_count != 0 || c.state.manually_stopped {
+        if c.state.restart_count != 0 || c.state.manually_stopped || c.state.restart_pending {
             let mut state = c.state.clone();
             state.restart_count = 0;
             state.manually_stopped = false;
+            state.restart_pending = false;
             self.save_state(&c.id, &state)?;
         }
         // The runtime's state of an earlier run is stale now (the container
@@ -257,6 +257,7 @@ impl Engine {
                 container: &c,
                 sync: &mut sync,
                 plugged: None,
+                removed: false,
             };
             let began = std::time::Instant::now();
             // Its health checks run beside it for as long as this run lasts.
@@ -342,15 +343,8 @@ impl Engine {
         let bundle = self.paths.bundle(&c.id);
         let rootfs = self.paths.rootfs(&c.id);
         std::fs::create_dir_all(&rootfs).map_err(Error::io(rootfs.display()))?;
-        let snap = self.snapshotter()?;
-        let mut mounts = snap.mounts(&keys::container(&c.id))?;
+        let mounts = self.container_mounts(c)?;
         let rec = &c.record;
-        if rec.host_config.auto_remove {
-            mounts = mounts
-                .into_iter()
-                .map(berth_snapshot::Mount::volatile)
-                .collect::<std::result::Result<_, _>>()?;
-        }
         berth_snapshot::mount::unmount_if_mounted(&rootfs)?;
         if let Some(m) = &rec.id_mappings {
             let uid = m.root().0;
@@ -508,6 +502,9 @@ struct MonitorHooks<'a> {
     sync: &'a mut Option<File>,
     /// Its interfaces and host ports, held while it runs.
     plugged: Option<Plugged>,
+    /// A `--rm` container's row is gone with this exit; its files go once
+    /// the client heard of it.
+    removed: bool,
 }
 
 impl Hooks for MonitorHooks<'_> {
@@ -561,16 +558,19 @@ impl Hooks for MonitorHooks<'_> {
         }
         let code = exit.code.to_string();
         self.engine.emit_container(c, "die", &[("exitCode", &code)]);
-        if c.record.host_config.auto_remove {
+        let current = self.engine.container(&c.id);
+        let restarting = current.as_ref().is_ok_and(|c| c.state.restart_pending);
+        if c.record.host_config.auto_remove && !restarting {
             // The row goes now, before the client hears of the exit; the layer
             // and directory after (`finished`), or by the sweep if this dies.
             self.engine.cleanup_run(c);
             let _ = self.engine.db.delete_container(&c.id);
+            self.removed = true;
             return;
         }
         let oom = Cgroup::of(&c.id).oom_killed();
         // State first (a `wait` returns on it), then the cleanup.
-        if let Ok(current) = self.engine.container(&c.id) {
+        if let Ok(current) = current {
             let mut state = current.state;
             state.exited(exit.code, oom);
             self.engine.cleanup_run(c);
@@ -586,7 +586,7 @@ impl Hooks for MonitorHooks<'_> {
         // to wait for.
         let plugged = self.plugged.take();
         self.engine.unplug_container(self.container, plugged);
-        if self.container.record.host_config.auto_remove {
+        if self.removed {
             let _ = self.engine.remove_container_files(self.container);
             // `--rm` takes the anonymous volumes with it, as docker's does.
             self.engine.remove_anonymous_volumes(self.container);

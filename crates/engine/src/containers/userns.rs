@@ -276,6 +276,24 @@ impl Engine {
         Ok(())
     }
 
+    /// The mounts of a container's layer, for whichever command mounts it:
+    /// volatile for a `--rm` container ([`berth_snapshot::Mount::volatile`]:
+    /// nothing in it outlives the container, and a volatile mount refuses a
+    /// plain one after it).
+    pub(crate) fn container_mounts(
+        &self,
+        c: &super::Container,
+    ) -> Result<Vec<berth_snapshot::Mount>> {
+        let mounts = self.snapshotter()?.mounts(&crate::keys::container(&c.id))?;
+        if !c.record.host_config.auto_remove {
+            return Ok(mounts);
+        }
+        Ok(mounts
+            .into_iter()
+            .map(berth_snapshot::Mount::volatile)
+            .collect::<std::result::Result<_, _>>()?)
+    }
+
     /// Mounts the container's snapshot (`mounts`) on `target`: through
     /// the maps of its user namespace when it has one
     /// ([`berth_snapshot::mount::Mount::mount_mapped`]).
