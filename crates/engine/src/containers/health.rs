@@ -308,38 +308,26 @@ impl Engine {
             }
             String::from_utf8_lossy(&kept).into_owned()
         });
-        let deadline = Instant::now() + timeout;
-        let pid = rustix::process::Pid::from_raw(exec.pid);
-        let code = loop {
-            match pid
-                .map(|p| rustix::process::waitpid(Some(p), rustix::process::WaitOptions::NOHANG))
-            {
-                Some(Ok(Some((_, status)))) => {
-                    break status
-                        .exit_status()
-                        .map(i64::from)
-                        .or_else(|| status.terminating_signal().map(|s| 128 + i64::from(s)))
-                        .unwrap_or(-1);
-                }
-                Some(Ok(None)) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Some(Ok(None)) => {
-                    if let Some(p) = pid {
-                        let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
-                        let _ = rustix::process::waitpid(
-                            Some(p),
-                            rustix::process::WaitOptions::empty(),
-                        );
-                    }
-                    drop(collector);
-                    return failed(format!(
-                        "Health check exceeded timeout ({})",
-                        go_duration(timeout)
-                    ));
-                }
-                _ => break -1,
-            }
+        let Some(pid) = rustix::process::Pid::from_raw(exec.pid) else {
+            return failed("the probe has no process".into());
+        };
+        if !exits_within(pid, timeout) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+            drop(collector);
+            return failed(format!(
+                "Health check exceeded timeout ({})",
+                go_duration(timeout)
+            ));
+        }
+        let code = match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
+        {
+            Ok(Some((_, status))) => status
+                .exit_status()
+                .map(i64::from)
+                .or_else(|| status.terminating_signal().map(|s| 128 + i64::from(s)))
+                .unwrap_or(-1),
+            _ => -1,
         };
         let output = collector.join().unwrap_or_default();
         HealthResult {
@@ -347,6 +335,33 @@ impl Engine {
             end: crate::rfc3339_now(),
             exit_code: code,
             output,
+        }
+    }
+}
+
+/// Whether the process `pid` (a child of this one) ends within `timeout`:
+/// waits on its pidfd, without polling.
+fn exits_within(pid: rustix::process::Pid, timeout: Duration) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let Ok(pidfd) = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) else {
+        // Out of descriptors or memory (a child not yet reaped always has
+        // one): the probe is ended as if it ran too long, not waited for
+        // without a bound.
+        return false;
+    };
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ts = Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: i64::from(left.subsec_nanos()),
+        };
+        let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
+        match poll(&mut fds, Some(&ts)) {
+            Ok(0) => return false,
+            Ok(_) => return true,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return false,
         }
     }
 }
