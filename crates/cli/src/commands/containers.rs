@@ -561,9 +561,13 @@ pub fn prune(engine: &Engine, _a: ContainerPruneArgs) -> Result<()> {
 }
 
 /// The IMAGE column: the name it was created from while that image is
-/// there, else the image's short ID (as docker's).
-pub(crate) fn image_column(c: &berth_engine::Container, images: &[berth_engine::Image]) -> String {
-    if images.iter().any(|i| i.id == c.image) {
+/// there (`images`: the IDs of those there), else the image's short ID (as
+/// docker's).
+pub(crate) fn image_column<'a>(
+    c: &berth_engine::Container,
+    mut images: impl Iterator<Item = &'a berth_oci::Digest>,
+) -> String {
+    if images.any(|id| *id == c.image) {
         c.record.config.image.clone()
     } else {
         c.image.short().to_string()
@@ -626,7 +630,7 @@ pub fn ps(engine: &Engine, a: PsArgs) -> Result<()> {
     let images = engine.images(&Default::default())?;
     let mut rows = Vec::new();
     for c in &list {
-        let image = image_column(c, &images);
+        let image = image_column(c, images.iter().map(|i| &i.id));
         let created = berth_engine::parse_time(&c.record.created).unwrap_or(now);
         let mut row = json!({
             "ID": if a.no_trunc { c.id.clone() } else { c.short_id().to_string() },

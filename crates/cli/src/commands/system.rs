@@ -111,7 +111,6 @@ pub fn df(engine: &Engine, a: DfArgs) -> Result<()> {
         human_size(du.blobs_size)
     ));
     let now = chrono::Utc::now().timestamp();
-    let images = engine.images(&Default::default())?;
     let mut lines = vec![
         "CONTAINER ID\tIMAGE\tCOMMAND\tLOCAL VOLUMES\tSIZE\tCREATED\tSTATUS\tNAMES".to_string(),
     ];
@@ -121,7 +120,7 @@ pub fn df(engine: &Engine, a: DfArgs) -> Result<()> {
         lines.push(format!(
             "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             c.short_id(),
-            super::containers::image_column(c, &images),
+            super::containers::image_column(c, du.images.iter().map(|u| &u.image.id)),
             super::containers::quote_command(c, false),
             u.volumes,
             human_size(u.size),
