@@ -355,7 +355,7 @@ impl Engine {
             std::fs::create_dir_all(&t).map_err(Error::io(t.display()))?;
             // The view the running container's mount gives: with a user
             // namespace, every owner a host ID of its range.
-            self.mount_container_root(&c, &self.container_mounts(&c)?, &t)?;
+            self.mount_container_root(&c, &t)?;
             t
         } else {
             running_root

@@ -146,11 +146,10 @@ impl Engine {
         copied.map_err(Error::io(target.display()))?;
         // Files copied in belong to the container's root user, as docker's
         // do; with -a they keep their owners, as the container sees them.
-        let ids = c.record.id_mappings.as_ref();
         if !archive {
-            let root = ids.map_or((0, 0), |m| m.root());
+            let root = c.record.root_ids();
             chown_tree(&target, &|_, _| root).map_err(Error::io(target.display()))?;
-        } else if let Some(m) = ids {
+        } else if let Some(m) = &c.record.id_mappings {
             chown_tree(&target, &|u, g| m.to_host(u, g)).map_err(Error::io(target.display()))?;
         }
         Ok(())

@@ -472,6 +472,14 @@ pub struct ContainerRecord {
     pub id_mappings: Option<berth_oci::idmap::IdMappings>,
 }
 
+impl ContainerRecord {
+    /// The host UID and GID of its root user: `(0, 0)` in the host's user
+    /// namespace.
+    pub(crate) fn root_ids(&self) -> (u32, u32) {
+        self.id_mappings.as_ref().map_or((0, 0), |m| m.root())
+    }
+}
+
 /// A container as listed and inspected.
 #[derive(Debug, Clone)]
 pub struct Container {

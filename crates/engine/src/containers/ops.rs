@@ -354,7 +354,7 @@ impl Engine {
         // docker keeps a `--rm` container through a restart: its monitor is
         // told not to remove it at this exit.
         if c.record.host_config.auto_remove && c.state.running {
-            let mut state = self.container(&c.id)?.state;
+            let mut state = c.state.clone();
             state.restart_pending = true;
             self.save_state(&c.id, &state)?;
         }

@@ -343,16 +343,14 @@ impl Engine {
         let bundle = self.paths.bundle(&c.id);
         let rootfs = self.paths.rootfs(&c.id);
         std::fs::create_dir_all(&rootfs).map_err(Error::io(rootfs.display()))?;
-        let mounts = self.container_mounts(c)?;
         let rec = &c.record;
+        let root_ids = rec.root_ids();
         berth_snapshot::mount::unmount_if_mounted(&rootfs)?;
-        if let Some(m) = &rec.id_mappings {
-            let uid = m.root().0;
-            self.check_reachable(&rootfs, uid)?;
-            self.check_reachable(&self.paths.container(&c.id), uid)?;
+        if rec.id_mappings.is_some() {
+            self.check_reachable(&rootfs, root_ids.0)?;
+            self.check_reachable(&self.paths.container(&c.id), root_ids.0)?;
         }
-        self.mount_container_root(c, &mounts, &rootfs)?;
-        let root_ids = rec.id_mappings.as_ref().map_or((0, 0), |m| m.root());
+        self.mount_container_root(c, &rootfs)?;
         let u = user::resolve(&rootfs, &rec.config.user)?;
         // docker creates a working directory that is not there (in the
         // container's layer), resolved inside the root.

@@ -294,21 +294,17 @@ impl Engine {
             .collect::<std::result::Result<_, _>>()?)
     }
 
-    /// Mounts the container's snapshot (`mounts`) on `target`: through
-    /// the maps of its user namespace when it has one
-    /// ([`berth_snapshot::mount::Mount::mount_mapped`]).
-    pub(crate) fn mount_container_root(
-        &self,
-        c: &super::Container,
-        mounts: &[berth_snapshot::Mount],
-        target: &Path,
-    ) -> Result<()> {
+    /// Mounts the container's snapshot ([`Engine::container_mounts`]) on
+    /// `target` as it runs: through the maps of its user namespace when it
+    /// has one ([`berth_snapshot::mount::Mount::mount_mapped`]).
+    pub(crate) fn mount_container_root(&self, c: &super::Container, target: &Path) -> Result<()> {
+        let mounts = self.container_mounts(c)?;
         match &c.record.id_mappings {
-            None => berth_snapshot::mount::mount_all(mounts, target)?,
+            None => berth_snapshot::mount::mount_all(&mounts, target)?,
             Some(m) => {
                 let ns = berth_snapshot::idmap::UserNamespace::new(m)
                     .map_err(Error::io(format!("user namespace of container {}", c.id)))?;
-                berth_snapshot::mount::mount_all_mapped(mounts, target, &ns)?;
+                berth_snapshot::mount::mount_all_mapped(&mounts, target, &ns)?;
             }
         }
         Ok(())

@@ -10,10 +10,10 @@ use super::{DEFAULT_NETWORK, NetworkMode};
 use crate::containers::ContainerRecord;
 use crate::{Engine, Error, Result};
 
-/// docker's fallback when the host's resolvers are all on its loopback.
 /// The files berth writes for each container and mounts at `/etc/NAME`.
 pub(crate) const ETC_FILES: [&str; 3] = ["hosts", "hostname", "resolv.conf"];
 
+/// docker's fallback when the host's resolvers are all on its loopback.
 const FALLBACK_DNS: [&str; 2] = ["8.8.8.8", "8.8.4.4"];
 
 const LOCALHOST: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
@@ -51,7 +51,6 @@ fn split_extra_host(entry: &str) -> Result<(&str, &str)> {
 }
 
 impl Engine {
-    /// Writes `hostname`, `hosts` and `resolv.conf` of container `id`.
     /// Gives the files [`Engine::write_etc_files`] writes to the container's
     /// root (a user namespace's root, on the host an unprivileged user), so
     /// that it may change them as docker's remapped root may; they are
@@ -65,6 +64,7 @@ impl Engine {
         Ok(())
     }
 
+    /// Writes `hostname`, `hosts` and `resolv.conf` of container `id`.
     pub(crate) fn write_etc_files(&self, id: &str, record: &ContainerRecord) -> Result<()> {
         let dir = self.paths.container(id);
         let write = |name: &str, text: &str| {
